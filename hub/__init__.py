@@ -1,0 +1,1 @@
+"""The central hub: model registry, recipes, campaigns, governance and cross-plant metrics."""

@@ -1,0 +1,1 @@
+"""The on-site plant node: validation, torch-free serving, monitoring, store-and-forward."""

@@ -1,0 +1,1 @@
+"""Governance policy documents and their evaluator (imports nothing of Millwright's)."""
