@@ -14,6 +14,8 @@ _OFFLINE_ENV = {
     "NML_DISABLE_USAGE_LOGGING": "1",
     # Hugging Face style hubs are unreachable from a plant; fail fast instead of retrying.
     "HF_HUB_OFFLINE": "1",
+    # NNCF replaces its Google Analytics sender with a stub when this is set (nncf/telemetry/wrapper.py).
+    "NNCF_CI": "1",
 }
 
 
@@ -26,4 +28,25 @@ def disable_telemetry() -> dict[str, str]:
         The variables that were set, for logging.
     """
     os.environ.update(_OFFLINE_ENV)
+    _opt_out_of_openvino_telemetry()
     return dict(_OFFLINE_ENV)
+
+
+def _opt_out_of_openvino_telemetry() -> None:
+    """Record the OpenVINO telemetry opt-out in its consent file (``~/intel/openvino_telemetry``).
+
+    OpenVINO's model converter treats a *missing* consent file as consent when it runs without
+    its opt-in dialog, so without this ``openvino.convert_model`` would try to send usage data.
+    Writing "0" through the package's own checker is the vendor's documented opt-out and sends
+    nothing (``Telemetry.opt_out`` would send an opt-out event, so it is not used).
+    """
+    try:
+        from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
+    except ImportError:  # the package is absent: nothing can be sent
+        return
+    checker = OptInChecker()
+    try:
+        if checker.check(enable_opt_in_dialog=False) != ConsentCheckResult.DECLINED:
+            checker.update_result(ConsentCheckResult.DECLINED)
+    except OSError:  # read-only home: the converter then cannot persist a client id either
+        pass

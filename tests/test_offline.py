@@ -18,3 +18,18 @@ def test_importing_federation_turns_telemetry_off() -> None:
 def test_cli_lists_version() -> None:
     out = subprocess.run([sys.executable, "-m", "millwright", "version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("millwright ")
+
+
+def test_openvino_and_nncf_telemetry_declined(tmp_path) -> None:
+    env = dict(os.environ, HOME=str(tmp_path))
+    code = (
+        "import federation\n"
+        "from openvino_telemetry.utils.opt_in_checker import OptInChecker, ConsentCheckResult\n"
+        "print(OptInChecker().check(enable_opt_in_dialog=False) == ConsentCheckResult.DECLINED)\n"
+        "import nncf.telemetry.wrapper as w; print(type(w.telemetry).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    declined, nncf_sender = out.stdout.split()
+    assert declined == "True"
+    assert nncf_sender != "NNCFTelemetry"  # the stub (a MagicMock subclass) sends nothing
+    assert (tmp_path / "intel" / "openvino_telemetry").read_text() == "0"
