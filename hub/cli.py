@@ -123,7 +123,9 @@ def serve(
 
 @app.command("plants")
 def plants(
-    url: Annotated[str, typer.Option(envvar="MILLWRIGHT_HUB_URL", help="Hub base URL")] = "http://127.0.0.1:8100",
+    url: Annotated[
+        str, typer.Option(envvar="MILLWRIGHT_HUB_URL", help="Hub base URL")
+    ] = "http://127.0.0.1:8100",
     token: Annotated[str, typer.Option(envvar="MILLWRIGHT_HUB_TOKEN", help="Bearer token")] = "",
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:

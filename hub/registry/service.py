@@ -372,13 +372,14 @@ def _check_references(session: Session, versions: list[VersionCreate]) -> dict[s
             )
     parent_ids = {v.parent_id for v in versions if v.parent_id is not None}
     if parent_ids:
-        parents = dict(
-            session.execute(
+        parents: dict[int, int] = {
+            vid: mid
+            for vid, mid in session.execute(
                 select(ModelVersion.id, ModelVersion.model_id).where(
                     ModelVersion.id.in_(parent_ids)
                 )
-            ).tuples()
-        )
+            )
+        }
         for v in versions:
             if v.parent_id is None:
                 continue
@@ -729,4 +730,4 @@ def _artifact_sizes(session: Session, digests: Iterable[str]) -> dict[str, int]:
     rows = session.execute(
         select(Artifact.digest, Artifact.size_bytes).where(Artifact.digest.in_(wanted))
     )
-    return dict(rows.tuples())
+    return {digest: size for digest, size in rows}

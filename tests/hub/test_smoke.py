@@ -1,0 +1,10 @@
+from fastapi.testclient import TestClient
+
+from tests.hub.conftest import Tokens, auth
+
+
+def test_smoke(client: TestClient, tokens: Tokens) -> None:
+    r = client.get("/api/v1/plants", headers=auth(tokens.admin))
+    assert r.status_code == 200, r.text
+    assert [p["id"] for p in r.json()["items"]] == ["fd001", "fd002"]
+    assert client.get("/readyz").status_code == 200, client.get("/readyz").text
