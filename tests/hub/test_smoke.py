@@ -1,6 +1,6 @@
 from fastapi.testclient import TestClient
 
-from tests.hub.conftest import Tokens, auth
+from tests.hub.fixtures import Tokens, auth
 
 
 def test_smoke(client: TestClient, tokens: Tokens) -> None:

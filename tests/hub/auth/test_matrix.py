@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from federation.schemas.auth import Role
 from tests.hub import factories
-from tests.hub.conftest import Tokens, auth
+from tests.hub.fixtures import Tokens, auth
 
 PUBLIC = "public"
 A, D, E, P = Role.ADMIN, Role.DATA_SCIENTIST, Role.EXECUTIVE, Role.PLANT

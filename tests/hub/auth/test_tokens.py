@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from hub.auth.models import ApiToken
 from hub.cli import app as hub_cli
 from hub.config import HubSettings
-from tests.hub.conftest import Tokens, auth
+from tests.hub.fixtures import Tokens, auth
 
 
 def test_cli_create_token_stores_only_the_hash(

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.observability import JsonFormatter
-from tests.hub.conftest import Tokens, auth
+from tests.hub.fixtures import Tokens, auth
 
 SERIES = 'millwright_hub_requests_total{method="GET",route="/api/v1/plants/{plant_id}",status="200"}'
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.hub.conftest import Tokens, auth
+from tests.hub.fixtures import Tokens, auth
 
 API = "/api/v1"
 SPEC = {

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.config import HubSettings
-from tests.hub.conftest import Tokens, auth, snapshot
+from tests.hub.fixtures import Tokens, auth, snapshot
 
 API = "/api/v1"
 

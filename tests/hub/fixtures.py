@@ -1,4 +1,4 @@
-"""Hub fixtures: one parametrized backend (SQLite, PostgreSQL), migrated once per session.
+"""Hub fixtures (a pytest plugin loaded by tests/conftest.py): SQLite and PostgreSQL backends.
 
 SQLite tests copy a pre-migrated file; PostgreSQL tests share one migrated database
 created for this session (never the CI database itself) and truncate it between tests.
