@@ -47,6 +47,9 @@ class HubSettings(BaseSettings):
     max_batch_size: int = Field(
         1000, gt=0, description="Most model versions or events accepted in one batch request."
     )
+    auth_cache_seconds: float = Field(
+        5.0, ge=0, description="Seconds a verified token is remembered in-process (0: off)."
+    )
     sqlite_busy_timeout_ms: int = Field(
         5000, ge=0, description="How long SQLite waits on a locked database before failing."
     )

@@ -1,11 +1,17 @@
-"""Request dependencies as ``Annotated`` aliases: settings, session, principal, idempotency."""
+"""Request dependencies as ``Annotated`` aliases: settings, session, principal, idempotency.
+
+Dependencies that do no blocking I/O are ``async`` so they run on the event loop: every
+sync dependency costs a thread-pool hop, and a request should pay for at most two (the
+token lookup and the route itself).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from federation.schemas.auth import Principal
@@ -15,13 +21,13 @@ from hub.idempotency.service import IdempotencyKey
 from hub.registry.artifacts import ArtifactStore
 
 
-def get_settings(request: Request) -> HubSettings:
+async def get_settings(request: Request) -> HubSettings:
     """The settings the app was created with."""
     settings: HubSettings = request.app.state.settings
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request; services commit, this only closes (never commits)."""
     session: Session = request.app.state.session_factory()
     try:
@@ -30,7 +36,7 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def get_artifact_store(request: Request) -> ArtifactStore:
+async def get_artifact_store(request: Request) -> ArtifactStore:
     """The artifact store the app was created with."""
     store: ArtifactStore = request.app.state.artifact_store
     return store
@@ -41,7 +47,8 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ArtifactStoreDep = Annotated[ArtifactStore, Depends(get_artifact_store)]
 
 
-def get_principal(
+async def get_principal(
+    request: Request,
     session: SessionDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
@@ -51,13 +58,18 @@ def get_principal(
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer":
             token = value.strip()
-    return auth_service.authenticate(session=session, token=token)
+    cache: auth_service.PrincipalCache = request.app.state.principal_cache
+    if token and (cached := cache.get(token)) is not None:
+        return cached
+    principal = await run_in_threadpool(auth_service.authenticate, session=session, token=token)
+    cache.put(token or "", principal)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_actor(principal: PrincipalDep) -> str:
+async def get_actor(principal: PrincipalDep) -> str:
     """How the caller is recorded in ``created_by``."""
     return auth_service.actor_name(principal)
 
@@ -65,7 +77,7 @@ def get_actor(principal: PrincipalDep) -> str:
 ActorDep = Annotated[str, Depends(get_actor)]
 
 
-def get_idempotency_key(
+async def get_idempotency_key(
     principal: PrincipalDep,
     idempotency_key: Annotated[
         str | None,
@@ -84,14 +96,23 @@ def get_idempotency_key(
 IdempotencyDep = Annotated[IdempotencyKey | None, Depends(get_idempotency_key)]
 
 
-def page_size_query(request: Request, page_size: int | None = None) -> int:
+async def page_size_query(request: Request, page_size: int | None = None) -> int:
     """Requested page size clamped to the configured maximum."""
     from hub.pagination import clamp_page_size
 
-    settings = get_settings(request)
+    settings: HubSettings = request.app.state.settings
     return clamp_page_size(
         page_size, default=settings.default_page_size, maximum=settings.max_page_size
     )
 
 
 PageSizeDep = Annotated[int, Depends(page_size_query)]
+
+
+async def get_principal_cache(request: Request) -> auth_service.PrincipalCache:
+    """The app's token cache (cleared on revocation)."""
+    cache: auth_service.PrincipalCache = request.app.state.principal_cache
+    return cache
+
+
+PrincipalCacheDep = Annotated[auth_service.PrincipalCache, Depends(get_principal_cache)]

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from federation.offline import disable_telemetry
 from federation.problem import install_problem_handlers
 from hub.api import mount_routers
+from hub.auth.service import PrincipalCache
 from hub.config import HubSettings
 from hub.db import make_engine, make_session_factory
 from hub.observability import ObservabilityMiddleware, RequestMetrics, configure_logging
@@ -52,6 +53,7 @@ def create_app(settings: HubSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = RequestMetrics()
+    app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
     install_problem_handlers(app)
     mount_routers(app)
     app.add_middleware(

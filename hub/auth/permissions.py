@@ -29,7 +29,7 @@ class Allow:
         self.roles = frozenset(roles)
         self.own_plant = own_plant
 
-    def __call__(self, request: Request, principal: PrincipalDep) -> None:
+    async def __call__(self, request: Request, principal: PrincipalDep) -> None:
         """Raise :class:`Forbidden` unless the principal may call this route."""
         if principal.role in self.roles:
             return

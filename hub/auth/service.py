@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -96,3 +97,45 @@ def actor_name(principal: Principal) -> str:
     """How a principal is recorded in ``created_by`` columns."""
     label = principal.name or f"token-{principal.token_id}"
     return f"{principal.role.value}:{label}"
+
+
+class PrincipalCache:
+    """Short-lived in-process memo of token hash -> principal.
+
+    Saves a database round trip (and a thread-pool hop) on every request. Entries live
+    ``ttl`` seconds; revoking through this hub clears the cache at once, so only a
+    revocation made by another process takes up to ``ttl`` to apply.
+
+    Parameters
+    ----------
+    ttl
+        Seconds an entry stays valid; 0 disables caching.
+    max_entries
+        Entries kept before the cache is emptied.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, token: str) -> Principal | None:
+        """Return the cached principal of ``token`` if still fresh."""
+        if self.ttl <= 0:
+            return None
+        entry = self._entries.get(hash_token(token))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, token: str, principal: Principal) -> None:
+        """Remember the principal of ``token`` for ``ttl`` seconds."""
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[hash_token(token)] = (time.monotonic() + self.ttl, principal)
+
+    def clear(self) -> None:
+        """Forget every entry (after a revocation)."""
+        self._entries.clear()

@@ -74,10 +74,13 @@ class ModelVersion(CreatedMixin, Base):
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     description: Mapped[str] = mapped_column(String(2000), default="")
+    # Tags are read from this JSON copy (no second query per page); the indexed
+    # ``version_tags`` rows exist for filtering and are kept equal by the service.
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     model: Mapped[BaselineModel] = relationship(lazy="joined", innerjoin=True)
-    tags: Mapped[list[VersionTag]] = relationship(
-        lazy="selectin", cascade="all, delete-orphan", order_by="VersionTag.key"
+    tag_rows: Mapped[list[VersionTag]] = relationship(
+        lazy="select", cascade="all, delete-orphan", order_by="VersionTag.key"
     )
 
     def to_read(self) -> VersionRead:
@@ -94,7 +97,7 @@ class ModelVersion(CreatedMixin, Base):
             code_version=self.code_version,
             hyperparameters=dict(self.hyperparameters),
             metrics=dict(self.metrics),
-            tags={t.key: t.value for t in self.tags},
+            tags=dict(self.tags),
             description=self.description,
             created_at=self.created_at,
             created_by=self.created_by,

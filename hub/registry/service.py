@@ -485,7 +485,8 @@ def create_versions(
             out.append(old)
             continue
         row = ModelVersion(model=model, version=v.version, created_by=actor, **_lineage_fields(v))
-        row.tags = [VersionTag(key=k, value=val) for k, val in v.tags.items()]
+        row.tags = dict(v.tags)
+        row.tag_rows = [VersionTag(key=k, value=val) for k, val in v.tags.items()]
         new_rows.append(row)
         out.append(row)
     session.add_all(new_rows)
@@ -570,12 +571,13 @@ def list_versions(
 def set_tag(*, session: Session, version_id: int, key: str, value: str) -> ModelVersion:
     """Set (or overwrite) one tag on a version."""
     version = get_version_or_raise(session=session, version_id=version_id)
-    for tag in version.tags:
+    for tag in version.tag_rows:
         if tag.key == key:
             tag.value = value
             break
     else:
-        version.tags.append(VersionTag(key=key, value=value))
+        version.tag_rows.append(VersionTag(key=key, value=value))
+    version.tags = {**version.tags, key: value}
     commit_or_conflict(session, detail=f"tag '{key}' was changed concurrently; retry")
     return version
 
@@ -589,10 +591,10 @@ def delete_tag(*, session: Session, version_id: int, key: str) -> ModelVersion:
         When the version or the tag does not exist.
     """
     version = get_version_or_raise(session=session, version_id=version_id)
-    remaining = [t for t in version.tags if t.key != key]
-    if len(remaining) == len(version.tags):
+    if key not in version.tags:
         raise NotFound(f"model version {version_id} has no tag '{key}'.")
-    version.tags = remaining
+    version.tag_rows = [t for t in version.tag_rows if t.key != key]
+    version.tags = {k: v for k, v in version.tags.items() if k != key}
     session.commit()
     return version
 

@@ -25,6 +25,7 @@ from federation.hub_client import HubClient
 from federation.schemas.auth import Role, TokenCreate
 from hub import migrations
 from hub.auth import service as auth_service
+from hub.auth.service import PrincipalCache
 from hub.config import HubSettings
 from hub.db import make_engine, make_session_factory
 from hub.main import create_app
@@ -129,6 +130,7 @@ def _bind(app: FastAPI, settings: HubSettings) -> None:
     app.state.engine = make_engine(settings)
     app.state.session_factory = make_session_factory(app.state.engine)
     app.state.artifact_store = LocalArtifactStore(settings.artifact_root)
+    app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 09:39:45.582407
+Create Date: 2026-11-23 10:08:25.896487
 """
 
 from collections.abc import Sequence
@@ -104,6 +104,7 @@ def upgrade() -> None:
     sa.Column('hyperparameters', sa.JSON(), nullable=False),
     sa.Column('metrics', sa.JSON(), nullable=False),
     sa.Column('description', sa.String(length=2000), nullable=False),
+    sa.Column('tags', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=200), nullable=False),
     sa.ForeignKeyConstraint(['artifact_digest'], ['artifacts.digest'], name=op.f('fk_model_versions_artifact_digest_artifacts')),
