@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import String
+from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, CreatedMixin
@@ -17,4 +17,4 @@ class IdempotencyRecord(CreatedMixin, Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     scope: Mapped[str] = mapped_column(String(100))
     request_hash: Mapped[str] = mapped_column(String(64))
-    resource_ref: Mapped[str] = mapped_column(String(4000))
+    resource_ref: Mapped[str] = mapped_column(Text)

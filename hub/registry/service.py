@@ -547,14 +547,17 @@ def list_versions(
         stmt = stmt.where(ModelVersion.plant_id == plant_id)
     if tag:
         key, sep, value = tag.partition("=")
-        cond = exists().where(VersionTag.version_id == ModelVersion.id, VersionTag.key == key)
+        match = select(VersionTag.version_id).where(
+            VersionTag.version_id == ModelVersion.id, VersionTag.key == key
+        )
         if sep:
-            cond = exists().where(
-                VersionTag.version_id == ModelVersion.id,
-                VersionTag.key == key,
-                VersionTag.value == value,
-            )
-        stmt = stmt.where(cond)
+            match = match.where(VersionTag.value == value)
+        if session.get_bind().dialect.name == "postgresql":
+            # OFFSET 0 keeps PostgreSQL from flattening EXISTS into a semi-join that, with
+            # stale statistics after a bulk load, scans every row carrying the tag; as a
+            # per-row probe it uses the (version_id, key) primary key instead.
+            match = match.offset(0)
+        stmt = stmt.where(match.exists())
     if recipe_id is not None:
         stmt = stmt.where(ModelVersion.recipe_id == recipe_id)
     if parent_id is not None:

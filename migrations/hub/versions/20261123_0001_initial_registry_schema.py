@@ -43,7 +43,7 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('scope', sa.String(length=100), nullable=False),
     sa.Column('request_hash', sa.String(length=64), nullable=False),
-    sa.Column('resource_ref', sa.String(length=4000), nullable=False),
+    sa.Column('resource_ref', sa.Text(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=200), nullable=False),
     sa.PrimaryKeyConstraint('actor', 'key', name=op.f('pk_idempotency_keys'))
