@@ -35,10 +35,24 @@ from federation.schemas.registry import AliasName, BaselineModelCreate, PlantCre
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "registry.json"
 KEYS = (
-    "filter_p50_ms", "filter_p95_ms", "get_p95_ms", "alias_p95_ms", "diff_p50_ms",
-    "diff_p95_ms", "list_p95_ms", "populate_versions_per_s", "versions", "plants",
+    "filter_p50_ms",
+    "filter_p95_ms",
+    "get_p95_ms",
+    "alias_p95_ms",
+    "diff_p50_ms",
+    "diff_p95_ms",
+    "list_p95_ms",
+    "populate_versions_per_s",
+    "versions",
+    "plants",
 )
-TARGETS_MS = {"filter_p95_ms": 10, "get_p95_ms": 10, "alias_p95_ms": 10, "diff_p95_ms": 10, "list_p95_ms": 25}
+TARGETS_MS = {
+    "filter_p95_ms": 10,
+    "get_p95_ms": 10,
+    "alias_p95_ms": 10,
+    "diff_p95_ms": 10,
+    "list_p95_ms": 25,
+}
 MODEL = "turbofan-rul"
 STAGES = ("dev", "candidate", "prod")
 
@@ -50,10 +64,16 @@ def _free_port() -> int:
 
 
 def _postgres_base() -> str | None:
-    url = os.environ.get("MILLWRIGHT_BENCH_POSTGRES_URL") or os.environ.get("MILLWRIGHT_TEST_POSTGRES_URL")
+    url = os.environ.get("MILLWRIGHT_BENCH_POSTGRES_URL") or os.environ.get(
+        "MILLWRIGHT_TEST_POSTGRES_URL"
+    )
     if not url:
         return None
-    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+    return (
+        url.replace("postgresql://", "postgresql+psycopg://", 1)
+        if url.startswith("postgresql://")
+        else url
+    )
 
 
 @contextmanager
@@ -88,11 +108,17 @@ def _hub(database_url: str, workdir: Path) -> Iterator[tuple[str, str]]:
     subprocess.run([*cli, "db", "upgrade"], env=env, cwd=workdir, check=True, capture_output=True)
     out = subprocess.run(
         [*cli, "create-token", "--role", "admin", "--name", "bench", "--format", "json"],
-        env=env, cwd=workdir, check=True, capture_output=True, text=True,
+        env=env,
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     token = json.loads(out.stdout)["token"]
     with (workdir / "hub.log").open("wb") as log:
-        proc = subprocess.Popen([*cli, "serve"], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*cli, "serve"], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -111,10 +137,16 @@ def _hub(database_url: str, workdir: Path) -> Iterator[tuple[str, str]]:
         proc.wait(timeout=15)
 
 
-def _populate(hub: HubClient, n_plants: int, n_versions: int, rng: random.Random) -> tuple[list[int], dict[int, int | None], float]:
+def _populate(
+    hub: HubClient, n_plants: int, n_versions: int, rng: random.Random
+) -> tuple[list[int], dict[int, int | None], float]:
     plants = [f"plant-{i:03d}" for i in range(n_plants)]
     for pid in plants:
-        hub.create_plant(PlantCreate(id=pid, name=pid.title(), site=f"site-{int(pid[-3:]) % 7}", lines=["l1", "l2"]))
+        hub.create_plant(
+            PlantCreate(
+                id=pid, name=pid.title(), site=f"site-{int(pid[-3:]) % 7}", lines=["l1", "l2"]
+            )
+        )
     hub.create_model(BaselineModelCreate(name=MODEL, task="rul_regression", dataset="cmapss"))
     recipe = hub.create_recipe(RecipeCreate(name="turbofan-lstm", hyperparameters={"lr": 0.001}))
     hub.publish_recipe(recipe.id)
@@ -144,9 +176,20 @@ def _populate(hub: HubClient, n_plants: int, n_versions: int, rng: random.Random
                         artifact_digest=rng.choice(digests),
                         training_data_fingerprint=uuid.UUID(int=rng.getrandbits(128)).hex,
                         code_version=f"git:{rng.getrandbits(28):07x}",
-                        hyperparameters={"lr": rng.choice([1e-3, 5e-4, 1e-4]), "epochs": rng.randint(5, 50), "hidden": 64},
-                        metrics={"rmse": round(rng.uniform(12, 30), 3), "mae": round(rng.uniform(8, 20), 3)},
-                        tags={"stage": rng.choice(STAGES), "round": str(batch_no), "federated": rng.choice(["yes", "no"])},
+                        hyperparameters={
+                            "lr": rng.choice([1e-3, 5e-4, 1e-4]),
+                            "epochs": rng.randint(5, 50),
+                            "hidden": 64,
+                        },
+                        metrics={
+                            "rmse": round(rng.uniform(12, 30), 3),
+                            "mae": round(rng.uniform(8, 20), 3),
+                        },
+                        tags={
+                            "stage": rng.choice(STAGES),
+                            "round": str(batch_no),
+                            "federated": rng.choice(["yes", "no"]),
+                        },
                     )
                 )
         created = hub.create_versions(batch)
@@ -185,18 +228,30 @@ def _p(samples: list[float], q: float) -> float:
     return round(statistics.quantiles(samples, n=100, method="inclusive")[int(q) - 1], 3)
 
 
-def bench_backend(database_url: str, *, n_plants: int, n_versions: int, n_samples: int) -> dict[str, Any]:
+def bench_backend(
+    database_url: str, *, n_plants: int, n_versions: int, n_samples: int
+) -> dict[str, Any]:
     """Populate and measure one backend; returns the result row of the JSON file."""
     rng = random.Random(42)
-    with tempfile.TemporaryDirectory(prefix="mw-bench-") as tmp, _hub(database_url, Path(tmp)) as (url, token):
+    with (
+        tempfile.TemporaryDirectory(prefix="mw-bench-") as tmp,
+        _hub(database_url, Path(tmp)) as (url, token),
+    ):
         with HubClient(url, token=token, timeout=60) as hub:
             ids, parents, rate = _populate(hub, n_plants, n_versions, rng)
             plants = [f"plant-{i:03d}" for i in range(n_plants)]
             with_parent = [v for v in ids if parents[v] is not None]
             aliases = list(AliasName)
-            filt = _measure(lambda: hub.list_versions(plant_id=rng.choice(plants), tag="stage=prod", page_size=50), n_samples)
+            filt = _measure(
+                lambda: hub.list_versions(
+                    plant_id=rng.choice(plants), tag="stage=prod", page_size=50
+                ),
+                n_samples,
+            )
             get = _measure(lambda: hub.get_version(rng.choice(ids)), n_samples)
-            alias = _measure(lambda: hub.get_alias(rng.choice(plants), MODEL, rng.choice(aliases)), n_samples)
+            alias = _measure(
+                lambda: hub.get_alias(rng.choice(plants), MODEL, rng.choice(aliases)), n_samples
+            )
 
             def diff() -> None:
                 v = rng.choice(with_parent)
@@ -235,7 +290,11 @@ def _print(results: dict[str, Any]) -> None:
 
 def run(quick: bool) -> dict[str, Any]:
     """Run the benchmark on every reachable backend and write the results file."""
-    size = {"n_plants": 10, "n_versions": 1000, "n_samples": 100} if quick else {"n_plants": 50, "n_versions": 10_000, "n_samples": 500}
+    size = (
+        {"n_plants": 10, "n_versions": 1000, "n_samples": 100}
+        if quick
+        else {"n_plants": 50, "n_versions": 10_000, "n_samples": 500}
+    )
     results: dict[str, Any] = {}
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     with tempfile.TemporaryDirectory(prefix="mw-bench-sqlite-") as tmp:
@@ -243,7 +302,7 @@ def run(quick: bool) -> dict[str, Any]:
         results["sqlite"] = bench_backend(f"sqlite:///{Path(tmp) / 'hub.db'}", **size)
     base = _postgres_base()
     if base is None:
-        print("postgresql: skipped (set MILLWRIGHT_BENCH_POSTGRES_URL or MILLWRIGHT_TEST_POSTGRES_URL)")
+        print("postgresql: skipped (set MILLWRIGHT_BENCH_POSTGRES_URL or ..._TEST_POSTGRES_URL)")
         results["postgresql"] = previous.get("postgresql")
     else:
         try:

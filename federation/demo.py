@@ -37,17 +37,65 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 60.0
 
 _IPC = HardwareProfile(cpu="Intel Atom x6425E", cores=4, memory_gb=8, os="Ubuntu 22.04 LTS")
-_IPC_BIG = HardwareProfile(cpu="Intel Core i5-1145G7E", cores=4, memory_gb=16, accelerator="Iris Xe iGPU", os="Ubuntu 22.04 LTS")
+_IPC_BIG = HardwareProfile(
+    cpu="Intel Core i5-1145G7E",
+    cores=4,
+    memory_gb=16,
+    accelerator="Iris Xe iGPU",
+    os="Ubuntu 22.04 LTS",
+)
 
 #: The demo plants (importable by other components, e.g. the plant node and Flower demos).
 DEMO_PLANTS: list[PlantCreate] = [
-    PlantCreate(id="fd001", name="Turbofan plant FD001", site="Toulouse engine shop", lines=["test-cell-1"], hardware_profile=_IPC),
-    PlantCreate(id="fd002", name="Turbofan plant FD002", site="Hamburg engine shop", lines=["test-cell-1", "test-cell-2"], hardware_profile=_IPC_BIG),
-    PlantCreate(id="fd003", name="Turbofan plant FD003", site="Derby engine shop", lines=["test-cell-1"], hardware_profile=_IPC),
-    PlantCreate(id="fd004", name="Turbofan plant FD004", site="Montreal engine shop", lines=["test-cell-1", "test-cell-2"], hardware_profile=_IPC_BIG),
-    PlantCreate(id="ai4i-l", name="Milling line L (low-quality variant)", site="Stuttgart machining works", lines=["L"], hardware_profile=_IPC),
-    PlantCreate(id="ai4i-m", name="Milling line M (medium-quality variant)", site="Stuttgart machining works", lines=["M"], hardware_profile=_IPC),
-    PlantCreate(id="ai4i-h", name="Milling line H (high-quality variant)", site="Stuttgart machining works", lines=["H"], hardware_profile=_IPC),
+    PlantCreate(
+        id="fd001",
+        name="Turbofan plant FD001",
+        site="Toulouse engine shop",
+        lines=["test-cell-1"],
+        hardware_profile=_IPC,
+    ),
+    PlantCreate(
+        id="fd002",
+        name="Turbofan plant FD002",
+        site="Hamburg engine shop",
+        lines=["test-cell-1", "test-cell-2"],
+        hardware_profile=_IPC_BIG,
+    ),
+    PlantCreate(
+        id="fd003",
+        name="Turbofan plant FD003",
+        site="Derby engine shop",
+        lines=["test-cell-1"],
+        hardware_profile=_IPC,
+    ),
+    PlantCreate(
+        id="fd004",
+        name="Turbofan plant FD004",
+        site="Montreal engine shop",
+        lines=["test-cell-1", "test-cell-2"],
+        hardware_profile=_IPC_BIG,
+    ),
+    PlantCreate(
+        id="ai4i-l",
+        name="Milling line L (low-quality variant)",
+        site="Stuttgart machining works",
+        lines=["L"],
+        hardware_profile=_IPC,
+    ),
+    PlantCreate(
+        id="ai4i-m",
+        name="Milling line M (medium-quality variant)",
+        site="Stuttgart machining works",
+        lines=["M"],
+        hardware_profile=_IPC,
+    ),
+    PlantCreate(
+        id="ai4i-h",
+        name="Milling line H (high-quality variant)",
+        site="Stuttgart machining works",
+        lines=["H"],
+        hardware_profile=_IPC,
+    ),
 ]
 
 
@@ -72,9 +120,14 @@ class DemoContext:
     def millwright(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``millwright ARGS`` in a subprocess with the demo environment; raise on failure."""
         cmd = [sys.executable, "-m", "millwright", *args]
-        result = subprocess.run(cmd, cwd=self.workdir, env=self.env, capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            cmd, cwd=self.workdir, env=self.env, capture_output=True, text=True, check=False
+        )
         if result.returncode != 0:
-            raise DemoError(f"`millwright {' '.join(args)}` failed ({result.returncode}):\n{result.stderr.strip()}")
+            raise DemoError(
+                f"`millwright {' '.join(args)}` failed ({result.returncode}):\n"
+                + result.stderr.strip()
+            )
         return result
 
 
@@ -142,12 +195,16 @@ def start_hub(ctx: DemoContext) -> None:
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise DemoError(f"the hub did not become ready within {READY_TIMEOUT_S:.0f} s; see {ctx.hub_log}")
+    raise DemoError(
+        f"the hub did not become ready within {READY_TIMEOUT_S:.0f} s; see {ctx.hub_log}"
+    )
 
 
 def create_admin_token(ctx: DemoContext) -> None:
     """Mint an admin token with the CLI and open a hub client with it."""
-    out = ctx.millwright("hub", "create-token", "--role", "admin", "--name", "demo", "--format", "json")
+    out = ctx.millwright(
+        "hub", "create-token", "--role", "admin", "--name", "demo", "--format", "json"
+    )
     ctx.admin_token = json.loads(out.stdout)["token"]
     ctx.hub = HubClient(ctx.hub_url, token=ctx.admin_token)
     ctx.console.print(f"admin token {ctx.admin_token[:10]}... (role {ctx.hub.whoami().role.value})")

@@ -111,7 +111,10 @@ class HubClient:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -143,7 +146,9 @@ class HubClient:
                     time.sleep(delay)
                     delay *= 2
                     continue
-                raise Unavailable(f"the hub at {self._client.base_url} is unreachable: {exc}") from exc
+                raise Unavailable(
+                    f"the hub at {self._client.base_url} is unreachable: {exc}"
+                ) from exc
             if response.status_code in _RETRY_STATUSES and attempt + 1 < attempts:
                 response.close()
                 time.sleep(delay)
@@ -172,7 +177,11 @@ class HubClient:
     def _create(self, path: str, payload: BaseModel, model: type[M], method: str = "POST") -> M:
         key = {"Idempotency-Key": str(uuid.uuid4())}
         response = self._send(
-            method, path, json=payload.model_dump(mode="json", exclude_unset=False), headers=key, retry=True
+            method,
+            path,
+            json=payload.model_dump(mode="json", exclude_unset=False),
+            headers=key,
+            retry=True,
         )
         return model.model_validate_json(response.content)
 
@@ -196,10 +205,12 @@ class HubClient:
         return self._get("/readyz", Readiness)
 
     def whoami(self) -> Principal:
-        """The principal of this client's token."""
+        """Return the principal of this client's token."""
         return self._get(f"{API}/whoami", Principal)
 
-    def create_token(self, role: Role, *, plant_id: str | None = None, name: str = "") -> TokenCreated:
+    def create_token(
+        self, role: Role, *, plant_id: str | None = None, name: str = ""
+    ) -> TokenCreated:
         """Mint a token (admin only); the secret is returned once."""
         payload = TokenCreate(role=role, plant_id=plant_id, name=name)
         return self._write("POST", f"{API}/tokens", payload, TokenCreated)
@@ -223,15 +234,23 @@ class HubClient:
         return self._write("PATCH", f"{API}/plants/{plant_id}", update, PlantRead)
 
     def list_plants(
-        self, *, site: str | None = None, page_size: int | None = None, page_token: str | None = None
+        self,
+        *,
+        site: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
     ) -> PlantPage:
         """One page of plants."""
         params = {"site": site, "page_size": page_size, "page_token": page_token}
         return self._get(f"{API}/plants", PlantPage, params)
 
-    def iter_plants(self, *, site: str | None = None, page_size: int | None = None) -> Iterator[PlantRead]:
+    def iter_plants(
+        self, *, site: str | None = None, page_size: int | None = None
+    ) -> Iterator[PlantRead]:
         """Every plant, following ``next_page_token``."""
-        return self._iterate(lambda t: self.list_plants(site=site, page_size=page_size, page_token=t))
+        return self._iterate(
+            lambda t: self.list_plants(site=site, page_size=page_size, page_token=t)
+        )
 
     # ------------------------------------------------------------ baseline models
 
@@ -244,7 +263,11 @@ class HubClient:
         return self._get(f"{API}/models/{name}", BaselineModelRead)
 
     def list_models(
-        self, *, dataset: str | None = None, page_size: int | None = None, page_token: str | None = None
+        self,
+        *,
+        dataset: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
     ) -> BaselineModelPage:
         """One page of baseline models."""
         params = {"dataset": dataset, "page_size": page_size, "page_token": page_token}
@@ -279,7 +302,9 @@ class HubClient:
         params = {"name": name, "status": status, "page_token": page_token}
         return self._get(f"{API}/recipes", RecipePage, params)
 
-    def iter_recipes(self, *, name: str | None = None, status: str | None = None) -> Iterator[RecipeRead]:
+    def iter_recipes(
+        self, *, name: str | None = None, status: str | None = None
+    ) -> Iterator[RecipeRead]:
         """Every recipe version."""
         return self._iterate(lambda t: self.list_recipes(name=name, status=status, page_token=t))
 
@@ -309,7 +334,7 @@ class HubClient:
         return ArtifactRead.model_validate_json(response.content)
 
     def get_artifact(self, digest: str) -> ArtifactRead:
-        """An artifact's metadata."""
+        """Return an artifact's metadata."""
         return self._get(f"{API}/artifacts/sha256/{digest}/metadata", ArtifactRead)
 
     def download_artifact(self, digest: str, dest: Path | BinaryIO) -> int:
@@ -397,12 +422,14 @@ class HubClient:
         return self._iterate(lambda t: self.list_versions(page_token=t, **filters))
 
     def diff_versions(self, a_id: int, b_id: int) -> VersionDiff:
-        """What changed from version ``a_id`` to ``b_id``."""
+        """Return what changed from version ``a_id`` to ``b_id``."""
         return self._get(f"{API}/versions/{a_id}/diff/{b_id}", VersionDiff)
 
     def set_tag(self, version_id: int, key: str, value: str) -> VersionRead:
         """Set one tag on a version."""
-        return self._write("PUT", f"{API}/versions/{version_id}/tags/{key}", TagSet(value=value), VersionRead)
+        return self._write(
+            "PUT", f"{API}/versions/{version_id}/tags/{key}", TagSet(value=value), VersionRead
+        )
 
     def delete_tag(self, version_id: int, key: str) -> VersionRead:
         """Remove one tag from a version."""
@@ -413,11 +440,13 @@ class HubClient:
     def set_alias(self, plant_id: str, model: str, alias: AliasName, version_id: int) -> AliasRead:
         """Point a plant's alias at a version (idempotent PUT)."""
         path = f"{API}/plants/{plant_id}/aliases/{model}/{alias.value}"
-        response = self._send("PUT", path, json=AliasSet(version_id=version_id).model_dump(), retry=True)
+        response = self._send(
+            "PUT", path, json=AliasSet(version_id=version_id).model_dump(), retry=True
+        )
         return AliasRead.model_validate_json(response.content)
 
     def get_alias(self, plant_id: str, model: str, alias: AliasName) -> VersionRead:
-        """The version a plant's alias points at."""
+        """Return the version a plant's alias points at."""
         return self._get(f"{API}/plants/{plant_id}/aliases/{model}/{alias.value}", VersionRead)
 
     def delete_alias(self, plant_id: str, model: str, alias: AliasName) -> None:
@@ -429,7 +458,7 @@ class HubClient:
         return self._get(f"{API}/plants/{plant_id}/aliases", AliasList)
 
     def get_assignments(self, plant_id: str) -> AssignmentList:
-        """What a plant should run: aliases with versions and artifact digests."""
+        """Return what a plant should run: aliases with versions and artifact digests."""
         return self._get(f"{API}/plants/{plant_id}/assignments", AssignmentList)
 
     # ------------------------------------------------------------ plant events

@@ -16,7 +16,11 @@ def plants_table(plants: Iterable[PlantRead], title: str = "Hub registry: plants
         table.add_column(column)
     for p in plants:
         hw = p.hardware_profile
-        parts = [hw.cpu, f"{hw.cores} cores" if hw.cores else "", f"{hw.memory_gb:g} GB" if hw.memory_gb else ""]
+        parts = [
+            hw.cpu,
+            f"{hw.cores} cores" if hw.cores else "",
+            f"{hw.memory_gb:g} GB" if hw.memory_gb else "",
+        ]
         if hw.accelerator:
             parts.append(hw.accelerator)
         table.add_row(p.id, p.name, p.site, ", ".join(p.lines), ", ".join(x for x in parts if x))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from federation.schemas.auth import Role, TokenCreate
+
+if TYPE_CHECKING:
+    from hub.config import HubSettings
 
 app = typer.Typer(no_args_is_help=True, help="Run and administer the central hub.")
 db_app = typer.Typer(no_args_is_help=True, help="The hub database (Alembic migrations).")
@@ -25,7 +28,7 @@ class OutputFormat(StrEnum):
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table or json")]
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> HubSettings:
     from hub.config import HubSettings
 
     return HubSettings()

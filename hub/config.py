@@ -26,7 +26,8 @@ class HubSettings(BaseSettings):
     )
 
     environment: Literal["development", "production"] = Field(
-        "development", description="Deployment mode; production refuses unsafe defaults."
+        "development",
+        description="development or production (production refuses an in-memory database).",
     )
     database_url: str = Field(
         f"sqlite:///{DEFAULT_VAR_DIR / 'hub' / 'hub.db'}",
@@ -53,7 +54,7 @@ class HubSettings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(
         5000, ge=0, description="How long SQLite waits on a locked database before failing."
     )
-    db_pool_size: int = Field(10, gt=0, description="PostgreSQL connection pool size.")
+    db_pool_size: int = Field(10, gt=0, description="Database connection pool size.")
     host: str = Field("127.0.0.1", description="Interface `millwright hub serve` binds.")
     port: int = Field(8100, gt=0, lt=65536, description="Port `millwright hub serve` binds.")
     log_level: str = Field("INFO", description="Root log level (DEBUG, INFO, WARNING, ...).")

@@ -22,7 +22,7 @@ from hub.registry.artifacts import ArtifactStore
 
 
 async def get_settings(request: Request) -> HubSettings:
-    """The settings the app was created with."""
+    """Return the settings the app was created with."""
     settings: HubSettings = request.app.state.settings
     return settings
 
@@ -37,7 +37,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 
 async def get_artifact_store(request: Request) -> ArtifactStore:
-    """The artifact store the app was created with."""
+    """Return the artifact store the app was created with."""
     store: ArtifactStore = request.app.state.artifact_store
     return store
 
@@ -87,7 +87,7 @@ async def get_idempotency_key(
         ),
     ] = None,
 ) -> IdempotencyKey | None:
-    """The ``Idempotency-Key`` header, scoped to the calling token."""
+    """Return the ``Idempotency-Key`` header, scoped to the calling token."""
     if not idempotency_key:
         return None
     return IdempotencyKey(key=idempotency_key, actor=str(principal.token_id))
@@ -97,7 +97,7 @@ IdempotencyDep = Annotated[IdempotencyKey | None, Depends(get_idempotency_key)]
 
 
 async def page_size_query(request: Request, page_size: int | None = None) -> int:
-    """Requested page size clamped to the configured maximum."""
+    """Return the requested page size clamped to the configured maximum."""
     from hub.pagination import clamp_page_size
 
     settings: HubSettings = request.app.state.settings
@@ -110,7 +110,7 @@ PageSizeDep = Annotated[int, Depends(page_size_query)]
 
 
 async def get_principal_cache(request: Request) -> auth_service.PrincipalCache:
-    """The app's token cache (cleared on revocation)."""
+    """Return the app's token cache (cleared on revocation)."""
     cache: auth_service.PrincipalCache = request.app.state.principal_cache
     return cache
 

@@ -63,7 +63,7 @@ def create_app(settings: HubSettings) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory hub.main:app_from_env``: settings from the environment."""
+    """Build the app from environment settings (``uvicorn --factory hub.main:app_from_env``)."""
     disable_telemetry()
     settings = HubSettings()
     configure_logging(settings.log_level, settings.log_json)

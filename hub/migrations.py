@@ -59,13 +59,13 @@ def upgrade(settings: HubSettings, revision: str = "head") -> str | None:
 
 @lru_cache(maxsize=1)
 def head_revision() -> str | None:
-    """The newest revision in ``migrations/hub``."""
+    """Return the newest revision in ``migrations/hub``."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return ScriptDirectory.from_config(config).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at (None before the first upgrade)."""
+    """Return the revision the database is at (None before the first upgrade)."""
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("millwright.hub.access")
-_STANDARD_ATTRS = set(vars(logging.makeLogRecord({})))
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"color_message", "message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):

@@ -18,7 +18,7 @@ AnyRole = Depends(Allow(*ALL_ROLES))
 
 @router.get("/whoami", response_model=Principal, dependencies=[AnyRole])
 def whoami(principal: PrincipalDep) -> Principal:
-    """The role (and plant) of the calling token."""
+    """Return the role (and plant) of the calling token."""
     return principal
 
 

@@ -36,7 +36,7 @@ def list_events(
     kind: str | None = None,
     page_token: str | None = None,
 ) -> PlantEventPage:
-    """A plant's events in the order received."""
+    """List a plant's events in the order received."""
     rows, token = service.list_events(
         session=session, plant_id=plant_id, kind=kind, page_size=page_size, page_token=page_token
     )

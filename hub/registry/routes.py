@@ -251,7 +251,7 @@ def list_versions(
     parent_id: int | None = None,
     page_token: str | None = None,
 ) -> VersionPage:
-    """List versions newest first; filter by model, plant, tag (``key`` or ``key=value``), recipe, parent."""
+    """List versions newest first by model, plant, tag (``key``/``key=value``), recipe, parent."""
     rows, token = service.list_versions(
         session=session,
         model=model,
@@ -277,7 +277,7 @@ def get_version(version_id: int, session: SessionDep) -> VersionRead:
     dependencies=[ReadRegistry],
 )
 def diff_versions(version_id: int, other_id: int, session: SessionDep) -> VersionDiff:
-    """What changed from version ``version_id`` to ``other_id``, field by field."""
+    """Compare version ``version_id`` with ``other_id`` field by field."""
     return service.diff_versions(session=session, a_id=version_id, b_id=other_id)
 
 
@@ -316,7 +316,7 @@ def list_aliases(plant_id: str, session: SessionDep) -> AliasList:
     dependencies=[ReadPlant],
 )
 def get_alias(plant_id: str, model_name: str, alias: AliasName, session: SessionDep) -> VersionRead:
-    """The version a plant's alias points at."""
+    """Return the version a plant's alias points at."""
     row = service.get_alias_or_raise(
         session=session, plant_id=plant_id, model=model_name, alias=alias
     )
@@ -363,5 +363,5 @@ def delete_alias(plant_id: str, model_name: str, alias: AliasName, session: Sess
     "/plants/{plant_id}/assignments", response_model=AssignmentList, dependencies=[ReadAssignments]
 )
 def list_assignments(plant_id: str, session: SessionDep) -> AssignmentList:
-    """What a plant should run: each alias with its version and artifact digest."""
+    """List what a plant should run: each alias with its version and artifact digest."""
     return service.list_assignments(session=session, plant_id=plant_id)

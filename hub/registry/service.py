@@ -291,7 +291,7 @@ def register_artifact(
 
 
 def artifact_assigned_to_plant(*, session: Session, digest: str, plant_id: str) -> bool:
-    """Whether a plant may fetch this artifact: an alias of the plant or a version for it uses it."""
+    """Tell whether a plant may fetch this artifact (its alias or its version uses it)."""
     via_alias = exists().where(
         Alias.plant_id == plant_id,
         Alias.version_id == ModelVersion.id,
@@ -333,13 +333,14 @@ def get_version_by_label_or_raise(*, session: Session, model: str, version: str)
     NotFound
         When the model or the version does not exist.
     """
-    model_row = get_model_or_raise(session=session, name=model)
-    row = session.scalars(
-        select(ModelVersion).where(
-            ModelVersion.model_id == model_row.id, ModelVersion.version == version
-        )
-    ).first()
+    stmt = (
+        select(ModelVersion)
+        .join(BaselineModel, ModelVersion.model_id == BaselineModel.id)
+        .where(BaselineModel.name == model, ModelVersion.version == version)
+    )
+    row = session.scalars(stmt).unique().first()
     if row is None:
+        get_model_or_raise(session=session, name=model)
         raise NotFound(f"baseline model '{model}' has no version '{version}'.")
     return row
 
@@ -388,9 +389,7 @@ def _check_references(session: Session, versions: list[VersionCreate]) -> dict[s
                     f"parent version {v.parent_id} of '{v.model}' {v.version} does not exist."
                 )
             if parents[v.parent_id] != models[v.model].id:
-                raise InvalidInput(
-                    f"parent version {v.parent_id} belongs to another baseline model than '{v.model}'."
-                )
+                raise InvalidInput(f"parent version {v.parent_id} is not a version of '{v.model}'.")
     statuses = recipe_service.published_ids(
         session=session, recipe_ids=(v.recipe_id for v in versions if v.recipe_id is not None)
     )
@@ -539,11 +538,10 @@ def list_versions(
     after = decode_token(page_token, filters)
     stmt = select(ModelVersion)
     if model:
-        stmt = stmt.where(
-            ModelVersion.model_id == get_model_or_raise(session=session, name=model).id
+        stmt = stmt.join(BaselineModel, ModelVersion.model_id == BaselineModel.id).where(
+            BaselineModel.name == model
         )
     if plant_id:
-        get_plant_or_raise(session=session, plant_id=plant_id)
         stmt = stmt.where(ModelVersion.plant_id == plant_id)
     if tag:
         key, sep, value = tag.partition("=")
@@ -567,6 +565,12 @@ def list_versions(
     rows = list(
         session.scalars(stmt.order_by(ModelVersion.id.desc()).limit(page_size + 1)).unique()
     )
+    if not rows:
+        # An empty page is where a typo in a filter would hide; name it instead.
+        if model:
+            get_model_or_raise(session=session, name=model)
+        if plant_id:
+            get_plant_or_raise(session=session, plant_id=plant_id)
     token = encode_token(rows[page_size - 1].id, filters) if len(rows) > page_size else None
     return rows[:page_size], token
 
@@ -685,10 +689,16 @@ def get_alias_or_raise(*, session: Session, plant_id: str, model: str, alias: Al
     NotFound
         When the plant, model or alias does not exist.
     """
-    get_plant_or_raise(session=session, plant_id=plant_id)
-    model_row = get_model_or_raise(session=session, name=model)
-    row = session.get(Alias, (plant_id, model_row.id, alias.value))
+    stmt = (
+        select(Alias)
+        .join(BaselineModel, Alias.model_id == BaselineModel.id)
+        .where(Alias.plant_id == plant_id, BaselineModel.name == model, Alias.alias == alias.value)
+    )
+    row = session.scalars(stmt).unique().first()
     if row is None:
+        # One query on the hot path; the precise reason only when there is a miss.
+        get_plant_or_raise(session=session, plant_id=plant_id)
+        get_model_or_raise(session=session, name=model)
         raise NotFound(f"plant '{plant_id}' has no '{alias.value}' alias for '{model}'.")
     return row
 
@@ -708,7 +718,7 @@ def list_aliases(*, session: Session, plant_id: str) -> list[Alias]:
 
 
 def list_assignments(*, session: Session, plant_id: str) -> AssignmentList:
-    """What a plant should run: each alias with its version and artifact digest and size."""
+    """List what a plant should run: each alias with its version, artifact digest and size."""
     aliases = list_aliases(session=session, plant_id=plant_id)
     digests = {a.version.artifact_digest for a in aliases if a.version.artifact_digest}
     sizes = _artifact_sizes(session, digests)

@@ -26,7 +26,12 @@ def test_demo_run_exits_zero_and_prints_the_registry(tmp_path: Path) -> None:
     runs = [
         subprocess.run(
             [sys.executable, "-m", "millwright", "demo", "run"],
-            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180, check=False,
+            cwd=tmp_path,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
         )
         for _ in range(2)
     ]
@@ -46,5 +51,12 @@ def test_federation_does_not_import_the_hub() -> None:
         "bad = [m for m in sys.modules if m == 'hub' or m.startswith('hub.')]; "
         "assert not bad, bad; assert 'torch' not in sys.modules"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr

@@ -10,14 +10,21 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from federation.errors import Conflict, Forbidden, IntegrityMismatch, InvalidInput, NotFound, Unauthenticated, Unavailable
+from federation.errors import (
+    Conflict,
+    Forbidden,
+    IntegrityMismatch,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 from federation.hub_client import HubClient
 from federation.schemas.auth import Role
 from federation.schemas.events import PlantEventCreate
 from federation.schemas.recipes import RecipeCreate
 from federation.schemas.registry import AliasName, BaselineModelCreate, PlantCreate, VersionCreate
 from tests.hub.fixtures import Tokens
-
 
 
 def test_registry_workflow(admin_hub: HubClient, plant_hub: HubClient, tmp_path: Path) -> None:
@@ -29,10 +36,21 @@ def test_registry_workflow(admin_hub: HubClient, plant_hub: HubClient, tmp_path:
     model_file.write_bytes(b"\x01" * 5000)
     artifact = admin_hub.upload_artifact(model_file, media_type="application/x-onnx")
     base = admin_hub.create_version(
-        VersionCreate(model="turbofan-rul", version="1.0", recipe_id=recipe.id, artifact_digest=artifact.digest)
+        VersionCreate(
+            model="turbofan-rul",
+            version="1.0",
+            recipe_id=recipe.id,
+            artifact_digest=artifact.digest,
+        )
     )
     tuned = admin_hub.create_version(
-        VersionCreate(model="turbofan-rul", version="1.1", plant_id="fd001", parent_id=base.id, metrics={"rmse": 15.0})
+        VersionCreate(
+            model="turbofan-rul",
+            version="1.1",
+            plant_id="fd001",
+            parent_id=base.id,
+            metrics={"rmse": 15.0},
+        )
     )
 
     # Execute
@@ -44,7 +62,9 @@ def test_registry_workflow(admin_hub: HubClient, plant_hub: HubClient, tmp_path:
 
     # Assert
     assert artifact.digest == hashlib.sha256(model_file.read_bytes()).hexdigest()
-    assert assignments.items[0].alias == AliasName.CHAMPION and assignments.items[0].version == "1.0"
+    assert (
+        assignments.items[0].alias == AliasName.CHAMPION and assignments.items[0].version == "1.0"
+    )
     assert size == 5000 and dest.read_bytes() == model_file.read_bytes()
     assert {c.field for c in diff.changes} >= {"version", "parent_id", "plant_id", "metrics.rmse"}
     assert plant_hub.get_alias("fd001", "turbofan-rul", AliasName.CHAMPION).id == base.id
@@ -54,7 +74,9 @@ def test_iterators_follow_page_tokens(admin_hub: HubClient) -> None:
     for i in range(7):
         admin_hub.create_plant(PlantCreate(id=f"p{i}", name=f"P{i}"))
     admin_hub.create_model(BaselineModelCreate(name="m"))
-    admin_hub.create_versions([VersionCreate(model="m", version=str(i), tags={"k": "v"}) for i in range(9)])
+    admin_hub.create_versions(
+        [VersionCreate(model="m", version=str(i), tags={"k": "v"}) for i in range(9)]
+    )
 
     plants = [p.id for p in admin_hub.iter_plants(page_size=2)]
     versions = [v.version for v in admin_hub.iter_versions(model="m", tag="k=v", page_size=4)]
@@ -63,7 +85,9 @@ def test_iterators_follow_page_tokens(admin_hub: HubClient) -> None:
     assert versions == [str(i) for i in reversed(range(9))]
 
 
-def test_errors_come_back_as_the_servers_classes(admin_hub: HubClient, plant_hub: HubClient, client: TestClient) -> None:
+def test_errors_come_back_as_the_servers_classes(
+    admin_hub: HubClient, plant_hub: HubClient, client: TestClient
+) -> None:
     admin_hub.create_model(BaselineModelCreate(name="m"))
     admin_hub.create_version(VersionCreate(model="m", version="1"))
 
@@ -95,12 +119,21 @@ def test_download_verifies_sha256(admin_hub: HubClient, tmp_path: Path) -> None:
 
 def test_events_are_idempotent_through_the_client(plant_hub: HubClient) -> None:
     events = [
-        PlantEventCreate(id=f"evt-{i}", kind="serving_stats", occurred_at=dt.datetime(2026, 11, 23, tzinfo=dt.UTC), payload={"n": i})
+        PlantEventCreate(
+            id=f"evt-{i}",
+            kind="serving_stats",
+            occurred_at=dt.datetime(2026, 11, 23, tzinfo=dt.UTC),
+            payload={"n": i},
+        )
         for i in range(3)
     ]
     first = plant_hub.post_events("fd001", events)
     again = plant_hub.post_events("fd001", events)
-    assert first.accepted == 3 and again.accepted == 0 and again.duplicates == ["evt-0", "evt-1", "evt-2"]
+    assert (
+        first.accepted == 3
+        and again.accepted == 0
+        and again.duplicates == ["evt-0", "evt-1", "evt-2"]
+    )
     assert [e.id for e in plant_hub.iter_events("fd001")] == ["evt-0", "evt-1", "evt-2"]
 
 

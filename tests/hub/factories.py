@@ -29,7 +29,9 @@ def plant(session: Session, plant_id: str = "fd001", **overrides: Any) -> Plant:
         "hardware_profile": HardwareProfile(cpu="Atom x6425E", cores=4, memory_gb=8),
     }
     fields.update(overrides)
-    return registry_service.create_plant(session=session, plant_in=PlantCreate(**fields), actor="test")
+    return registry_service.create_plant(
+        session=session, plant_in=PlantCreate(**fields), actor="test"
+    )
 
 
 def model(session: Session, name: str = "turbofan-rul", **overrides: Any) -> BaselineModel:
@@ -40,7 +42,9 @@ def model(session: Session, name: str = "turbofan-rul", **overrides: Any) -> Bas
     )
 
 
-def recipe(session: Session, name: str = "turbofan-lstm", publish: bool = True, **overrides: Any) -> Recipe:
+def recipe(
+    session: Session, name: str = "turbofan-lstm", publish: bool = True, **overrides: Any
+) -> Recipe:
     fields: dict[str, Any] = {
         "name": name,
         "preprocessing": {"window": 30, "scaler": "minmax"},
@@ -52,13 +56,17 @@ def recipe(session: Session, name: str = "turbofan-lstm", publish: bool = True, 
         "gates": [{"metric": "rmse", "op": "<=", "threshold": 20.0}],
     }
     fields.update(overrides)
-    row = recipe_service.create_recipe(session=session, recipe_in=RecipeCreate(**fields), actor="test")
+    row = recipe_service.create_recipe(
+        session=session, recipe_in=RecipeCreate(**fields), actor="test"
+    )
     if publish:
         row = recipe_service.publish_recipe(session=session, recipe_id=row.id)
     return row
 
 
-def version_in(model_name: str = "turbofan-rul", label: str = "1.0", **overrides: Any) -> VersionCreate:
+def version_in(
+    model_name: str = "turbofan-rul", label: str = "1.0", **overrides: Any
+) -> VersionCreate:
     fields: dict[str, Any] = {
         "model": model_name,
         "version": label,
@@ -72,7 +80,9 @@ def version_in(model_name: str = "turbofan-rul", label: str = "1.0", **overrides
     return VersionCreate(**fields)
 
 
-def version(session: Session, model_name: str = "turbofan-rul", label: str = "1.0", **overrides: Any) -> ModelVersion:
+def version(
+    session: Session, model_name: str = "turbofan-rul", label: str = "1.0", **overrides: Any
+) -> ModelVersion:
     return registry_service.create_version(
         session=session, version_in=version_in(model_name, label, **overrides), actor="test"
     )

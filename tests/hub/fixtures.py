@@ -88,7 +88,9 @@ def _truncate(url: str) -> None:
     with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
-        for (seq,) in conn.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")):
+        for (seq,) in conn.execute(
+            text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+        ):
             conn.execute(text(f'ALTER SEQUENCE "{seq}" RESTART'))
 
 
@@ -134,7 +136,9 @@ def _bind(app: FastAPI, settings: HubSettings) -> None:
 
 
 @pytest.fixture
-def app(hub_settings: HubSettings, backend: str, _clients: dict[str, tuple[FastAPI, TestClient]]) -> FastAPI:
+def app(
+    hub_settings: HubSettings, backend: str, _clients: dict[str, tuple[FastAPI, TestClient]]
+) -> FastAPI:
     if backend not in _clients:
         fresh = create_app(hub_settings)
         test_client = TestClient(fresh)
@@ -146,7 +150,9 @@ def app(hub_settings: HubSettings, backend: str, _clients: dict[str, tuple[FastA
 
 
 @pytest.fixture
-def client(app: FastAPI, backend: str, _clients: dict[str, tuple[FastAPI, TestClient]]) -> Iterator[TestClient]:
+def client(
+    app: FastAPI, backend: str, _clients: dict[str, tuple[FastAPI, TestClient]]
+) -> Iterator[TestClient]:
     yield _clients[backend][1]
     app.state.engine.dispose()
 

@@ -112,7 +112,9 @@ def seeded(client: TestClient, app: FastAPI, tokens: Tokens) -> Tokens:
     with app.state.session_factory() as session:
         factories.model(session)
     h = auth(tokens.admin)
-    assert client.put(f"/api/v1/artifacts/sha256/{DIGEST}", content=BLOB, headers=h).status_code == 201
+    assert (
+        client.put(f"/api/v1/artifacts/sha256/{DIGEST}", content=BLOB, headers=h).status_code == 201
+    )
     with app.state.session_factory() as session:
         factories.version(session, plant_id="fd001", artifact_digest=DIGEST)
     return tokens

@@ -20,7 +20,9 @@ def test_cli_create_token_stores_only_the_hash(
     hub_settings: HubSettings, app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MILLWRIGHT_HUB_DATABASE_URL", hub_settings.database_url)
-    result = CliRunner().invoke(hub_cli, ["create-token", "--role", "admin", "--name", "ops", "--format", "json"])
+    result = CliRunner().invoke(
+        hub_cli, ["create-token", "--role", "admin", "--name", "ops", "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     created = json.loads(result.output)
 
@@ -31,17 +33,23 @@ def test_cli_create_token_stores_only_the_hash(
     assert who["role"] == "admin" and who["name"] == "ops"
 
 
-def test_cli_plant_token_needs_an_enrolled_plant(hub_settings: HubSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_plant_token_needs_an_enrolled_plant(
+    hub_settings: HubSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MILLWRIGHT_HUB_DATABASE_URL", hub_settings.database_url)
     missing_plant = CliRunner().invoke(hub_cli, ["create-token", "--role", "plant"])
-    unknown_plant = CliRunner().invoke(hub_cli, ["create-token", "--role", "plant", "--plant", "zz"])
+    unknown_plant = CliRunner().invoke(
+        hub_cli, ["create-token", "--role", "plant", "--plant", "zz"]
+    )
     assert missing_plant.exit_code != 0
     assert unknown_plant.exit_code == 1 and "not enrolled" in unknown_plant.output
 
 
 def test_revoked_token_stops_working(client: TestClient, tokens: Tokens) -> None:
     h = auth(tokens.admin)
-    minted = client.post("/api/v1/tokens", json={"role": "executive", "name": "cfo"}, headers=h).json()
+    minted = client.post(
+        "/api/v1/tokens", json={"role": "executive", "name": "cfo"}, headers=h
+    ).json()
     assert client.get("/api/v1/whoami", headers=auth(minted["token"])).status_code == 200
     listed = client.get("/api/v1/tokens", headers=h).json()["items"]
     assert all("token" not in t for t in listed)

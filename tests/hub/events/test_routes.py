@@ -11,13 +11,23 @@ API = "/api/v1"
 
 
 def _event(event_id: str, **extra: object) -> dict[str, object]:
-    return {"id": event_id, "kind": "drift_alert", "occurred_at": "2026-11-23T10:00:00Z", "payload": {"psi": 0.3}, **extra}
+    return {
+        "id": event_id,
+        "kind": "drift_alert",
+        "occurred_at": "2026-11-23T10:00:00Z",
+        "payload": {"psi": 0.3},
+        **extra,
+    }
 
 
 def test_redelivery_is_idempotent(client: TestClient, tokens: Tokens) -> None:
     h = auth(tokens.plant)
-    first = client.post(f"{API}/plants/fd001/events", json={"events": [_event("e1"), _event("e2")]}, headers=h)
-    again = client.post(f"{API}/plants/fd001/events", json={"events": [_event("e2"), _event("e3")]}, headers=h)
+    first = client.post(
+        f"{API}/plants/fd001/events", json={"events": [_event("e1"), _event("e2")]}, headers=h
+    )
+    again = client.post(
+        f"{API}/plants/fd001/events", json={"events": [_event("e2"), _event("e3")]}, headers=h
+    )
     listed = client.get(f"{API}/plants/fd001/events", headers=auth(tokens.executive)).json()
 
     assert first.json() == {"accepted": 2, "duplicates": []}
@@ -33,17 +43,23 @@ def test_same_id_with_other_content_conflicts_and_stores_nothing(
     client.post(f"{API}/plants/fd001/events", json={"events": [_event("e1")]}, headers=h)
     before = snapshot(hub_settings)
     r = client.post(
-        f"{API}/plants/fd001/events", json={"events": [_event("e9"), _event("e1", kind="other")]}, headers=h
+        f"{API}/plants/fd001/events",
+        json={"events": [_event("e9"), _event("e1", kind="other")]},
+        headers=h,
     )
     assert r.status_code == 409 and r.json()["code"] == "conflict"
     assert snapshot(hub_settings) == before
 
 
 def test_plant_cannot_write_for_another_plant(client: TestClient, tokens: Tokens) -> None:
-    r = client.post(f"{API}/plants/fd002/events", json={"events": [_event("x")]}, headers=auth(tokens.plant))
+    r = client.post(
+        f"{API}/plants/fd002/events", json={"events": [_event("x")]}, headers=auth(tokens.plant)
+    )
     assert r.status_code == 403 and r.json()["code"] == "forbidden"
 
 
 def test_unknown_plant_is_404(client: TestClient, tokens: Tokens) -> None:
-    r = client.post(f"{API}/plants/nope/events", json={"events": [_event("x")]}, headers=auth(tokens.admin))
+    r = client.post(
+        f"{API}/plants/nope/events", json={"events": [_event("x")]}, headers=auth(tokens.admin)
+    )
     assert r.status_code == 404 and r.json()["code"] == "not_found"

@@ -11,7 +11,9 @@ from fastapi.testclient import TestClient
 from hub.observability import JsonFormatter
 from tests.hub.fixtures import Tokens, auth
 
-SERIES = 'millwright_hub_requests_total{method="GET",route="/api/v1/plants/{plant_id}",status="200"}'
+SERIES = (
+    'millwright_hub_requests_total{method="GET",route="/api/v1/plants/{plant_id}",status="200"}'
+)
 
 
 def test_healthz_and_readyz(client: TestClient) -> None:

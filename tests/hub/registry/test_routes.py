@@ -16,16 +16,27 @@ API = "/api/v1"
 
 def _setup_registry(client: TestClient, token: str) -> dict[str, Any]:
     h = auth(token)
-    assert client.post(f"{API}/models", json={"name": "turbofan-rul", "dataset": "cmapss"}, headers=h).status_code == 201
+    assert (
+        client.post(
+            f"{API}/models", json={"name": "turbofan-rul", "dataset": "cmapss"}, headers=h
+        ).status_code
+        == 201
+    )
     recipe = client.post(
         f"{API}/recipes",
-        json={"name": "turbofan-lstm", "hyperparameters": {"lr": 0.001}, "gates": [{"metric": "rmse", "op": "<=", "threshold": 20}]},
+        json={
+            "name": "turbofan-lstm",
+            "hyperparameters": {"lr": 0.001},
+            "gates": [{"metric": "rmse", "op": "<=", "threshold": 20}],
+        },
         headers=h,
     ).json()
     client.post(f"{API}/recipes/{recipe['id']}/publish", headers=h)
     blob = b"onnx-bytes-1"
     digest = hashlib.sha256(blob).hexdigest()
-    assert client.put(f"{API}/artifacts/sha256/{digest}", content=blob, headers=h).status_code == 201
+    assert (
+        client.put(f"{API}/artifacts/sha256/{digest}", content=blob, headers=h).status_code == 201
+    )
     v1 = client.post(
         f"{API}/versions",
         json={
@@ -67,7 +78,9 @@ def test_version_lineage_is_stored_and_readable(client: TestClient, tokens: Toke
     reg = _setup_registry(client, tokens.data_scientist)
 
     got = client.get(f"{API}/versions/{reg['v2']['id']}", headers=auth(tokens.executive)).json()
-    by_label = client.get(f"{API}/models/turbofan-rul/versions/1.5", headers=auth(tokens.admin)).json()
+    by_label = client.get(
+        f"{API}/models/turbofan-rul/versions/1.5", headers=auth(tokens.admin)
+    ).json()
 
     assert got == by_label
     assert got["parent_id"] == reg["v1"]["id"]
@@ -83,7 +96,9 @@ def test_version_lineage_is_stored_and_readable(client: TestClient, tokens: Toke
 def test_diff_lists_changed_fields_by_dotted_path(client: TestClient, tokens: Tokens) -> None:
     reg = _setup_registry(client, tokens.admin)
 
-    diff = client.get(f"{API}/versions/{reg['v1']['id']}/diff/{reg['v2']['id']}", headers=auth(tokens.admin))
+    diff = client.get(
+        f"{API}/versions/{reg['v1']['id']}/diff/{reg['v2']['id']}", headers=auth(tokens.admin)
+    )
 
     assert diff.status_code == 200
     changes = {c["field"]: (c["a"], c["b"]) for c in diff.json()["changes"]}
@@ -100,10 +115,18 @@ def test_filter_by_plant_and_tag_and_paginate(client: TestClient, tokens: Tokens
     h = auth(tokens.admin)
     client.post(f"{API}/models", json={"name": "m"}, headers=h)
     versions = [
-        {"model": "m", "version": f"0.{i}", "plant_id": "fd001" if i % 2 else "fd002", "tags": {"stage": "prod" if i % 3 == 0 else "dev"}}
+        {
+            "model": "m",
+            "version": f"0.{i}",
+            "plant_id": "fd001" if i % 2 else "fd002",
+            "tags": {"stage": "prod" if i % 3 == 0 else "dev"},
+        }
         for i in range(12)
     ]
-    assert client.post(f"{API}/versions/batch", json={"versions": versions}, headers=h).status_code == 201
+    assert (
+        client.post(f"{API}/versions/batch", json={"versions": versions}, headers=h).status_code
+        == 201
+    )
 
     seen: list[str] = []
     token = None
@@ -118,14 +141,18 @@ def test_filter_by_plant_and_tag_and_paginate(client: TestClient, tokens: Tokens
             break
 
     assert seen == ["0.9", "0.3"]  # odd i (fd001) with i % 3 == 0, newest first
-    only_key = client.get(f"{API}/versions", params={"tag": "stage", "model": "m"}, headers=h).json()
+    only_key = client.get(
+        f"{API}/versions", params={"tag": "stage", "model": "m"}, headers=h
+    ).json()
     assert len(only_key["items"]) == 12
 
 
 def test_page_token_from_other_filters_is_rejected(client: TestClient, tokens: Tokens) -> None:
     h = auth(tokens.admin)
     page = client.get(f"{API}/plants", params={"page_size": 1}, headers=h).json()
-    bad = client.get(f"{API}/plants", params={"page_token": page["next_page_token"], "site": "x"}, headers=h)
+    bad = client.get(
+        f"{API}/plants", params={"page_token": page["next_page_token"], "site": "x"}, headers=h
+    )
     garbage = client.get(f"{API}/plants", params={"page_token": "%%%"}, headers=h)
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_input"
     assert garbage.status_code == 422 and garbage.json()["code"] == "invalid_input"
@@ -136,7 +163,9 @@ def test_page_size_is_capped(client: TestClient, tokens: Tokens, hub_settings: H
     client.post(f"{API}/models", json={"name": "m"}, headers=h)
     n = hub_settings.max_page_size + 5
     batch = [{"model": "m", "version": f"v{i}"} for i in range(n)]
-    assert client.post(f"{API}/versions/batch", json={"versions": batch}, headers=h).status_code == 201
+    assert (
+        client.post(f"{API}/versions/batch", json={"versions": batch}, headers=h).status_code == 201
+    )
     page = client.get(f"{API}/versions", params={"page_size": 10_000}, headers=h).json()
     assert len(page["items"]) == hub_settings.max_page_size
     assert page["next_page_token"]
@@ -146,9 +175,19 @@ def test_aliases_and_assignments(client: TestClient, tokens: Tokens) -> None:
     reg = _setup_registry(client, tokens.admin)
     h = auth(tokens.data_scientist)
 
-    put = client.put(f"{API}/plants/fd001/aliases/turbofan-rul/champion", json={"version_id": reg["v2"]["id"]}, headers=h)
-    client.put(f"{API}/plants/fd001/aliases/turbofan-rul/shadow", json={"version_id": reg["v1"]["id"]}, headers=h)
-    alias = client.get(f"{API}/plants/fd001/aliases/turbofan-rul/champion", headers=auth(tokens.plant))
+    put = client.put(
+        f"{API}/plants/fd001/aliases/turbofan-rul/champion",
+        json={"version_id": reg["v2"]["id"]},
+        headers=h,
+    )
+    client.put(
+        f"{API}/plants/fd001/aliases/turbofan-rul/shadow",
+        json={"version_id": reg["v1"]["id"]},
+        headers=h,
+    )
+    alias = client.get(
+        f"{API}/plants/fd001/aliases/turbofan-rul/champion", headers=auth(tokens.plant)
+    )
     assignments = client.get(f"{API}/plants/fd001/assignments", headers=auth(tokens.plant))
 
     assert put.status_code == 200, put.text
@@ -162,20 +201,32 @@ def test_aliases_and_assignments(client: TestClient, tokens: Tokens) -> None:
 def test_alias_refuses_version_of_other_plant(client: TestClient, tokens: Tokens) -> None:
     reg = _setup_registry(client, tokens.admin)
     r = client.put(
-        f"{API}/plants/fd002/aliases/turbofan-rul/champion", json={"version_id": reg["v2"]["id"]}, headers=auth(tokens.admin)
+        f"{API}/plants/fd002/aliases/turbofan-rul/champion",
+        json={"version_id": reg["v2"]["id"]},
+        headers=auth(tokens.admin),
     )
     assert r.status_code == 422
     assert r.json()["code"] == "invalid_input"
 
 
 def test_unknown_alias_name_is_422(client: TestClient, tokens: Tokens) -> None:
-    r = client.get(f"{API}/plants/fd001/aliases/turbofan-rul/production", headers=auth(tokens.admin))
+    r = client.get(
+        f"{API}/plants/fd001/aliases/turbofan-rul/production", headers=auth(tokens.admin)
+    )
     assert r.status_code == 422
 
 
-def test_plants_enrollment_is_idempotent_but_conflicts_on_change(client: TestClient, tokens: Tokens) -> None:
+def test_plants_enrollment_is_idempotent_but_conflicts_on_change(
+    client: TestClient, tokens: Tokens
+) -> None:
     h = auth(tokens.admin)
-    body = {"id": "ai4i-l", "name": "AI4I L", "site": "Mill", "lines": ["L"], "hardware_profile": {"cpu": "i5", "cores": 4}}
+    body = {
+        "id": "ai4i-l",
+        "name": "AI4I L",
+        "site": "Mill",
+        "lines": ["L"],
+        "hardware_profile": {"cpu": "i5", "cores": 4},
+    }
     first = client.post(f"{API}/plants", json=body, headers=h)
     again = client.post(f"{API}/plants", json=body, headers=h)
     changed = client.post(f"{API}/plants", json={**body, "site": "Other"}, headers=h)
@@ -205,14 +256,20 @@ def test_artifact_round_trip(client: TestClient, tokens: Tokens, hub_settings: H
     digest = hashlib.sha256(blob).hexdigest()
     h = auth(tokens.data_scientist)
 
-    up = client.put(f"{API}/artifacts/sha256/{digest}", content=blob, headers={**h, "Content-Type": "application/x-onnx"})
+    up = client.put(
+        f"{API}/artifacts/sha256/{digest}",
+        content=blob,
+        headers={**h, "Content-Type": "application/x-onnx"},
+    )
     again = client.put(f"{API}/artifacts/sha256/{digest}", content=blob, headers=h)
     down = client.get(f"{API}/artifacts/sha256/{digest}", headers=h)
     meta = client.get(f"{API}/artifacts/sha256/{digest}/metadata", headers=h)
 
     assert up.status_code == 201 and again.status_code == 201
     assert down.content == blob and down.headers["x-content-sha256"] == digest
-    assert meta.json()["size_bytes"] == len(blob) and meta.json()["media_type"] == "application/x-onnx"
+    assert (
+        meta.json()["size_bytes"] == len(blob) and meta.json()["media_type"] == "application/x-onnx"
+    )
     stored = hub_settings.artifact_root / "sha256" / digest[:2] / digest[2:4] / digest
     assert stored.read_bytes() == blob
     assert list((hub_settings.artifact_root / ".staging").iterdir()) == []
@@ -224,7 +281,9 @@ def test_plant_downloads_only_assigned_artifacts(client: TestClient, tokens: Tok
     other_digest = hashlib.sha256(other).hexdigest()
     client.put(f"{API}/artifacts/sha256/{other_digest}", content=other, headers=auth(tokens.admin))
 
-    own = client.get(f"{API}/artifacts/sha256/{reg['digest']}", headers=auth(tokens.plant))  # v2 is for fd001
+    own = client.get(
+        f"{API}/artifacts/sha256/{reg['digest']}", headers=auth(tokens.plant)
+    )  # v2 is for fd001
     foreign = client.get(f"{API}/artifacts/sha256/{other_digest}", headers=auth(tokens.plant))
 
     assert own.status_code == 200
@@ -234,30 +293,193 @@ def test_plant_downloads_only_assigned_artifacts(client: TestClient, tokens: Tok
 # ---------------------------------------------------------------- bad input leaves no trace
 
 
-def _bad_requests(tokens: Tokens, digest_of_existing: str) -> list[tuple[str, str, dict[str, Any], int, str]]:
+def _bad_requests(
+    tokens: Tokens, digest_of_existing: str
+) -> list[tuple[str, str, dict[str, Any], int, str]]:
     big = b"x" * (64 * 1024 + 1)
     wrong = b"not the declared bytes"
     declared = hashlib.sha256(b"something else").hexdigest()
     admin = auth(tokens.admin)
     return [
-        ("malformed json", "POST", {"url": f"{API}/versions", "content": b"{not json", "headers": {**admin, "Content-Type": "application/json"}}, 422, "invalid_input"),
-        ("unknown plant", "POST", {"url": f"{API}/versions", "json": {"model": "turbofan-rul", "version": "9", "plant_id": "nope"}, "headers": admin}, 404, "not_found"),
-        ("unknown model", "POST", {"url": f"{API}/versions", "json": {"model": "nope", "version": "9"}, "headers": admin}, 404, "not_found"),
-        ("unknown parent", "POST", {"url": f"{API}/versions", "json": {"model": "turbofan-rul", "version": "9", "parent_id": 99999}, "headers": admin}, 404, "not_found"),
-        ("unknown version", "GET", {"url": f"{API}/versions/99999", "headers": admin}, 404, "not_found"),
-        ("unknown artifact", "POST", {"url": f"{API}/versions", "json": {"model": "turbofan-rul", "version": "9", "artifact_digest": declared}, "headers": admin}, 404, "not_found"),
-        ("duplicate version", "POST", {"url": f"{API}/versions", "json": {"model": "turbofan-rul", "version": "1.4", "code_version": "changed"}, "headers": admin}, 409, "already_exists"),
-        ("batch with one duplicate", "POST", {"url": f"{API}/versions/batch", "json": {"versions": [{"model": "turbofan-rul", "version": "7"}, {"model": "turbofan-rul", "version": "1.4"}]}, "headers": admin}, 409, "already_exists"),
-        ("sha mismatch", "PUT", {"url": f"{API}/artifacts/sha256/{declared}", "content": wrong, "headers": admin}, 422, "integrity_mismatch"),
-        ("oversized upload", "PUT", {"url": f"{API}/artifacts/sha256/{hashlib.sha256(big).hexdigest()}", "content": big, "headers": admin}, 413, "payload_too_large"),
-        ("oversized streamed upload", "PUT", {"url": f"{API}/artifacts/sha256/{hashlib.sha256(big).hexdigest()}", "content": iter([big[:40000], big[40000:]]), "headers": admin}, 413, "payload_too_large"),
-        ("wrong role", "POST", {"url": f"{API}/versions", "json": {"model": "turbofan-rul", "version": "9"}, "headers": auth(tokens.executive)}, 403, "forbidden"),
-        ("plant writes registry", "PUT", {"url": f"{API}/artifacts/sha256/{declared}", "content": b"something else", "headers": auth(tokens.plant)}, 403, "forbidden"),
-        ("no token", "POST", {"url": f"{API}/plants", "json": {"id": "x", "name": "x"}}, 401, "unauthenticated"),
-        ("bad token", "POST", {"url": f"{API}/plants", "json": {"id": "x", "name": "x"}, "headers": auth("mw_nope")}, 401, "unauthenticated"),
-        ("invalid field", "POST", {"url": f"{API}/plants", "json": {"id": "bad id!", "name": "x"}, "headers": admin}, 422, "invalid_input"),
-        ("unknown field", "POST", {"url": f"{API}/plants", "json": {"id": "x", "name": "x", "colour": "red"}, "headers": admin}, 422, "invalid_input"),
-        ("unknown recipe", "POST", {"url": f"{API}/versions", "json": {"model": "turbofan-rul", "version": "9", "recipe_id": 99999}, "headers": admin}, 404, "not_found"),
+        (
+            "malformed json",
+            "POST",
+            {
+                "url": f"{API}/versions",
+                "content": b"{not json",
+                "headers": {**admin, "Content-Type": "application/json"},
+            },
+            422,
+            "invalid_input",
+        ),
+        (
+            "unknown plant",
+            "POST",
+            {
+                "url": f"{API}/versions",
+                "json": {"model": "turbofan-rul", "version": "9", "plant_id": "nope"},
+                "headers": admin,
+            },
+            404,
+            "not_found",
+        ),
+        (
+            "unknown model",
+            "POST",
+            {"url": f"{API}/versions", "json": {"model": "nope", "version": "9"}, "headers": admin},
+            404,
+            "not_found",
+        ),
+        (
+            "unknown parent",
+            "POST",
+            {
+                "url": f"{API}/versions",
+                "json": {"model": "turbofan-rul", "version": "9", "parent_id": 99999},
+                "headers": admin,
+            },
+            404,
+            "not_found",
+        ),
+        (
+            "unknown version",
+            "GET",
+            {"url": f"{API}/versions/99999", "headers": admin},
+            404,
+            "not_found",
+        ),
+        (
+            "unknown artifact",
+            "POST",
+            {
+                "url": f"{API}/versions",
+                "json": {"model": "turbofan-rul", "version": "9", "artifact_digest": declared},
+                "headers": admin,
+            },
+            404,
+            "not_found",
+        ),
+        (
+            "duplicate version",
+            "POST",
+            {
+                "url": f"{API}/versions",
+                "json": {"model": "turbofan-rul", "version": "1.4", "code_version": "changed"},
+                "headers": admin,
+            },
+            409,
+            "already_exists",
+        ),
+        (
+            "batch with one duplicate",
+            "POST",
+            {
+                "url": f"{API}/versions/batch",
+                "json": {
+                    "versions": [
+                        {"model": "turbofan-rul", "version": "7"},
+                        {"model": "turbofan-rul", "version": "1.4"},
+                    ]
+                },
+                "headers": admin,
+            },
+            409,
+            "already_exists",
+        ),
+        (
+            "sha mismatch",
+            "PUT",
+            {"url": f"{API}/artifacts/sha256/{declared}", "content": wrong, "headers": admin},
+            422,
+            "integrity_mismatch",
+        ),
+        (
+            "oversized upload",
+            "PUT",
+            {
+                "url": f"{API}/artifacts/sha256/{hashlib.sha256(big).hexdigest()}",
+                "content": big,
+                "headers": admin,
+            },
+            413,
+            "payload_too_large",
+        ),
+        (
+            "oversized streamed upload",
+            "PUT",
+            {
+                "url": f"{API}/artifacts/sha256/{hashlib.sha256(big).hexdigest()}",
+                "content": iter([big[:40000], big[40000:]]),
+                "headers": admin,
+            },
+            413,
+            "payload_too_large",
+        ),
+        (
+            "wrong role",
+            "POST",
+            {
+                "url": f"{API}/versions",
+                "json": {"model": "turbofan-rul", "version": "9"},
+                "headers": auth(tokens.executive),
+            },
+            403,
+            "forbidden",
+        ),
+        (
+            "plant writes registry",
+            "PUT",
+            {
+                "url": f"{API}/artifacts/sha256/{declared}",
+                "content": b"something else",
+                "headers": auth(tokens.plant),
+            },
+            403,
+            "forbidden",
+        ),
+        (
+            "no token",
+            "POST",
+            {"url": f"{API}/plants", "json": {"id": "x", "name": "x"}},
+            401,
+            "unauthenticated",
+        ),
+        (
+            "bad token",
+            "POST",
+            {"url": f"{API}/plants", "json": {"id": "x", "name": "x"}, "headers": auth("mw_nope")},
+            401,
+            "unauthenticated",
+        ),
+        (
+            "invalid field",
+            "POST",
+            {"url": f"{API}/plants", "json": {"id": "bad id!", "name": "x"}, "headers": admin},
+            422,
+            "invalid_input",
+        ),
+        (
+            "unknown field",
+            "POST",
+            {
+                "url": f"{API}/plants",
+                "json": {"id": "x", "name": "x", "colour": "red"},
+                "headers": admin,
+            },
+            422,
+            "invalid_input",
+        ),
+        (
+            "unknown recipe",
+            "POST",
+            {
+                "url": f"{API}/versions",
+                "json": {"model": "turbofan-rul", "version": "9", "recipe_id": 99999},
+                "headers": admin,
+            },
+            404,
+            "not_found",
+        ),
     ]
 
 
@@ -270,7 +492,9 @@ def test_bad_input_is_4xx_and_changes_nothing(
 ) -> None:
     # Prepare
     reg = _setup_registry(client, tokens.admin)
-    name, method, kwargs, status, code = next(c for c in _bad_requests(tokens, reg["digest"]) if c[0] == case)
+    name, method, kwargs, status, code = next(
+        c for c in _bad_requests(tokens, reg["digest"]) if c[0] == case
+    )
     before = snapshot(hub_settings)
 
     # Execute
