@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
@@ -77,3 +78,21 @@ def test_readyz_reports_unreachable_database(tmp_path: Path) -> None:
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["database"] is False
+
+
+def test_cli_db_upgrade_and_current(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from hub.cli import app as hub_cli
+
+    monkeypatch.setenv("MILLWRIGHT_HUB_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    runner = CliRunner()
+    upgraded = runner.invoke(hub_cli, ["db", "upgrade"])
+    current = runner.invoke(hub_cli, ["db", "current", "--format", "json"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert json.loads(current.output) == {
+        "current": migrations.head_revision(),
+        "head": migrations.head_revision(),
+    }
