@@ -259,6 +259,14 @@ def bench_backend(
 
             dif = _measure(diff, n_samples)
             lst = _measure(lambda: hub.list_plants(page_size=50), n_samples)
+            # The floor: an endpoint that does nothing, over the same connection, right now.
+            raw = hub._client
+            floor = _measure(lambda: raw.get("/healthz"), n_samples)
+    print(
+        f"  floor (/healthz, no work): p50 {_p(floor, 50)} ms, p95 {_p(floor, 95)} ms; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
+        flush=True,
+    )
     return {
         "filter_p50_ms": _p(filt, 50),
         "filter_p95_ms": _p(filt, 95),
