@@ -50,6 +50,7 @@ from hub.registry.schemas import (
     VersionPage,
     VersionRead,
 )
+from hub.responses import json_response
 
 router = APIRouter(prefix=API_PREFIX, tags=["registry"])
 DigestPath = Annotated[Sha256, Path(description="Lowercase hex sha256 of the artifact bytes.")]
@@ -71,12 +72,13 @@ def list_plants(
     page_size: PageSizeDep,
     site: str | None = None,
     page_token: str | None = None,
-) -> PlantPage:
+) -> Response:
     """List plants, optionally of one site."""
     rows, token = service.list_plants(
         session=session, site=site, page_size=page_size, page_token=page_token
     )
-    return PlantPage(items=[PlantRead.model_validate(r) for r in rows], next_page_token=token)
+    page = PlantPage(items=[PlantRead.model_validate(r) for r in rows], next_page_token=token)
+    return json_response(page)
 
 
 @router.get("/plants/{plant_id}", response_model=PlantRead, dependencies=[ReadPlant])
@@ -250,7 +252,7 @@ def list_versions(
     recipe_id: int | None = None,
     parent_id: int | None = None,
     page_token: str | None = None,
-) -> VersionPage:
+) -> Response:
     """List versions newest first by model, plant, tag (``key``/``key=value``), recipe, parent."""
     rows, token = service.list_versions(
         session=session,
@@ -262,13 +264,15 @@ def list_versions(
         page_size=page_size,
         page_token=page_token,
     )
-    return VersionPage(items=[r.to_read() for r in rows], next_page_token=token)
+    return json_response(VersionPage(items=[r.to_read() for r in rows], next_page_token=token))
 
 
 @router.get("/versions/{version_id}", response_model=VersionRead, dependencies=[ReadRegistry])
-def get_version(version_id: int, session: SessionDep) -> VersionRead:
+def get_version(version_id: int, session: SessionDep) -> Response:
     """Get one version with its lineage."""
-    return service.get_version_or_raise(session=session, version_id=version_id).to_read()
+    return json_response(
+        service.get_version_or_raise(session=session, version_id=version_id).to_read()
+    )
 
 
 @router.get(
@@ -276,9 +280,9 @@ def get_version(version_id: int, session: SessionDep) -> VersionRead:
     response_model=VersionDiff,
     dependencies=[ReadRegistry],
 )
-def diff_versions(version_id: int, other_id: int, session: SessionDep) -> VersionDiff:
+def diff_versions(version_id: int, other_id: int, session: SessionDep) -> Response:
     """Compare version ``version_id`` with ``other_id`` field by field."""
-    return service.diff_versions(session=session, a_id=version_id, b_id=other_id)
+    return json_response(service.diff_versions(session=session, a_id=version_id, b_id=other_id))
 
 
 @router.put(
@@ -315,12 +319,12 @@ def list_aliases(plant_id: str, session: SessionDep) -> AliasList:
     response_model=VersionRead,
     dependencies=[ReadPlant],
 )
-def get_alias(plant_id: str, model_name: str, alias: AliasName, session: SessionDep) -> VersionRead:
+def get_alias(plant_id: str, model_name: str, alias: AliasName, session: SessionDep) -> Response:
     """Return the version a plant's alias points at."""
     row = service.get_alias_or_raise(
         session=session, plant_id=plant_id, model=model_name, alias=alias
     )
-    return row.version.to_read()
+    return json_response(row.version.to_read())
 
 
 @router.put(
