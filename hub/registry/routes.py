@@ -264,7 +264,7 @@ def list_versions(
         page_size=page_size,
         page_token=page_token,
     )
-    return json_response(VersionPage(items=[r.to_read() for r in rows], next_page_token=token))
+    return json_response(VersionPage(items=rows, next_page_token=token))
 
 
 @router.get("/versions/{version_id}", response_model=VersionRead, dependencies=[ReadRegistry])

@@ -518,10 +518,11 @@ def list_versions(
     parent_id: int | None,
     page_size: int,
     page_token: str | None,
-) -> tuple[list[ModelVersion], str | None]:
+) -> tuple[list[VersionRead], str | None]:
     """One page of versions, newest first, filtered by model, plant, tag, recipe or parent.
 
-    ``tag`` is ``key`` (has the tag) or ``key=value``.
+    ``tag`` is ``key`` (has the tag) or ``key=value``. Pages are read as plain rows, not ORM
+    objects: building identity-mapped instances would dominate the cost of a page.
 
     Raises
     ------
@@ -536,11 +537,11 @@ def list_versions(
         "parent_id": parent_id,
     }
     after = decode_token(page_token, filters)
-    stmt = select(ModelVersion)
+    stmt = select(*ModelVersion.__table__.c, BaselineModel.name.label("model_name")).join(
+        BaselineModel, ModelVersion.model_id == BaselineModel.id
+    )
     if model:
-        stmt = stmt.join(BaselineModel, ModelVersion.model_id == BaselineModel.id).where(
-            BaselineModel.name == model
-        )
+        stmt = stmt.where(BaselineModel.name == model)
     if plant_id:
         stmt = stmt.where(ModelVersion.plant_id == plant_id)
     if tag:
@@ -562,9 +563,8 @@ def list_versions(
         stmt = stmt.where(ModelVersion.parent_id == parent_id)
     if after is not None:
         stmt = stmt.where(ModelVersion.id < int(after))
-    rows = list(
-        session.scalars(stmt.order_by(ModelVersion.id.desc()).limit(page_size + 1)).unique()
-    )
+    result = session.execute(stmt.order_by(ModelVersion.id.desc()).limit(page_size + 1))
+    rows = [_read_from_row(r) for r in result.mappings()]
     if not rows:
         # An empty page is where a typo in a filter would hide; name it instead.
         if model:
@@ -573,6 +573,26 @@ def list_versions(
             get_plant_or_raise(session=session, plant_id=plant_id)
     token = encode_token(rows[page_size - 1].id, filters) if len(rows) > page_size else None
     return rows[:page_size], token
+
+
+def _read_from_row(row: Any) -> VersionRead:
+    return VersionRead(
+        id=row["id"],
+        model=row["model_name"],
+        version=row["version"],
+        plant_id=row["plant_id"],
+        parent_id=row["parent_id"],
+        recipe_id=row["recipe_id"],
+        artifact_digest=row["artifact_digest"],
+        training_data_fingerprint=row["training_data_fingerprint"],
+        code_version=row["code_version"],
+        hyperparameters=row["hyperparameters"],
+        metrics=row["metrics"],
+        tags=row["tags"],
+        description=row["description"],
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+    )
 
 
 def set_tag(*, session: Session, version_id: int, key: str, value: str) -> ModelVersion:

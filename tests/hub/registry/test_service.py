@@ -85,7 +85,7 @@ def test_tags_stay_in_sync_for_filtering(session_factory: Any) -> None:
             page_token=None,
         )
         assert [r.id for r in rows] == [v.id]
-        assert rows[0].to_read().tags == {"stage": "prod"}
+        assert rows[0].tags == {"stage": "prod"}
         with pytest.raises(NotFound):
             service.delete_tag(session=session, version_id=v.id, key="owner")
 
