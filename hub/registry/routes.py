@@ -213,9 +213,7 @@ def create_version(
     version_in: VersionCreate, session: SessionDep, actor: ActorDep, idem: IdempotencyDep
 ) -> VersionRead:
     """Register a model version with its lineage (idempotent on model + version)."""
-    return service.create_version(
-        session=session, version_in=version_in, actor=actor, idem=idem
-    ).to_read()
+    return service.create_version(session=session, version_in=version_in, actor=actor, idem=idem)
 
 
 @router.post(
@@ -239,7 +237,7 @@ def create_versions(
         idem=idem,
         max_batch=settings.max_batch_size,
     )
-    return VersionBatchRead(items=[r.to_read() for r in rows])
+    return VersionBatchRead(items=rows)
 
 
 @router.get("/versions", response_model=VersionPage, dependencies=[ReadRegistry])

@@ -13,11 +13,12 @@ from federation.schemas.registry import (
     HardwareProfile,
     PlantCreate,
     VersionCreate,
+    VersionRead,
 )
 from hub.recipes import service as recipe_service
 from hub.recipes.models import Recipe
 from hub.registry import service as registry_service
-from hub.registry.models import BaselineModel, ModelVersion, Plant
+from hub.registry.models import BaselineModel, Plant
 
 
 def plant(session: Session, plant_id: str = "fd001", **overrides: Any) -> Plant:
@@ -82,7 +83,7 @@ def version_in(
 
 def version(
     session: Session, model_name: str = "turbofan-rul", label: str = "1.0", **overrides: Any
-) -> ModelVersion:
+) -> VersionRead:
     return registry_service.create_version(
         session=session, version_in=version_in(model_name, label, **overrides), actor="test"
     )
