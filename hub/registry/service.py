@@ -675,16 +675,25 @@ def diff_versions(*, session: Session, a_id: int, b_id: int) -> VersionDiff:
     NotFound
         When either version does not exist.
     """
-    a = get_version_or_raise(session=session, version_id=a_id).to_read()
-    b = get_version_or_raise(session=session, version_id=b_id).to_read()
+    found = {
+        row.id: row
+        for row in session.scalars(
+            select(ModelVersion).where(ModelVersion.id.in_({a_id, b_id}))
+        ).unique()
+    }
+    for missing in (a_id, b_id):
+        if missing not in found:
+            raise NotFound(f"model version {missing} does not exist; list versions to find its id.")
+    a, b = found[a_id].to_read(), found[b_id].to_read()
     flat_a: dict[str, Any] = {}
     flat_b: dict[str, Any] = {}
     skip = {"id"}
+    dump_a, dump_b = a.model_dump(mode="json"), b.model_dump(mode="json")
     for field in VersionRead.model_fields:
         if field in skip:
             continue
-        _flatten(field, a.model_dump(mode="json")[field], flat_a)
-        _flatten(field, b.model_dump(mode="json")[field], flat_b)
+        _flatten(field, dump_a[field], flat_a)
+        _flatten(field, dump_b[field], flat_b)
     changes = [
         FieldChange(field=key, a=flat_a.get(key), b=flat_b.get(key))
         for key in sorted(set(flat_a) | set(flat_b))
