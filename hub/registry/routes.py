@@ -268,9 +268,7 @@ def list_versions(
 @router.get("/versions/{version_id}", response_model=VersionRead, dependencies=[ReadRegistry])
 def get_version(version_id: int, session: SessionDep) -> Response:
     """Get one version with its lineage."""
-    return json_response(
-        service.get_version_or_raise(session=session, version_id=version_id).to_read()
-    )
+    return json_response(service.get_version_read_or_raise(session=session, version_id=version_id))
 
 
 @router.get(
@@ -319,10 +317,11 @@ def list_aliases(plant_id: str, session: SessionDep) -> AliasList:
 )
 def get_alias(plant_id: str, model_name: str, alias: AliasName, session: SessionDep) -> Response:
     """Return the version a plant's alias points at."""
-    row = service.get_alias_or_raise(
-        session=session, plant_id=plant_id, model=model_name, alias=alias
+    return json_response(
+        service.get_alias_version_or_raise(
+            session=session, plant_id=plant_id, model=model_name, alias=alias
+        )
     )
-    return json_response(row.version.to_read())
 
 
 @router.put(

@@ -570,9 +570,7 @@ def list_versions(
         "parent_id": parent_id,
     }
     after = decode_token(page_token, filters)
-    stmt = select(*ModelVersion.__table__.c, BaselineModel.name.label("model_name")).join(
-        BaselineModel, ModelVersion.model_id == BaselineModel.id
-    )
+    stmt = _version_rows()
     if model:
         stmt = stmt.where(BaselineModel.name == model)
     if plant_id:
@@ -606,6 +604,50 @@ def list_versions(
             get_plant_or_raise(session=session, plant_id=plant_id)
     token = encode_token(rows[page_size - 1].id, filters) if len(rows) > page_size else None
     return rows[:page_size], token
+
+
+def _version_rows() -> Any:
+    """Select every version column plus its model's name, for plain-row reads."""
+    return select(*ModelVersion.__table__.c, BaselineModel.name.label("model_name")).join(
+        BaselineModel, ModelVersion.model_id == BaselineModel.id
+    )
+
+
+def get_version_read_or_raise(*, session: Session, version_id: int) -> VersionRead:
+    """Return the wire entity of a version in one plain-row query (the hot read path).
+
+    Raises
+    ------
+    NotFound
+        When no version has this id.
+    """
+    row = session.execute(_version_rows().where(ModelVersion.id == version_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"model version {version_id} does not exist; list versions to find its id.")
+    return _read_from_row(row)
+
+
+def get_alias_version_or_raise(
+    *, session: Session, plant_id: str, model: str, alias: AliasName
+) -> VersionRead:
+    """Return the version a plant's alias points at, in one plain-row query.
+
+    Raises
+    ------
+    NotFound
+        When the plant, model or alias does not exist.
+    """
+    stmt = (
+        _version_rows()
+        .join(Alias, Alias.version_id == ModelVersion.id)
+        .where(Alias.plant_id == plant_id, BaselineModel.name == model, Alias.alias == alias.value)
+    )
+    row = session.execute(stmt).mappings().first()
+    if row is None:
+        get_plant_or_raise(session=session, plant_id=plant_id)
+        get_model_or_raise(session=session, name=model)
+        raise NotFound(f"plant '{plant_id}' has no '{alias.value}' alias for '{model}'.")
+    return _read_from_row(row)
 
 
 def _read_from_row(row: Any) -> VersionRead:
@@ -675,16 +717,12 @@ def diff_versions(*, session: Session, a_id: int, b_id: int) -> VersionDiff:
     NotFound
         When either version does not exist.
     """
-    found = {
-        row.id: row
-        for row in session.scalars(
-            select(ModelVersion).where(ModelVersion.id.in_({a_id, b_id}))
-        ).unique()
-    }
+    result = session.execute(_version_rows().where(ModelVersion.id.in_({a_id, b_id})))
+    found = {read.id: read for read in map(_read_from_row, result.mappings())}
     for missing in (a_id, b_id):
         if missing not in found:
             raise NotFound(f"model version {missing} does not exist; list versions to find its id.")
-    a, b = found[a_id].to_read(), found[b_id].to_read()
+    a, b = found[a_id], found[b_id]
     flat_a: dict[str, Any] = {}
     flat_b: dict[str, Any] = {}
     skip = {"id"}
