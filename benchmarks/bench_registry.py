@@ -213,14 +213,21 @@ def _populate(
     return ids, parents, rate
 
 
-def _measure(fn: Callable[[], Any], n: int, warmup: int = 20) -> list[float]:
+def _measure(ops: dict[str, Callable[[], Any]], n: int, warmup: int = 20) -> dict[str, list[float]]:
+    """Time every operation ``n`` times, interleaved round-robin.
+
+    Interleaving gives each operation the same share of whatever else the machine is doing,
+    so operations stay comparable with each other and with the no-op floor.
+    """
     for _ in range(warmup):
-        fn()
-    out = []
+        for fn in ops.values():
+            fn()
+    out: dict[str, list[float]] = {name: [] for name in ops}
     for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1000)
+        for name, fn in ops.items():
+            t = time.perf_counter()
+            fn()
+            out[name].append((time.perf_counter() - t) * 1000)
     return out
 
 
@@ -242,26 +249,29 @@ def bench_backend(
             plants = [f"plant-{i:03d}" for i in range(n_plants)]
             with_parent = [v for v in ids if parents[v] is not None]
             aliases = list(AliasName)
-            filt = _measure(
-                lambda: hub.list_versions(
-                    plant_id=rng.choice(plants), tag="stage=prod", page_size=50
-                ),
-                n_samples,
-            )
-            get = _measure(lambda: hub.get_version(rng.choice(ids)), n_samples)
-            alias = _measure(
-                lambda: hub.get_alias(rng.choice(plants), MODEL, rng.choice(aliases)), n_samples
-            )
+            raw = hub._client
 
             def diff() -> None:
                 v = rng.choice(with_parent)
                 hub.diff_versions(parents[v] or v, v)
 
-            dif = _measure(diff, n_samples)
-            lst = _measure(lambda: hub.list_plants(page_size=50), n_samples)
-            # The floor: an endpoint that does nothing, over the same connection, right now.
-            raw = hub._client
-            floor = _measure(lambda: raw.get("/healthz"), n_samples)
+            samples = _measure(
+                {
+                    "filter": lambda: hub.list_versions(
+                        plant_id=rng.choice(plants), tag="stage=prod", page_size=50
+                    ),
+                    "get": lambda: hub.get_version(rng.choice(ids)),
+                    "alias": lambda: hub.get_alias(rng.choice(plants), MODEL, rng.choice(aliases)),
+                    "diff": diff,
+                    "list": lambda: hub.list_plants(page_size=50),
+                    # The floor: an endpoint that does no work, same connection, same moments.
+                    "floor": lambda: raw.get("/healthz"),
+                },
+                n_samples,
+            )
+    filt, get, alias, dif, lst, floor = (
+        samples[k] for k in ("filter", "get", "alias", "diff", "list", "floor")
+    )
     print(
         f"  floor (/healthz, no work): p50 {_p(floor, 50)} ms, p95 {_p(floor, 95)} ms; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
