@@ -89,7 +89,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
         err = MillwrightError(
-            "An unexpected error occurred; it has been logged. Retry, and report it if it persists.",
+            "An unexpected error occurred and was logged. Retry, and report it if it persists.",
             code=ErrorCode.INTERNAL,
         )
         return problem_response(err.to_problem(instance=request.url.path))

@@ -1,0 +1,290 @@
+"""``millwright demo run``: the end-to-end demo on embedded defaults, as a list of steps.
+
+Today: migrate the hub database (SQLite under ``./var/``), start the hub as a real local
+uvicorn process, mint an admin token, enroll the demo plants and print the registry.
+Later capabilities (baselines published, federated campaign, serving, monitoring) add
+steps to :data:`STEPS`. The demo drives the hub only through its CLI (subprocesses) and
+:class:`~federation.hub_client.HubClient`; it never imports the ``hub`` package.
+
+Demo plants: the four C-MAPSS turbofan sub-datasets are four plants (``fd001``..``fd004``),
+and the three AI4I 2020 product-quality variants L/M/H are three plants (``ai4i-l``,
+``ai4i-m``, ``ai4i-h``) on one site, so each can be a separate federated client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+
+from federation.hub_client import HubClient
+from federation.registry_view import plants_table
+from federation.schemas.registry import HardwareProfile, PlantCreate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT_S = 60.0
+
+_IPC = HardwareProfile(cpu="Intel Atom x6425E", cores=4, memory_gb=8, os="Ubuntu 22.04 LTS")
+_IPC_BIG = HardwareProfile(
+    cpu="Intel Core i5-1145G7E",
+    cores=4,
+    memory_gb=16,
+    accelerator="Iris Xe iGPU",
+    os="Ubuntu 22.04 LTS",
+)
+
+#: The demo plants (importable by other components, e.g. the plant node and Flower demos).
+DEMO_PLANTS: list[PlantCreate] = [
+    PlantCreate(
+        id="fd001",
+        name="Turbofan plant FD001",
+        site="Toulouse engine shop",
+        lines=["test-cell-1"],
+        hardware_profile=_IPC,
+    ),
+    PlantCreate(
+        id="fd002",
+        name="Turbofan plant FD002",
+        site="Hamburg engine shop",
+        lines=["test-cell-1", "test-cell-2"],
+        hardware_profile=_IPC_BIG,
+    ),
+    PlantCreate(
+        id="fd003",
+        name="Turbofan plant FD003",
+        site="Derby engine shop",
+        lines=["test-cell-1"],
+        hardware_profile=_IPC,
+    ),
+    PlantCreate(
+        id="fd004",
+        name="Turbofan plant FD004",
+        site="Montreal engine shop",
+        lines=["test-cell-1", "test-cell-2"],
+        hardware_profile=_IPC_BIG,
+    ),
+    PlantCreate(
+        id="ai4i-l",
+        name="Milling line L (low-quality variant)",
+        site="Stuttgart machining works",
+        lines=["L"],
+        hardware_profile=_IPC,
+    ),
+    PlantCreate(
+        id="ai4i-m",
+        name="Milling line M (medium-quality variant)",
+        site="Stuttgart machining works",
+        lines=["M"],
+        hardware_profile=_IPC,
+    ),
+    PlantCreate(
+        id="ai4i-h",
+        name="Milling line H (high-quality variant)",
+        site="Stuttgart machining works",
+        lines=["H"],
+        hardware_profile=_IPC,
+    ),
+]
+
+
+@dataclass
+class DemoContext:
+    """State the steps share: where things live, the hub process, the admin client."""
+
+    workdir: Path
+    console: Console
+    env: dict[str, str] = field(default_factory=dict)
+    hub_url: str = ""
+    admin_token: str = ""
+    hub_process: subprocess.Popen[bytes] | None = None
+    hub_log: Path | None = None
+    hub: HubClient | None = None
+
+    @property
+    def var_dir(self) -> Path:
+        """Where the demo keeps its databases, artifacts and logs."""
+        return self.workdir / "var"
+
+    def millwright(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``millwright ARGS`` in a subprocess with the demo environment; raise on failure."""
+        cmd = [sys.executable, "-m", "millwright", *args]
+        result = subprocess.run(
+            cmd, cwd=self.workdir, env=self.env, capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise DemoError(
+                f"`millwright {' '.join(args)}` failed ({result.returncode}):\n"
+                + result.stderr.strip()
+            )
+        return result
+
+
+class DemoError(RuntimeError):
+    """A demo step failed; the message says which and why."""
+
+
+Step = tuple[str, Callable[[DemoContext], None]]
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise DemoError("no free TCP port on 127.0.0.1")
+
+
+def prepare_environment(ctx: DemoContext) -> None:
+    """Embedded defaults: SQLite and the artifact store under ./var/hub, a free local port."""
+    hub_dir = ctx.var_dir / "hub"
+    hub_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    if not (env.get("MILLWRIGHT_HUB_DATABASE_URL") or env.get("MILLWRIGHT_DATABASE_URL")):
+        env["MILLWRIGHT_HUB_DATABASE_URL"] = f"sqlite:///{hub_dir / 'hub.db'}"
+    env.setdefault("MILLWRIGHT_HUB_ARTIFACT_ROOT", str(hub_dir / "artifacts"))
+    port = int(env.get("MILLWRIGHT_HUB_PORT") or _free_port(8100))
+    env["MILLWRIGHT_HUB_PORT"] = str(port)
+    env["MILLWRIGHT_HUB_HOST"] = "127.0.0.1"
+    ctx.env = env
+    ctx.hub_url = f"http://127.0.0.1:{port}"
+    ctx.hub_log = hub_dir / "hub.log"
+
+
+def migrate_hub(ctx: DemoContext) -> None:
+    """Bring the hub database to the newest migration."""
+    ctx.console.print(ctx.millwright("hub", "db", "upgrade").stdout.strip())
+
+
+def start_hub(ctx: DemoContext) -> None:
+    """Start ``millwright hub serve`` and wait until /readyz answers 200."""
+    assert ctx.hub_log is not None
+    log = ctx.hub_log.open("ab")
+    ctx.hub_process = subprocess.Popen(
+        [sys.executable, "-m", "millwright", "hub", "serve"],
+        cwd=ctx.workdir,
+        env=ctx.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if ctx.hub_process.poll() is not None:
+            tail = ctx.hub_log.read_text(errors="replace")[-2000:]
+            raise DemoError(f"the hub exited with {ctx.hub_process.returncode}; log tail:\n{tail}")
+        try:
+            if httpx.get(f"{ctx.hub_url}/readyz", timeout=1.0).status_code == 200:
+                ctx.console.print(f"hub ready at {ctx.hub_url} (log: {ctx.hub_log})")
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise DemoError(
+        f"the hub did not become ready within {READY_TIMEOUT_S:.0f} s; see {ctx.hub_log}"
+    )
+
+
+def create_admin_token(ctx: DemoContext) -> None:
+    """Mint an admin token with the CLI and open a hub client with it."""
+    out = ctx.millwright(
+        "hub", "create-token", "--role", "admin", "--name", "demo", "--format", "json"
+    )
+    ctx.admin_token = json.loads(out.stdout)["token"]
+    ctx.hub = HubClient(ctx.hub_url, token=ctx.admin_token)
+    ctx.console.print(f"admin token {ctx.admin_token[:10]}... (role {ctx.hub.whoami().role.value})")
+
+
+def enroll_plants(ctx: DemoContext) -> None:
+    """Enroll the demo plants (idempotent: re-running the demo changes nothing)."""
+    assert ctx.hub is not None
+    for plant in DEMO_PLANTS:
+        ctx.hub.create_plant(plant)
+    ctx.console.print(f"enrolled {len(DEMO_PLANTS)} plants")
+
+
+def print_registry(ctx: DemoContext) -> None:
+    """Print the registry as the hub reports it."""
+    assert ctx.hub is not None
+    ctx.console.print(plants_table(ctx.hub.iter_plants()))
+    models = list(ctx.hub.iter_models())
+    ctx.console.print(f"baseline models: {len(models)}")
+
+
+#: The demo, in order. Later capabilities insert their steps before ``print registry``.
+STEPS: list[Step] = [
+    ("prepare environment", prepare_environment),
+    ("migrate hub database", migrate_hub),
+    ("start hub", start_hub),
+    ("create admin token", create_admin_token),
+    ("enroll demo plants", enroll_plants),
+    ("print registry", print_registry),
+]
+
+
+def stop_hub(ctx: DemoContext) -> None:
+    """Stop the hub process started by :func:`start_hub`."""
+    if ctx.hub is not None:
+        ctx.hub.close()
+    proc = ctx.hub_process
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_steps(ctx: DemoContext, steps: list[Step], *, keep_running: bool = False) -> None:
+    """Run ``steps`` in order, then stop the hub (unless ``keep_running``, until Ctrl-C)."""
+    try:
+        for number, (title, step) in enumerate(steps, start=1):
+            ctx.console.rule(f"[bold]{number}/{len(steps)} {title}")
+            step(ctx)
+        if keep_running:
+            ctx.console.print(
+                f"\nhub: {ctx.hub_url}  (API docs {ctx.hub_url}/docs)\n"
+                f"admin token: {ctx.admin_token}\nPress Ctrl-C to stop."
+            )
+            while ctx.hub_process is not None and ctx.hub_process.poll() is None:
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        ctx.console.print("stopping")
+    finally:
+        stop_hub(ctx)
+
+
+app = typer.Typer(no_args_is_help=True, help="Run the end-to-end demo on embedded defaults.")
+
+
+@app.command("run")
+def run(
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the services up until Ctrl-C.")
+    ] = False,
+) -> None:
+    """Run every demo step on embedded defaults (state under ./var/); exit 0 on success."""
+    ctx = DemoContext(workdir=Path.cwd(), console=Console())
+    try:
+        run_steps(ctx, STEPS, keep_running=keep_running)
+    except DemoError as exc:
+        ctx.console.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    ctx.console.print("[green]demo finished[/green]")

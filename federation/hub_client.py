@@ -1,0 +1,494 @@
+"""Typed HTTP client of the hub, used by data scientists, the CLI and plant nodes.
+
+One method per endpoint, returning :mod:`federation.schemas` models. Error responses are
+rebuilt into the same :class:`~federation.errors.MillwrightError` subclasses the hub raised.
+Creates that may be retried carry an ``Idempotency-Key`` that stays the same across retries.
+Pass ``client=`` to reuse a connection pool, or a FastAPI ``TestClient`` in tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from federation.errors import MillwrightError, Unavailable, error_from_problem
+from federation.schemas.auth import Principal, Role, TokenCreate, TokenCreated, TokenPage
+from federation.schemas.events import (
+    EventIngestResult,
+    PlantEventBatch,
+    PlantEventCreate,
+    PlantEventPage,
+    PlantEventRead,
+)
+from federation.schemas.health import Readiness
+from federation.schemas.recipes import RecipeCreate, RecipePage, RecipeRead, RecipeUpdate
+from federation.schemas.registry import (
+    AliasList,
+    AliasName,
+    AliasRead,
+    AliasSet,
+    ArtifactRead,
+    AssignmentList,
+    BaselineModelCreate,
+    BaselineModelPage,
+    BaselineModelRead,
+    PlantCreate,
+    PlantPage,
+    PlantRead,
+    PlantUpdate,
+    TagSet,
+    VersionBatchCreate,
+    VersionBatchRead,
+    VersionCreate,
+    VersionDiff,
+    VersionPage,
+    VersionRead,
+)
+
+M = TypeVar("M", bound=BaseModel)
+API = "/api/v1"
+_RETRY_STATUSES = {502, 503, 504}
+_CHUNK = 1024 * 1024
+
+
+class HubClient:
+    """Client of one hub.
+
+    Parameters
+    ----------
+    base_url
+        Hub root URL, e.g. ``http://127.0.0.1:8100`` (ignored when ``client`` has its own).
+    token
+        Bearer token sent on every request.
+    client
+        An existing ``httpx.Client`` (or ``TestClient``); the caller keeps ownership.
+    timeout
+        Seconds per request when this object creates its own client.
+    retries
+        Extra attempts for connection errors and 502/503/504 on safe or idempotent calls.
+    backoff
+        Seconds before the first retry; doubles each time.
+
+    Examples
+    --------
+    >>> with HubClient("http://127.0.0.1:8100", token="mw_...") as hub:  # doctest: +SKIP
+    ...     for plant in hub.iter_plants():
+    ...         print(plant.id)
+    """
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8100",
+        *,
+        token: str | None = None,
+        client: httpx.Client | None = None,
+        timeout: float = 30.0,
+        retries: int = 2,
+        backoff: float = 0.2,
+    ) -> None:
+        self._owns_client = client is None
+        self._client = client or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.retries = retries
+        self.backoff = backoff
+
+    # ------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        """Close the underlying client if this object created it."""
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> HubClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        content: bytes | Callable[[], Any] | None = None,
+        headers: dict[str, str] | None = None,
+        retry: bool = False,
+        stream: bool = False,
+    ) -> httpx.Response:
+        all_headers = {**self._headers, **(headers or {})}
+        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        attempts = 1 + (self.retries if retry else 0)
+        delay = self.backoff
+        for attempt in range(attempts):
+            body = content() if callable(content) else content
+            try:
+                request = self._client.build_request(
+                    method, path, json=json, params=clean_params, content=body, headers=all_headers
+                )
+                response = self._client.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                if attempt + 1 < attempts:
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                raise Unavailable(
+                    f"the hub at {self._client.base_url} is unreachable: {exc}"
+                ) from exc
+            if response.status_code in _RETRY_STATUSES and attempt + 1 < attempts:
+                response.close()
+                time.sleep(delay)
+                delay *= 2
+                continue
+            if response.status_code >= 400:
+                raise self._error(response)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _error(response: httpx.Response) -> MillwrightError:
+        if not response.is_stream_consumed:
+            response.read()
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"detail": response.text[:500] or response.reason_phrase}
+        if not isinstance(body, dict):
+            body = {"detail": str(body)}
+        return error_from_problem(body, response.status_code)
+
+    def _get(self, path: str, model: type[M], params: dict[str, Any] | None = None) -> M:
+        return model.model_validate_json(self._send("GET", path, params=params, retry=True).content)
+
+    def _create(self, path: str, payload: BaseModel, model: type[M], method: str = "POST") -> M:
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        response = self._send(
+            method,
+            path,
+            json=payload.model_dump(mode="json", exclude_unset=False),
+            headers=key,
+            retry=True,
+        )
+        return model.model_validate_json(response.content)
+
+    def _write(self, method: str, path: str, payload: BaseModel | None, model: type[M]) -> M:
+        body = payload.model_dump(mode="json", exclude_unset=True) if payload is not None else None
+        return model.model_validate_json(self._send(method, path, json=body).content)
+
+    def _iterate(self, fetch: Callable[[str | None], Any]) -> Iterator[Any]:
+        token: str | None = None
+        while True:
+            page = fetch(token)
+            yield from page.items
+            token = page.next_page_token
+            if not token:
+                return
+
+    # ------------------------------------------------------------ health & auth
+
+    def ready(self) -> Readiness:
+        """Readiness of the hub (raises :class:`Unavailable` when not ready)."""
+        return self._get("/readyz", Readiness)
+
+    def whoami(self) -> Principal:
+        """Return the principal of this client's token."""
+        return self._get(f"{API}/whoami", Principal)
+
+    def create_token(
+        self, role: Role, *, plant_id: str | None = None, name: str = ""
+    ) -> TokenCreated:
+        """Mint a token (admin only); the secret is returned once."""
+        payload = TokenCreate(role=role, plant_id=plant_id, name=name)
+        return self._write("POST", f"{API}/tokens", payload, TokenCreated)
+
+    def list_tokens(self) -> TokenPage:
+        """Every token's metadata (admin only)."""
+        return self._get(f"{API}/tokens", TokenPage)
+
+    # ------------------------------------------------------------ plants
+
+    def create_plant(self, plant: PlantCreate) -> PlantRead:
+        """Enroll a plant (safe to retry; identical re-enrollment is a no-op)."""
+        return self._create(f"{API}/plants", plant, PlantRead)
+
+    def get_plant(self, plant_id: str) -> PlantRead:
+        """One plant."""
+        return self._get(f"{API}/plants/{plant_id}", PlantRead)
+
+    def update_plant(self, plant_id: str, update: PlantUpdate) -> PlantRead:
+        """Change a plant's descriptive fields."""
+        return self._write("PATCH", f"{API}/plants/{plant_id}", update, PlantRead)
+
+    def list_plants(
+        self,
+        *,
+        site: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> PlantPage:
+        """One page of plants."""
+        params = {"site": site, "page_size": page_size, "page_token": page_token}
+        return self._get(f"{API}/plants", PlantPage, params)
+
+    def iter_plants(
+        self, *, site: str | None = None, page_size: int | None = None
+    ) -> Iterator[PlantRead]:
+        """Every plant, following ``next_page_token``."""
+        return self._iterate(
+            lambda t: self.list_plants(site=site, page_size=page_size, page_token=t)
+        )
+
+    # ------------------------------------------------------------ baseline models
+
+    def create_model(self, model: BaselineModelCreate) -> BaselineModelRead:
+        """Register a baseline model (safe to retry)."""
+        return self._create(f"{API}/models", model, BaselineModelRead)
+
+    def get_model(self, name: str) -> BaselineModelRead:
+        """One baseline model."""
+        return self._get(f"{API}/models/{name}", BaselineModelRead)
+
+    def list_models(
+        self,
+        *,
+        dataset: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> BaselineModelPage:
+        """One page of baseline models."""
+        params = {"dataset": dataset, "page_size": page_size, "page_token": page_token}
+        return self._get(f"{API}/models", BaselineModelPage, params)
+
+    def iter_models(self, *, dataset: str | None = None) -> Iterator[BaselineModelRead]:
+        """Every baseline model."""
+        return self._iterate(lambda t: self.list_models(dataset=dataset, page_token=t))
+
+    # ------------------------------------------------------------ recipes
+
+    def create_recipe(self, recipe: RecipeCreate) -> RecipeRead:
+        """Create a draft recipe version (safe to retry)."""
+        return self._create(f"{API}/recipes", recipe, RecipeRead)
+
+    def get_recipe(self, recipe_id: int) -> RecipeRead:
+        """One recipe version."""
+        return self._get(f"{API}/recipes/{recipe_id}", RecipeRead)
+
+    def update_recipe(self, recipe_id: int, update: RecipeUpdate) -> RecipeRead:
+        """Change a draft recipe."""
+        return self._write("PATCH", f"{API}/recipes/{recipe_id}", update, RecipeRead)
+
+    def publish_recipe(self, recipe_id: int) -> RecipeRead:
+        """Publish a draft recipe (idempotent)."""
+        return self._write("POST", f"{API}/recipes/{recipe_id}/publish", None, RecipeRead)
+
+    def list_recipes(
+        self, *, name: str | None = None, status: str | None = None, page_token: str | None = None
+    ) -> RecipePage:
+        """One page of recipe versions."""
+        params = {"name": name, "status": status, "page_token": page_token}
+        return self._get(f"{API}/recipes", RecipePage, params)
+
+    def iter_recipes(
+        self, *, name: str | None = None, status: str | None = None
+    ) -> Iterator[RecipeRead]:
+        """Every recipe version."""
+        return self._iterate(lambda t: self.list_recipes(name=name, status=status, page_token=t))
+
+    # ------------------------------------------------------------ artifacts
+
+    def upload_artifact(
+        self, source: bytes | Path, *, media_type: str = "application/octet-stream"
+    ) -> ArtifactRead:
+        """Upload bytes or a file under its sha256 (streamed from disk; safe to retry)."""
+        if isinstance(source, bytes):
+            digest = hashlib.sha256(source).hexdigest()
+            content: bytes | Callable[[], Any] = source
+        else:
+            path = Path(source)
+            digest = _file_sha256(path)
+
+            def content() -> Iterator[bytes]:
+                return _iter_file(path)
+
+        response = self._send(
+            "PUT",
+            f"{API}/artifacts/sha256/{digest}",
+            content=content,
+            headers={"Content-Type": media_type},
+            retry=True,
+        )
+        return ArtifactRead.model_validate_json(response.content)
+
+    def get_artifact(self, digest: str) -> ArtifactRead:
+        """Return an artifact's metadata."""
+        return self._get(f"{API}/artifacts/sha256/{digest}/metadata", ArtifactRead)
+
+    def download_artifact(self, digest: str, dest: Path | BinaryIO) -> int:
+        """Stream an artifact into ``dest`` (a path or binary file) and verify its sha256.
+
+        Returns
+        -------
+        int
+            Number of bytes written.
+
+        Raises
+        ------
+        IntegrityMismatch
+            When the received bytes do not hash to ``digest`` (a path destination is removed).
+        """
+        from federation.errors import IntegrityMismatch
+
+        hasher = hashlib.sha256()
+        size = 0
+        response = self._send("GET", f"{API}/artifacts/sha256/{digest}", retry=True, stream=True)
+        own = isinstance(dest, Path | str)
+        fh: BinaryIO = open(dest, "wb") if own else dest  # type: ignore[arg-type, assignment]  # noqa: SIM115
+        try:
+            for chunk in response.iter_bytes(_CHUNK):
+                hasher.update(chunk)
+                fh.write(chunk)
+                size += len(chunk)
+        finally:
+            response.close()
+            if own:
+                fh.close()
+        if hasher.hexdigest() != digest:
+            if own:
+                Path(dest).unlink(missing_ok=True)  # type: ignore[arg-type]
+            raise IntegrityMismatch(
+                f"downloaded bytes hash to sha256:{hasher.hexdigest()}, expected sha256:{digest}"
+            )
+        return size
+
+    # ------------------------------------------------------------ versions
+
+    def create_version(self, version: VersionCreate) -> VersionRead:
+        """Register a model version (safe to retry)."""
+        return self._create(f"{API}/versions", version, VersionRead)
+
+    def create_versions(self, versions: list[VersionCreate]) -> list[VersionRead]:
+        """Register many versions in one transaction (safe to retry)."""
+        batch = VersionBatchCreate(versions=versions)
+        return self._create(f"{API}/versions/batch", batch, VersionBatchRead).items
+
+    def get_version(self, version_id: int) -> VersionRead:
+        """One version by id."""
+        return self._get(f"{API}/versions/{version_id}", VersionRead)
+
+    def get_version_by_label(self, model: str, version: str) -> VersionRead:
+        """One version by model name and version label."""
+        return self._get(f"{API}/models/{model}/versions/{version}", VersionRead)
+
+    def list_versions(
+        self,
+        *,
+        model: str | None = None,
+        plant_id: str | None = None,
+        tag: str | None = None,
+        recipe_id: int | None = None,
+        parent_id: int | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> VersionPage:
+        """One page of versions, newest first; ``tag`` is ``key`` or ``key=value``."""
+        params = {
+            "model": model,
+            "plant_id": plant_id,
+            "tag": tag,
+            "recipe_id": recipe_id,
+            "parent_id": parent_id,
+            "page_size": page_size,
+            "page_token": page_token,
+        }
+        return self._get(f"{API}/versions", VersionPage, params)
+
+    def iter_versions(self, **filters: Any) -> Iterator[VersionRead]:
+        """Every version matching the filters of :meth:`list_versions`."""
+        filters.pop("page_token", None)
+        return self._iterate(lambda t: self.list_versions(page_token=t, **filters))
+
+    def diff_versions(self, a_id: int, b_id: int) -> VersionDiff:
+        """Return what changed from version ``a_id`` to ``b_id``."""
+        return self._get(f"{API}/versions/{a_id}/diff/{b_id}", VersionDiff)
+
+    def set_tag(self, version_id: int, key: str, value: str) -> VersionRead:
+        """Set one tag on a version."""
+        return self._write(
+            "PUT", f"{API}/versions/{version_id}/tags/{key}", TagSet(value=value), VersionRead
+        )
+
+    def delete_tag(self, version_id: int, key: str) -> VersionRead:
+        """Remove one tag from a version."""
+        return self._write("DELETE", f"{API}/versions/{version_id}/tags/{key}", None, VersionRead)
+
+    # ------------------------------------------------------------ aliases & assignments
+
+    def set_alias(self, plant_id: str, model: str, alias: AliasName, version_id: int) -> AliasRead:
+        """Point a plant's alias at a version (idempotent PUT)."""
+        path = f"{API}/plants/{plant_id}/aliases/{model}/{alias.value}"
+        response = self._send(
+            "PUT", path, json=AliasSet(version_id=version_id).model_dump(), retry=True
+        )
+        return AliasRead.model_validate_json(response.content)
+
+    def get_alias(self, plant_id: str, model: str, alias: AliasName) -> VersionRead:
+        """Return the version a plant's alias points at."""
+        return self._get(f"{API}/plants/{plant_id}/aliases/{model}/{alias.value}", VersionRead)
+
+    def delete_alias(self, plant_id: str, model: str, alias: AliasName) -> None:
+        """Remove a plant's alias."""
+        self._send("DELETE", f"{API}/plants/{plant_id}/aliases/{model}/{alias.value}")
+
+    def list_aliases(self, plant_id: str) -> AliasList:
+        """Every alias of a plant."""
+        return self._get(f"{API}/plants/{plant_id}/aliases", AliasList)
+
+    def get_assignments(self, plant_id: str) -> AssignmentList:
+        """Return what a plant should run: aliases with versions and artifact digests."""
+        return self._get(f"{API}/plants/{plant_id}/assignments", AssignmentList)
+
+    # ------------------------------------------------------------ plant events
+
+    def post_events(self, plant_id: str, events: list[PlantEventCreate]) -> EventIngestResult:
+        """Deliver events; safe to retry because each event carries its own id."""
+        body = PlantEventBatch(events=events).model_dump(mode="json")
+        response = self._send("POST", f"{API}/plants/{plant_id}/events", json=body, retry=True)
+        return EventIngestResult.model_validate_json(response.content)
+
+    def list_events(
+        self, plant_id: str, *, kind: str | None = None, page_token: str | None = None
+    ) -> PlantEventPage:
+        """One page of a plant's events."""
+        params = {"kind": kind, "page_token": page_token}
+        return self._get(f"{API}/plants/{plant_id}/events", PlantEventPage, params)
+
+    def iter_events(self, plant_id: str, *, kind: str | None = None) -> Iterator[PlantEventRead]:
+        """Every event of a plant, oldest first."""
+        return self._iterate(lambda t: self.list_events(plant_id, kind=kind, page_token=t))
+
+
+def _file_sha256(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _iter_file(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        yield from iter(lambda: fh.read(_CHUNK), b"")

@@ -1,0 +1,1 @@
+"""Auth domain: bearer tokens, principals and role permissions."""

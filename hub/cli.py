@@ -1,0 +1,153 @@
+"""``millwright hub ...``: serve the hub, migrate its database, mint tokens, read the registry."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from federation.schemas.auth import Role, TokenCreate
+
+if TYPE_CHECKING:
+    from hub.config import HubSettings
+
+app = typer.Typer(no_args_is_help=True, help="Run and administer the central hub.")
+db_app = typer.Typer(no_args_is_help=True, help="The hub database (Alembic migrations).")
+app.add_typer(db_app, name="db")
+
+
+class OutputFormat(StrEnum):
+    """How commands print data."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table or json")]
+
+
+def _settings() -> HubSettings:
+    from hub.config import HubSettings
+
+    return HubSettings()
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
+) -> None:
+    """Apply migrations up to REVISION (default: head); safe to run repeatedly."""
+    from hub import migrations
+
+    settings = _settings()
+    current = migrations.upgrade(settings, revision)
+    typer.echo(f"hub database at revision {current} ({_redact(settings.database_url)})")
+
+
+@db_app.command("current")
+def db_current(output: FormatOpt = OutputFormat.TABLE) -> None:
+    """Print the database's revision and the migrations' head."""
+    from hub import migrations
+    from hub.db import make_engine
+
+    engine = make_engine(_settings())
+    try:
+        current = migrations.current_revision(engine)
+    finally:
+        engine.dispose()
+    head = migrations.head_revision()
+    if output == OutputFormat.JSON:
+        typer.echo(json.dumps({"current": current, "head": head}))
+    else:
+        typer.echo(f"current: {current}\nhead:    {head}")
+
+
+@app.command("create-token")
+def create_token(
+    role: Annotated[Role, typer.Option(help="admin, data_scientist, plant or executive")],
+    plant: Annotated[str | None, typer.Option("--plant", help="Plant id (role plant only)")] = None,
+    name: Annotated[str, typer.Option(help="Who or what holds the token")] = "",
+    output: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """Mint a bearer token directly in the hub database (prints the secret once)."""
+    from pydantic import ValidationError
+
+    from federation.errors import MillwrightError
+    from hub.auth import service as auth_service
+    from hub.db import make_engine, make_session_factory
+
+    try:
+        token_in = TokenCreate(role=role, plant_id=plant, name=name)
+    except ValidationError as exc:
+        raise typer.BadParameter(exc.errors()[0]["msg"]) from exc
+    engine = make_engine(_settings())
+    try:
+        with make_session_factory(engine)() as session:
+            created = auth_service.create_token(session=session, token_in=token_in, actor="cli")
+    except MillwrightError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    if output == OutputFormat.JSON:
+        typer.echo(created.model_dump_json())
+    else:
+        typer.echo(created.token)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings)")] = None,
+) -> None:
+    """Serve the hub with uvicorn: one worker process, keep-alive, uvloop + httptools.
+
+    One worker is the recommended configuration: with several workers uvicorn stalls
+    keep-alive clients (uvicorn issue 3149), and the hub's work per request is tiny.
+    """
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "hub.main:app_from_env",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=1,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=30,
+    )
+
+
+@app.command("plants")
+def plants(
+    url: Annotated[
+        str, typer.Option(envvar="MILLWRIGHT_HUB_URL", help="Hub base URL")
+    ] = "http://127.0.0.1:8100",
+    token: Annotated[str, typer.Option(envvar="MILLWRIGHT_HUB_TOKEN", help="Bearer token")] = "",
+    output: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """List the enrolled plants (through the hub client)."""
+    from federation.hub_client import HubClient
+    from federation.registry_view import plants_table
+
+    with HubClient(url, token=token) as client:
+        rows = list(client.iter_plants())
+    if output == OutputFormat.JSON:
+        typer.echo(json.dumps([p.model_dump(mode="json") for p in rows]))
+    else:
+        from rich.console import Console
+
+        Console().print(plants_table(rows))
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

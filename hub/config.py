@@ -1,0 +1,92 @@
+"""HubSettings: the hub's only reader of the environment (prefix ``MILLWRIGHT_HUB_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_VAR_DIR = Path("var")
+#: Every REST route of the hub lives under this prefix.
+API_PREFIX = "/api/v1"
+
+
+class HubSettings(BaseSettings):
+    """Typed settings of the hub deployable.
+
+    Every field reads ``MILLWRIGHT_HUB_<FIELD>``; the database URL also accepts the
+    project-wide ``MILLWRIGHT_DATABASE_URL``. Tests build their own instance instead of
+    patching the environment.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MILLWRIGHT_HUB_", extra="ignore", populate_by_name=True
+    )
+
+    environment: Literal["development", "production"] = Field(
+        "development",
+        description="development or production (production refuses an in-memory database).",
+    )
+    database_url: str = Field(
+        f"sqlite:///{DEFAULT_VAR_DIR / 'hub' / 'hub.db'}",
+        validation_alias=AliasChoices(
+            "database_url", "MILLWRIGHT_HUB_DATABASE_URL", "MILLWRIGHT_DATABASE_URL"
+        ),
+        description="SQLAlchemy URL: SQLite file (embedded) or PostgreSQL (psycopg 3).",
+    )
+    artifact_root: Path = Field(
+        DEFAULT_VAR_DIR / "hub" / "artifacts",
+        description="Directory of the content-addressed artifact store (sha256/ab/cd/<digest>).",
+    )
+    max_upload_bytes: int = Field(
+        512 * 1024 * 1024, gt=0, description="Largest artifact upload accepted, in bytes."
+    )
+    default_page_size: int = Field(50, gt=0, description="Page size when a list omits it.")
+    max_page_size: int = Field(500, gt=0, description="Largest page size a list returns.")
+    max_batch_size: int = Field(
+        1000, gt=0, description="Most model versions or events accepted in one batch request."
+    )
+    auth_cache_seconds: float = Field(
+        5.0, ge=0, description="Seconds a verified token is remembered in-process (0: off)."
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        5000, ge=0, description="How long SQLite waits on a locked database before failing."
+    )
+    db_pool_size: int = Field(10, gt=0, description="Database connection pool size.")
+    host: str = Field("127.0.0.1", description="Interface `millwright hub serve` binds.")
+    port: int = Field(8100, gt=0, lt=65536, description="Port `millwright hub serve` binds.")
+    log_level: str = Field("INFO", description="Root log level (DEBUG, INFO, WARNING, ...).")
+    log_json: bool = Field(True, description="Emit one JSON object per log line.")
+    access_log: bool = Field(True, description="Log one line per HTTP request.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_driver(cls, value: str) -> str:
+        # psycopg 3 is the only PostgreSQL driver we ship; accept the common spellings.
+        for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @model_validator(mode="after")
+    def _check_limits(self) -> HubSettings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("default_page_size must not exceed max_page_size")
+        if self.environment == "production" and self.is_sqlite and ":memory:" in self.database_url:
+            raise ValueError("an in-memory database cannot back a production hub")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is an embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """Filesystem path of the SQLite database, or None for other backends."""
+        if not self.is_sqlite:
+            return None
+        raw = self.database_url.split("///", 1)[1] if "///" in self.database_url else ""
+        return Path(raw.split("?", 1)[0]) if raw and raw != ":memory:" else None

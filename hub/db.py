@@ -1,0 +1,174 @@
+"""Declarative base, column types, engine construction and session scopes of the hub."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from hub.config import HubSettings
+
+# Stable constraint names, so Alembic diffs and PostgreSQL/SQLite migrations agree.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    """Return the current time as an aware UTC datetime."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timestamp stored in UTC and always returned timezone-aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        """Normalise to UTC before storing."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        """Attach UTC to naive values read back from SQLite."""
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every hub table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class CreatedMixin:
+    """Who created a row and when (part of every audited entity)."""
+
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+
+
+def _sqlite_pragmas(settings: HubSettings) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over transaction control so BEGIN is emitted by SQLAlchemy (pysqlite quirk).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return on_connect
+
+
+def make_engine(settings: HubSettings) -> Engine:
+    """Build the engine for ``settings.database_url``.
+
+    SQLite gets WAL, foreign keys and a busy timeout on every connection; PostgreSQL gets
+    a pre-pinged pool through psycopg 3.
+
+    Parameters
+    ----------
+    settings
+        Hub settings naming the database.
+
+    Returns
+    -------
+    Engine
+        A ready engine; nothing is created in the database.
+    """
+    if settings.is_sqlite:
+        path = settings.sqlite_path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            settings.database_url,
+            connect_args={
+                "check_same_thread": False,
+                "timeout": settings.sqlite_busy_timeout_ms / 1000,
+            },
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_size,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas(settings))
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # IMMEDIATE would serialise readers too; DEFERRED plus busy_timeout is enough.
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+    return create_engine(
+        settings.database_url,
+        pool_pre_ping=True,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+    )
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Return the session factory bound to ``engine`` (objects survive commit)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+@contextmanager
+def managed_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """Yield a session that commits on success, rolls back on error and always closes.
+
+    For jobs, the CLI and flows; request handlers get theirs from :mod:`hub.deps` and
+    their service functions commit explicitly.
+    """
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def commit_or_conflict(session: Session, *, detail: str) -> None:
+    """Commit, turning a unique/foreign-key violation into a :class:`Conflict`.
+
+    Parameters
+    ----------
+    session
+        The session of the use case being completed.
+    detail
+        The public message if the database refuses the write.
+
+    Raises
+    ------
+    Conflict
+        When the database reports an integrity error (the session is rolled back).
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    from federation.errors import Conflict
+
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(detail, diagnostic=str(exc.orig)) from exc

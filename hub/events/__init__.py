@@ -1,0 +1,1 @@
+"""Events domain: reports that plants deliver through their outbox."""

@@ -1,0 +1,102 @@
+"""Ingestion of plant events: idempotent by the sender's event id, all-or-nothing per batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from federation.errors import Conflict, InvalidInput
+from federation.schemas.events import EventIngestResult, PlantEventCreate, PlantEventRead
+from hub.db import commit_or_conflict
+from hub.events.models import PlantEvent
+from hub.pagination import decode_token, encode_token
+from hub.registry import service as registry_service
+
+
+def to_read(row: PlantEvent) -> PlantEventRead:
+    """Convert a stored event to its wire entity."""
+    return PlantEventRead(
+        id=row.event_id,
+        plant_id=row.plant_id,
+        kind=row.kind,
+        occurred_at=row.occurred_at,
+        payload=dict(row.payload),
+        received_at=row.received_at,
+    )
+
+
+def ingest_events(
+    *, session: Session, plant_id: str, events_in: list[PlantEventCreate], max_batch: int
+) -> EventIngestResult:
+    """Store new events of a plant; ids already received with the same content are skipped.
+
+    Raises
+    ------
+    NotFound
+        When the plant is not enrolled.
+    InvalidInput
+        When the batch is too large or repeats an id.
+    Conflict
+        When an id was already received with different content or from another plant.
+    """
+    registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
+    if len(events_in) > max_batch:
+        raise InvalidInput(f"A batch holds at most {max_batch} events; split it.")
+    ids = [e.id for e in events_in]
+    if len(set(ids)) != len(ids):
+        raise InvalidInput("The batch repeats an event id.")
+    existing = {
+        r.event_id: r
+        for r in session.scalars(select(PlantEvent).where(PlantEvent.event_id.in_(ids)))
+    }
+    duplicates: list[str] = []
+    for event in events_in:
+        if event.occurred_at.tzinfo is None:  # naive means UTC on the wire
+            event = event.model_copy(
+                update={"occurred_at": event.occurred_at.replace(tzinfo=dt.UTC)}
+            )
+        old = existing.get(event.id)
+        if old is None:
+            session.add(
+                PlantEvent(
+                    event_id=event.id,
+                    plant_id=plant_id,
+                    kind=event.kind,
+                    occurred_at=event.occurred_at,
+                    payload=event.model_dump(mode="json")["payload"],
+                )
+            )
+            continue
+        same = (
+            old.plant_id == plant_id
+            and old.kind == event.kind
+            and old.occurred_at == event.occurred_at
+            and old.payload == event.model_dump(mode="json")["payload"]
+        )
+        if not same:
+            raise Conflict(
+                f"event '{event.id}' was already received with different content; "
+                "event ids must be unique per event."
+            )
+        duplicates.append(event.id)
+    commit_or_conflict(session, detail="an event in this batch was received concurrently; retry")
+    return EventIngestResult(accepted=len(events_in) - len(duplicates), duplicates=duplicates)
+
+
+def list_events(
+    *, session: Session, plant_id: str, kind: str | None, page_size: int, page_token: str | None
+) -> tuple[list[PlantEvent], str | None]:
+    """One page of a plant's events in the order they were received."""
+    registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
+    filters = {"plant_id": plant_id, "kind": kind}
+    after = decode_token(page_token, filters)
+    stmt = select(PlantEvent).where(PlantEvent.plant_id == plant_id)
+    if kind:
+        stmt = stmt.where(PlantEvent.kind == kind)
+    if after is not None:
+        stmt = stmt.where(PlantEvent.seq > int(after))
+    rows = list(session.scalars(stmt.order_by(PlantEvent.seq).limit(page_size + 1)))
+    token = encode_token(rows[page_size - 1].seq, filters) if len(rows) > page_size else None
+    return rows[:page_size], token

@@ -1,0 +1,1 @@
+"""Idempotency domain: replay of retried creates by Idempotency-Key."""

@@ -1,0 +1,74 @@
+"""Application factory of the hub: routers, problem+json handlers, observability, lifespan."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from federation.offline import disable_telemetry
+from federation.problem import install_problem_handlers
+from hub.api import mount_routers
+from hub.auth.service import PrincipalCache
+from hub.config import HubSettings
+from hub.db import make_engine, make_session_factory
+from hub.observability import ObservabilityMiddleware, RequestMetrics, configure_logging
+from hub.registry.artifacts import LocalArtifactStore
+
+
+def create_app(settings: HubSettings) -> FastAPI:
+    """Build the hub application for ``settings``.
+
+    The engine is created in the lifespan (and disposed at shutdown); nothing touches the
+    schema, which only ``millwright hub db upgrade`` changes.
+
+    Parameters
+    ----------
+    settings
+        The hub's settings; reachable in handlers through ``SettingsDep``.
+
+    Returns
+    -------
+    FastAPI
+        The application.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        app.state.engine = engine
+        app.state.session_factory = make_session_factory(engine)
+        app.state.artifact_store = LocalArtifactStore(settings.artifact_root)
+        # Startup objects (routes, schemas, validators) never die: keep them out of the
+        # collector's way so full collections stay short under load.
+        gc.freeze()
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Millwright hub",
+        version="0.1.0",
+        summary="Model registry, recipes and plant reports for manufacturers that run many plants.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = RequestMetrics()
+    app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
+    install_problem_handlers(app)
+    mount_routers(app)
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=app.state.metrics, access_log_enabled=settings.access_log
+    )
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Build the app from environment settings (``uvicorn --factory hub.main:app_from_env``)."""
+    disable_telemetry()
+    settings = HubSettings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)

@@ -1,0 +1,1 @@
+"""Recipes domain: versioned training recipes, immutable once published."""

@@ -1,0 +1,1 @@
+"""Registry domain: plants, baseline models, artifacts, versions, tags and aliases."""

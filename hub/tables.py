@@ -1,0 +1,19 @@
+"""The complete hub metadata: imports every domain's rows (for Alembic and tests)."""
+
+from hub.auth import models as auth_models
+from hub.db import Base
+from hub.events import models as events_models
+from hub.idempotency import models as idempotency_models
+from hub.recipes import models as recipes_models
+from hub.registry import models as registry_models
+
+metadata = Base.metadata
+
+__all__ = [
+    "auth_models",
+    "events_models",
+    "idempotency_models",
+    "metadata",
+    "recipes_models",
+    "registry_models",
+]
