@@ -1,0 +1,87 @@
+"""``millwright node``: run a plant node and manage its database."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from plant_node.config import NodeSettings
+
+app = typer.Typer(help="Run a plant node (serving, sync, monitoring).", no_args_is_help=True)
+db_app = typer.Typer(help="The node's local database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _settings(plant: str | None, hub: str | None, data_dir: Path | None) -> NodeSettings:
+    overrides: dict[str, object] = {}
+    if plant is not None:
+        overrides["plant_id"] = plant
+    if hub is not None:
+        overrides["hub_url"] = hub
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return NodeSettings(**overrides)  # type: ignore[arg-type]
+
+
+PlantOpt = Annotated[
+    str | None, typer.Option("--plant", help="Plant id (MILLWRIGHT_NODE_PLANT_ID).")
+]
+HubOpt = Annotated[
+    str | None, typer.Option("--hub", help="Hub base URL (MILLWRIGHT_NODE_HUB_URL).")
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default var/node-<plant>).")
+]
+
+
+@app.command()
+def serve(
+    plant: PlantOpt = None,
+    hub: HubOpt = None,
+    data_dir: DataDirOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Bind port.")] = None,
+) -> None:
+    """Migrate the local database, then serve the node's HTTP API with one worker."""
+    import uvicorn
+
+    from plant_node.db import upgrade_database
+    from plant_node.main import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = _settings(plant, hub, data_dir)
+    settings.ensure_dirs()
+    upgrade_database(settings.db_url)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        workers=1,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    plant: PlantOpt = None,
+    data_dir: DataDirOpt = None,
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Apply the node's migrations to its database."""
+    from plant_node.db import current_revision, make_engine, upgrade_database
+
+    settings = _settings(plant, None, data_dir)
+    upgrade_database(settings.db_url, revision)
+    engine = make_engine(settings.db_url)
+    rev = current_revision(engine)
+    engine.dispose()
+    if format == "json":
+        typer.echo(json.dumps({"database_url": settings.db_url, "revision": rev}))
+    else:
+        typer.echo(f"node database at {settings.db_url} is at revision {rev}")
