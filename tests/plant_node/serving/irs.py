@@ -1,0 +1,59 @@
+"""Build tiny OpenVINO IRs for tests with opset APIs (no torch): score = sigmoid(x @ w + b)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openvino as ov
+from openvino import opset13 as ops
+
+
+def build_logistic_ir(
+    out_dir: Path,
+    weights: Sequence[float],
+    bias: float = 0.0,
+    *,
+    version: str = "1",
+    baseline: str = "toy",
+    name: str = "toy-logistic",
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    w = np.asarray(weights, dtype=np.float32).reshape(-1, 1)
+    x = ops.parameter([-1, w.shape[0]], np.float32, name="x")
+    logits = ops.add(ops.matmul(x, ops.constant(w), False, False), ops.constant(np.float32(bias)))
+    model = ov.Model([ops.sigmoid(logits)], [x], name)
+    ov.save_model(model, str(out_dir / "model.xml"), compress_to_fp16=False)
+    digests = {
+        f: hashlib.sha256((out_dir / f).read_bytes()).hexdigest()
+        for f in ("model.xml", "model.bin")
+    }
+    manifest = {
+        "name": name,
+        "version": version,
+        "baseline": baseline,
+        "task": "classification",
+        "xml": "model.xml",
+        "bin": "model.bin",
+        "sha256": digests,
+        "input_names": [f"x{i}" for i in range(w.shape[0])],
+        **(extra or {}),
+    }
+    (out_dir / "metadata.json").write_text(json.dumps(manifest))
+    return out_dir
+
+
+def logistic(x: np.ndarray, weights: Sequence[float], bias: float = 0.0) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(x @ np.asarray(weights) + bias)))
+
+
+def rows_featurizer(names: Sequence[str]) -> Any:
+    def featurize(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        return np.asarray([[float(r[n]) for n in names] for r in rows], dtype=np.float32)
+
+    return featurize
