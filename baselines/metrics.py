@@ -22,7 +22,7 @@ def mae(y_true: NDArray, y_pred: NDArray) -> float:
 def phm08_score(y_true: NDArray, y_pred: NDArray) -> float:
     """PHM08 asymmetric score: late predictions (d = pred - true > 0) cost more than early ones.
 
-    ``sum(exp(-d/13) - 1)`` for ``d < 0`` plus ``sum(exp(d/10) - 1)`` for ``d >= 0``; lower is better.
+    ``sum(exp(-d/13) - 1)`` for ``d < 0`` plus ``sum(exp(d/10) - 1)`` for ``d >= 0``.
     """
     d = np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
     return float(np.where(d < 0, np.exp(-d / 13.0) - 1.0, np.exp(d / 10.0) - 1.0).sum())
@@ -86,7 +86,7 @@ def best_f1_threshold(y_true: NDArray, score: NDArray) -> float:
 
 
 def expected_calibration_error(y_true: NDArray, prob: NDArray, n_bins: int = 15) -> float:
-    """Expected calibration error over equal-width probability bins (weighted by bin size)."""
+    """Return the expected calibration error over equal-width bins (weighted by bin size)."""
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(prob, dtype=np.float64)
     if not p.size:

@@ -1,4 +1,4 @@
-"""AI4I 2020 feature pipeline (numpy only): physical derived features, standardization, Type one-hot.
+"""AI4I 2020 feature pipeline (numpy only): physical derived features, scaling, Type one-hot.
 
 Features per record, in order: the five process readings, then
 ``power_w = torque × rpm × 2π / 60``, ``temp_diff_k = process − air temperature``,
@@ -131,7 +131,7 @@ def fit(frame: ColumnFrame) -> Ai4iFeatureState:
 
 
 def transform(frame: ColumnFrame, state: Ai4iFeatureState) -> FloatArray:
-    """Return the float32 feature matrix ``(n_rows, state.n_features)``; used by training and serving.
+    """Return the float32 features ``(n_rows, state.n_features)``; training and serving call it.
 
     Raises
     ------
@@ -146,8 +146,10 @@ def transform(frame: ColumnFrame, state: Ai4iFeatureState) -> FloatArray:
 
 
 def transform_rows(rows: Rows, state: Ai4iFeatureState) -> FloatArray:
-    """Serving path: line records (one mapping per record) -> ``(len(rows), n_features)``."""
-    columns: dict[str, Any] = {c: np.asarray([r[c] for r in rows], dtype=np.float64) for c in RAW_NUMERIC}
+    """Transform line records (serving path): one mapping per record -> ``(n, n_features)``."""
+    columns: dict[str, Any] = {
+        c: np.asarray([r[c] for r in rows], dtype=np.float64) for c in RAW_NUMERIC
+    }
     columns["type"] = np.asarray([str(r["type"]) for r in rows])
     return transform(columns, state)
 

@@ -263,7 +263,11 @@ def _unit_slices(frame: ColumnFrame) -> tuple[IntArray, IntArray, list[IntArray]
 
 
 def windows(
-    frame: ColumnFrame, state: CmapssFeatureState, *, every_cycle: bool, min_cycle: int | None = None
+    frame: ColumnFrame,
+    state: CmapssFeatureState,
+    *,
+    every_cycle: bool,
+    min_cycle: int | None = None,
 ) -> Windows:
     """Cut model inputs from whole units.
 
@@ -320,7 +324,7 @@ def rows_to_columns(rows: Rows, columns: Sequence[str]) -> dict[str, FloatArray]
 
 
 def transform_rows(rows: Rows, state: CmapssFeatureState) -> FloatArray:
-    """Serving path: the recent cycles of one engine (oldest first) -> ``(1, window, F)``.
+    """Transform the recent cycles of one engine (serving path), oldest first -> ``(1, W, F)``.
 
     Records need ``cycle``, the three settings and the state's sensors; ``unit`` is optional.
     """

@@ -98,7 +98,9 @@ class FailureClassifier(nn.Module):
         return torch.sigmoid(self.logits(x) / self.calib_temperature)
 
 
-def build_network(architecture: dict[str, Any], input_shape: tuple[int, ...], *, rul_scale: float = 125.0) -> nn.Module:
+def build_network(
+    architecture: dict[str, Any], input_shape: tuple[int, ...], *, rul_scale: float = 125.0
+) -> nn.Module:
     """Instantiate the network a recipe's ``architecture`` section describes.
 
     Raises

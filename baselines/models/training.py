@@ -7,7 +7,6 @@ buffers; ``train_local`` adds the FedProx proximal term when ``proximal_mu > 0``
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +26,9 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % (2**32))
 
 
-def build_model(recipe: Recipe, input_shape: tuple[int, ...], *, seed: int | None = None) -> nn.Module:
+def build_model(
+    recipe: Recipe, input_shape: tuple[int, ...], *, seed: int | None = None
+) -> nn.Module:
     """Build the recipe's network for samples of ``input_shape`` with seeded initial weights.
 
     Parameters
@@ -195,7 +196,9 @@ def predict_logits(model: FailureClassifier, x: NDArray) -> NDArray:
     return model.logits(xt).numpy()
 
 
-def score_predictions(task: str, y: NDArray, pred: NDArray, threshold: float = 0.5) -> dict[str, float]:
+def score_predictions(
+    task: str, y: NDArray, pred: NDArray, threshold: float = 0.5
+) -> dict[str, float]:
     """Metrics of predictions from any runtime (torch, OpenVINO) for a task.
 
     Regression: ``rmse``, ``mae``, ``phm08_score``. Classification: ``f1``, ``precision``,

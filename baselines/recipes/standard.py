@@ -55,7 +55,7 @@ def cmapss_recipe() -> Recipe:
         split=SplitProtocol(
             kind="official_test_set",
             group_by="unit",
-            description="train on train_FD00x; score the last window of each test unit vs RUL_FD00x",
+            description="train on train_FD00x; score each test unit's last window vs RUL_FD00x",
         ),
         metrics=["rmse", "phm08_score", "mae"],
         promotion_gates=[
@@ -89,8 +89,11 @@ def ai4i_recipe() -> Recipe:
         features={
             "pipeline": "baselines.features.ai4i",
             "numeric": [
-                "air_temperature_k", "process_temperature_k", "rotational_speed_rpm",
-                "torque_nm", "tool_wear_min",
+                "air_temperature_k",
+                "process_temperature_k",
+                "rotational_speed_rpm",
+                "torque_nm",
+                "tool_wear_min",
             ],
             "derived": {
                 "power_w": "torque_nm * rotational_speed_rpm * 2*pi/60",
