@@ -15,7 +15,7 @@ from plant_node.metrics import NodeMetrics
 
 if TYPE_CHECKING:
     from plant_node.outbox.sender import OutboxSender
-    from plant_node.serving.service import ServingService
+    from plant_node.serving.flows import ServingFlows
 
 
 @dataclass
@@ -27,7 +27,7 @@ class NodeState:
     session_factory: sessionmaker[Session]
     metrics: NodeMetrics
     sender: OutboxSender | None = None
-    serving: ServingService | None = None
+    serving: ServingFlows | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
 

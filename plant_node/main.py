@@ -20,6 +20,10 @@ from plant_node.metrics import NodeMetrics
 from plant_node.outbox.deliverers import HttpEventDeliverer
 from plant_node.outbox.sender import OutboxSender
 from plant_node.outbox.types import Deliverer, OutboxMessage, RetryPolicy
+from plant_node.serving.cache import ModelCache
+from plant_node.serving.flows import ServingFlows
+from plant_node.serving.pipelines import Pipeline, default_pipelines
+from plant_node.serving.routes import router as serving_router
 
 log = logging.getLogger("millwright.node")
 
@@ -38,7 +42,12 @@ def _default_deliverer(settings: NodeSettings) -> tuple[Deliverer, httpx.Client]
     return HttpEventDeliverer(client, settings.plant_id, token), client
 
 
-def build_state(settings: NodeSettings, *, deliverer: Deliverer | None = None) -> NodeState:
+def build_state(
+    settings: NodeSettings,
+    *,
+    deliverer: Deliverer | None = None,
+    pipelines: dict[str, Pipeline] | None = None,
+) -> NodeState:
     """Build the engine, metrics, outbox sender and serving service for one app.
 
     Parameters
@@ -47,6 +56,8 @@ def build_state(settings: NodeSettings, *, deliverer: Deliverer | None = None) -
         The node's settings.
     deliverer
         Where the outbox sends messages; the hub over HTTP by default.
+    pipelines
+        Baselines to serve; the shipped ones by default.
 
     Returns
     -------
@@ -76,10 +87,24 @@ def build_state(settings: NodeSettings, *, deliverer: Deliverer | None = None) -
             ),
             on_result=_count,
         )
+    sender = state.sender
+    state.serving = ServingFlows(
+        settings,
+        factory,
+        node_metrics,
+        default_pipelines() if pipelines is None else pipelines,
+        ModelCache(settings.cache_path, keep=settings.keep_model_versions),
+        on_alert=sender.wake if sender is not None else None,
+    )
     return state
 
 
-def create_app(settings: NodeSettings, *, deliverer: Deliverer | None = None) -> FastAPI:
+def create_app(
+    settings: NodeSettings,
+    *,
+    deliverer: Deliverer | None = None,
+    pipelines: dict[str, Pipeline] | None = None,
+) -> FastAPI:
     """Create the node application; the database must already be migrated.
 
     Parameters
@@ -88,6 +113,8 @@ def create_app(settings: NodeSettings, *, deliverer: Deliverer | None = None) ->
         The node's settings, built once by the entry point (or a test).
     deliverer
         Outbox delivery target; defaults to the hub's events endpoint.
+    pipelines
+        Baselines to serve; the shipped ones by default.
 
     Returns
     -------
@@ -98,8 +125,11 @@ def create_app(settings: NodeSettings, *, deliverer: Deliverer | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = build_state(settings, deliverer=deliverer)
+        state = build_state(settings, deliverer=deliverer, pipelines=pipelines)
         app.state.node = state
+        if state.serving is not None:
+            # The hub client is not wired yet: start from the local cache.
+            state.serving.sync_models(None)
         if state.sender is not None:
             state.sender.start(settings.outbox_poll_interval_s)
         try:
@@ -119,5 +149,6 @@ def create_app(settings: NodeSettings, *, deliverer: Deliverer | None = None) ->
     )
     install_problem_handlers(app)
     app.include_router(health_router, prefix="/v1")
+    app.include_router(serving_router, prefix="/v1")
     app.include_router(metrics_router)
     return app

@@ -1,0 +1,330 @@
+"""Serving flows: validate → features → OpenVINO → log, then explain; alerts into the outbox."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from federation.errors import ContractViolation, InvalidInput, PayloadTooLarge
+from plant_node.config import NodeSettings
+from plant_node.db import managed_session, utcnow
+from plant_node.metrics import NodeMetrics
+from plant_node.serving import service as serving_service
+from plant_node.serving.cache import ModelCache
+from plant_node.serving.explain import shapley
+from plant_node.serving.models import Prediction
+from plant_node.serving.pipelines import Pipeline, blocking_violations
+from plant_node.serving.runtime import (
+    LoadedModel,
+    ModelRuntime,
+    RuntimeEvent,
+    Scored,
+    default_compile_config,
+)
+from plant_node.serving.schemas import PredictRequest, PredictResponse
+from plant_node.serving.sync import ModelSource, sync_champion
+
+log = logging.getLogger("millwright.node.serving")
+ALERT_KINDS = frozenset({"load_failed", "inference_failed", "fallback_rule"})
+
+
+@dataclass
+class PendingExplanation:
+    """Work for the post-response explainer: which rows, with which model and items."""
+
+    baseline: str
+    model: LoadedModel
+    prediction_ids: list[str]
+    items: list[Any]
+
+
+class ServingFlows:
+    """Everything the serving routes do, for every configured baseline.
+
+    Parameters
+    ----------
+    settings
+        Node settings (batch limit, explanation mode, alert cooldown, thread count).
+    session_factory
+        Opens the flow's own sessions.
+    metrics
+        The app's metrics.
+    pipelines
+        Baseline name → pipeline.
+    cache
+        The local model cache.
+    on_alert
+        Called after an alert was queued (the app wakes the outbox sender).
+    """
+
+    def __init__(
+        self,
+        settings: NodeSettings,
+        session_factory: sessionmaker[Session],
+        metrics: NodeMetrics,
+        pipelines: dict[str, Pipeline],
+        cache: ModelCache,
+        on_alert: Callable[[], None] | None = None,
+    ) -> None:
+        import openvino as ov
+
+        self.settings = settings
+        self._factory = session_factory
+        self.metrics = metrics
+        self.pipelines = pipelines
+        self.cache = cache
+        self._on_alert = on_alert
+        self._alert_last: dict[tuple[str, str, str | None], float] = {}
+        self._alert_lock = threading.Lock()
+        core = ov.Core()
+        config = default_compile_config(settings.inference_threads, settings.performance_hint)
+        self.runtimes: dict[str, ModelRuntime] = {
+            name: ModelRuntime(
+                name,
+                featurizer_factory=pipeline.featurizer,
+                fallback=pipeline.fallback_rule(),
+                compile_config=config,
+                on_event=self._handle_event,
+                core=core,
+            )
+            for name, pipeline in pipelines.items()
+        }
+
+    # -- models -------------------------------------------------------------------------------
+
+    def sync_models(self, source: ModelSource | None = None) -> dict[str, dict[str, Any]]:
+        """Load every baseline's champion from the hub, or from the cache when it is away."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, runtime in self.runtimes.items():
+            origin, versions = sync_champion(runtime, self.cache, source)
+            out[name] = {"source": origin, "versions": versions}
+            self._publish_model_info(name)
+        return out
+
+    def _publish_model_info(self, baseline: str) -> None:
+        runtime = self.runtimes[baseline]
+        for role, model in (("current", runtime.current), ("previous", runtime.previous)):
+            if model is not None:
+                self.metrics.model_info.labels(
+                    baseline, role, model.manifest.name, model.version
+                ).set(1)
+
+    def readiness(self) -> dict[str, Any]:
+        """Per-baseline readiness; ready when every baseline can answer somehow."""
+        per = {name: rt.readiness() for name, rt in self.runtimes.items()}
+        return {"ok": all(v["ok"] for v in per.values()), "baselines": per}
+
+    # -- alerts -------------------------------------------------------------------------------
+
+    def _handle_event(self, event: RuntimeEvent) -> None:
+        if event.kind == "inference_failed":
+            self.metrics.fallbacks.labels(event.baseline, "inference_failed").inc()
+        elif event.kind == "fallback_rule":
+            self.metrics.fallbacks.labels(event.baseline, "rule").inc()
+        elif event.kind == "load_failed":
+            self.metrics.fallbacks.labels(event.baseline, "load_failed").inc()
+        if event.kind not in ALERT_KINDS:
+            return
+        key = (event.baseline, event.kind, event.version)
+        now = time.monotonic()
+        with self._alert_lock:  # one alert per cause per cooldown, not one per request
+            last = self._alert_last.get(key)
+            if last is not None and now - last < self.settings.alert_cooldown_s:
+                return
+            self._alert_last[key] = now
+        try:
+            with managed_session(self._factory) as session:
+                serving_service.enqueue_alert(
+                    session=session,
+                    kind=event.kind,
+                    payload={
+                        "plant_id": self.settings.plant_id,
+                        "baseline": event.baseline,
+                        "model_version": event.version,
+                        "detail": event.detail[:1000],
+                        "raised_at": utcnow().isoformat(),
+                    },
+                )
+        except Exception:  # an alert that cannot be stored must not fail the request
+            log.exception("could not queue alert %s", key)
+            return
+        if self._on_alert is not None:
+            self._on_alert()
+
+    # -- predict ------------------------------------------------------------------------------
+
+    def _pipeline(self, baseline: str) -> Pipeline:
+        pipeline = self.pipelines.get(baseline)
+        if pipeline is None:
+            raise InvalidInput(
+                f"Unknown baseline {baseline!r}; this node serves {sorted(self.pipelines)}.",
+                errors=[{"field": "baseline", "message": "unknown baseline"}],
+            )
+        return pipeline
+
+    def predict(self, request: PredictRequest) -> tuple[PredictResponse, PendingExplanation | None]:
+        """Validate, score and log one request; return the response and deferred explain work.
+
+        Raises
+        ------
+        ContractViolation
+            With one entry per violation; the batch is quarantined first.
+        PayloadTooLarge
+            If the batch exceeds ``max_batch_size`` records.
+        """
+        started = time.perf_counter()
+        pipeline = self._pipeline(request.baseline)
+        records = request.all_records()
+        if len(records) > self.settings.max_batch_size:
+            raise PayloadTooLarge(
+                f"{len(records)} records exceed the limit of {self.settings.max_batch_size}; "
+                "split the batch."
+            )
+        batch_id = uuid.uuid4().hex
+        report = pipeline.validate(records)
+        violations = blocking_violations(report)
+        if violations:
+            self._quarantine(batch_id, pipeline.baseline, records, report.to_dict()["violations"])
+            raise ContractViolation(
+                f"{len(violations)} data-contract violation(s) of {report.contract} "
+                f"{report.version}; the batch was quarantined as {batch_id}.",
+                errors=violations,
+            )
+        items = pipeline.items(records)
+        scored = self.runtimes[pipeline.baseline].predict(items)
+        explain_inline = self.settings.explain == "inline" and scored.model is not None
+        attributions: list[dict[str, Any] | None] = [None] * len(items)
+        if explain_inline and scored.model is not None:
+            attributions = [self._explain_one(pipeline, scored.model, item) for item in items]
+        latency_ms = (time.perf_counter() - started) * 1000
+        rows = self._rows(pipeline, batch_id, items, scored, attributions, latency_ms)
+        with managed_session(self._factory) as session:
+            serving_service.add_predictions(session=session, rows=rows)
+            reads = [serving_service.to_read(r) for r in rows]
+        elapsed = time.perf_counter() - started
+        self.metrics.predict_latency.labels(pipeline.baseline).observe(elapsed)
+        self.metrics.predictions.labels(pipeline.baseline, scored.served_by).inc(len(rows))
+        pending = None
+        if self.settings.explain == "deferred" and scored.model is not None:
+            pending = PendingExplanation(
+                pipeline.baseline, scored.model, [r.id for r in rows], items
+            )
+        response = PredictResponse(
+            batch_id=batch_id,
+            baseline=pipeline.baseline,
+            model_version=scored.version,
+            fallback=scored.fallback,
+            predictions=reads,
+        )
+        return response, pending
+
+    def _quarantine(
+        self, batch_id: str, baseline: str, records: list[dict[str, Any]], violations: list[Any]
+    ) -> None:
+        with managed_session(self._factory) as session:
+            serving_service.quarantine_batch(
+                session=session,
+                batch_id=batch_id,
+                baseline=baseline,
+                records=records,
+                violations=violations,
+            )
+        self.metrics.quarantined.labels(baseline).inc()
+        self.metrics.violations.labels(baseline).inc(len(violations))
+
+    def _rows(
+        self,
+        pipeline: Pipeline,
+        batch_id: str,
+        items: Sequence[Any],
+        scored: Scored,
+        attributions: list[dict[str, Any] | None],
+        latency_ms: float,
+    ) -> list[Prediction]:
+        threshold = 0.5
+        if scored.model is not None:
+            threshold = float(scored.model.manifest.metadata.get("threshold", 0.5))
+        if self.settings.explain == "off":
+            status = "off"
+        elif scored.model is None:
+            status = "unavailable"
+        else:
+            status = "pending"
+        now = utcnow()
+        rows = []
+        for i, item in enumerate(items):
+            score = float(np.asarray(scored.scores[i]).reshape(-1)[0])
+            outputs: dict[str, Any] = {"score": score, "explanation": status}
+            if pipeline.task == "classification":
+                outputs["label"] = int(score >= threshold)
+            features = None
+            if scored.features is not None:
+                features = np.asarray(scored.features[i]).round(6).tolist()
+            rows.append(
+                Prediction(
+                    id=uuid.uuid4().hex,
+                    batch_id=batch_id,
+                    baseline=pipeline.baseline,
+                    model_name=scored.name,
+                    model_version=scored.version,
+                    served_by=scored.served_by,
+                    fallback=scored.fallback,
+                    role="champion",
+                    inputs=pipeline.item_inputs(item),
+                    features=features,
+                    outputs=outputs,
+                    attributions=attributions[i],
+                    latency_ms=latency_ms,
+                    explained_at=now if attributions[i] is not None else None,
+                    created_at=now,
+                )
+            )
+        return rows
+
+    # -- explain ------------------------------------------------------------------------------
+
+    def _explain_one(
+        self, pipeline: Pipeline, model: LoadedModel, item: Any
+    ) -> dict[str, Any] | None:
+        started = time.perf_counter()
+        try:
+            setup = pipeline.explain_setup(model, item)
+            attr = shapley(
+                setup.f,
+                setup.x,
+                setup.baseline,
+                max_exact_signals=self.settings.explain_exact_max_signals,
+                n_permutations=self.settings.explain_permutations,
+                rng=np.random.default_rng(),
+            )
+        except Exception as exc:  # an explanation must never cost a prediction
+            log.warning("explanation failed for %s %s: %s", pipeline.baseline, model.version, exc)
+            return {"method": "none", "error": f"{type(exc).__name__}: {exc}"[:500]}
+        out = attr.to_dict(setup.names)
+        out["model_version"] = model.version
+        self.metrics.explain_latency.labels(pipeline.baseline, attr.method).observe(
+            time.perf_counter() - started
+        )
+        return out
+
+    def explain_pending(self, pending: PendingExplanation) -> None:
+        """Compute and store the attributions of predictions answered without them."""
+        pipeline = self.pipelines[pending.baseline]
+        results = [self._explain_one(pipeline, pending.model, item) for item in pending.items]
+        try:
+            with managed_session(self._factory) as session:
+                for pid, attr in zip(pending.prediction_ids, results, strict=True):
+                    if attr is not None:
+                        serving_service.set_attributions(
+                            session=session, prediction_id=pid, attributions=attr, at=utcnow()
+                        )
+        except Exception:
+            log.exception("could not store explanations of %s", pending.prediction_ids[:3])
