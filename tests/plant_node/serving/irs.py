@@ -57,3 +57,34 @@ def rows_featurizer(names: Sequence[str]) -> Any:
         return np.asarray([[float(r[n]) for n in names] for r in rows], dtype=np.float32)
 
     return featurize
+
+
+def build_window_ir(
+    out_dir: Path,
+    window: int,
+    n_features: int,
+    *,
+    version: str = "1",
+    baseline: str = "cmapss",
+    name: str = "toy-rul",
+    seed: int = 0,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """A RUL-like regressor over a (window, features) input: 60 + 40 * tanh(flat @ w)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    w = (np.random.default_rng(seed).normal(size=(window * n_features, 1)) / 20).astype(np.float32)
+    x = ops.parameter([-1, window, n_features], np.float32, name="x")
+    flat = ops.reshape(x, ops.constant(np.array([-1, window * n_features], np.int64)), False)
+    z = ops.tanh(ops.matmul(flat, ops.constant(w), False, False))
+    y = ops.add(ops.multiply(z, ops.constant(np.float32(40.0))), ops.constant(np.float32(60.0)))
+    ov.save_model(ov.Model([y], [x], name), str(out_dir / "model.xml"), compress_to_fp16=False)
+    digests = {
+        f: hashlib.sha256((out_dir / f).read_bytes()).hexdigest()
+        for f in ("model.xml", "model.bin")
+    }
+    manifest = {
+        "name": name, "version": version, "baseline": baseline, "task": "regression",
+        "xml": "model.xml", "bin": "model.bin", "sha256": digests, **(extra or {}),
+    }  # fmt: skip
+    (out_dir / "metadata.json").write_text(json.dumps(manifest))
+    return out_dir
