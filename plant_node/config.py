@@ -49,6 +49,7 @@ class NodeSettings(BaseSettings):
     keep_model_versions: int = Field(default=3, ge=1)
     inference_threads: int = Field(default=1, ge=1)
     performance_hint: Literal["LATENCY", "THROUGHPUT"] = "LATENCY"
+    serving_precision: Literal["int8", "fp32"] = "int8"
     max_batch_size: int = Field(default=1024, ge=1)
     explain: Literal["inline", "deferred", "off"] = "deferred"
     explain_exact_max_signals: int = Field(default=10, ge=1, le=16)

@@ -42,13 +42,15 @@ class ModelCache:
         self.keep = keep
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def install(self, src_dir: Path) -> Path:
+    def install(self, src_dir: Path, version: str | None = None) -> Path:
         """Copy an exported model directory into the cache after verifying its sha256.
 
         Parameters
         ----------
         src_dir
             Directory with the manifest and IR files.
+        version
+            Registry version (names the cache folder); defaults to the manifest's.
 
         Returns
         -------
@@ -63,7 +65,7 @@ class ModelCache:
         manifest = read_manifest(src_dir)
         base_dir = self.root / dir_name(manifest.baseline)
         base_dir.mkdir(parents=True, exist_ok=True)
-        final = base_dir / dir_name(manifest.version)
+        final = base_dir / dir_name(version or manifest.version)
         tmp = base_dir / f".tmp-{uuid.uuid4().hex}"
         shutil.copytree(src_dir, tmp)
         try:

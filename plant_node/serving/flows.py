@@ -94,6 +94,7 @@ class ServingFlows:
                 compile_config=config,
                 on_event=self._handle_event,
                 core=core,
+                precision=settings.serving_precision,
             )
             for name, pipeline in pipelines.items()
         }

@@ -62,6 +62,8 @@ class ModelManifest:
         Expected digest of every file that is loaded, by file name.
     task
         ``classification`` (output is a failure probability) or ``regression``.
+    precision
+        Which IR of the export is loaded (``int8`` or ``fp32``).
     metadata
         The whole manifest document (feature state, thresholds, precision, ...).
     """
@@ -73,22 +75,61 @@ class ModelManifest:
     weights: str
     sha256: dict[str, str]
     task: str = "classification"
+    precision: str = "fp32"
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ModelManifest:
-        """Build from the manifest JSON, accepting ``files`` or ``sha256`` for the digests."""
-        digests = data.get("sha256") or data.get("files") or {}
-        xml = str(data.get("xml") or data.get("ir_xml") or "model.xml")
-        weights = str(data.get("bin") or data.get("weights") or data.get("ir_bin") or "model.bin")
+    def from_dict(
+        cls, data: Mapping[str, Any], *, precision: str = "int8", default_version: str = ""
+    ) -> ModelManifest:
+        """Build from a manifest document.
+
+        Two layouts are read: the ``baselines.export`` format (``format_version`` 1, with
+        ``files`` keyed by precision, each with ``xml``/``bin`` and their ``*_sha256``), of
+        which ``precision`` is preferred and FP32 is the fallback; and a flat layout with
+        ``xml``, ``bin`` and a ``sha256`` map by file name.
+
+        Parameters
+        ----------
+        data
+            The parsed manifest.
+        precision
+            Preferred precision when the export holds several.
+        default_version
+            Version to use when the document names none (the cache folder name).
+
+        Returns
+        -------
+        ModelManifest
+            The manifest.
+        """
+        files = data.get("files")
+        state = data.get("feature_state") or {}
+        kind = str(state.get("kind", "")) if isinstance(state, Mapping) else ""
+        baseline = str(data.get("baseline") or kind.removesuffix("-features") or data.get("name"))
+        if isinstance(files, Mapping) and any(isinstance(v, Mapping) for v in files.values()):
+            chosen = next(p for p in (precision, "fp32", "int8", *files) if p in files)
+            entry = files[chosen]
+            xml, weights = str(entry["xml"]), str(entry["bin"])
+            digests = {xml: str(entry["xml_sha256"]), weights: str(entry["bin_sha256"])}
+        else:
+            chosen = str(data.get("precision", "fp32"))
+            xml = str(data.get("xml") or "model.xml")
+            weights = str(data.get("bin") or data.get("weights") or "model.bin")
+            digests = {str(k): str(v) for k, v in dict(data.get("sha256") or {}).items()}
+        version = data.get("version") or data.get("model_version") or default_version
+        if not version:
+            raise KeyError("version")
+        default_task = "regression" if baseline == "cmapss" else "classification"
         return cls(
-            name=str(data.get("name") or data.get("model_name") or data.get("baseline")),
-            version=str(data["version"]),
-            baseline=str(data.get("baseline") or data.get("name")),
+            name=str(data.get("name") or data.get("model_name") or baseline),
+            version=str(version),
+            baseline=baseline,
             xml=xml,
             weights=weights,
-            sha256={str(k): str(v) for k, v in dict(digests).items()},
-            task=str(data.get("task", "classification")),
+            sha256=digests,
+            task=str(data.get("task", default_task)),
+            precision=chosen,
             metadata=dict(data),
         )
 
@@ -102,8 +143,8 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(model_dir: Path) -> ModelManifest:
-    """Read the manifest of an exported model directory.
+def read_manifest(model_dir: Path, precision: str = "int8") -> ModelManifest:
+    """Read the manifest of an exported model directory (see :meth:`ModelManifest.from_dict`).
 
     Raises
     ------
@@ -114,7 +155,11 @@ def read_manifest(model_dir: Path) -> ModelManifest:
         path = model_dir / name
         if path.is_file():
             try:
-                return ModelManifest.from_dict(json.loads(path.read_text()))
+                return ModelManifest.from_dict(
+                    json.loads(path.read_text()),
+                    precision=precision,
+                    default_version=model_dir.name,
+                )
             except (KeyError, ValueError, TypeError) as exc:
                 raise InvalidInput(f"Model manifest {path} is malformed: {exc}") from exc
     raise InvalidInput(f"No model manifest ({' or '.join(MANIFEST_NAMES)}) in {model_dir}.")
@@ -252,7 +297,13 @@ class Scored:
 
 def default_compile_config(threads: int = 1, hint: str = "LATENCY") -> dict[str, Any]:
     """OpenVINO CPU properties for a line PC: latency hint, one stream, bounded threads."""
-    return {"PERFORMANCE_HINT": hint, "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1}
+    return {
+        "PERFORMANCE_HINT": hint,
+        "INFERENCE_NUM_THREADS": threads,
+        "NUM_STREAMS": 1,
+        # Same numerics as the export's parity check (no silent bf16 on newer CPUs).
+        "INFERENCE_PRECISION_HINT": "f32",
+    }
 
 
 class ModelRuntime:
@@ -272,6 +323,8 @@ class ModelRuntime:
         Called with every :class:`RuntimeEvent`; must not raise.
     core
         Shared ``openvino.Core`` (one per process is enough).
+    precision
+        Preferred IR precision when an export holds several.
     """
 
     def __init__(
@@ -283,6 +336,7 @@ class ModelRuntime:
         compile_config: dict[str, Any] | None = None,
         on_event: Callable[[RuntimeEvent], None] | None = None,
         core: Any | None = None,
+        precision: str = "int8",
     ) -> None:
         import openvino as ov
 
@@ -292,6 +346,7 @@ class ModelRuntime:
         self._config = compile_config or default_compile_config()
         self._on_event = on_event
         self._core = core or ov.Core()
+        self.precision = precision
         self._slots: tuple[LoadedModel | None, LoadedModel | None] = (None, None)
         self._write_lock = threading.Lock()
 
@@ -323,7 +378,7 @@ class ModelRuntime:
         InvalidInput
             If the manifest is missing or the IR does not compile.
         """
-        manifest = read_manifest(model_dir)
+        manifest = read_manifest(model_dir, self.precision)
         verify_model_dir(model_dir, manifest)
         try:
             model = self._core.read_model(

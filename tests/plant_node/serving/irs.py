@@ -88,3 +88,21 @@ def build_window_ir(
     }  # fmt: skip
     (out_dir / "metadata.json").write_text(json.dumps(manifest))
     return out_dir
+
+
+def as_baselines_export(model_dir: Path, feature_state: dict[str, Any]) -> Path:
+    """Rewrite a test IR directory into the ``baselines.export`` layout (format_version 1)."""
+    for ext in ("xml", "bin"):
+        (model_dir / f"model.{ext}").rename(model_dir / f"model_fp32.{ext}")
+    sha = {
+        f"{ext}_sha256": hashlib.sha256((model_dir / f"model_fp32.{ext}").read_bytes()).hexdigest()
+        for ext in ("xml", "bin")
+    }
+    meta = {
+        "format_version": 1,
+        "feature_state": feature_state,
+        "threshold": 0.5,
+        "files": {"fp32": {"xml": "model_fp32.xml", "bin": "model_fp32.bin", **sha}},
+    }
+    (model_dir / "metadata.json").write_text(json.dumps(meta))
+    return model_dir

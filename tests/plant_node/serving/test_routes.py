@@ -183,3 +183,25 @@ def test_inline_explanations_and_cmapss_windows(
             attr["value"] - attr["base_value"], abs=1e-4
         )
         assert attr["value"] == pytest.approx(pred["score"], abs=1e-4)
+
+
+def test_serves_the_baselines_export_layout(
+    node_settings: NodeSettings,
+    tmp_path: Path,
+    ai4i_state: ai4i.Ai4iFeatureState,
+    ai4i_records: list[dict[str, Any]],
+) -> None:
+    from tests.plant_node.serving.irs import as_baselines_export
+
+    export = as_baselines_export(ai4i_model(tmp_path, ai4i_state, "x"), ai4i_state.to_dict())
+    ModelCache(node_settings.cache_path).install(export, version="2026.11.1")
+
+    with TestClient(create_app(node_settings)) as client:
+        response = client.post("/v1/predict", json={"baseline": "ai4i", "record": ai4i_records[0]})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["model_version"] == "2026.11.1"
+    assert response.json()["fallback"] is False
+    assert response.json()["predictions"][0]["score"] == pytest.approx(
+        logistic_score(ai4i_state, ai4i_records[0]), abs=1e-5
+    )
