@@ -53,7 +53,7 @@ class NodeSettings(BaseSettings):
     max_batch_size: int = Field(default=1024, ge=1)
     explain: Literal["inline", "deferred", "off"] = "deferred"
     explain_exact_max_signals: int = Field(default=10, ge=1, le=16)
-    explain_permutations: int = Field(default=32, ge=2)
+    explain_permutations: int = Field(default=16, ge=2)
     alert_cooldown_s: float = Field(default=300.0, ge=0)
 
     # Staged rollout.

@@ -130,11 +130,14 @@ def create_app(
         if state.serving is not None:
             # The hub client is not wired yet: start from the local cache.
             state.serving.sync_models(None)
+            state.serving.start()
         if state.sender is not None:
             state.sender.start(settings.outbox_poll_interval_s)
         try:
             yield
         finally:
+            if state.serving is not None:
+                state.serving.stop()
             if state.sender is not None:
                 state.sender.stop()
             client = state.extras.get("hub_http_client")

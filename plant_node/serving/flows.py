@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -34,6 +35,11 @@ from plant_node.serving.sync import ModelSource, sync_champion
 
 log = logging.getLogger("millwright.node.serving")
 ALERT_KINDS = frozenset({"load_failed", "inference_failed", "fallback_rule"})
+# Rows per inference call while explaining: small enough that a live request waits at most
+# one chunk for the core, large enough to keep OpenVINO efficient.
+EXPLAIN_CHUNK = 64
+# Longest an explanation chunk defers to live requests before it runs anyway (no starvation).
+EXPLAIN_MAX_DEFER_S = 0.05
 
 
 @dataclass
@@ -84,6 +90,10 @@ class ServingFlows:
         self._on_alert = on_alert
         self._alert_last: dict[tuple[str, str, str | None], float] = {}
         self._alert_lock = threading.Lock()
+        self._active = 0
+        self._idle = threading.Condition()
+        self._explain_queue: queue.Queue[PendingExplanation | None] = queue.Queue(maxsize=10_000)
+        self._explainer: threading.Thread | None = None
         core = ov.Core()
         config = default_compile_config(settings.inference_threads, settings.performance_hint)
         self.runtimes: dict[str, ModelRuntime] = {
@@ -98,6 +108,58 @@ class ServingFlows:
             )
             for name, pipeline in pipelines.items()
         }
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the explanation worker (explanations never run inside a request)."""
+        if self._explainer is None:
+            self._explainer = threading.Thread(
+                target=self._explain_loop, name="explainer", daemon=True
+            )
+            self._explainer.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the explanation worker after the item it is working on."""
+        if self._explainer is not None:
+            self._explain_queue.put(None)
+            self._explainer.join(timeout_s)
+            self._explainer = None
+
+    def wait_explanations(self, timeout_s: float = 10.0) -> bool:
+        """Block until every queued explanation is stored (tests, shutdown); True if drained."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._explain_queue.unfinished_tasks == 0:
+                return True
+            time.sleep(0.005)
+        return False
+
+    def _explain_loop(self) -> None:
+        while True:
+            pending = self._explain_queue.get()
+            try:
+                if pending is None:
+                    return
+                self.explain_pending(pending)
+            except Exception:
+                log.exception("explanation worker failed")
+            finally:
+                self._explain_queue.task_done()
+
+    def _enter(self) -> None:
+        with self._idle:
+            self._active += 1
+
+    def _leave(self) -> None:
+        with self._idle:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.notify_all()
+
+    def _defer_to_requests(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=EXPLAIN_MAX_DEFER_S)
 
     # -- models -------------------------------------------------------------------------------
 
@@ -174,6 +236,9 @@ class ServingFlows:
     def predict(self, request: PredictRequest) -> tuple[PredictResponse, PendingExplanation | None]:
         """Validate, score and log one request; return the response and deferred explain work.
 
+        With the explanation worker running, deferred work is queued to it and None is
+        returned in its place; otherwise the caller may run :meth:`explain_pending`.
+
         Raises
         ------
         ContractViolation
@@ -181,6 +246,15 @@ class ServingFlows:
         PayloadTooLarge
             If the batch exceeds ``max_batch_size`` records.
         """
+        self._enter()
+        try:
+            return self._predict(request)
+        finally:
+            self._leave()
+
+    def _predict(
+        self, request: PredictRequest
+    ) -> tuple[PredictResponse, PendingExplanation | None]:
         started = time.perf_counter()
         pipeline = self._pipeline(request.baseline)
         records = request.all_records()
@@ -204,7 +278,9 @@ class ServingFlows:
         explain_inline = self.settings.explain == "inline" and scored.model is not None
         attributions: list[dict[str, Any] | None] = [None] * len(items)
         if explain_inline and scored.model is not None:
-            attributions = [self._explain_one(pipeline, scored.model, item) for item in items]
+            attributions = [
+                self._explain_one(pipeline, scored.model, item, defer=False) for item in items
+            ]
         latency_ms = (time.perf_counter() - started) * 1000
         rows = self._rows(pipeline, batch_id, items, scored, attributions, latency_ms)
         with managed_session(self._factory) as session:
@@ -218,6 +294,13 @@ class ServingFlows:
             pending = PendingExplanation(
                 pipeline.baseline, scored.model, [r.id for r in rows], items
             )
+            if self._explainer is not None:
+                try:
+                    self._explain_queue.put_nowait(pending)
+                    pending = None
+                except queue.Full:
+                    log.warning("explanation queue full; %d predictions unexplained", len(rows))
+                    pending = None
         response = PredictResponse(
             batch_id=batch_id,
             baseline=pipeline.baseline,
@@ -293,13 +376,23 @@ class ServingFlows:
     # -- explain ------------------------------------------------------------------------------
 
     def _explain_one(
-        self, pipeline: Pipeline, model: LoadedModel, item: Any
+        self, pipeline: Pipeline, model: LoadedModel, item: Any, *, defer: bool = True
     ) -> dict[str, Any] | None:
         started = time.perf_counter()
         try:
             setup = pipeline.explain_setup(model, item)
+            f = setup.f
+
+            def chunked(batch: np.ndarray) -> np.ndarray:
+                parts = []
+                for i in range(0, len(batch), EXPLAIN_CHUNK):
+                    if defer:
+                        self._defer_to_requests()
+                    parts.append(np.asarray(f(batch[i : i + EXPLAIN_CHUNK])))
+                return np.concatenate(parts)
+
             attr = shapley(
-                setup.f,
+                chunked,
                 setup.x,
                 setup.baseline,
                 max_exact_signals=self.settings.explain_exact_max_signals,

@@ -29,6 +29,7 @@ def test_single_predict_logs_and_explains(
     response = client.post("/v1/predict", json={"baseline": "ai4i", "record": record})
     body = response.json()
     pid = body["predictions"][0]["prediction_id"]
+    assert client.app.state.node.serving.wait_explanations(10)  # type: ignore[attr-defined]
     detail = client.get(f"/v1/predictions/{pid}").json()
 
     assert response.status_code == 200, body
@@ -41,7 +42,7 @@ def test_single_predict_logs_and_explains(
     assert len(detail["features"]) == ai4i_state.n_features
     assert detail["outputs"]["score"] == pred["score"]
     assert detail["latency_ms"] > 0
-    attr = detail["attributions"]  # computed right after the response
+    attr = detail["attributions"]  # computed right after the response, off the request path
     assert detail["explanation"] == "ready" and attr["method"] == "exact"
     assert set(attr["values"]) == {"type", *ai4i.RAW_NUMERIC}
     assert sum(attr["values"].values()) == pytest.approx(
