@@ -72,12 +72,7 @@ def _feature_state(manifest: ModelManifest) -> Any:
     return state_from_dict(dict(data))
 
 
-def _is_number(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return math.isfinite(float(value))
-    return False
+_NUMBER_TYPES = (int, float)
 
 
 class _LazyColumns(Mapping[str, Any]):
@@ -124,22 +119,29 @@ class ContractGate:
 
     def _fast_ok(self, records: Sequence[Record]) -> bool:
         for spec in self.specs:
-            allowed = set(spec.allowed) if spec.allowed is not None else None
-            for rec in records:
-                value = rec.get(spec.name)
-                if value is None:
+            try:
+                values = [rec[spec.name] for rec in records]
+            except KeyError:
+                return False
+            if spec.kind == "str":
+                if spec.regex is not None or any(type(v) is not str for v in values):
                     return False
-                if spec.kind == "str":
-                    if not isinstance(value, str) or spec.regex is not None:
-                        return False
-                elif not _is_number(value) or (spec.kind == "int" and float(value) % 1 != 0):
+                if spec.allowed is not None and not set(values) <= set(spec.allowed):
                     return False
-                if spec.min is not None and value < spec.min:
-                    return False
-                if spec.max is not None and value > spec.max:
-                    return False
-                if allowed is not None and value not in allowed:
-                    return False
+                continue
+            if any(type(v) not in _NUMBER_TYPES for v in values):
+                return False  # None, bool, strings: let pandera name the problem
+            arr = np.asarray(values, dtype=np.float64)
+            if not np.isfinite(arr).all():
+                return False
+            if spec.kind == "int" and (arr % 1 != 0).any():
+                return False
+            if spec.min is not None and (arr < spec.min).any():
+                return False
+            if spec.max is not None and (arr > spec.max).any():
+                return False
+            if spec.allowed is not None and not np.isin(arr, np.asarray(spec.allowed)).all():
+                return False
         present = set().union(*(r.keys() for r in records)) if records else set()
         rules = [
             fn for col, fn in self.contract.frame_rules.values() if col is None or col in present
