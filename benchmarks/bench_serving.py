@@ -29,6 +29,8 @@ import numpy as np
 RESULTS = Path(__file__).parent / "results" / "serving.json"
 REPO = Path(__file__).resolve().parent.parent
 BASELINES = ("cmapss", "ai4i")
+# A 1,200 parts/minute line: the pace at which the explanation delay is measured.
+LINE_RATE_PER_S = 20.0
 
 
 # -- model preparation (torch lives only here, never in the server's OpenVINO mode) -----------
@@ -228,6 +230,34 @@ def _http_latency(base: str, body: dict[str, Any], n: int) -> list[float]:
     return out
 
 
+def _paced(base: str, body: dict[str, Any], n: int, rate_per_s: float) -> list[str]:
+    """Send ``n`` requests at a line's pace; return their prediction ids."""
+    import httpx
+
+    ids = []
+    with httpx.Client(base_url=base, timeout=10) as client:
+        next_at = time.monotonic()
+        for _ in range(n):
+            r = client.post("/v1/predict", json=body)
+            ids.extend(p["prediction_id"] for p in r.json()["predictions"])
+            next_at += 1.0 / rate_per_s
+            time.sleep(max(0.0, next_at - time.monotonic()))
+    return ids
+
+
+def _drain(base: str, body: dict[str, Any], timeout_s: float = 300.0) -> None:
+    """Wait until the explanation backlog is empty (a fresh prediction gets explained)."""
+    import httpx
+
+    with httpx.Client(base_url=base, timeout=10) as client:
+        pid = client.post("/v1/predict", json=body).json()["predictions"][0]["prediction_id"]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if client.get(f"/v1/predictions/{pid}").json()["explanation"] != "pending":
+                return
+            time.sleep(0.2)
+
+
 def _throughput(base: str, body: dict[str, Any], seconds: float, clients: int = 4) -> float:
     import httpx
 
@@ -249,13 +279,14 @@ def _throughput(base: str, body: dict[str, Any], seconds: float, clients: int = 
     return sum(done) / (time.monotonic() - started)
 
 
-def _explanation_delays(db: Path, baseline: str) -> list[float]:
+def _explanation_delays(db: Path, ids: list[str]) -> list[float]:
+    marks = ",".join("?" * len(ids))
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
-            "SELECT created_at, explained_at FROM predictions "
-            "WHERE baseline = ? AND explained_at IS NOT NULL",
-            (baseline,),
+            f"SELECT created_at, explained_at FROM predictions WHERE id IN ({marks})", ids
         ).fetchall()
+    if any(b is None for _, b in rows):
+        return [float("inf")]
     from datetime import datetime
 
     def ts(v: str) -> float:
@@ -322,15 +353,19 @@ def run(quick: bool = False) -> dict[str, Any]:
             proc, base = _start(data_dir, engine)
             try:
                 for b in BASELINES:
+                    _drain(base, bodies[b])
                     lat = _http_latency(base, bodies[b], n)
                     if engine == "openvino":
                         results[b]["http_p50_ms"] = round(_pct(lat, 50), 3)
                         results[b]["http_p99_ms"] = round(_pct(lat, 99), 3)
+                        _drain(base, bodies[b])
+                        ids = _paced(base, bodies[b], n // 4, LINE_RATE_PER_S)
+                        _drain(base, bodies[b])
+                        delays = _explanation_delays(data_dir / "node.db", ids)
+                        results[b]["explanation_p99_ms"] = round(_pct(delays, 99), 3)
                         results[b]["requests_per_s"] = round(
                             _throughput(base, bodies[b], seconds), 1
                         )
-                        delays = _explanation_delays(data_dir / "node.db", b)
-                        results[b]["explanation_p99_ms"] = round(_pct(delays, 99), 3)
                     else:
                         results[b]["torch_http_p99_ms"] = round(_pct(lat, 99), 3)
                 rss = _peak_rss_mb(proc.pid)
@@ -343,6 +378,14 @@ def run(quick: bool = False) -> dict[str, Any]:
                 inproc = _inproc(data_dir, bodies, n)
                 for b in BASELINES:
                     results[b]["inproc_p99_ms"] = round(inproc[b], 3)
+    results["_meta"] = {
+        "quick": quick,
+        "cores_server": 1,
+        "precision": "fp32",
+        "models": "recipe architectures, untrained weights, converted with openvino.convert_model",
+        "explanation": "deferred worker; delay measured at 20 req/s; AI4I exact, C-MAPSS 16 perms",
+        "load_avg_1m": os.getloadavg()[0],
+    }
     keys = ("http_p50_ms", "http_p99_ms", "inproc_p99_ms", "requests_per_s",
             "explanation_p99_ms", "rss_mb", "torch_http_p99_ms")  # fmt: skip
     print(f"{'baseline':10}" + "".join(f"{k:>20}" for k in keys))

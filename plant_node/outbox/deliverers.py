@@ -1,8 +1,14 @@
-"""Deliverers: the HTTP one that posts events to the hub, until the hub client carries it."""
+"""Deliverers: send outbox messages to the hub's ``POST /api/v1/plants/{plant_id}/events``.
+
+The hub's contract (``federation.schemas.events``): a batch ``{"events": [{id, kind,
+occurred_at, payload}]}``, stored all-or-none, idempotent by event id; ids it already holds
+come back in ``duplicates`` of a 2xx answer. The outbox's idempotency key is the event id, and
+the stream position travels inside the payload under ``outbox`` so the hub can check order.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -15,19 +21,17 @@ PERMANENT_STATUSES = frozenset({400, 413, 422})
 
 
 def event_body(message: OutboxMessage) -> dict[str, Any]:
-    """Return the JSON body the hub's events endpoint receives for ``message``."""
+    """Return the wire form of one event (``federation.schemas.events.PlantEventCreate``)."""
     return {
-        "event_id": message.idempotency_key,
-        "stream": message.stream,
-        "seq": message.seq,
+        "id": message.idempotency_key,
         "kind": message.kind,
         "occurred_at": message.created_at.isoformat(),
-        "payload": message.payload,
+        "payload": {**message.payload, "outbox": {"stream": message.stream, "seq": message.seq}},
     }
 
 
 class HttpEventDeliverer:
-    """Posts each message to ``POST /api/v1/plants/{plant_id}/events`` with an Idempotency-Key.
+    """Posts each message as a one-event batch with plain ``httpx``.
 
     Parameters
     ----------
@@ -48,7 +52,7 @@ class HttpEventDeliverer:
         """Send one message; see :class:`plant_node.outbox.types.Deliverer` for the contract."""
         response = self._client.post(
             self._path,
-            json=event_body(message),
+            json={"events": [event_body(message)]},
             headers={**self._headers, "Idempotency-Key": message.idempotency_key},
         )
         if response.is_success:
@@ -59,3 +63,41 @@ class HttpEventDeliverer:
         if response.status_code in PERMANENT_STATUSES:
             raise PermanentDeliveryError(f"HTTP {response.status_code}: {text}")
         raise RuntimeError(f"HTTP {response.status_code}: {text}")
+
+
+class EventPoster(Protocol):
+    """The part of ``federation.hub_client.HubClient`` the outbox needs."""
+
+    def post_events(self, plant_id: str, events: list[Any]) -> Any:
+        """Deliver events; duplicates are reported, not errors."""
+        ...
+
+
+class HubClientDeliverer:
+    """Delivers through the typed hub client (``HubClient.post_events``) once it is merged.
+
+    Parameters
+    ----------
+    client
+        A ``federation.hub_client.HubClient`` (or anything with ``post_events``).
+    plant_id
+        This node's plant id.
+    """
+
+    def __init__(self, client: EventPoster, plant_id: str) -> None:
+        self._client = client
+        self._plant_id = plant_id
+
+    def deliver(self, message: OutboxMessage) -> None:
+        """Send one message; the hub's ``InvalidInput`` is permanent, the rest is retried."""
+        from federation.schemas.events import PlantEventCreate  # type: ignore[import-not-found]
+
+        from federation.errors import Conflict, InvalidInput, PayloadTooLarge
+
+        event = PlantEventCreate.model_validate(event_body(message))
+        try:
+            self._client.post_events(self._plant_id, [event])
+        except Conflict as exc:
+            raise AlreadyDelivered(message.idempotency_key) from exc
+        except (InvalidInput, PayloadTooLarge) as exc:
+            raise PermanentDeliveryError(str(exc)) from exc

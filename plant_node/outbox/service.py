@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,12 +11,14 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from federation.errors import Conflict
+from federation.errors import Conflict, InvalidInput
 from plant_node.db import utcnow
 from plant_node.outbox.models import OutboxItem, OutboxStatus, OutboxStream
 from plant_node.outbox.types import OutboxMessage
 
 MAX_ERROR_CHARS = 2000
+# The hub's event id (``federation.schemas.common.Identifier``): the key travels as that id.
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def to_message(item: OutboxItem) -> OutboxMessage:
@@ -89,8 +92,12 @@ def enqueue(
     ------
     Conflict
         ``key`` is already used by a different message.
+    InvalidInput
+        ``key`` is not a valid hub event id (64 URL-safe characters at most).
     """
     key = key or uuid.uuid4().hex
+    if not KEY_PATTERN.match(key):
+        raise InvalidInput(f"Outbox key {key!r} is not a valid event id (URL-safe, <= 64 chars).")
     existing = get_item(session=session, idempotency_key=key)
     if existing is not None:
         if existing.stream != stream or existing.payload != payload:

@@ -1,12 +1,14 @@
 """A stand-in for the hub's events endpoint, run as a separate process by the outbox tests.
 
-It mirrors the hub's contract: ``POST /api/v1/plants/{plant_id}/events`` is idempotent by
-event id (the ``Idempotency-Key`` header). Every accepted event is committed to a SQLite file
-before the response, so the tests can read what the "hub" holds even after killing things.
+It mirrors the hub's contract (``federation.schemas.events``): ``POST
+/api/v1/plants/{plant_id}/events`` takes ``{"events": [{id, kind, occurred_at, payload}]}``,
+stores the batch all-or-none, is idempotent by event id, and answers ``{"accepted",
+"duplicates"}``. Every accepted event is committed to a SQLite file before the response, so
+the tests can read what the "hub" holds even after killing things.
 
 Environment: ``RECEIVER_DB`` (SQLite path), ``RECEIVER_DELAY_S`` (sleep after committing,
 before answering, so a killed sender often dies between "accepted" and "recorded"),
-``RECEIVER_DUPLICATE_STATUS`` (200 or 409 for a key it already holds).
+``RECEIVER_DUPLICATE_STATUS`` (200, like the hub, or 409 for a batch of known ids only).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 DB_PATH = os.environ.get("RECEIVER_DB", "receiver.db")
@@ -38,21 +40,25 @@ app = FastAPI()
 
 
 @app.post("/api/v1/plants/{plant_id}/events")
-async def receive(
-    plant_id: str, request: Request, idempotency_key: str = Header(...)
-) -> JSONResponse:
+async def receive(plant_id: str, request: Request) -> JSONResponse:
     body: dict[str, Any] = await request.json()
-    assert body["event_id"] == idempotency_key
+    accepted, duplicates = 0, []
     with _lock:
-        _conn.execute("INSERT INTO requests (key) VALUES (?)", (idempotency_key,))
-        try:
-            _conn.execute(
-                "INSERT INTO accepted (event_id, plant_id, stream, seq, body) VALUES (?,?,?,?,?)",
-                (idempotency_key, plant_id, body["stream"], body["seq"], json.dumps(body)),
-            )
-            status = 201
-        except sqlite3.IntegrityError:
-            status = DUPLICATE_STATUS
+        _conn.execute("BEGIN IMMEDIATE")
+        for event in body["events"]:
+            _conn.execute("INSERT INTO requests (key) VALUES (?)", (event["id"],))
+            outbox = event["payload"]["outbox"]
+            try:
+                _conn.execute(
+                    "INSERT INTO accepted (event_id, plant_id, stream, seq, body) "
+                    "VALUES (?,?,?,?,?)",
+                    (event["id"], plant_id, outbox["stream"], outbox["seq"], json.dumps(event)),
+                )
+                accepted += 1
+            except sqlite3.IntegrityError:
+                duplicates.append(event["id"])
+        _conn.execute("COMMIT")
     if DELAY_S:
         time.sleep(DELAY_S)
-    return JSONResponse({"event_id": idempotency_key, "duplicate": status != 201}, status)
+    status = DUPLICATE_STATUS if duplicates and not accepted else 200
+    return JSONResponse({"accepted": accepted, "duplicates": duplicates}, status)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from federation.errors import Conflict, ErrorCode
+from federation.errors import Conflict, ErrorCode, InvalidInput
 from plant_node.db import managed_session, utcnow
 from plant_node.outbox import service as outbox_service
 from plant_node.outbox.models import OutboxStatus
@@ -158,3 +158,10 @@ def test_backoff_is_exponential_capped_and_jittered(attempts: int) -> None:
     ceiling = min(60.0, 0.5 * 2 ** (attempts - 1))
     assert all(ceiling * 0.5 <= d <= ceiling for d in delays)
     assert len(set(delays)) > 1
+
+
+def test_keys_must_be_valid_hub_event_ids(session_factory: sessionmaker[Session]) -> None:
+    with pytest.raises(InvalidInput) as exc, managed_session(session_factory) as session:
+        outbox_service.enqueue(session=session, stream="s", payload={}, key="has space/slash")
+
+    assert exc.value.code == ErrorCode.INVALID_INPUT
