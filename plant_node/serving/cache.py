@@ -18,6 +18,7 @@ from plant_node.serving.runtime import read_manifest, verify_model_dir
 
 log = logging.getLogger("millwright.node.cache")
 MARKER = ".installed"
+CHAMPION_FILE = "CHAMPION"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -93,6 +94,26 @@ class ModelCache:
                 except ValueError:
                     continue
         return [p for _, p in sorted(found, key=lambda t: t[0], reverse=True)]
+
+    def champion(self, baseline: str) -> str | None:
+        """Return the folder name of the version last made champion, if recorded."""
+        path = self.root / dir_name(baseline) / CHAMPION_FILE
+        return path.read_text().strip() or None if path.is_file() else None
+
+    def set_champion(self, baseline: str, version: str) -> None:
+        """Record which cached version is the champion (survives restarts; atomic replace)."""
+        base_dir = self.root / dir_name(baseline)
+        base_dir.mkdir(parents=True, exist_ok=True)
+        tmp = base_dir / f".{CHAMPION_FILE}.{uuid.uuid4().hex}"
+        tmp.write_text(dir_name(version))
+        tmp.replace(base_dir / CHAMPION_FILE)
+
+    def startup_order(self, baseline: str) -> list[Path]:
+        """Return cached versions to try at start: the recorded champion first, then newest."""
+        versions = self.versions(baseline)
+        champ = self.champion(baseline)
+        first = [p for p in versions if p.name == champ]
+        return first + [p for p in versions if p.name != champ]
 
     def touch(self, version_dir: Path) -> None:
         """Mark a cached version as the newest (e.g. after rolling back to it)."""

@@ -14,15 +14,16 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from federation.errors import ContractViolation, InvalidInput, PayloadTooLarge
-from plant_node.config import NodeSettings
+from federation.errors import ContractViolation, InvalidInput, NotFound, PayloadTooLarge
+from plant_node.config import NodeSettings, RolloutMode
 from plant_node.db import managed_session, utcnow
 from plant_node.metrics import NodeMetrics
 from plant_node.serving import service as serving_service
-from plant_node.serving.cache import ModelCache
+from plant_node.serving.cache import ModelCache, dir_name
 from plant_node.serving.explain import shapley
 from plant_node.serving.models import Prediction
 from plant_node.serving.pipelines import Pipeline, blocking_violations
+from plant_node.serving.rollout import RolloutGuard, RolloutLimits
 from plant_node.serving.runtime import (
     LoadedModel,
     ModelRuntime,
@@ -94,6 +95,9 @@ class ServingFlows:
         self._idle = threading.Condition()
         self._explain_queue: queue.Queue[PendingExplanation | None] = queue.Queue(maxsize=10_000)
         self._explainer: threading.Thread | None = None
+        self._challengers: dict[str, tuple[LoadedModel, RolloutGuard]] = {}
+        self._rollout_lock = threading.Lock()
+        self._rng = np.random.default_rng()
         core = ov.Core()
         config = default_compile_config(settings.inference_threads, settings.performance_hint)
         self.runtimes: dict[str, ModelRuntime] = {
@@ -185,6 +189,156 @@ class ServingFlows:
         per = {name: rt.readiness() for name, rt in self.runtimes.items()}
         return {"ok": all(v["ok"] for v in per.values()), "baselines": per}
 
+    # -- staged rollout -----------------------------------------------------------------------
+
+    def _limits(self) -> RolloutLimits:
+        st = self.settings
+        return RolloutLimits(
+            min_samples=st.rollback_min_samples,
+            max_error_rate=st.rollback_max_error_rate,
+            max_p99_ms=st.rollback_max_p99_ms,
+            max_disagreement=st.rollback_max_disagreement,
+        )
+
+    def start_rollout(
+        self, baseline: str, version: str, mode: RolloutMode | None = None
+    ) -> dict[str, Any]:
+        """Put a cached version in front of traffic as challenger (shadow, canary) or promote it.
+
+        Raises
+        ------
+        NotFound
+            If the version is not in the node's cache.
+        InvalidInput
+            If it does not verify or compile.
+        """
+        self._pipeline(baseline)
+        mode = mode or self.settings.rollout_mode
+        cached = {p.name: p for p in self.cache.versions(baseline)}
+        path = cached.get(dir_name(version))
+        if path is None:
+            raise NotFound(f"Version {version!r} of {baseline} is not in this node's cache.")
+        runtime = self.runtimes[baseline]
+        loaded = runtime.load(path)
+        with self._rollout_lock:
+            self._challengers.pop(baseline, None)
+            if mode == RolloutMode.FULL:
+                runtime.activate(loaded)
+                self.cache.set_champion(baseline, version)
+                self._publish_model_info(baseline)
+            else:
+                self._challengers[baseline] = (
+                    loaded,
+                    RolloutGuard(loaded.version, mode, self._limits()),
+                )
+        kind = "promoted" if mode == RolloutMode.FULL else "started"
+        self._rollout_event(kind, baseline, loaded.version, mode, None)
+        return self.rollout_status()
+
+    def stop_rollout(self, baseline: str, reason: str) -> None:
+        """Withdraw the challenger of ``baseline`` and record why."""
+        with self._rollout_lock:
+            entry = self._challengers.pop(baseline, None)
+        if entry is None:
+            return
+        model, guard = entry
+        status = guard.status()
+        self._rollout_event(
+            "rolled_back",
+            baseline,
+            model.version,
+            guard.mode,
+            reason,
+            stats={
+                "samples": status.samples,
+                "error_rate": status.error_rate,
+                "p99_ms": status.p99_ms,
+                "disagreement": status.disagreement,
+            },
+        )
+        self.metrics.fallbacks.labels(baseline, "rollback").inc()
+
+    def rollout_status(self) -> dict[str, Any]:
+        """Return each baseline's champion and challenger with the challenger's record."""
+        out: dict[str, Any] = {}
+        for name, runtime in self.runtimes.items():
+            entry = self._challengers.get(name)
+            challenger = None
+            if entry is not None:
+                st = entry[1].status()
+                challenger = {
+                    "version": st.version,
+                    "mode": st.mode.value,
+                    "samples": st.samples,
+                    "error_rate": st.error_rate,
+                    "p99_ms": st.p99_ms,
+                    "disagreement": st.disagreement,
+                }
+            champion = runtime.current.version if runtime.current else None
+            out[name] = {"champion": champion, "challenger": challenger}
+        return out
+
+    def _rollout_event(
+        self,
+        kind: str,
+        baseline: str,
+        version: str,
+        mode: RolloutMode,
+        reason: str | None,
+        stats: dict[str, Any] | None = None,
+    ) -> None:
+        log.warning("rollout %s: %s %s (%s) %s", kind, baseline, version, mode.value, reason or "")
+        try:
+            with managed_session(self._factory) as session:
+                serving_service.enqueue_rollout_event(
+                    session=session,
+                    kind=kind,
+                    payload={
+                        "plant_id": self.settings.plant_id,
+                        "baseline": baseline,
+                        "model_version": version,
+                        "mode": mode.value,
+                        "reason": reason,
+                        "stats": stats or {},
+                        "at": utcnow().isoformat(),
+                    },
+                )
+        except Exception:
+            log.exception("could not record rollout event %s", kind)
+            return
+        if self._on_alert is not None:
+            self._on_alert()
+
+    def _apply_rollout(
+        self, pipeline: Pipeline, items: list[Any], champion: Scored
+    ) -> tuple[Scored, Scored | None]:
+        """Score the challenger if one is staged; return (answer, shadow-only result)."""
+        entry = self._challengers.get(pipeline.baseline)
+        if entry is None:
+            return champion, None
+        model, guard = entry
+        canary = guard.mode == RolloutMode.CANARY
+        if canary and self._rng.random() >= self.settings.canary_fraction:
+            return champion, None
+        started = time.perf_counter()
+        try:
+            features, scores = model.predict_rows(items)
+        except Exception as exc:
+            log.warning("challenger %s %s failed: %s", pipeline.baseline, model.version, exc)
+            guard.record_error()
+            self._check_guard(pipeline.baseline, guard)
+            return champion, None
+        reference = champion.scores if champion.served_by == "current" else None
+        guard.record((time.perf_counter() - started) * 1000, scores, reference, pipeline.task)
+        result = Scored(scores, features, model.manifest.name, model.version, "current", model)
+        self._check_guard(pipeline.baseline, guard)
+        return (result, None) if canary else (champion, result)
+
+    def _check_guard(self, baseline: str, guard: RolloutGuard) -> None:
+        breach = guard.status().breach
+        if breach is not None:
+            self.stop_rollout(baseline, breach)
+
     # -- alerts -------------------------------------------------------------------------------
 
     def _handle_event(self, event: RuntimeEvent) -> None:
@@ -274,7 +428,9 @@ class ServingFlows:
                 errors=violations,
             )
         items = pipeline.items(records)
-        scored = self.runtimes[pipeline.baseline].predict(items)
+        champion = self.runtimes[pipeline.baseline].predict(items)
+        scored, shadow = self._apply_rollout(pipeline, items, champion)
+        role = "champion" if scored is champion else "challenger"
         explain_inline = self.settings.explain == "inline" and scored.model is not None
         attributions: list[dict[str, Any] | None] = [None] * len(items)
         if explain_inline and scored.model is not None:
@@ -282,9 +438,13 @@ class ServingFlows:
                 self._explain_one(pipeline, scored.model, item, defer=False) for item in items
             ]
         latency_ms = (time.perf_counter() - started) * 1000
-        rows = self._rows(pipeline, batch_id, items, scored, attributions, latency_ms)
+        rows = self._rows(pipeline, batch_id, items, scored, attributions, latency_ms, role)
+        shadow_rows = []
+        if shadow is not None:  # scored and logged, never returned
+            none: list[dict[str, Any] | None] = [None] * len(items)
+            shadow_rows = self._rows(pipeline, batch_id, items, shadow, none, latency_ms, "shadow")
         with managed_session(self._factory) as session:
-            serving_service.add_predictions(session=session, rows=rows)
+            serving_service.add_predictions(session=session, rows=rows + shadow_rows)
             reads = [serving_service.to_read(r) for r in rows]
         elapsed = time.perf_counter() - started
         self.metrics.predict_latency.labels(pipeline.baseline).observe(elapsed)
@@ -332,6 +492,7 @@ class ServingFlows:
         scored: Scored,
         attributions: list[dict[str, Any] | None],
         latency_ms: float,
+        role: str = "champion",
     ) -> list[Prediction]:
         threshold = 0.5
         if scored.model is not None:
@@ -361,7 +522,7 @@ class ServingFlows:
                     model_version=scored.version,
                     served_by=scored.served_by,
                     fallback=scored.fallback,
-                    role="champion",
+                    role=role,
                     inputs=pipeline.item_inputs(item),
                     features=features,
                     outputs=outputs,

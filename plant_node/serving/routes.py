@@ -16,6 +16,7 @@ from plant_node.serving.schemas import (
     PredictionDetail,
     PredictRequest,
     PredictResponse,
+    RolloutStart,
 )
 
 router = APIRouter(tags=["serving"])
@@ -59,3 +60,21 @@ def create_feedback(body: FeedbackCreate, session: SessionDep, state: StateDep) 
 def reload_models(state: StateDep) -> dict[str, Any]:
     """Hot-swap every baseline to the newest cached version that verifies and compiles."""
     return _flows(state).sync_models(None)
+
+
+@router.get("/rollout")
+def rollout_status(state: StateDep) -> dict[str, Any]:
+    """Champion and challenger of every baseline, with the challenger's record."""
+    return _flows(state).rollout_status()
+
+
+@router.post("/rollout")
+def start_rollout(body: RolloutStart, state: StateDep) -> dict[str, Any]:
+    """Stage a cached version as challenger, or promote it with mode ``full``."""
+    return _flows(state).start_rollout(body.baseline, body.version, body.mode)
+
+
+@router.delete("/rollout/{baseline}", status_code=status.HTTP_204_NO_CONTENT)
+def stop_rollout(baseline: str, state: StateDep) -> None:
+    """Withdraw a baseline's challenger (recorded as an operator rollback)."""
+    _flows(state).stop_rollout(baseline, "withdrawn by operator")

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from plant_node.config import RolloutMode
+
 
 class PredictRequest(BaseModel):
     """One record (``record``) or a batch (``records``) for one baseline.
@@ -97,3 +99,13 @@ class FeedbackRead(BaseModel):
     operator: str | None
     comment: str | None
     created_at: datetime
+
+
+class RolloutStart(BaseModel):
+    """Stage a cached version as challenger (shadow, canary) or promote it (full)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    baseline: str = Field(min_length=1, max_length=64)
+    version: str = Field(min_length=1, max_length=64)
+    mode: RolloutMode | None = None

@@ -16,6 +16,7 @@ from plant_node.serving.schemas import FeedbackCreate, PredictionDetail, Predict
 
 FEEDBACK_STREAM = "feedback"
 ALERT_STREAM = "alerts"
+ROLLOUT_STREAM = "rollout"
 
 
 def add_predictions(*, session: Session, rows: list[Prediction]) -> None:
@@ -179,4 +180,11 @@ def enqueue_alert(*, session: Session, kind: str, payload: dict[str, Any]) -> No
     """Queue an alert for the hub in the caller's transaction (flush only)."""
     outbox_service.enqueue(
         session=session, stream=ALERT_STREAM, kind=f"alert.{kind}", payload=payload
+    )
+
+
+def enqueue_rollout_event(*, session: Session, kind: str, payload: dict[str, Any]) -> None:
+    """Queue a rollout event (started, promoted, rolled back) for the hub (flush only)."""
+    outbox_service.enqueue(
+        session=session, stream=ROLLOUT_STREAM, kind=f"rollout.{kind}", payload=payload
     )

@@ -48,7 +48,7 @@ def start_from_cache(runtime: ModelRuntime, cache: ModelCache) -> list[str]:
         Versions loaded, current first.
     """
     loaded: list[LoadedModel] = []
-    for version_dir in cache.versions(runtime.baseline):
+    for version_dir in cache.startup_order(runtime.baseline):
         try:
             loaded.append(runtime.load(version_dir))
         except Exception as exc:  # a damaged cache entry must not stop the node
@@ -86,8 +86,7 @@ def sync_champion(
                     with tempfile.TemporaryDirectory(dir=cache.root) as tmp:
                         source.download(assignment, Path(tmp))
                         cache.install(Path(tmp), assignment.version)
-                else:
-                    cache.touch(cached[dir_name(assignment.version)])
+                cache.set_champion(runtime.baseline, assignment.version)
                 versions = start_from_cache(runtime, cache)
                 cache.prune(runtime.baseline, protect=set(versions))
                 return "hub", versions

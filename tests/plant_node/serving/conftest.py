@@ -82,6 +82,8 @@ def served_settings(
     cache = ModelCache(node_settings.cache_path)
     cache.install(ai4i_model(tmp_path / "src", ai4i_state, "1"))
     cache.install(cmapss_model(tmp_path / "src", cmapss_state, "1"))
+    cache.set_champion("ai4i", "1")  # what the hub assigned
+    cache.set_champion("cmapss", "1")
     return node_settings
 
 

@@ -139,6 +139,7 @@ def test_failing_versions_fall_back_to_previous_then_rule_never_500(
     with TestClient(create_app(served_settings), raise_server_exceptions=False) as client:
         # v2 compiles but expects 12 features: it fails at inference.
         cache.install(ai4i_model(tmp_path / "src", ai4i_state, "2", weights=[0.1] * 12))
+        cache.set_champion("ai4i", "2")  # as a hub assignment would
         reload = client.post("/v1/models/reload").json()
         by_previous = client.post("/v1/predict", json={"baseline": "ai4i", "record": record})
         client.app.state.node.serving.runtimes["ai4i"].set_previous(None)  # type: ignore[attr-defined]

@@ -190,3 +190,14 @@ def test_cache_keeps_last_n_and_skips_damaged_entries(tmp_path: Path) -> None:
     assert [p.name for p in removed] == ["1"]
     assert [p.name for p in cache.versions("toy")] == ["3", "2"]
     assert loaded == ["2"]
+
+
+def test_recorded_champion_wins_over_a_newer_cached_challenger(tmp_path: Path) -> None:
+    cache = ModelCache(tmp_path / "cache", keep=3)
+    for v in ("1", "2"):
+        cache.install(build_logistic_ir(tmp_path / f"src{v}", W1, version=v))
+    cache.set_champion("toy", "1")
+
+    loaded = start_from_cache(_runtime(), cache)
+
+    assert loaded == ["1", "2"]
