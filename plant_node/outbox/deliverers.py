@@ -90,7 +90,7 @@ class HubClientDeliverer:
 
     def deliver(self, message: OutboxMessage) -> None:
         """Send one message; the hub's ``InvalidInput`` is permanent, the rest is retried."""
-        from federation.schemas.events import PlantEventCreate  # type: ignore[import-not-found]
+        from federation.schemas.events import PlantEventCreate
 
         from federation.errors import Conflict, InvalidInput, PayloadTooLarge
 

@@ -119,7 +119,8 @@ def compose(
     xf, bf = np.ravel(x), np.ravel(baseline)
     member = _member_matrix(groups, xf.size)
     from_x = coalitions.astype(np.float64) @ member.astype(np.float64) > 0.5
-    from_x |= ~member.any(axis=0)[None, :]
+    unassigned = np.asarray(~member.any(axis=0), dtype=bool)
+    from_x |= unassigned[None, :]
     batch = np.where(from_x, xf[None, :], bf[None, :])
     return batch.reshape((coalitions.shape[0], *np.shape(x))).astype(np.asarray(x).dtype)
 

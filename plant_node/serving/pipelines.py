@@ -217,7 +217,7 @@ class Ai4iPipeline:
         ref = model.manifest.metadata.get("explain_baseline") or {}
         means = dict(zip(state.numeric, state.mean, strict=False))
         base = [float(types.index(str(ref.get("type", types[0]))))]
-        base += [float(ref.get(c, means[c])) for c in ai4i.RAW_NUMERIC]
+        base += [float(ref[c]) if c in ref else means[c] for c in ai4i.RAW_NUMERIC]
         x = [float(types.index(str(item["type"])))] + [float(item[c]) for c in ai4i.RAW_NUMERIC]
 
         def f(batch: npt.NDArray[Any]) -> npt.NDArray[Any]:

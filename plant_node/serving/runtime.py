@@ -38,8 +38,8 @@ CHUNK = 1 << 20
 class Featurizer(Protocol):
     """Turns raw records into the model's input array (``baselines.features`` in production)."""
 
-    def __call__(self, rows: Rows) -> npt.NDArray[Any]:
-        """Return the model input for ``rows``."""
+    def __call__(self, items: Sequence[Any], /) -> npt.NDArray[Any]:
+        """Return the model input batch for ``items`` (one row per item)."""
         ...
 
 

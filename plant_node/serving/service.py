@@ -103,11 +103,11 @@ def to_read(row: Prediction) -> PredictionRead:
         label=row.outputs.get("label"),
         model_name=row.model_name,
         model_version=row.model_version,
-        served_by=row.served_by,  # type: ignore[arg-type]
+        served_by=row.served_by,
         fallback=row.fallback,
         role=row.role,
         latency_ms=row.latency_ms,
-        explanation=explanation_status(row),  # type: ignore[arg-type]
+        explanation=explanation_status(row),
         attributions=row.attributions,
         created_at=row.created_at,
     )
