@@ -43,7 +43,9 @@ class ModelCache:
         self.keep = keep
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def install(self, src_dir: Path, version: str | None = None) -> Path:
+    def install(
+        self, src_dir: Path, version: str | None = None, baseline: str | None = None
+    ) -> Path:
         """Copy an exported model directory into the cache after verifying its sha256.
 
         Parameters
@@ -52,6 +54,8 @@ class ModelCache:
             Directory with the manifest and IR files.
         version
             Registry version (names the cache folder); defaults to the manifest's.
+        baseline
+            Baseline it serves (the hub's assignment); defaults to the manifest's.
 
         Returns
         -------
@@ -64,7 +68,7 @@ class ModelCache:
             If a file does not match the manifest (nothing is installed).
         """
         manifest = read_manifest(src_dir)
-        base_dir = self.root / dir_name(manifest.baseline)
+        base_dir = self.root / dir_name(baseline or manifest.baseline)
         base_dir.mkdir(parents=True, exist_ok=True)
         final = base_dir / dir_name(version or manifest.version)
         tmp = base_dir / f".tmp-{uuid.uuid4().hex}"

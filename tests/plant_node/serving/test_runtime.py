@@ -201,3 +201,34 @@ def test_recorded_champion_wins_over_a_newer_cached_challenger(tmp_path: Path) -
     loaded = start_from_cache(_runtime(), cache)
 
     assert loaded == ["1", "2"]
+
+
+def test_hub_model_source_unpacks_artifacts_into_the_cache(tmp_path: Path) -> None:
+    import io
+    import tarfile
+    from types import SimpleNamespace
+
+    from plant_node.serving.hub_source import HubModelSource
+
+    src = build_logistic_ir(tmp_path / "export", W1, version="7", baseline="toy")
+    blob = io.BytesIO()
+    with tarfile.open(fileobj=blob, mode="w:gz") as tar:
+        tar.add(src, arcname="export")
+
+    class FakeHub:
+        def get_assignments(self, plant_id: str) -> object:
+            item = SimpleNamespace(model="ai4i", alias="champion", version="7", artifact_digest="d")
+            return SimpleNamespace(items=[item])
+
+        def download_artifact(self, digest: str, dest: Path) -> int:
+            dest.write_bytes(blob.getvalue())
+            return len(blob.getvalue())
+
+    source = HubModelSource(FakeHub(), "plant-1")
+    cache = ModelCache(tmp_path / "cache")
+    runtime = ModelRuntime("ai4i", featurizer_factory=_factory)
+
+    origin, versions = sync_champion(runtime, cache, source)
+
+    assert (origin, versions) == ("hub", ["7"])
+    assert cache.champion("ai4i") == "7"
