@@ -14,6 +14,8 @@ from plant_node.config import NodeSettings
 app = typer.Typer(help="Run a plant node (serving, sync, monitoring).", no_args_is_help=True)
 db_app = typer.Typer(help="The node's local database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+models_app = typer.Typer(help="The node's local model cache.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 
 def _settings(plant: str | None, hub: str | None, data_dir: Path | None) -> NodeSettings:
@@ -85,3 +87,57 @@ def db_upgrade(
         typer.echo(json.dumps({"database_url": settings.db_url, "revision": rev}))
     else:
         typer.echo(f"node database at {settings.db_url} is at revision {rev}")
+
+
+@models_app.command("install")
+def models_install(
+    path: Annotated[Path, typer.Argument(help="Exported model directory (baselines.export).")],
+    plant: PlantOpt = None,
+    data_dir: DataDirOpt = None,
+    version: Annotated[str | None, typer.Option(help="Registry version (folder name).")] = None,
+    baseline: Annotated[str | None, typer.Option(help="Baseline it serves.")] = None,
+    champion: Annotated[bool, typer.Option(help="Make it the champion at next start.")] = True,
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Verify an exported model and copy it into the node's cache (offline model delivery)."""
+    from plant_node.serving.cache import ModelCache
+    from plant_node.serving.runtime import read_manifest
+
+    settings = _settings(plant, None, data_dir)
+    cache = ModelCache(settings.cache_path, keep=settings.keep_model_versions)
+    installed = cache.install(path, version, baseline)
+    manifest = read_manifest(installed, settings.serving_precision)
+    name = baseline or manifest.baseline
+    if champion:
+        cache.set_champion(name, installed.name)
+    out = {
+        "baseline": name,
+        "version": installed.name,
+        "path": str(installed),
+        "champion": champion,
+    }
+    typer.echo(json.dumps(out) if format == "json" else f"installed {name} {installed.name}")
+
+
+@models_app.command("list")
+def models_list(
+    plant: PlantOpt = None,
+    data_dir: DataDirOpt = None,
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """List cached model versions per baseline, newest first, with the champion marked."""
+    from plant_node.serving.cache import ModelCache
+
+    settings = _settings(plant, None, data_dir)
+    cache = ModelCache(settings.cache_path)
+    out: dict[str, dict[str, object]] = {}
+    for base_dir in sorted(p for p in settings.cache_path.iterdir() if p.is_dir()):
+        out[base_dir.name] = {
+            "champion": cache.champion(base_dir.name),
+            "versions": [p.name for p in cache.versions(base_dir.name)],
+        }
+    if format == "json":
+        typer.echo(json.dumps(out))
+        return
+    for name, info in out.items():
+        typer.echo(f"{name}: champion={info['champion']} versions={info['versions']}")

@@ -54,3 +54,18 @@ def test_cli_db_upgrade(tmp_path: Path) -> None:
     body = json.loads(result.output)
     assert body["revision"] is not None
     assert (tmp_path / "node.db").exists()
+
+
+def test_cli_models_install_and_list(tmp_path: Path) -> None:
+    from tests.plant_node.serving.irs import build_logistic_ir
+
+    export = build_logistic_ir(tmp_path / "export", [1.0, 2.0], version="3", baseline="ai4i")
+    runner = CliRunner()
+    common = ["--plant", "p1", "--data-dir", str(tmp_path / "node"), "--format", "json"]
+
+    installed = runner.invoke(cli_app, ["models", "install", str(export), *common])
+    listed = runner.invoke(cli_app, ["models", "list", *common])
+
+    assert installed.exit_code == 0, installed.output
+    assert json.loads(installed.output)["version"] == "3"
+    assert json.loads(listed.output) == {"ai4i": {"champion": "3", "versions": ["3"]}}
