@@ -118,9 +118,10 @@ def compose(
     """
     xf, bf = np.ravel(x), np.ravel(baseline)
     member = _member_matrix(groups, xf.size)
-    from_x = coalitions.astype(np.float64) @ member.astype(np.float64) > 0.5
-    unassigned = np.asarray(~member.any(axis=0), dtype=bool)
-    from_x |= unassigned[None, :]
+    # owner[p] = the signal that position p belongs to (positions in no group stay with x).
+    owner = np.argmax(member, axis=0)
+    assigned = np.asarray(member.any(axis=0), dtype=bool)
+    from_x = np.where(assigned[None, :], coalitions[:, owner], True)
     batch = np.where(from_x, xf[None, :], bf[None, :])
     return batch.reshape((coalitions.shape[0], *np.shape(x))).astype(np.asarray(x).dtype)
 
