@@ -207,3 +207,16 @@ def test_serves_the_baselines_export_layout(
     assert response.json()["predictions"][0]["score"] == pytest.approx(
         logistic_score(ai4i_state, ai4i_records[0]), abs=1e-5
     )
+
+
+def test_oversized_batch_is_413(
+    served_settings: NodeSettings, ai4i_records: list[dict[str, Any]]
+) -> None:
+    settings = served_settings.model_copy(update={"max_batch_size": 2})
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            "/v1/predict", json={"baseline": "ai4i", "records": ai4i_records[:3]}
+        )
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
