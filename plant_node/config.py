@@ -70,6 +70,8 @@ class NodeSettings(BaseSettings):
     outbox_base_delay_s: float = Field(default=0.5, gt=0)
     outbox_max_delay_s: float = Field(default=300.0, gt=0)
     outbox_batch_size: int = Field(default=100, ge=1)
+    outbox_retention_days: float = Field(default=30.0, gt=0)
+    scheduler_enabled: bool = True
 
     @field_validator("hub_url")
     @classmethod

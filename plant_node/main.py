@@ -133,9 +133,17 @@ def create_app(
             state.serving.start()
         if state.sender is not None:
             state.sender.start(settings.outbox_poll_interval_s)
+        scheduler = None
+        if settings.scheduler_enabled:
+            from plant_node.scheduler import build_scheduler
+
+            scheduler = build_scheduler(state)
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
             if state.serving is not None:
                 state.serving.stop()
             if state.sender is not None:

@@ -165,3 +165,20 @@ def test_keys_must_be_valid_hub_event_ids(session_factory: sessionmaker[Session]
         outbox_service.enqueue(session=session, stream="s", payload={}, key="has space/slash")
 
     assert exc.value.code == ErrorCode.INVALID_INPUT
+
+
+def test_prune_keeps_pending_and_recent(session_factory: sessionmaker[Session]) -> None:
+    from plant_node.outbox.jobs import prune_delivered
+
+    keys = _enqueue(session_factory, "alerts", 3)
+    OutboxSender(session_factory, RecordingDeliverer()).drain_once(max_messages=2)
+    with managed_session(session_factory) as session:
+        old = outbox_service.get_item(session=session, idempotency_key=keys[0])
+        assert old is not None
+        old.delivered_at = utcnow() - timedelta(days=40)
+
+    deleted = prune_delivered(session_factory, retention_days=30)
+
+    with session_factory() as session:
+        left = [i.idempotency_key for i in outbox_service.list_items(session=session)]
+    assert deleted == 1 and left == keys[1:]
