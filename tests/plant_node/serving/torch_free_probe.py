@@ -7,7 +7,6 @@ Prints one JSON line: statuses, whether torch/nncf are in sys.modules, peak RSS 
 from __future__ import annotations
 
 import json
-import resource
 import socket
 import sys
 import threading
@@ -20,6 +19,15 @@ import uvicorn
 from plant_node.config import NodeSettings
 from plant_node.db import upgrade_database
 from plant_node.main import create_app
+
+
+def _peak_rss_mb() -> float:
+    # VmHWM belongs to this address space; getrusage's maxrss survives exec and would report
+    # the peak of the pytest process that forked us.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main() -> None:
@@ -57,7 +65,7 @@ def main() -> None:
                 "ready": ready,
                 "torch": "torch" in sys.modules,
                 "nncf": "nncf" in sys.modules,
-                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_mb": _peak_rss_mb(),
             }
         )
     )
