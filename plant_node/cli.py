@@ -141,3 +141,44 @@ def models_list(
         return
     for name, info in out.items():
         typer.echo(f"{name}: champion={info['champion']} versions={info['versions']}")
+
+
+@app.command()
+def replay(
+    baseline: Annotated[str, typer.Option(help="ai4i or cmapss.")],
+    node: Annotated[str, typer.Option(help="Node URL.")] = "http://127.0.0.1:8100",
+    plant: Annotated[
+        str | None, typer.Option(help="AI4I product Type (L/M/H) or C-MAPSS subset (FD001..).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Requests to send.")] = 200,
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Replay a plant's raw test stream through ``/v1/predict`` and summarize the answers."""
+    import time
+
+    from federation.errors import ContractViolation
+    from plant_node.client import NodeClient
+    from plant_node.replay import replay_requests
+
+    latencies: list[float] = []
+    counts = {"requests": 0, "predictions": 0, "fallback": 0, "rejected": 0}
+    with NodeClient(node) as client:
+        for records in replay_requests(baseline, plant, limit):
+            started = time.perf_counter()
+            try:
+                answer = client.predict(baseline, records)
+            except ContractViolation:
+                counts["rejected"] += 1
+                continue
+            finally:
+                counts["requests"] += 1
+                latencies.append((time.perf_counter() - started) * 1000)
+            counts["predictions"] += len(answer.predictions)
+            counts["fallback"] += int(answer.fallback)
+    ordered = sorted(latencies) or [float("nan")]
+    summary = {
+        **counts,
+        "p50_ms": ordered[len(ordered) // 2],
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+    }
+    typer.echo(json.dumps(summary) if format == "json" else str(summary))
