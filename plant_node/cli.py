@@ -55,6 +55,8 @@ def serve(
     from plant_node.main import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = _settings(plant, hub, data_dir)
     settings.ensure_dirs()
     upgrade_database(settings.db_url)

@@ -14,10 +14,10 @@ import time
 import uuid
 from pathlib import Path
 
-from plant_node.serving.runtime import read_manifest, verify_model_dir
+from plant_node.serving.runtime import CACHE_MARKER, read_manifest, verify_model_dir
 
 log = logging.getLogger("millwright.node.cache")
-MARKER = ".installed"
+MARKER = CACHE_MARKER
 CHAMPION_FILE = "CHAMPION"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 

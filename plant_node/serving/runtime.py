@@ -10,6 +10,7 @@ step is reported through ``on_event`` (the service turns them into alerts).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -32,6 +33,9 @@ log = logging.getLogger("millwright.node.runtime")
 Rows = Sequence[Mapping[str, Any]]
 FloatArray = npt.NDArray[np.float32]
 MANIFEST_NAMES: tuple[str, ...] = ("metadata.json", "manifest.json")
+# Written by the model cache into each installed version; its folder name is the registry
+# version, which wins over whatever the export's metadata calls itself.
+CACHE_MARKER = ".installed"
 CHUNK = 1 << 20
 
 
@@ -379,6 +383,8 @@ class ModelRuntime:
             If the manifest is missing or the IR does not compile.
         """
         manifest = read_manifest(model_dir, self.precision)
+        if (model_dir / CACHE_MARKER).is_file():
+            manifest = dataclasses.replace(manifest, version=model_dir.name)
         verify_model_dir(model_dir, manifest)
         try:
             model = self._core.read_model(
