@@ -232,3 +232,10 @@ def test_hub_model_source_unpacks_artifacts_into_the_cache(tmp_path: Path) -> No
 
     assert (origin, versions) == ("hub", ["7"])
     assert cache.champion("ai4i") == "7"
+
+
+def test_cached_version_is_named_by_the_registry(tmp_path: Path) -> None:
+    cache = ModelCache(tmp_path / "cache")
+    path = cache.install(build_logistic_ir(tmp_path / "src", W1, version="export-label"), "2026.1")
+
+    assert _runtime().load(path).version == "2026.1"
