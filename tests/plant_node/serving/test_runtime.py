@@ -239,3 +239,36 @@ def test_cached_version_is_named_by_the_registry(tmp_path: Path) -> None:
     path = cache.install(build_logistic_ir(tmp_path / "src", W1, version="export-label"), "2026.1")
 
     assert _runtime().load(path).version == "2026.1"
+
+
+def test_export_layout_prefers_int8_and_falls_back_to_fp32(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from plant_node.serving.runtime import read_manifest
+
+    d = build_logistic_ir(tmp_path / "exp", W1, version="1")
+    for ext in ("xml", "bin"):
+        shutil.copy(d / f"model.{ext}", d / f"model_int8.{ext}")
+        (d / f"model.{ext}").rename(d / f"model_fp32.{ext}")
+    digests = json.loads((d / "metadata.json").read_text())["sha256"]
+    entry = {"xml_sha256": digests["model.xml"], "bin_sha256": digests["model.bin"]}
+    files = {
+        p: {"xml": f"model_{p}.xml", "bin": f"model_{p}.bin", **entry} for p in ("fp32", "int8")
+    }
+    (d / "metadata.json").write_text(
+        json.dumps({"format_version": 1, "version": "1", "baseline": "toy", "files": files})
+    )
+
+    int8 = read_manifest(d, "int8")
+    fp32 = read_manifest(d, "fp32")
+    del files["int8"]
+    (d / "metadata.json").write_text(
+        json.dumps({"format_version": 1, "version": "1", "files": files})
+    )
+    only_fp32 = read_manifest(d, "int8")
+
+    assert (int8.precision, int8.xml) == ("int8", "model_int8.xml")
+    assert (fp32.precision, fp32.xml) == ("fp32", "model_fp32.xml")
+    assert only_fp32.precision == "fp32"
+    assert _runtime().load(d).manifest.precision == "fp32"
