@@ -32,7 +32,9 @@ class PlantData:
     """Arrays of one plant, ready for ``baselines.models.train_local`` / ``evaluate``.
 
     ``x_*`` are float32; C-MAPSS inputs are ``(n, window, features)`` with RUL targets in
-    cycles, AI4I inputs are ``(n, features)`` with 0/1 machine-failure labels. The validation
+    cycles, AI4I inputs are ``(n, features)`` with 0/1 labels: machine failure in column 0,
+    followed by the recipe's auxiliary failure-mode targets (TWF, HDF, PWF, OSF, RNF) when the
+    architecture lists them. ``train_local`` and ``evaluate`` accept both shapes. The validation
     arrays are empty when the split protocol has no validation share.
     """
 
@@ -139,9 +141,12 @@ def _ai4i(
         parts["train"], quarantined = _quarantine(parts["train"], "ai4i-raw")
     state = state or ai4i_features.fit(parts["train"])
 
+    targets = [ai4i_features.LABEL, *recipe.architecture.get("auxiliary_targets", [])]
+
     def xy(part: pd.DataFrame) -> tuple[FloatArray, FloatArray]:
         x = ai4i_features.transform(part, state)
-        return x, ai4i_features.labels(part).astype(np.float32)
+        y = part[targets].to_numpy(dtype=np.float32)
+        return x, (y if len(targets) > 1 else y[:, 0])
 
     x_train, y_train = xy(parts["train"])
     x_val, y_val = xy(parts["val"])

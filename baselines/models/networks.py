@@ -73,25 +73,38 @@ class RulRegressor(nn.Module):
 
 
 class FailureClassifier(nn.Module):
-    """MLP over feature rows; ``forward`` returns the temperature-scaled failure probability."""
+    """MLP over feature rows; ``forward`` returns the temperature-scaled failure probability.
+
+    Besides the machine-failure logit the network has ``n_aux`` auxiliary logits, trained on the
+    failure-mode labels when they are given (multi-task learning: the modes are clean, physically
+    distinct targets that shape the shared layers). They are labels only, never inputs, and the
+    served output is the machine-failure probability alone.
+    """
 
     task = "failure_classification"
 
-    def __init__(self, *, n_features: int, hidden: list[int], dropout: float) -> None:
+    def __init__(
+        self, *, n_features: int, hidden: list[int], dropout: float, n_aux: int = 0
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = n_features
         for c_out in hidden:
             layers += [nn.Linear(c_in, c_out), nn.ReLU(), nn.Dropout(dropout)]
             c_in = c_out
-        layers.append(nn.Linear(c_in, 1))
+        layers.append(nn.Linear(c_in, 1 + n_aux))
         self.body = nn.Sequential(*layers)
+        self.n_aux = n_aux
         self.register_buffer(f"{CALIB_PREFIX}temperature", torch.tensor(1.0))
         self.register_buffer(f"{CALIB_PREFIX}threshold", torch.tensor(0.5))
 
+    def all_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Uncalibrated logits ``(B, 1 + n_aux)``: machine failure first, then the modes."""
+        return self.body(x)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Uncalibrated logits ``(B,)`` (what training optimizes)."""
-        return self.body(x).squeeze(-1)
+        """Uncalibrated machine-failure logits ``(B,)``."""
+        return self.body(x)[:, 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Calibrated failure probability ``(B,)``."""
@@ -130,6 +143,7 @@ def build_network(
             n_features=input_shape[0],
             hidden=list(architecture["hidden"]),
             dropout=float(architecture.get("dropout", 0.0)),
+            n_aux=len(architecture.get("auxiliary_targets", [])),
         )
     raise ValueError(f"unknown architecture kind {kind!r}")
 

@@ -56,6 +56,7 @@ class Hyperparameters(_Section):
     weight_decay: float = 0.0
     seed: int = 0
     threads: int = 2
+    aux_weight: float = 1.0
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 

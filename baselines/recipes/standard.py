@@ -104,12 +104,13 @@ def ai4i_recipe() -> Recipe:
         },  # fmt: skip
         architecture={
             "kind": "mlp",
-            "hidden": [64, 64],
+            "hidden": [128, 128],
             "dropout": 0.1,
+            "auxiliary_targets": ["twf", "hdf", "pwf", "osf", "rnf"],
             "output": "calibrated_failure_probability",
         },
         hyperparameters=Hyperparameters(
-            epochs=60, lr=3e-3, batch_size=128, weight_decay=1e-4, seed=7, threads=2
+            epochs=150, lr=2e-3, batch_size=128, weight_decay=1e-4, seed=7, threads=2
         ),
         calibration={"method": "temperature_scaling", "threshold": "max F1 on validation"},
         split=SplitProtocol(
