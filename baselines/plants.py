@@ -108,7 +108,7 @@ def _cmapss(
         x_test=test_win.x,
         y_test=y_test,
         feature_state=state,
-        fingerprint=training_fingerprint(train, recipe.to_json(), plant=plant_id),
+        fingerprint=training_fingerprint(train, recipe.for_plant(plant_id).to_json(), plant=plant_id),
         quarantined_rows=quarantined,
         extra={"train_units": win.unit, "test_units": test_win.unit},
     )
@@ -162,9 +162,15 @@ def _ai4i(
         x_test=x_test,
         y_test=y_test,
         feature_state=state,
-        fingerprint=training_fingerprint(parts["train"], recipe.to_json(), plant=plant_id),
+        fingerprint=training_fingerprint(
+            parts["train"], recipe.for_plant(plant_id).to_json(), plant=plant_id
+        ),
         quarantined_rows=quarantined,
-        extra={"test_failure_modes": modes, "failure_modes": datasets.AI4I_FAILURE_MODES},
+        extra={
+            "test_failure_modes": modes,
+            "failure_modes": datasets.AI4I_FAILURE_MODES,
+            "test_frame": parts["test"],
+        },
     )
 
 

@@ -155,8 +155,8 @@ def train_baseline(
         "baseline": b.value,
         "plant": plant,
         "recipe_id": recipe.recipe_id,
-        "recipe_digest": recipe.digest(),
-        "recipe": recipe.to_dict(),
+        "recipe_digest": recipe.for_plant(plant).digest(),
+        "recipe": recipe.for_plant(plant).to_dict(),
         "fingerprint": data.fingerprint,
         "quarantined_rows": data.quarantined_rows,
         "feature_state": data.feature_state.to_dict(),
@@ -219,7 +219,7 @@ def load_trained(
     )
 
 
-def test_targets(data: PlantData) -> np.ndarray:
+def holdout_targets(data: PlantData) -> np.ndarray:
     """The served target of the test split (machine failure, or RUL)."""
     return np.asarray(primary_target(data.y_test))
 
@@ -234,7 +234,7 @@ __all__ = [
     "plant_key",
     "recall_by_mode",
     "save_trained",
-    "test_targets",
+    "holdout_targets",
     "train_baseline",
     "with_epochs",
 ]

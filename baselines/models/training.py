@@ -151,8 +151,8 @@ def train_local(
     started = time.perf_counter()
     seed_everything(seed)
     generator = torch.Generator().manual_seed(seed)
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    yt = torch.as_tensor(np.asarray(y, dtype=np.float32))
+    xt = torch.as_tensor(np.array(x, dtype=np.float32))
+    yt = torch.as_tensor(np.array(y, dtype=np.float32))
     n = len(xt)
     params = dict(model.named_parameters())
     anchors: dict[str, torch.Tensor] = {}
@@ -202,7 +202,7 @@ def train_local(
 def predict(model: nn.Module, x: NDArray) -> NDArray:
     """Run the network in eval mode; returns RUL cycles or calibrated probabilities, float32."""
     model.eval()
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    xt = torch.as_tensor(np.array(x, dtype=np.float32))
     outs = [model(xt[i : i + _EVAL_BATCH]) for i in range(0, len(xt), _EVAL_BATCH)]
     return torch.cat(outs).numpy() if outs else np.zeros(0, dtype=np.float32)
 
@@ -211,7 +211,7 @@ def predict(model: nn.Module, x: NDArray) -> NDArray:
 def predict_logits(model: FailureClassifier, x: NDArray) -> NDArray:
     """Uncalibrated logits of the failure classifier."""
     model.eval()
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    xt = torch.as_tensor(np.array(x, dtype=np.float32))
     return model.logits(xt).numpy()
 
 
@@ -258,8 +258,8 @@ def evaluate(model: nn.Module, x: NDArray, y: NDArray) -> dict[str, float]:
     out = score_predictions(str(model.task), y1, pred, threshold)
     if len(x):
         with torch.no_grad():
-            xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
-            yt = torch.as_tensor(np.asarray(y1, dtype=np.float32))
+            xt = torch.as_tensor(np.array(x, dtype=np.float32))
+            yt = torch.as_tensor(np.array(y1, dtype=np.float32))
             out["loss"] = float(_loss(model.eval(), xt, yt))
     return out
 
