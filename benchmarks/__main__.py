@@ -29,9 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the selected benchmarks in order."""
     disable_telemetry()
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument(
-        "names", nargs="*", help=f"benchmarks to run (default: all of {_available()})"
-    )
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {_available()})")
     parser.add_argument("--quick", action="store_true", help="smaller workloads, for smoke runs")
     args = parser.parse_args(argv)
     names = args.names or _available()

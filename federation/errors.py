@@ -203,7 +203,9 @@ def error_from_problem(problem: dict[str, Any], status: int) -> MillwrightError:
     try:
         code = ErrorCode(raw_code)
     except ValueError:
-        code = next((c for c, (s, _) in STATUS_BY_CODE.items() if s == status), ErrorCode.INTERNAL)
+        code = next(
+            (c for c, (s, _) in STATUS_BY_CODE.items() if s == status), ErrorCode.INTERNAL
+        )
     cls = _CLASS_BY_CODE.get(code, MillwrightError)
     detail = str(problem.get("detail") or problem.get("title") or f"HTTP {status}")
     return cls(detail, code=code, errors=list(problem.get("errors") or []))
