@@ -32,7 +32,9 @@ class PlantData:
     """Arrays of one plant, ready for ``baselines.models.train_local`` / ``evaluate``.
 
     ``x_*`` are float32; C-MAPSS inputs are ``(n, window, features)`` with RUL targets in
-    cycles, AI4I inputs are ``(n, features)`` with 0/1 machine-failure labels. The validation
+    cycles, AI4I inputs are ``(n, features)`` with 0/1 labels: machine failure in column 0,
+    followed by the recipe's auxiliary failure-mode targets (TWF, HDF, PWF, OSF, RNF) when the
+    architecture lists them. ``train_local`` and ``evaluate`` accept both shapes. The validation
     arrays are empty when the split protocol has no validation share.
     """
 
@@ -106,7 +108,7 @@ def _cmapss(
         x_test=test_win.x,
         y_test=y_test,
         feature_state=state,
-        fingerprint=training_fingerprint(train, recipe.to_json(), plant=plant_id),
+        fingerprint=training_fingerprint(train, recipe.for_plant(plant_id).to_json(), plant=plant_id),
         quarantined_rows=quarantined,
         extra={"train_units": win.unit, "test_units": test_win.unit},
     )
@@ -139,9 +141,12 @@ def _ai4i(
         parts["train"], quarantined = _quarantine(parts["train"], "ai4i-raw")
     state = state or ai4i_features.fit(parts["train"])
 
+    targets = [ai4i_features.LABEL, *recipe.architecture.get("auxiliary_targets", [])]
+
     def xy(part: pd.DataFrame) -> tuple[FloatArray, FloatArray]:
         x = ai4i_features.transform(part, state)
-        return x, ai4i_features.labels(part).astype(np.float32)
+        y = part[targets].to_numpy(dtype=np.float32)
+        return x, (y if len(targets) > 1 else y[:, 0])
 
     x_train, y_train = xy(parts["train"])
     x_val, y_val = xy(parts["val"])
@@ -157,9 +162,15 @@ def _ai4i(
         x_test=x_test,
         y_test=y_test,
         feature_state=state,
-        fingerprint=training_fingerprint(parts["train"], recipe.to_json(), plant=plant_id),
+        fingerprint=training_fingerprint(
+            parts["train"], recipe.for_plant(plant_id).to_json(), plant=plant_id
+        ),
         quarantined_rows=quarantined,
-        extra={"test_failure_modes": modes, "failure_modes": datasets.AI4I_FAILURE_MODES},
+        extra={
+            "test_failure_modes": modes,
+            "failure_modes": datasets.AI4I_FAILURE_MODES,
+            "test_frame": parts["test"],
+        },
     )
 
 

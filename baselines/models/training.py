@@ -82,11 +82,26 @@ def set_weights(model: nn.Module, weights: list[NDArray]) -> None:
     model.load_state_dict(new, strict=False)
 
 
-def _loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+def primary_target(y: NDArray) -> NDArray:
+    """Return the served target: ``y`` itself, or its first column when auxiliary labels follow."""
+    arr = np.asarray(y)
+    return arr[:, 0] if arr.ndim == 2 else arr
+
+
+def _loss(
+    model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, aux_weight: float = 0.0
+) -> torch.Tensor:
     if isinstance(model, FailureClassifier):
-        return nn.functional.binary_cross_entropy_with_logits(model.logits(xb), yb)
+        if yb.ndim == 2 and model.n_aux and aux_weight > 0:
+            per_target = nn.functional.binary_cross_entropy_with_logits(
+                model.all_logits(xb), yb[:, : 1 + model.n_aux], reduction="none"
+            ).mean(dim=0)
+            return per_target[0] + aux_weight * per_target[1:].sum()
+        target = yb[:, 0] if yb.ndim == 2 else yb
+        return nn.functional.binary_cross_entropy_with_logits(model.logits(xb), target)
     scale = model.rul_scale
-    return nn.functional.mse_loss(model(xb) / scale, yb / scale)
+    target = yb[:, 0] if yb.ndim == 2 else yb
+    return nn.functional.mse_loss(model(xb) / scale, target / scale)
 
 
 def train_local(
@@ -102,6 +117,7 @@ def train_local(
     global_weights: list[NDArray] | None = None,
     weight_decay: float = 0.0,
     cosine: bool = True,
+    aux_weight: float = 1.0,
 ) -> dict[str, float]:
     """Train ``model`` in place with Adam; the same call serves centralized and federated rounds.
 
@@ -110,7 +126,8 @@ def train_local(
     model
         A network from ``build_model``.
     x, y
-        Float32 inputs and targets (RUL in cycles, or 0/1 failure labels).
+        Float32 inputs and targets: RUL in cycles ``(n,)``, or 0/1 failure labels ``(n,)`` or
+        ``(n, 1 + k)`` (machine failure, then the failure modes as auxiliary targets).
     epochs, lr, batch_size, seed
         Schedule; ``seed`` fixes the shuffling and dropout, so equal inputs give equal weights.
     proximal_mu
@@ -122,6 +139,8 @@ def train_local(
         Adam weight decay.
     cosine
         Anneal the learning rate to zero over the call with a cosine schedule.
+    aux_weight
+        Weight of each auxiliary failure-mode loss when ``y`` carries mode columns.
 
     Returns
     -------
@@ -132,8 +151,8 @@ def train_local(
     started = time.perf_counter()
     seed_everything(seed)
     generator = torch.Generator().manual_seed(seed)
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    yt = torch.as_tensor(np.asarray(y, dtype=np.float32))
+    xt = torch.as_tensor(np.array(x, dtype=np.float32))
+    yt = torch.as_tensor(np.array(y, dtype=np.float32))
     n = len(xt)
     params = dict(model.named_parameters())
     anchors: dict[str, torch.Tensor] = {}
@@ -159,7 +178,7 @@ def train_local(
         total = 0.0
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            loss = _loss(model, xt[idx], yt[idx])
+            loss = _loss(model, xt[idx], yt[idx], aux_weight)
             total += float(loss.detach()) * len(idx)
             if anchors:
                 prox = sum(((params[k] - a) ** 2).sum() for k, a in anchors.items())
@@ -183,7 +202,7 @@ def train_local(
 def predict(model: nn.Module, x: NDArray) -> NDArray:
     """Run the network in eval mode; returns RUL cycles or calibrated probabilities, float32."""
     model.eval()
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    xt = torch.as_tensor(np.array(x, dtype=np.float32))
     outs = [model(xt[i : i + _EVAL_BATCH]) for i in range(0, len(xt), _EVAL_BATCH)]
     return torch.cat(outs).numpy() if outs else np.zeros(0, dtype=np.float32)
 
@@ -192,7 +211,7 @@ def predict(model: nn.Module, x: NDArray) -> NDArray:
 def predict_logits(model: FailureClassifier, x: NDArray) -> NDArray:
     """Uncalibrated logits of the failure classifier."""
     model.eval()
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    xt = torch.as_tensor(np.array(x, dtype=np.float32))
     return model.logits(xt).numpy()
 
 
@@ -228,17 +247,19 @@ def score_predictions(
 
 
 def evaluate(model: nn.Module, x: NDArray, y: NDArray) -> dict[str, float]:
-    """Score ``model`` on ``(x, y)``; also returns ``loss`` (the training loss on these rows).
+    """Score ``model`` on ``(x, y)``; also returns ``loss`` (the served target's loss).
 
-    The classifier is scored at its calibrated decision threshold.
+    The classifier is scored at its calibrated decision threshold; only the first column of a
+    2-D ``y`` (machine failure) is scored.
     """
+    y1 = primary_target(y)
     pred = predict(model, x)
     threshold = float(model.calib_threshold) if isinstance(model, FailureClassifier) else 0.5
-    out = score_predictions(model.task, y, pred, threshold)
+    out = score_predictions(str(model.task), y1, pred, threshold)
     if len(x):
         with torch.no_grad():
-            xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
-            yt = torch.as_tensor(np.asarray(y, dtype=np.float32))
+            xt = torch.as_tensor(np.array(x, dtype=np.float32))
+            yt = torch.as_tensor(np.array(y1, dtype=np.float32))
             out["loss"] = float(_loss(model.eval(), xt, yt))
     return out
 
@@ -252,7 +273,7 @@ def calibrate(model: FailureClassifier, x_val: NDArray, y_val: NDArray) -> dict[
         ``temperature``, ``threshold`` and the validation ``ece`` before and after.
     """
     logits = predict_logits(model, x_val).astype(np.float64)
-    y = np.asarray(y_val, dtype=np.float64)
+    y = np.asarray(primary_target(y_val), dtype=np.float64)
 
     def nll(t: float) -> float:
         z = logits / t
@@ -280,6 +301,7 @@ __all__ = [
     "get_weights",
     "predict",
     "predict_logits",
+    "primary_target",
     "score_predictions",
     "seed_everything",
     "set_weights",

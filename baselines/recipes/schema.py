@@ -56,6 +56,7 @@ class Hyperparameters(_Section):
     weight_decay: float = 0.0
     seed: int = 0
     threads: int = 2
+    aux_weight: float = 1.0
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
@@ -134,6 +135,15 @@ class Recipe(_Section):
     def digest(self) -> str:
         """Return the sha256 of the canonical JSON."""
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+
+    def for_plant(self, plant: str | None) -> Recipe:
+        """Return the recipe as one plant trains with it: overrides applied, then dropped.
+
+        Its JSON is what a model's fingerprint covers, so changing one plant's override does
+        not invalidate the other plants' models.
+        """
+        hp = self.hyperparameters_for(plant).model_copy(update={"overrides": {}})
+        return self.model_copy(update={"hyperparameters": hp})
 
     def hyperparameters_for(self, plant: str | None) -> Hyperparameters:
         """Return the hyperparameters with a plant's overrides applied."""

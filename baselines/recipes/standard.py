@@ -20,10 +20,10 @@ CMAPSS_RMSE_GATES: dict[str, float] = {"FD001": 13.9, "FD002": 24.6, "FD003": 13
 
 
 def cmapss_recipe() -> Recipe:
-    """Return the standard C-MAPSS RUL recipe (1D-CNN + GRU over 30-cycle windows)."""
+    """Return the standard C-MAPSS RUL recipe (1D-CNN over 30-cycle windows)."""
     features = CmapssFeatureConfig()
     return Recipe(
-        name="cmapss-rul-cnn-gru",
+        name="cmapss-rul-cnn",
         version="1.0.0",
         baseline=Baseline.CMAPSS,
         task="rul_regression",
@@ -41,16 +41,23 @@ def cmapss_recipe() -> Recipe:
         },
         features={"pipeline": "baselines.features.cmapss", **features.to_dict()},
         architecture={
-            "kind": "cnn_gru",
-            "conv_channels": [32, 64, 64],
-            "kernel_size": 5,
-            "gru_hidden": 64,
+            "kind": "cnn",
+            "conv_channels": [16, 16, 16],
+            "kernel_size": 9,
             "head_hidden": 64,
-            "dropout": 0.2,
+            "dropout": 0.5,
             "output": "rul_cycles",
         },
         hyperparameters=Hyperparameters(
-            epochs=30, lr=2e-3, batch_size=256, weight_decay=1e-5, seed=7, threads=2
+            epochs=20,
+            lr=1e-3,
+            batch_size=256,
+            weight_decay=0.0,
+            seed=7,
+            threads=2,
+            # Same number of optimizer steps (~1,400) on every subset: FD002/FD004 have 2.6-3x
+            # the windows of FD001, so they run fewer epochs and fit the 10-minute budget.
+            overrides={"FD002": {"epochs": 8}, "FD003": {"epochs": 16}, "FD004": {"epochs": 7}},
         ),
         split=SplitProtocol(
             kind="official_test_set",
@@ -78,7 +85,10 @@ def ai4i_recipe() -> Recipe:
         task="failure_classification",
         description=(
             "Machine failure from process readings plus power, temperature difference and "
-            "tool wear x torque; probabilities calibrated by temperature scaling."
+            "tool wear x torque. Multi-task MLP: the failure modes are auxiliary training labels "
+            "(never inputs); the served probability is the noisy-OR of the heat-dissipation, "
+            "power and overstrain heads (TWF and RNF are random by construction), calibrated by "
+            "temperature scaling."
         ),
         data_contract=DataContractRef(name="ai4i-raw", version="1.0.0"),
         preprocessing={
@@ -104,12 +114,14 @@ def ai4i_recipe() -> Recipe:
         },  # fmt: skip
         architecture={
             "kind": "mlp",
-            "hidden": [64, 64],
+            "hidden": [128, 128],
             "dropout": 0.1,
+            "auxiliary_targets": ["twf", "hdf", "pwf", "osf", "rnf"],
+            "score_heads": ["hdf", "pwf", "osf"],
             "output": "calibrated_failure_probability",
         },
         hyperparameters=Hyperparameters(
-            epochs=60, lr=3e-3, batch_size=128, weight_decay=1e-4, seed=7, threads=2
+            epochs=150, lr=2e-3, batch_size=128, weight_decay=1e-4, seed=7, threads=2
         ),
         calibration={"method": "temperature_scaling", "threshold": "max F1 on validation"},
         split=SplitProtocol(
