@@ -55,6 +55,7 @@ class NodeSettings(BaseSettings):
     explain_exact_max_signals: int = Field(default=10, ge=1, le=16)
     explain_permutations: int = Field(default=16, ge=2)
     alert_cooldown_s: float = Field(default=300.0, ge=0)
+    warm_fallbacks: bool = False
 
     # Staged rollout.
     rollout_mode: RolloutMode = RolloutMode.SHADOW

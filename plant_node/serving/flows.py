@@ -116,7 +116,11 @@ class ServingFlows:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the explanation worker (explanations never run inside a request)."""
+        """Start the explanation worker and warm the fallback rules in the background."""
+        for runtime in self.runtimes.values():
+            warm = getattr(runtime.fallback, "warm", None)
+            if callable(warm) and self.settings.warm_fallbacks:
+                threading.Thread(target=warm, name="fallback-warmup", daemon=True).start()
         if self._explainer is None:
             self._explainer = threading.Thread(
                 target=self._explain_loop, name="explainer", daemon=True
@@ -496,7 +500,9 @@ class ServingFlows:
     ) -> list[Prediction]:
         threshold = 0.5
         if scored.model is not None:
-            threshold = float(scored.model.manifest.metadata.get("threshold", 0.5))
+            raw = scored.model.manifest.metadata.get("threshold")
+            if isinstance(raw, int | float) and raw == raw:  # None and NaN mean "use 0.5"
+                threshold = float(raw)
         if self.settings.explain == "off":
             status = "off"
         elif scored.model is None:

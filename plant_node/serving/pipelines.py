@@ -6,7 +6,7 @@ the same code training uses, so serving cannot drift from it.
 
 from __future__ import annotations
 
-import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -16,8 +16,9 @@ import numpy.typing as npt
 
 from baselines.contracts import DataContract, Severity, ViolationReport, get_contract
 from baselines.features import ai4i, cmapss, state_from_dict
+from baselines.rules import ai4i as ai4i_rules
 from plant_node.serving.explain import ValueFunction
-from plant_node.serving.fallback import ConstantRule, FallbackRule
+from plant_node.serving.fallback import CallableRule, FallbackRule
 from plant_node.serving.runtime import Featurizer, LoadedModel, ModelManifest
 
 Record = Mapping[str, Any]
@@ -233,37 +234,53 @@ class Ai4iPipeline:
         return ExplainSetup(f, np.asarray(x), np.asarray(base), list(self.signals))
 
     def fallback_rule(self) -> FallbackRule:
-        """Return the dataset's published physical failure rules."""
-        return Ai4iPhysicalRule()
+        """Return the dataset's published physical failure rules (``baselines.rules.ai4i``)."""
+        return CallableRule(
+            "ai4i-physical-rules", lambda items: ai4i_rules.predict_rows(items).score
+        )
 
 
-class Ai4iPhysicalRule:
-    """AI4I's documented failure modes as a rule (Matzka 2020), scored as a probability.
+FIT_UNITS = 30
 
-    Heat dissipation: air-process temperature difference below 8.6 K and speed below
-    1380 rpm. Power: torque × angular speed outside [3500, 9000] W. Overstrain: tool wear ×
-    torque above 11,000 (L), 12,000 (M) or 13,000 (H) min·Nm. Tool wear: at or above 200 min.
-    A record breaking any rule scores 1.0, otherwise 0.0.
+
+class CmapssHealthIndexRule:
+    """``baselines.rules.cmapss`` health-index RUL rule, fitted on the shipped FD001 training set.
+
+    The export does not carry a fitted rule yet, so it is fitted here once, lazily, on the
+    first 30 training engines (under a second, a few tens of MB for a moment) the first time
+    no model can answer; ``warm_fallbacks`` fits it at start instead. The rule reads its own
+    feature state, so it answers even when no model file is usable.
     """
 
-    name = "ai4i-physical-rules"
-    OVERSTRAIN = {"L": 11000.0, "M": 12000.0, "H": 13000.0}
+    name = "cmapss-health-index"
+
+    def __init__(self) -> None:
+        self._fitted: tuple[Any, Any] | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._fitted is None:
+                from baselines.datasets import load_cmapss
+                from baselines.rules import fit_health_index
+
+                full = load_cmapss("FD001", "train")
+                frame = full[full["unit"] <= FIT_UNITS].reset_index(drop=True)
+                state = cmapss.fit(frame)
+                win = cmapss.windows(frame, state, every_cycle=True)
+                targets = cmapss.rul_targets(frame, state, win)
+                self._fitted = (state, fit_health_index(win.x, targets, rul_cap=state.rul_cap))
+            return self._fitted
+
+    def warm(self) -> None:
+        """Fit the rule now (called in a background thread at start)."""
+        self._get()
 
     def predict(self, items: Sequence[Any]) -> npt.NDArray[np.float64]:
-        """Return 1.0 where a physical failure rule fires, else 0.0."""
-        out = np.zeros(len(items))
-        for i, r in enumerate(items):
-            diff = float(r["process_temperature_k"]) - float(r["air_temperature_k"])
-            rpm, torque, wear = (
-                float(r["rotational_speed_rpm"]), float(r["torque_nm"]), float(r["tool_wear_min"])
-            )  # fmt: skip
-            power = torque * rpm * 2 * math.pi / 60
-            hdf = diff < 8.6 and rpm < 1380
-            pwf = power < 3500 or power > 9000
-            osf = wear * torque > self.OVERSTRAIN.get(str(r["type"]), 11000.0)
-            twf = wear >= 200
-            out[i] = float(hdf or pwf or osf or twf)
-        return out
+        """Return the rule's RUL for each engine's recent cycles."""
+        state, rule = self._get()
+        x = np.concatenate([cmapss.transform_rows(list(unit), state) for unit in items])
+        return np.asarray(rule.predict(x), dtype=np.float64)
 
 
 class CmapssPipeline:
@@ -272,9 +289,8 @@ class CmapssPipeline:
     baseline = "cmapss"
     task = "regression"
 
-    def __init__(self, conservative_rul: float = 30.0) -> None:
+    def __init__(self) -> None:
         self.gate = ContractGate(get_contract("cmapss-raw"))
-        self.conservative_rul = conservative_rul
 
     def validate(self, records: Sequence[Record]) -> ViolationReport:
         """Check cycles against ``cmapss-raw``."""
@@ -307,8 +323,8 @@ class CmapssPipeline:
         return ExplainSetup(model.infer, x, np.zeros_like(x), list(state.sensors))
 
     def fallback_rule(self) -> FallbackRule:
-        """Return a conservative constant RUL (until ``baselines.rules`` has a health rule)."""
-        return ConstantRule(self.conservative_rul, name="cmapss-conservative-rul")
+        """Return the health-index RUL rule of ``baselines.rules.cmapss``."""
+        return CmapssHealthIndexRule()
 
 
 def default_pipelines() -> dict[str, Pipeline]:

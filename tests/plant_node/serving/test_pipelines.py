@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from baselines.contracts import get_contract
-from plant_node.serving.pipelines import Ai4iPhysicalRule, ContractGate
+from plant_node.serving.pipelines import ContractGate, default_pipelines
 
 
 def _mutations(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
@@ -56,14 +57,16 @@ def test_fast_path_agrees_with_pandera(
         assert fast.rules() == full.rules()
 
 
-def test_ai4i_physical_rule_flags_the_published_failure_modes() -> None:
+def test_fallback_rules_come_from_baselines(cmapss_records: list[dict[str, Any]]) -> None:
     ok = {"type": "L", "air_temperature_k": 300.0, "process_temperature_k": 310.0,
           "rotational_speed_rpm": 1500.0, "torque_nm": 40.0, "tool_wear_min": 100.0}  # fmt: skip
     heat = dict(ok, process_temperature_k=308.0, rotational_speed_rpm=1300.0, torque_nm=60.0)
     power = dict(ok, torque_nm=10.0)
-    strain = dict(ok, torque_nm=60.0, tool_wear_min=190.0)
-    wear = dict(ok, tool_wear_min=210.0)
+    pipelines = default_pipelines()
 
-    scores = Ai4iPhysicalRule().predict([ok, heat, power, strain, wear])
+    ai4i_scores = pipelines["ai4i"].fallback_rule().predict([ok, heat, power])
+    engines = pipelines["cmapss"].items(cmapss_records)
+    rul = pipelines["cmapss"].fallback_rule().predict(engines)
 
-    assert scores.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0]
+    assert ai4i_scores.tolist() == [0.0, 1.0, 1.0]
+    assert rul.shape == (2,) and np.all((rul >= 0) & (rul <= 125))
