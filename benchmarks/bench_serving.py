@@ -338,6 +338,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     from plant_node.db import upgrade_database
     from plant_node.serving.cache import ModelCache
 
+    if len(os.sched_getaffinity(0)) > 1:
+        os.sched_setaffinity(0, {1})  # clients on core 1, the node alone on core 0
     states = _states()
     bodies = _requests(states)
     results: dict[str, dict[str, Any]] = {b: {} for b in BASELINES}
@@ -381,6 +383,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     results["_meta"] = {
         "quick": quick,
         "cores_server": 1,
+        "cores_client": 1,
         "precision": "fp32",
         "models": "recipe architectures, untrained weights, converted with openvino.convert_model",
         "explanation": "deferred worker; delay measured at 20 req/s; AI4I exact, C-MAPSS 16 perms",
