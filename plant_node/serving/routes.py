@@ -30,7 +30,9 @@ def _flows(state: Any) -> ServingFlows:
 
 
 @router.post("/predict", response_model=PredictResponse)
-async def predict(body: PredictRequest, state: StateDep, background: BackgroundTasks) -> PredictResponse:
+async def predict(
+    body: PredictRequest, state: StateDep, background: BackgroundTasks
+) -> PredictResponse:
     """Score one record or a batch; explanations follow right after the response.
 
     ``async`` on purpose: the node runs one worker on one core, so scoring in the event loop
