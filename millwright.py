@@ -16,7 +16,11 @@ from federation.offline import disable_telemetry
 GROUPS: dict[str, tuple[str, str, str]] = {
     "hub": ("hub.cli", "app", "Run and administer the central hub (registry, tokens, database)."),
     "node": ("plant_node.cli", "app", "Run a plant node (serving, sync, monitoring)."),
-    "baselines": ("baselines.cli", "app", "Train, evaluate, export and publish baseline models."),
+    "baselines": (
+        "federation.baselines_cli",
+        "app",
+        "Train, evaluate, export and publish baseline models.",
+    ),
     "federation": ("federation.cli", "app", "Federated campaigns, certificates and evaluation."),
     "demo": ("federation.demo", "app", "Run the end-to-end demo on embedded defaults."),
 }

@@ -1,0 +1,186 @@
+"""``millwright node``: run a plant node and manage its database."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from plant_node.config import NodeSettings
+
+app = typer.Typer(help="Run a plant node (serving, sync, monitoring).", no_args_is_help=True)
+db_app = typer.Typer(help="The node's local database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+models_app = typer.Typer(help="The node's local model cache.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+def _settings(plant: str | None, hub: str | None, data_dir: Path | None) -> NodeSettings:
+    overrides: dict[str, object] = {}
+    if plant is not None:
+        overrides["plant_id"] = plant
+    if hub is not None:
+        overrides["hub_url"] = hub
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return NodeSettings(**overrides)  # type: ignore[arg-type]
+
+
+PlantOpt = Annotated[
+    str | None, typer.Option("--plant", help="Plant id (MILLWRIGHT_NODE_PLANT_ID).")
+]
+HubOpt = Annotated[
+    str | None, typer.Option("--hub", help="Hub base URL (MILLWRIGHT_NODE_HUB_URL).")
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default var/node-<plant>).")
+]
+
+
+@app.command()
+def serve(
+    plant: PlantOpt = None,
+    hub: HubOpt = None,
+    data_dir: DataDirOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Bind port.")] = None,
+) -> None:
+    """Migrate the local database, then serve the node's HTTP API with one worker."""
+    import uvicorn
+
+    from plant_node.db import upgrade_database
+    from plant_node.main import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = _settings(plant, hub, data_dir)
+    settings.ensure_dirs()
+    upgrade_database(settings.db_url)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        workers=1,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    plant: PlantOpt = None,
+    data_dir: DataDirOpt = None,
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Apply the node's migrations to its database."""
+    from plant_node.db import current_revision, make_engine, upgrade_database
+
+    settings = _settings(plant, None, data_dir)
+    upgrade_database(settings.db_url, revision)
+    engine = make_engine(settings.db_url)
+    rev = current_revision(engine)
+    engine.dispose()
+    if format == "json":
+        typer.echo(json.dumps({"database_url": settings.db_url, "revision": rev}))
+    else:
+        typer.echo(f"node database at {settings.db_url} is at revision {rev}")
+
+
+@models_app.command("install")
+def models_install(
+    path: Annotated[Path, typer.Argument(help="Exported model directory (baselines.export).")],
+    plant: PlantOpt = None,
+    data_dir: DataDirOpt = None,
+    version: Annotated[str | None, typer.Option(help="Registry version (folder name).")] = None,
+    baseline: Annotated[str | None, typer.Option(help="Baseline it serves.")] = None,
+    champion: Annotated[bool, typer.Option(help="Make it the champion at next start.")] = True,
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Verify an exported model and copy it into the node's cache (offline model delivery)."""
+    from plant_node.serving.cache import ModelCache
+    from plant_node.serving.runtime import read_manifest
+
+    settings = _settings(plant, None, data_dir)
+    cache = ModelCache(settings.cache_path, keep=settings.keep_model_versions)
+    installed = cache.install(path, version, baseline)
+    manifest = read_manifest(installed, settings.serving_precision)
+    name = baseline or manifest.baseline
+    if champion:
+        cache.set_champion(name, installed.name)
+    out = {
+        "baseline": name,
+        "version": installed.name,
+        "path": str(installed),
+        "champion": champion,
+    }
+    typer.echo(json.dumps(out) if format == "json" else f"installed {name} {installed.name}")
+
+
+@models_app.command("list")
+def models_list(
+    plant: PlantOpt = None,
+    data_dir: DataDirOpt = None,
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """List cached model versions per baseline, newest first, with the champion marked."""
+    from plant_node.serving.cache import ModelCache
+
+    settings = _settings(plant, None, data_dir)
+    cache = ModelCache(settings.cache_path)
+    out: dict[str, dict[str, object]] = {}
+    for base_dir in sorted(p for p in settings.cache_path.iterdir() if p.is_dir()):
+        out[base_dir.name] = {
+            "champion": cache.champion(base_dir.name),
+            "versions": [p.name for p in cache.versions(base_dir.name)],
+        }
+    if format == "json":
+        typer.echo(json.dumps(out))
+        return
+    for name, info in out.items():
+        typer.echo(f"{name}: champion={info['champion']} versions={info['versions']}")
+
+
+@app.command()
+def replay(
+    baseline: Annotated[str, typer.Option(help="ai4i or cmapss.")],
+    node: Annotated[str, typer.Option(help="Node URL.")] = "http://127.0.0.1:8100",
+    plant: Annotated[
+        str | None, typer.Option(help="AI4I product Type (L/M/H) or C-MAPSS subset (FD001..).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Requests to send.")] = 200,
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Replay a plant's raw test stream through ``/v1/predict`` and summarize the answers."""
+    import time
+
+    from federation.errors import ContractViolation
+    from plant_node.client import NodeClient
+    from plant_node.replay import replay_requests
+
+    latencies: list[float] = []
+    counts = {"requests": 0, "predictions": 0, "fallback": 0, "rejected": 0}
+    with NodeClient(node) as client:
+        for records in replay_requests(baseline, plant, limit):
+            started = time.perf_counter()
+            try:
+                answer = client.predict(baseline, records)
+            except ContractViolation:
+                counts["rejected"] += 1
+                continue
+            finally:
+                counts["requests"] += 1
+                latencies.append((time.perf_counter() - started) * 1000)
+            counts["predictions"] += len(answer.predictions)
+            counts["fallback"] += int(answer.fallback)
+    ordered = sorted(latencies) or [float("nan")]
+    summary = {
+        **counts,
+        "p50_ms": ordered[len(ordered) // 2],
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+    }
+    typer.echo(json.dumps(summary) if format == "json" else str(summary))

@@ -1,0 +1,123 @@
+"""NodeSettings: the plant node's one typed settings object (env prefix ``MILLWRIGHT_NODE_``)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_TOKENS = frozenset({"", "changeme", "change-me", "secret", "token", "dev-token"})
+
+
+class RolloutMode(StrEnum):
+    """How a challenger model shares traffic with the champion."""
+
+    SHADOW = "shadow"
+    CANARY = "canary"
+    FULL = "full"
+
+
+class NodeSettings(BaseSettings):
+    """Everything a plant node reads from its environment.
+
+    Paths left unset are derived from ``data_dir``, which itself defaults to
+    ``var/node-<plant_id>/``, so two nodes on one machine never share a database.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MILLWRIGHT_NODE_", env_file=None, extra="ignore", validate_default=True
+    )
+
+    environment: Literal["development", "production"] = "development"
+    plant_id: str = Field(default="plant-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    hub_url: str = "http://127.0.0.1:8000"
+    hub_token: SecretStr | None = None
+    hub_timeout_s: float = Field(default=5.0, gt=0)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8100, ge=0, le=65535)
+
+    data_dir: Path | None = None
+    model_cache_dir: Path | None = None
+    database_url: str | None = None
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+
+    # Serving.
+    keep_model_versions: int = Field(default=3, ge=1)
+    inference_threads: int = Field(default=1, ge=1)
+    performance_hint: Literal["LATENCY", "THROUGHPUT"] = "LATENCY"
+    serving_precision: Literal["int8", "fp32"] = "int8"
+    max_batch_size: int = Field(default=1024, ge=1)
+    explain: Literal["inline", "deferred", "off"] = "deferred"
+    explain_exact_max_signals: int = Field(default=10, ge=1, le=16)
+    explain_permutations: int = Field(default=16, ge=2)
+    alert_cooldown_s: float = Field(default=300.0, ge=0)
+    warm_fallbacks: bool = False
+
+    # Staged rollout.
+    rollout_mode: RolloutMode = RolloutMode.SHADOW
+    canary_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
+    rollback_min_samples: int = Field(default=50, ge=1)
+    rollback_max_error_rate: float = Field(default=0.05, ge=0.0, le=1.0)
+    rollback_max_p99_ms: float = Field(default=50.0, gt=0)
+    rollback_max_disagreement: float = Field(default=0.2, ge=0.0, le=1.0)
+
+    # Store-and-forward outbox.
+    outbox_enabled: bool = True
+    outbox_poll_interval_s: float = Field(default=1.0, gt=0)
+    outbox_base_delay_s: float = Field(default=0.5, gt=0)
+    outbox_max_delay_s: float = Field(default=300.0, gt=0)
+    outbox_batch_size: int = Field(default=100, ge=1)
+    outbox_retention_days: float = Field(default=30.0, gt=0)
+    scheduler_enabled: bool = True
+
+    @field_validator("hub_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("hub_url must be an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _derive_paths_and_check_secrets(self) -> NodeSettings:
+        if self.data_dir is None:
+            self.data_dir = Path("var") / f"node-{self.plant_id}"
+        if self.model_cache_dir is None:
+            self.model_cache_dir = self.data_dir / "models"
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.data_dir / 'node.db'}"
+        if self.environment == "production":
+            token = self.hub_token.get_secret_value() if self.hub_token else ""
+            if token.lower() in PLACEHOLDER_TOKENS:
+                raise ValueError(
+                    "MILLWRIGHT_NODE_HUB_TOKEN must be set to the plant's real token in production"
+                )
+        return self
+
+    @property
+    def data_path(self) -> Path:
+        """The node's data directory (always set after validation)."""
+        assert self.data_dir is not None
+        return self.data_dir
+
+    @property
+    def cache_path(self) -> Path:
+        """The model cache directory (always set after validation)."""
+        assert self.model_cache_dir is not None
+        return self.model_cache_dir
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy database URL (always set after validation)."""
+        assert self.database_url is not None
+        return self.database_url
+
+    def ensure_dirs(self) -> None:
+        """Create the data and model cache directories (and the SQLite file's folder)."""
+        self.data_path.mkdir(parents=True, exist_ok=True)
+        self.cache_path.mkdir(parents=True, exist_ok=True)
+        if self.db_url.startswith("sqlite:///"):
+            Path(self.db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,56 @@
+"""FastAPI dependencies of the node, as ``Annotated`` aliases routes put in their signatures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from plant_node.config import NodeSettings
+from plant_node.metrics import NodeMetrics
+
+if TYPE_CHECKING:
+    from plant_node.outbox.sender import OutboxSender
+    from plant_node.serving.flows import ServingFlows
+
+
+@dataclass
+class NodeState:
+    """What the lifespan builds once and every request shares."""
+
+    settings: NodeSettings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    metrics: NodeMetrics
+    sender: OutboxSender | None = None
+    serving: ServingFlows | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+def get_state(request: Request) -> NodeState:
+    """Return the node state stored on the app by its lifespan."""
+    state: NodeState = request.app.state.node
+    return state
+
+
+def get_session(state: Annotated[NodeState, Depends(get_state)]) -> Iterator[Session]:
+    """Yield one session per request; services commit, this only closes (rolling back leftovers)."""
+    session = state.session_factory()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def get_settings(state: Annotated[NodeState, Depends(get_state)]) -> NodeSettings:
+    """Return the node's settings."""
+    return state.settings
+
+
+StateDep = Annotated[NodeState, Depends(get_state)]
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[NodeSettings, Depends(get_settings)]

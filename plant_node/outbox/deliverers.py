@@ -1,0 +1,103 @@
+"""Deliverers: send outbox messages to the hub's ``POST /api/v1/plants/{plant_id}/events``.
+
+The hub's contract (``federation.schemas.events``): a batch ``{"events": [{id, kind,
+occurred_at, payload}]}``, stored all-or-none, idempotent by event id; ids it already holds
+come back in ``duplicates`` of a 2xx answer. The outbox's idempotency key is the event id, and
+the stream position travels inside the payload under ``outbox`` so the hub can check order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import httpx
+
+from plant_node.outbox.types import AlreadyDelivered, OutboxMessage, PermanentDeliveryError
+
+# Statuses that mean "this body will never be accepted"; anything else non-2xx is retried.
+# 401/403/404 are retried on purpose: a wrong token or an unregistered plant is fixed by an
+# operator, and the messages must still be there when that happens.
+PERMANENT_STATUSES = frozenset({400, 413, 422})
+
+
+def event_body(message: OutboxMessage) -> dict[str, Any]:
+    """Return the wire form of one event (``federation.schemas.events.PlantEventCreate``)."""
+    return {
+        "id": message.idempotency_key,
+        "kind": message.kind,
+        "occurred_at": message.created_at.isoformat(),
+        "payload": {**message.payload, "outbox": {"stream": message.stream, "seq": message.seq}},
+    }
+
+
+class HttpEventDeliverer:
+    """Posts each message as a one-event batch with plain ``httpx``.
+
+    Parameters
+    ----------
+    client
+        An ``httpx.Client`` whose ``base_url`` is the hub (tests pass their own).
+    plant_id
+        This node's plant id.
+    token
+        Bearer token of the plant, if the hub requires one.
+    """
+
+    def __init__(self, client: httpx.Client, plant_id: str, token: str | None = None) -> None:
+        self._client = client
+        self._path = f"/api/v1/plants/{plant_id}/events"
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def deliver(self, message: OutboxMessage) -> None:
+        """Send one message; see :class:`plant_node.outbox.types.Deliverer` for the contract."""
+        response = self._client.post(
+            self._path,
+            json={"events": [event_body(message)]},
+            headers={**self._headers, "Idempotency-Key": message.idempotency_key},
+        )
+        if response.is_success:
+            return
+        if response.status_code == 409:
+            raise AlreadyDelivered(message.idempotency_key)
+        text = response.text[:500]
+        if response.status_code in PERMANENT_STATUSES:
+            raise PermanentDeliveryError(f"HTTP {response.status_code}: {text}")
+        raise RuntimeError(f"HTTP {response.status_code}: {text}")
+
+
+class EventPoster(Protocol):
+    """The part of ``federation.hub_client.HubClient`` the outbox needs."""
+
+    def post_events(self, plant_id: str, events: list[Any]) -> Any:
+        """Deliver events; duplicates are reported, not errors."""
+        ...
+
+
+class HubClientDeliverer:
+    """Delivers through the typed hub client (``HubClient.post_events``) once it is merged.
+
+    Parameters
+    ----------
+    client
+        A ``federation.hub_client.HubClient`` (or anything with ``post_events``).
+    plant_id
+        This node's plant id.
+    """
+
+    def __init__(self, client: EventPoster, plant_id: str) -> None:
+        self._client = client
+        self._plant_id = plant_id
+
+    def deliver(self, message: OutboxMessage) -> None:
+        """Send one message; the hub's ``InvalidInput`` is permanent, the rest is retried."""
+        from federation.schemas.events import PlantEventCreate
+
+        from federation.errors import Conflict, InvalidInput, PayloadTooLarge
+
+        event = PlantEventCreate.model_validate(event_body(message))
+        try:
+            self._client.post_events(self._plant_id, [event])
+        except Conflict as exc:
+            raise AlreadyDelivered(message.idempotency_key) from exc
+        except (InvalidInput, PayloadTooLarge) as exc:
+            raise PermanentDeliveryError(str(exc)) from exc

@@ -1,0 +1,1 @@
+"""Torch-free serving: contracts, shared features, compiled OpenVINO models, explanations."""

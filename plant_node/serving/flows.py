@@ -1,0 +1,591 @@
+"""Serving flows: validate → features → OpenVINO → log, then explain; alerts into the outbox."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from federation.errors import ContractViolation, InvalidInput, NotFound, PayloadTooLarge
+from plant_node.config import NodeSettings, RolloutMode
+from plant_node.db import managed_session, utcnow
+from plant_node.metrics import NodeMetrics
+from plant_node.serving import service as serving_service
+from plant_node.serving.cache import ModelCache, dir_name
+from plant_node.serving.explain import shapley
+from plant_node.serving.models import Prediction
+from plant_node.serving.pipelines import Pipeline, blocking_violations
+from plant_node.serving.rollout import RolloutGuard, RolloutLimits
+from plant_node.serving.runtime import (
+    LoadedModel,
+    ModelRuntime,
+    RuntimeEvent,
+    Scored,
+    default_compile_config,
+)
+from plant_node.serving.schemas import PredictRequest, PredictResponse
+from plant_node.serving.sync import ModelSource, sync_champion
+
+log = logging.getLogger("millwright.node.serving")
+ALERT_KINDS = frozenset({"load_failed", "inference_failed", "fallback_rule"})
+# Rows per inference call while explaining: small enough that a live request waits at most
+# one chunk for the core, large enough to keep OpenVINO efficient.
+EXPLAIN_CHUNK = 64
+# Longest an explanation chunk defers to live requests before it runs anyway (no starvation).
+EXPLAIN_MAX_DEFER_S = 0.05
+
+
+@dataclass
+class PendingExplanation:
+    """Work for the post-response explainer: which rows, with which model and items."""
+
+    baseline: str
+    model: LoadedModel
+    prediction_ids: list[str]
+    items: list[Any]
+
+
+class ServingFlows:
+    """Everything the serving routes do, for every configured baseline.
+
+    Parameters
+    ----------
+    settings
+        Node settings (batch limit, explanation mode, alert cooldown, thread count).
+    session_factory
+        Opens the flow's own sessions.
+    metrics
+        The app's metrics.
+    pipelines
+        Baseline name → pipeline.
+    cache
+        The local model cache.
+    on_alert
+        Called after an alert was queued (the app wakes the outbox sender).
+    """
+
+    def __init__(
+        self,
+        settings: NodeSettings,
+        session_factory: sessionmaker[Session],
+        metrics: NodeMetrics,
+        pipelines: dict[str, Pipeline],
+        cache: ModelCache,
+        on_alert: Callable[[], None] | None = None,
+    ) -> None:
+        import openvino as ov
+
+        self.settings = settings
+        self._factory = session_factory
+        self.metrics = metrics
+        self.pipelines = pipelines
+        self.cache = cache
+        self._on_alert = on_alert
+        self._alert_last: dict[tuple[str, str, str | None], float] = {}
+        self._alert_lock = threading.Lock()
+        self._active = 0
+        self._idle = threading.Condition()
+        self._explain_queue: queue.Queue[PendingExplanation | None] = queue.Queue(maxsize=10_000)
+        self._explainer: threading.Thread | None = None
+        self._challengers: dict[str, tuple[LoadedModel, RolloutGuard]] = {}
+        self._rollout_lock = threading.Lock()
+        self._rng = np.random.default_rng()
+        core = ov.Core()
+        config = default_compile_config(settings.inference_threads, settings.performance_hint)
+        self.runtimes: dict[str, ModelRuntime] = {
+            name: ModelRuntime(
+                name,
+                featurizer_factory=pipeline.featurizer,
+                fallback=pipeline.fallback_rule(),
+                compile_config=config,
+                on_event=self._handle_event,
+                core=core,
+                precision=settings.serving_precision,
+            )
+            for name, pipeline in pipelines.items()
+        }
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the explanation worker and warm the fallback rules in the background."""
+        for runtime in self.runtimes.values():
+            warm = getattr(runtime.fallback, "warm", None)
+            if callable(warm) and self.settings.warm_fallbacks:
+                threading.Thread(target=warm, name="fallback-warmup", daemon=True).start()
+        if self._explainer is None:
+            self._explainer = threading.Thread(
+                target=self._explain_loop, name="explainer", daemon=True
+            )
+            self._explainer.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the explanation worker after the item it is working on."""
+        if self._explainer is not None:
+            self._explain_queue.put(None)
+            self._explainer.join(timeout_s)
+            self._explainer = None
+
+    def wait_explanations(self, timeout_s: float = 10.0) -> bool:
+        """Block until every queued explanation is stored (tests, shutdown); True if drained."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._explain_queue.unfinished_tasks == 0:
+                return True
+            time.sleep(0.005)
+        return False
+
+    def _explain_loop(self) -> None:
+        while True:
+            pending = self._explain_queue.get()
+            try:
+                if pending is None:
+                    return
+                self.explain_pending(pending)
+            except Exception:
+                log.exception("explanation worker failed")
+            finally:
+                self._explain_queue.task_done()
+
+    def _enter(self) -> None:
+        with self._idle:
+            self._active += 1
+
+    def _leave(self) -> None:
+        with self._idle:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.notify_all()
+
+    def _defer_to_requests(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=EXPLAIN_MAX_DEFER_S)
+
+    # -- models -------------------------------------------------------------------------------
+
+    def sync_models(self, source: ModelSource | None = None) -> dict[str, dict[str, Any]]:
+        """Load every baseline's champion from the hub, or from the cache when it is away."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, runtime in self.runtimes.items():
+            origin, versions = sync_champion(runtime, self.cache, source)
+            out[name] = {"source": origin, "versions": versions}
+            self._publish_model_info(name)
+        return out
+
+    def _publish_model_info(self, baseline: str) -> None:
+        runtime = self.runtimes[baseline]
+        for role, model in (("current", runtime.current), ("previous", runtime.previous)):
+            if model is not None:
+                self.metrics.model_info.labels(
+                    baseline, role, model.manifest.name, model.version
+                ).set(1)
+
+    def readiness(self) -> dict[str, Any]:
+        """Per-baseline readiness; ready when every baseline can answer somehow."""
+        per = {name: rt.readiness() for name, rt in self.runtimes.items()}
+        return {"ok": all(v["ok"] for v in per.values()), "baselines": per}
+
+    # -- staged rollout -----------------------------------------------------------------------
+
+    def _limits(self) -> RolloutLimits:
+        st = self.settings
+        return RolloutLimits(
+            min_samples=st.rollback_min_samples,
+            max_error_rate=st.rollback_max_error_rate,
+            max_p99_ms=st.rollback_max_p99_ms,
+            max_disagreement=st.rollback_max_disagreement,
+        )
+
+    def start_rollout(
+        self, baseline: str, version: str, mode: RolloutMode | None = None
+    ) -> dict[str, Any]:
+        """Put a cached version in front of traffic as challenger (shadow, canary) or promote it.
+
+        Raises
+        ------
+        NotFound
+            If the version is not in the node's cache.
+        InvalidInput
+            If it does not verify or compile.
+        """
+        self._pipeline(baseline)
+        mode = mode or self.settings.rollout_mode
+        cached = {p.name: p for p in self.cache.versions(baseline)}
+        path = cached.get(dir_name(version))
+        if path is None:
+            raise NotFound(f"Version {version!r} of {baseline} is not in this node's cache.")
+        runtime = self.runtimes[baseline]
+        loaded = runtime.load(path)
+        with self._rollout_lock:
+            self._challengers.pop(baseline, None)
+            if mode == RolloutMode.FULL:
+                runtime.activate(loaded)
+                self.cache.set_champion(baseline, version)
+                self._publish_model_info(baseline)
+            else:
+                self._challengers[baseline] = (
+                    loaded,
+                    RolloutGuard(loaded.version, mode, self._limits()),
+                )
+        kind = "promoted" if mode == RolloutMode.FULL else "started"
+        self._rollout_event(kind, baseline, loaded.version, mode, None)
+        return self.rollout_status()
+
+    def stop_rollout(self, baseline: str, reason: str) -> None:
+        """Withdraw the challenger of ``baseline`` and record why."""
+        with self._rollout_lock:
+            entry = self._challengers.pop(baseline, None)
+        if entry is None:
+            return
+        model, guard = entry
+        status = guard.status()
+        self._rollout_event(
+            "rolled_back",
+            baseline,
+            model.version,
+            guard.mode,
+            reason,
+            stats={
+                "samples": status.samples,
+                "error_rate": status.error_rate,
+                "p99_ms": status.p99_ms,
+                "disagreement": status.disagreement,
+            },
+        )
+        self.metrics.fallbacks.labels(baseline, "rollback").inc()
+
+    def rollout_status(self) -> dict[str, Any]:
+        """Return each baseline's champion and challenger with the challenger's record."""
+        out: dict[str, Any] = {}
+        for name, runtime in self.runtimes.items():
+            entry = self._challengers.get(name)
+            challenger = None
+            if entry is not None:
+                st = entry[1].status()
+                challenger = {
+                    "version": st.version,
+                    "mode": st.mode.value,
+                    "samples": st.samples,
+                    "error_rate": st.error_rate,
+                    "p99_ms": st.p99_ms,
+                    "disagreement": st.disagreement,
+                }
+            champion = runtime.current.version if runtime.current else None
+            out[name] = {"champion": champion, "challenger": challenger}
+        return out
+
+    def _rollout_event(
+        self,
+        kind: str,
+        baseline: str,
+        version: str,
+        mode: RolloutMode,
+        reason: str | None,
+        stats: dict[str, Any] | None = None,
+    ) -> None:
+        log.warning("rollout %s: %s %s (%s) %s", kind, baseline, version, mode.value, reason or "")
+        try:
+            with managed_session(self._factory) as session:
+                serving_service.enqueue_rollout_event(
+                    session=session,
+                    kind=kind,
+                    payload={
+                        "plant_id": self.settings.plant_id,
+                        "baseline": baseline,
+                        "model_version": version,
+                        "mode": mode.value,
+                        "reason": reason,
+                        "stats": stats or {},
+                        "at": utcnow().isoformat(),
+                    },
+                )
+        except Exception:
+            log.exception("could not record rollout event %s", kind)
+            return
+        if self._on_alert is not None:
+            self._on_alert()
+
+    def _apply_rollout(
+        self, pipeline: Pipeline, items: list[Any], champion: Scored
+    ) -> tuple[Scored, Scored | None]:
+        """Score the challenger if one is staged; return (answer, shadow-only result)."""
+        entry = self._challengers.get(pipeline.baseline)
+        if entry is None:
+            return champion, None
+        model, guard = entry
+        canary = guard.mode == RolloutMode.CANARY
+        if canary and self._rng.random() >= self.settings.canary_fraction:
+            return champion, None
+        started = time.perf_counter()
+        try:
+            features, scores = model.predict_rows(items)
+        except Exception as exc:
+            log.warning("challenger %s %s failed: %s", pipeline.baseline, model.version, exc)
+            guard.record_error()
+            self._check_guard(pipeline.baseline, guard)
+            return champion, None
+        reference = champion.scores if champion.served_by == "current" else None
+        guard.record((time.perf_counter() - started) * 1000, scores, reference, pipeline.task)
+        result = Scored(scores, features, model.manifest.name, model.version, "current", model)
+        self._check_guard(pipeline.baseline, guard)
+        return (result, None) if canary else (champion, result)
+
+    def _check_guard(self, baseline: str, guard: RolloutGuard) -> None:
+        breach = guard.status().breach
+        if breach is not None:
+            self.stop_rollout(baseline, breach)
+
+    # -- alerts -------------------------------------------------------------------------------
+
+    def _handle_event(self, event: RuntimeEvent) -> None:
+        if event.kind == "inference_failed":
+            self.metrics.fallbacks.labels(event.baseline, "inference_failed").inc()
+        elif event.kind == "fallback_rule":
+            self.metrics.fallbacks.labels(event.baseline, "rule").inc()
+        elif event.kind == "load_failed":
+            self.metrics.fallbacks.labels(event.baseline, "load_failed").inc()
+        if event.kind not in ALERT_KINDS:
+            return
+        key = (event.baseline, event.kind, event.version)
+        now = time.monotonic()
+        with self._alert_lock:  # one alert per cause per cooldown, not one per request
+            last = self._alert_last.get(key)
+            if last is not None and now - last < self.settings.alert_cooldown_s:
+                return
+            self._alert_last[key] = now
+        try:
+            with managed_session(self._factory) as session:
+                serving_service.enqueue_alert(
+                    session=session,
+                    kind=event.kind,
+                    payload={
+                        "plant_id": self.settings.plant_id,
+                        "baseline": event.baseline,
+                        "model_version": event.version,
+                        "detail": event.detail[:1000],
+                        "raised_at": utcnow().isoformat(),
+                    },
+                )
+        except Exception:  # an alert that cannot be stored must not fail the request
+            log.exception("could not queue alert %s", key)
+            return
+        if self._on_alert is not None:
+            self._on_alert()
+
+    # -- predict ------------------------------------------------------------------------------
+
+    def _pipeline(self, baseline: str) -> Pipeline:
+        pipeline = self.pipelines.get(baseline)
+        if pipeline is None:
+            raise InvalidInput(
+                f"Unknown baseline {baseline!r}; this node serves {sorted(self.pipelines)}.",
+                errors=[{"field": "baseline", "message": "unknown baseline"}],
+            )
+        return pipeline
+
+    def predict(self, request: PredictRequest) -> tuple[PredictResponse, PendingExplanation | None]:
+        """Validate, score and log one request; return the response and deferred explain work.
+
+        With the explanation worker running, deferred work is queued to it and None is
+        returned in its place; otherwise the caller may run :meth:`explain_pending`.
+
+        Raises
+        ------
+        ContractViolation
+            With one entry per violation; the batch is quarantined first.
+        PayloadTooLarge
+            If the batch exceeds ``max_batch_size`` records.
+        """
+        self._enter()
+        try:
+            return self._predict(request)
+        finally:
+            self._leave()
+
+    def _predict(
+        self, request: PredictRequest
+    ) -> tuple[PredictResponse, PendingExplanation | None]:
+        started = time.perf_counter()
+        pipeline = self._pipeline(request.baseline)
+        records = request.all_records()
+        if len(records) > self.settings.max_batch_size:
+            raise PayloadTooLarge(
+                f"{len(records)} records exceed the limit of {self.settings.max_batch_size}; "
+                "split the batch."
+            )
+        batch_id = uuid.uuid4().hex
+        report = pipeline.validate(records)
+        violations = blocking_violations(report)
+        if violations:
+            self._quarantine(batch_id, pipeline.baseline, records, report.to_dict()["violations"])
+            raise ContractViolation(
+                f"{len(violations)} data-contract violation(s) of {report.contract} "
+                f"{report.version}; the batch was quarantined as {batch_id}.",
+                errors=violations,
+            )
+        items = pipeline.items(records)
+        champion = self.runtimes[pipeline.baseline].predict(items)
+        scored, shadow = self._apply_rollout(pipeline, items, champion)
+        role = "champion" if scored is champion else "challenger"
+        explain_inline = self.settings.explain == "inline" and scored.model is not None
+        attributions: list[dict[str, Any] | None] = [None] * len(items)
+        if explain_inline and scored.model is not None:
+            attributions = [
+                self._explain_one(pipeline, scored.model, item, defer=False) for item in items
+            ]
+        latency_ms = (time.perf_counter() - started) * 1000
+        rows = self._rows(pipeline, batch_id, items, scored, attributions, latency_ms, role)
+        shadow_rows = []
+        if shadow is not None:  # scored and logged, never returned
+            none: list[dict[str, Any] | None] = [None] * len(items)
+            shadow_rows = self._rows(pipeline, batch_id, items, shadow, none, latency_ms, "shadow")
+        with managed_session(self._factory) as session:
+            serving_service.add_predictions(session=session, rows=rows + shadow_rows)
+            reads = [serving_service.to_read(r) for r in rows]
+        elapsed = time.perf_counter() - started
+        self.metrics.predict_latency.labels(pipeline.baseline).observe(elapsed)
+        self.metrics.predictions.labels(pipeline.baseline, scored.served_by).inc(len(rows))
+        pending = None
+        if self.settings.explain == "deferred" and scored.model is not None:
+            pending = PendingExplanation(
+                pipeline.baseline, scored.model, [r.id for r in rows], items
+            )
+            if self._explainer is not None:
+                try:
+                    self._explain_queue.put_nowait(pending)
+                    pending = None
+                except queue.Full:
+                    log.warning("explanation queue full; %d predictions unexplained", len(rows))
+                    pending = None
+        response = PredictResponse(
+            batch_id=batch_id,
+            baseline=pipeline.baseline,
+            model_version=scored.version,
+            fallback=scored.fallback,
+            predictions=reads,
+        )
+        return response, pending
+
+    def _quarantine(
+        self, batch_id: str, baseline: str, records: list[dict[str, Any]], violations: list[Any]
+    ) -> None:
+        with managed_session(self._factory) as session:
+            serving_service.quarantine_batch(
+                session=session,
+                batch_id=batch_id,
+                baseline=baseline,
+                records=records,
+                violations=violations,
+            )
+        self.metrics.quarantined.labels(baseline).inc()
+        self.metrics.violations.labels(baseline).inc(len(violations))
+
+    def _rows(
+        self,
+        pipeline: Pipeline,
+        batch_id: str,
+        items: Sequence[Any],
+        scored: Scored,
+        attributions: list[dict[str, Any] | None],
+        latency_ms: float,
+        role: str = "champion",
+    ) -> list[Prediction]:
+        threshold = 0.5
+        if scored.model is not None:
+            raw = scored.model.manifest.metadata.get("threshold")
+            if isinstance(raw, int | float) and raw == raw:  # None and NaN mean "use 0.5"
+                threshold = float(raw)
+        if self.settings.explain == "off":
+            status = "off"
+        elif scored.model is None:
+            status = "unavailable"
+        else:
+            status = "pending"
+        now = utcnow()
+        rows = []
+        for i, item in enumerate(items):
+            score = float(np.asarray(scored.scores[i]).reshape(-1)[0])
+            outputs: dict[str, Any] = {"score": score, "explanation": status}
+            if pipeline.task == "classification":
+                outputs["label"] = int(score >= threshold)
+            features = None
+            if scored.features is not None:
+                features = np.asarray(scored.features[i]).round(6).tolist()
+            rows.append(
+                Prediction(
+                    id=uuid.uuid4().hex,
+                    batch_id=batch_id,
+                    baseline=pipeline.baseline,
+                    model_name=scored.name,
+                    model_version=scored.version,
+                    served_by=scored.served_by,
+                    fallback=scored.fallback,
+                    role=role,
+                    inputs=pipeline.item_inputs(item),
+                    features=features,
+                    outputs=outputs,
+                    attributions=attributions[i],
+                    latency_ms=latency_ms,
+                    explained_at=now if attributions[i] is not None else None,
+                    created_at=now,
+                )
+            )
+        return rows
+
+    # -- explain ------------------------------------------------------------------------------
+
+    def _explain_one(
+        self, pipeline: Pipeline, model: LoadedModel, item: Any, *, defer: bool = True
+    ) -> dict[str, Any] | None:
+        started = time.perf_counter()
+        try:
+            setup = pipeline.explain_setup(model, item)
+            f = setup.f
+
+            def chunked(batch: np.ndarray) -> np.ndarray:
+                parts = []
+                for i in range(0, len(batch), EXPLAIN_CHUNK):
+                    if defer:
+                        self._defer_to_requests()
+                    parts.append(np.asarray(f(batch[i : i + EXPLAIN_CHUNK])))
+                return np.concatenate(parts)
+
+            attr = shapley(
+                chunked,
+                setup.x,
+                setup.baseline,
+                max_exact_signals=self.settings.explain_exact_max_signals,
+                n_permutations=self.settings.explain_permutations,
+                rng=np.random.default_rng(),
+            )
+        except Exception as exc:  # an explanation must never cost a prediction
+            log.warning("explanation failed for %s %s: %s", pipeline.baseline, model.version, exc)
+            return {"method": "none", "error": f"{type(exc).__name__}: {exc}"[:500]}
+        out = attr.to_dict(setup.names)
+        out["model_version"] = model.version
+        self.metrics.explain_latency.labels(pipeline.baseline, attr.method).observe(
+            time.perf_counter() - started
+        )
+        return out
+
+    def explain_pending(self, pending: PendingExplanation) -> None:
+        """Compute and store the attributions of predictions answered without them."""
+        pipeline = self.pipelines[pending.baseline]
+        results = [self._explain_one(pipeline, pending.model, item) for item in pending.items]
+        try:
+            with managed_session(self._factory) as session:
+                for pid, attr in zip(pending.prediction_ids, results, strict=True):
+                    if attr is not None:
+                        serving_service.set_attributions(
+                            session=session, prediction_id=pid, attributions=attr, at=utcnow()
+                        )
+        except Exception:
+            log.exception("could not store explanations of %s", pending.prediction_ids[:3])

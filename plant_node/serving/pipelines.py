@@ -1,0 +1,332 @@
+"""How each baseline's line records become model input: contract, items, features, explanation.
+
+A :class:`Pipeline` binds one baseline to ``baselines.contracts`` and ``baselines.features``,
+the same code training uses, so serving cannot drift from it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from baselines.contracts import DataContract, Severity, ViolationReport, get_contract
+from baselines.features import ai4i, cmapss, state_from_dict
+from baselines.rules import ai4i as ai4i_rules
+from plant_node.serving.explain import ValueFunction
+from plant_node.serving.fallback import CallableRule, FallbackRule
+from plant_node.serving.runtime import Featurizer, LoadedModel, ModelManifest
+
+Record = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ExplainSetup:
+    """What the Shapley estimator needs for one item."""
+
+    f: ValueFunction
+    x: npt.NDArray[Any]
+    baseline: npt.NDArray[Any]
+    names: list[str]
+
+
+class Pipeline(Protocol):
+    """One baseline's serving recipe."""
+
+    baseline: str
+    task: str  # classification | regression
+
+    def validate(self, records: Sequence[Record]) -> ViolationReport:
+        """Check raw records against the baseline's data contract."""
+        ...
+
+    def items(self, records: Sequence[Record]) -> list[Any]:
+        """Group records into the items that each get one prediction."""
+        ...
+
+    def item_inputs(self, item: Any) -> dict[str, Any]:
+        """Return the JSON form of an item for the prediction log."""
+        ...
+
+    def featurizer(self, manifest: ModelManifest) -> Featurizer:
+        """Build the featurizer of a model version (items -> model input batch)."""
+        ...
+
+    def explain_setup(self, model: LoadedModel, item: Any) -> ExplainSetup:
+        """Return the value function, input, reference input and signal names for an item."""
+        ...
+
+    def fallback_rule(self) -> FallbackRule:
+        """Return the rule that answers when no model can."""
+        ...
+
+
+def _feature_state(manifest: ModelManifest) -> Any:
+    meta = manifest.metadata
+    data = meta.get("feature_state") or meta.get("features") or meta.get("feature_pipeline")
+    if not isinstance(data, Mapping):
+        raise ValueError(f"manifest of {manifest.version} carries no feature state")
+    return state_from_dict(dict(data))
+
+
+_NUMBER_TYPES = (int, float)
+
+
+class _LazyColumns(Mapping[str, Any]):
+    """A read-only column view of records that builds a pandas Series per column on demand."""
+
+    def __init__(self, records: Sequence[Record]) -> None:
+        self._records = records
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._cache:
+            import pandas as pd
+
+            if not all(key in r for r in self._records):
+                raise KeyError(key)
+            self._cache[key] = pd.Series([r[key] for r in self._records])
+        return self._cache[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._records[0].keys() if self._records else ())
+
+    def __len__(self) -> int:
+        return len(self._records[0]) if self._records else 0
+
+
+class ContractGate:
+    """A data contract with a fast path for the line.
+
+    Pandera needs ~15 ms for a single record, more than the whole latency budget. The fast
+    path checks the contract's own column specs and frame rules with plain Python/numpy; only
+    when it finds anything does the full pandera validation run, and its report is the one
+    returned. So a clean record costs microseconds and a dirty one gets the authoritative
+    report.
+
+    Parameters
+    ----------
+    contract
+        The baseline's contract from ``baselines.contracts``.
+    """
+
+    def __init__(self, contract: DataContract) -> None:
+        self.contract = contract
+        self.specs = [c for c in contract.columns if not c.training_only]
+
+    def _fast_ok(self, records: Sequence[Record]) -> bool:
+        for spec in self.specs:
+            try:
+                values = [rec[spec.name] for rec in records]
+            except KeyError:
+                return False
+            if spec.kind == "str":
+                if spec.regex is not None or any(type(v) is not str for v in values):
+                    return False
+                if spec.allowed is not None and not set(values) <= set(spec.allowed):
+                    return False
+                continue
+            if any(type(v) not in _NUMBER_TYPES for v in values):
+                return False  # None, bool, strings: let pandera name the problem
+            arr = np.asarray(values, dtype=np.float64)
+            if not np.isfinite(arr).all():
+                return False
+            if spec.kind == "int" and (arr % 1 != 0).any():
+                return False
+            if spec.min is not None and (arr < spec.min).any():
+                return False
+            if spec.max is not None and (arr > spec.max).any():
+                return False
+            if spec.allowed is not None and not np.isin(arr, np.asarray(spec.allowed)).all():
+                return False
+        present = set().union(*(r.keys() for r in records)) if records else set()
+        rules = [
+            fn for col, fn in self.contract.frame_rules.values() if col is None or col in present
+        ]
+        if not rules:
+            return True
+        import pandas as pd
+
+        # Rules read columns by name; building only the columns they touch as Series is
+        # several times cheaper than a DataFrame of every record.
+        lazy = _LazyColumns(records)
+        for fn in rules:
+            try:
+                flagged = np.asarray(fn(lazy))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                try:
+                    flagged = np.asarray(fn(pd.DataFrame(list(records))))
+                except (KeyError, TypeError, ValueError):
+                    return False
+            if len(flagged):
+                return False
+        return True
+
+    def validate(self, records: Sequence[Record]) -> ViolationReport:
+        """Return the contract's report; clean batches skip pandera."""
+        if records and self._fast_ok(records):
+            return ViolationReport(self.contract.name, self.contract.version, len(records), [])
+        import pandas as pd
+
+        return self.contract.validate(pd.DataFrame(list(records)), with_labels=False)
+
+
+def blocking_violations(report: ViolationReport) -> list[dict[str, Any]]:
+    """Return the error-severity violations as JSON (warnings do not reject a batch)."""
+    return [v.to_dict() for v in report.violations if v.severity is Severity.ERROR]
+
+
+class Ai4iPipeline:
+    """AI4I 2020: one prediction per record, failure probability, six raw signals explained."""
+
+    baseline = "ai4i"
+    task = "classification"
+    signals: tuple[str, ...] = ("type", *ai4i.RAW_NUMERIC)
+
+    def __init__(self) -> None:
+        self.gate = ContractGate(get_contract("ai4i-raw"))
+
+    def validate(self, records: Sequence[Record]) -> ViolationReport:
+        """Check records against ``ai4i-raw`` (serving columns only)."""
+        return self.gate.validate(records)
+
+    def items(self, records: Sequence[Record]) -> list[Any]:
+        """Each record is an item."""
+        return list(records)
+
+    def item_inputs(self, item: Any) -> dict[str, Any]:
+        """Return the record itself."""
+        return dict(item)
+
+    def featurizer(self, manifest: ModelManifest) -> Featurizer:
+        """``baselines.features.ai4i.transform_rows`` with the version's fitted state."""
+        state = _feature_state(manifest)
+
+        def featurize(items: Sequence[Record]) -> npt.NDArray[Any]:
+            return ai4i.transform_rows(items, state)
+
+        return featurize
+
+    def explain_setup(self, model: LoadedModel, item: Any) -> ExplainSetup:
+        """Signals are the raw readings and the product Type; reference is the training mean."""
+        state = _feature_state(model.manifest)
+        types = list(state.types)
+        ref = model.manifest.metadata.get("explain_baseline") or {}
+        means = dict(zip(state.numeric, state.mean, strict=False))
+        base = [float(types.index(str(ref.get("type", types[0]))))]
+        base += [float(ref[c]) if c in ref else means[c] for c in ai4i.RAW_NUMERIC]
+        x = [float(types.index(str(item["type"])))] + [float(item[c]) for c in ai4i.RAW_NUMERIC]
+
+        def f(batch: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            recs = [
+                {
+                    "type": types[int(round(row[0]))],
+                    **dict(zip(ai4i.RAW_NUMERIC, row[1:], strict=True)),
+                }
+                for row in batch
+            ]
+            return model.infer(model.featurize(recs))
+
+        return ExplainSetup(f, np.asarray(x), np.asarray(base), list(self.signals))
+
+    def fallback_rule(self) -> FallbackRule:
+        """Return the dataset's published physical failure rules (``baselines.rules.ai4i``)."""
+        return CallableRule(
+            "ai4i-physical-rules", lambda items: ai4i_rules.predict_rows(items).score
+        )
+
+
+FIT_UNITS = 30
+
+
+class CmapssHealthIndexRule:
+    """``baselines.rules.cmapss`` health-index RUL rule, fitted on the shipped FD001 training set.
+
+    The export does not carry a fitted rule yet, so it is fitted here once, lazily, on the
+    first 30 training engines (under a second, a few tens of MB for a moment) the first time
+    no model can answer; ``warm_fallbacks`` fits it at start instead. The rule reads its own
+    feature state, so it answers even when no model file is usable.
+    """
+
+    name = "cmapss-health-index"
+
+    def __init__(self) -> None:
+        self._fitted: tuple[Any, Any] | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._fitted is None:
+                from baselines.datasets import load_cmapss
+                from baselines.rules import fit_health_index
+
+                full = load_cmapss("FD001", "train")
+                frame = full[full["unit"] <= FIT_UNITS].reset_index(drop=True)
+                state = cmapss.fit(frame)
+                win = cmapss.windows(frame, state, every_cycle=True)
+                targets = cmapss.rul_targets(frame, state, win)
+                self._fitted = (state, fit_health_index(win.x, targets, rul_cap=state.rul_cap))
+            return self._fitted
+
+    def warm(self) -> None:
+        """Fit the rule now (called in a background thread at start)."""
+        self._get()
+
+    def predict(self, items: Sequence[Any]) -> npt.NDArray[np.float64]:
+        """Return the rule's RUL for each engine's recent cycles."""
+        state, rule = self._get()
+        x = np.concatenate([cmapss.transform_rows(list(unit), state) for unit in items])
+        return np.asarray(rule.predict(x), dtype=np.float64)
+
+
+class CmapssPipeline:
+    """C-MAPSS: one RUL prediction per engine from its recent cycles; sensors explained."""
+
+    baseline = "cmapss"
+    task = "regression"
+
+    def __init__(self) -> None:
+        self.gate = ContractGate(get_contract("cmapss-raw"))
+
+    def validate(self, records: Sequence[Record]) -> ViolationReport:
+        """Check cycles against ``cmapss-raw``."""
+        return self.gate.validate(records)
+
+    def items(self, records: Sequence[Record]) -> list[Any]:
+        """Group cycles by ``unit`` (first-seen order); each engine is one item."""
+        units: dict[Any, list[Record]] = {}
+        for rec in records:
+            units.setdefault(rec.get("unit"), []).append(rec)
+        return [sorted(rows, key=lambda r: r["cycle"]) for rows in units.values()]
+
+    def item_inputs(self, item: Any) -> dict[str, Any]:
+        """Return the engine's unit id and cycles."""
+        return {"unit": item[0].get("unit"), "cycles": [dict(r) for r in item]}
+
+    def featurizer(self, manifest: ModelManifest) -> Featurizer:
+        """``baselines.features.cmapss.transform_rows`` per engine, stacked."""
+        state = _feature_state(manifest)
+
+        def featurize(items: Sequence[Sequence[Record]]) -> npt.NDArray[Any]:
+            return np.concatenate([cmapss.transform_rows(list(u), state) for u in items])
+
+        return featurize
+
+    def explain_setup(self, model: LoadedModel, item: Any) -> ExplainSetup:
+        """Signals are whole sensor channels over the window; reference is the condition mean."""
+        state = _feature_state(model.manifest)
+        x = model.featurize([item])[0]
+        return ExplainSetup(model.infer, x, np.zeros_like(x), list(state.sensors))
+
+    def fallback_rule(self) -> FallbackRule:
+        """Return the health-index RUL rule of ``baselines.rules.cmapss``."""
+        return CmapssHealthIndexRule()
+
+
+def default_pipelines() -> dict[str, Pipeline]:
+    """Return the pipelines of the shipped baselines, by name."""
+    return {p.baseline: p for p in (Ai4iPipeline(), CmapssPipeline())}

@@ -1,0 +1,31 @@
+import json
+
+from baselines.recipes import Recipe, ai4i_recipe, cmapss_recipe, get_recipe
+
+
+def test_recipes_round_trip_through_json() -> None:
+    for recipe in (cmapss_recipe(), ai4i_recipe()):
+        again = Recipe.model_validate(json.loads(recipe.to_json()))
+        assert again == recipe and again.digest() == recipe.digest()
+
+
+def test_recipes_carry_every_section_the_registry_needs() -> None:
+    doc = cmapss_recipe().to_dict()
+    for key in (
+        "preprocessing", "features", "architecture", "hyperparameters", "split", "metrics",
+        "promotion_gates", "int8_tolerance", "data_contract", "federation", "privacy",
+    ):  # fmt: skip
+        assert key in doc
+    assert doc["int8_tolerance"] == {
+        "metric": "rmse",
+        "max_degradation": 0.5,
+        "calibration_samples": 512,
+    }
+    assert get_recipe("ai4i").int8_tolerance.max_degradation == 0.02
+
+
+def test_gates_are_per_plant_for_cmapss() -> None:
+    recipe = cmapss_recipe()
+    assert recipe.gates_pass({"rmse": 20.0}, "FD002") == {"rmse": True}
+    assert recipe.gates_pass({"rmse": 20.0}, "FD001") == {"rmse": False}
+    assert ai4i_recipe().gates_pass({"f1": 0.9}) == {"f1": True, "pr_auc": False, "ece": False}
