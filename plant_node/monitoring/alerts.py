@@ -207,7 +207,10 @@ class Alert:
         )
         if self.since:
             text += f" ({self.since})"
-        if self.top_features:
+        if self.top_features and self.kind is AlertKind.INTEGRITY:
+            tops = ", ".join(f"{n} ({r:.1%})" for n, r in self.top_features)
+            text += f"; worst columns: {tops}"
+        elif self.top_features:
             tops = ", ".join(f"{n} ({r:.1f}× threshold)" for n, r in self.top_features)
             text += f"; most drifted: {tops}"
         return text
@@ -266,12 +269,16 @@ class ChunkObservation:
         Chunk start time (ISO 8601), reported as "since".
     top_features
         Most drifted features on this chunk, ``(name, score / threshold)``, highest first.
+    context
+        Per rule key, the features to name instead of ``top_features`` (e.g. the columns
+        with the most nulls for a null-rate rule).
     """
 
     chunk: int
     values: Mapping[str, float]
     start: str | None = None
     top_features: Sequence[tuple[str, float]] = ()
+    context: Mapping[str, Sequence[tuple[str, float]]] = field(default_factory=dict)
 
 
 def _step(
@@ -297,7 +304,7 @@ def _step(
                     threshold=rule.raise_at,
                     reference_mean=rule.reference_mean,
                     reference_std=rule.reference_std,
-                    top_features=list(obs.top_features[:3]),
+                    top_features=list(obs.context.get(rule.key, obs.top_features)[:3]),
                 )
                 new = RuleState(recent=recent, open_alert=alert)
                 return new, AlertEvent(EventType.RAISED, obs.chunk, alert)

@@ -214,8 +214,11 @@ class PerformanceEstimator:
     def fit(self, reference: pd.DataFrame) -> PerformanceEstimator:
         """Fit on a fully labelled reference period (chunk column required).
 
-        Also records the mean and standard deviation of each estimated metric over the
-        reference chunks, the baseline of the performance alert rules.
+        Also records, per metric, the baseline of the performance alert rules: the mean of
+        the estimates over the reference chunks, and the larger of the standard deviations
+        of the estimated and the realized metric over those chunks. Estimates on the data
+        the estimator was fitted on vary less than they will on new units, so the realized
+        spread is the honest measure of how much one chunk may differ from another.
 
         Raises
         ------
@@ -232,10 +235,17 @@ class PerformanceEstimator:
             self._estimator.fit(data)
         ref = self.estimate(reference)
         for metric in self.metrics:
-            vals = np.array([p.estimated for p in ref if p.metric == metric], dtype=float)
-            vals = vals[np.isfinite(vals)]
-            std = float(vals.std(ddof=1)) if vals.size > 1 else 0.0
-            self.reference_stats[metric] = (float(vals.mean()) if vals.size else math.nan, std)
+            est = np.array([p.estimated for p in ref if p.metric == metric], dtype=float)
+            real = np.array(
+                [p.realized for p in ref if p.metric == metric and p.realized is not None],
+                dtype=float,
+            )
+            est, real = est[np.isfinite(est)], real[np.isfinite(real)]
+            spread = [v.std(ddof=1) for v in (est, real) if v.size > 1]
+            self.reference_stats[metric] = (
+                float(est.mean()) if est.size else math.nan,
+                float(max(spread)) if spread else 0.0,
+            )
         return self
 
     def estimate(self, frame: pd.DataFrame) -> list[ChunkPerformance]:

@@ -144,6 +144,21 @@ class ChunkIntegrity:
         """Late rows over rows."""
         return self.late_rows / self.n_rows if self.n_rows else 0.0
 
+    def worst_columns(self) -> dict[str, list[tuple[str, float]]]:
+        """Return, per integrity rule key, the columns with the highest rate, worst first."""
+
+        def top(shares: dict[str, float]) -> list[tuple[str, float]]:
+            return sorted(((k, v) for k, v in shares.items() if v > 0), key=lambda kv: -kv[1])[:3]
+
+        n, units = max(self.n_rows, 1), max(self.n_units, 1)
+        return {
+            "integrity:null_rate": top({k: v / n for k, v in self.null_counts.items()}),
+            "integrity:out_of_range_rate": top({k: v / n for k, v in self.out_of_range.items()}),
+            "integrity:stuck_rate": top({k: len(v) / units for k, v in self.stuck.items()}),
+            "integrity:missing_rate": [],
+            "integrity:late_rate": [],
+        }
+
     def rates(self) -> dict[str, float]:
         """Return the alertable rates, keyed like the integrity alert rules."""
         return {
