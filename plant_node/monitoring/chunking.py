@@ -101,4 +101,4 @@ def assign_chunks(
 def iter_chunks(frame: pd.DataFrame) -> Iterator[tuple[int, pd.DataFrame]]:
     """Yield ``(chunk_index, rows)`` of a frame numbered by :func:`assign_chunks`, in order."""
     for key, rows in frame.groupby(CHUNK_COLUMN, sort=True):
-        yield int(key), rows  # type: ignore[call-overload]
+        yield int(key), rows

@@ -370,7 +370,7 @@ def _summaries(
     return columns, pred, fit_pca(frame, names, variance=pca_variance)
 
 
-def _calibration_folds(reference: pd.DataFrame, unit: str | None) -> list[FloatArray]:
+def _calibration_folds(reference: pd.DataFrame, unit: str | None) -> list[np.ndarray]:
     """Split the reference in two halves whose rows share no unit (or, without units, no time).
 
     Scoring a chunk against summaries that contain that chunk's own units understates how
@@ -499,6 +499,6 @@ def score_chunk(reference: DriftReference, rows: pd.DataFrame, *, chunk: int = 0
 def score_chunks(reference: DriftReference, frame: pd.DataFrame) -> list[ChunkDrift]:
     """Score every chunk of a frame numbered by :func:`.chunking.assign_chunks`."""
     return [
-        score_chunk(reference, rows, chunk=int(key))  # type: ignore[call-overload]
+        score_chunk(reference, rows, chunk=int(key))
         for key, rows in frame.groupby(CHUNK_COLUMN, sort=True)
     ]

@@ -60,7 +60,7 @@ class _ColumnChunker(Chunker):  # type: ignore[misc]
     def _split(self, data: pd.DataFrame) -> list[Chunk]:
         chunks = []
         for key, rows in data.groupby(CHUNK_COLUMN, sort=True):
-            chunk = Chunk(key=str(int(key)), data=rows)  # type: ignore[call-overload]
+            chunk = Chunk(key=str(int(key)), data=rows)
             if self._timestamp and self._timestamp in rows:
                 ts = pd.to_datetime(rows[self._timestamp])
                 chunk.start_datetime, chunk.end_datetime = ts.min(), ts.max()
@@ -304,7 +304,7 @@ class PerformanceEstimator:
                 pred = proba
             for metric in self.metrics:
                 value = realized_metric(metric, y, pred, proba) if n >= self.min_labels else None
-                out[(int(key), metric)] = (value, n)  # type: ignore[call-overload]
+                out[(int(key), metric)] = (value, n)
         return out
 
     def dump(self, path: Path) -> None:

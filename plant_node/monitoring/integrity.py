@@ -172,7 +172,8 @@ class ChunkIntegrity:
 
 def _seconds(values: pd.Series) -> np.ndarray:
     ts = pd.to_datetime(values)
-    return ts.astype("datetime64[ns]").astype(np.int64).to_numpy() / 1e9
+    seconds: np.ndarray = ts.astype("datetime64[ns]").astype(np.int64).to_numpy() / 1e9
+    return seconds
 
 
 def fit_integrity_reference(
@@ -373,7 +374,7 @@ def check_chunks(
             rows,
             current,
             columns=columns,
-            chunk=int(key),  # type: ignore[call-overload]
+            chunk=int(key),
         )
         results.append(res)
     return results, current

@@ -136,11 +136,25 @@ class FittedMonitor:
 
 @dataclass(frozen=True)
 class MonitorState:
-    """What one run leaves for the next: alert memory, unit tails, next chunk number."""
+    """What one run leaves for the next.
+
+    Parameters
+    ----------
+    alerts
+        Alert-rule memory.
+    integrity
+        Per-unit tails for stuck-sensor and gap checks.
+    next_chunk
+        Number of the next chunk.
+    resume_from
+        ISO timestamp: the next run must read the log from here (inclusive). Set when a run
+        held back an incomplete last chunk.
+    """
 
     alerts: AlertState = field(default_factory=AlertState)
     integrity: IntegrityState = field(default_factory=IntegrityState)
     next_chunk: int = 0
+    resume_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -327,7 +341,7 @@ def fit_monitor(
     ref_integrity = []
     ratios = []
     for key, rows in ref.groupby(CHUNK_COLUMN, sort=True):
-        chunk = int(key)  # type: ignore[call-overload]
+        chunk = int(key)
         res, state = check_chunk(integrity, rows, state, columns=columns, chunk=chunk)
         ref_integrity.append(res)
         excess = score_chunk(drift, rows, chunk=chunk).excess(drift, config.drift_alert_metric)
@@ -358,7 +372,7 @@ def fit_monitor(
 def _iso(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    return pd.Timestamp(value).isoformat()
+    return str(pd.Timestamp(value).isoformat())
 
 
 def run_monitor(
@@ -367,6 +381,7 @@ def run_monitor(
     state: MonitorState | None = None,
     *,
     violations: Mapping[int, Sequence[Mapping[str, Any]]] | None = None,
+    hold_partial: bool = False,
 ) -> tuple[list[ChunkResult], MonitorState]:
     """Run new prediction-log rows through every layer and the alert rules.
 
@@ -380,6 +395,10 @@ def run_monitor(
         Returned by the previous run; ``None`` on the first.
     violations
         Contract-validator report entries per chunk index, if any.
+    hold_partial
+        Leave the last chunk for the next run when it is incomplete (fewer rows than
+        ``chunk_size``, or the still-open period); the state's ``resume_from`` says where
+        the next run must start reading. The scheduled job sets this.
 
     Returns
     -------
@@ -389,6 +408,16 @@ def run_monitor(
     state = state or MonitorState()
     cols = monitor.columns
     data = _chunked(frame, cols, monitor.config, state.next_chunk)
+    resume_from = None
+    if hold_partial and len(data):
+        last_key = data[CHUNK_COLUMN].iloc[-1]
+        tail = data[data[CHUNK_COLUMN] == last_key]
+        size = monitor.config.chunk_size
+        if monitor.config.chunk_period is not None or (size and len(tail) < size):
+            # cut at a timestamp, so rows sharing the cut time all go to the next run
+            cut = tail[cols.timestamp].min()
+            data = data[data[cols.timestamp] < cut]
+            resume_from = _iso(cut)
     perf: dict[int, list[ChunkPerformance]] = {}
     if monitor.estimator is not None:
         for p in monitor.estimator.estimate(data):
@@ -398,7 +427,7 @@ def run_monitor(
     results = []
     last = state.next_chunk - 1
     for key, rows in data.groupby(CHUNK_COLUMN, sort=True):
-        chunk = int(key)  # type: ignore[call-overload]
+        chunk = int(key)
         last = chunk
         drift = score_chunk(monitor.drift, rows, chunk=chunk)
         integ, int_state = check_chunk(
@@ -446,7 +475,9 @@ def run_monitor(
                 values=values,
             )
         )
-    new_state = MonitorState(alerts=alert_state, integrity=int_state, next_chunk=last + 1)
+    new_state = MonitorState(
+        alerts=alert_state, integrity=int_state, next_chunk=last + 1, resume_from=resume_from
+    )
     return results, new_state
 
 

@@ -70,3 +70,17 @@ def test_incremental_runs_match_one_run(monitor, fd001):
 
     assert summary(part1 + part2) == summary(whole)
     assert any(key == "integrity:stuck_rate" for _, _, key in summary(whole))
+
+
+def test_held_back_partial_chunk_is_resumed_by_the_next_run(monitor, fd001):
+    log = fd001["stable"]
+    whole, _ = run_monitor(monitor, log)
+
+    first, state = run_monitor(monitor, log.iloc[:1700], hold_partial=True)
+    rest = log[log["timestamp"] >= pd.Timestamp(state.resume_from)]
+    second, _ = run_monitor(monitor, rest, state)
+
+    assert [r.chunk for r in first] == [0, 1, 2]
+    assert state.next_chunk == 3
+    assert sum(r.n_rows for r in first + second) == len(log)
+    assert [r.n_rows for r in first] == [r.n_rows for r in whole[:3]]
