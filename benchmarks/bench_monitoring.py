@@ -270,13 +270,34 @@ def _scores(
         if errs_after
         else None,
         "false_alarms": len(false),
-        "label_confirmed_alarms": {"true": true_alarms, "false": label_false_alarms},
+        # alerts whose span overlaps a chunk where the realized metric (labels) breached the
+        # performance rule, vs alerts with no such performance incident (e.g. a drift with
+        # no effect on the error): what a node reports as true / false alarms
+        "alerts_vs_realized_incidents": {
+            "with_incident": true_alarms,
+            "without_incident": label_false_alarms,
+        },
+        "estimation_mae_rel_by_metric": _mae_rel_by_metric(results),
         "change_chunk": change,
         "n_chunks": len(results),
         "metric": metric,
         "alert_log": [a.describe() for a in alerts],
         "chunks": rows,
     }
+
+
+def _mae_rel_by_metric(results: list[ChunkResult]) -> dict[str, float | None]:
+    pairs: dict[str, list[tuple[float, float]]] = {}
+    for r in results:
+        for p in r.performance:
+            if p.realized is not None:
+                pairs.setdefault(p.metric, []).append((p.estimated, p.realized))
+    out: dict[str, float | None] = {}
+    for metric, pr in pairs.items():
+        est, real = np.array(pr).T
+        denom = float(np.mean(np.abs(real)))
+        out[metric] = round(float(np.mean(np.abs(est - real)) / denom), 4) if denom else None
+    return out
 
 
 def _at_chunk(stream: pd.DataFrame, chunk: int) -> pd.Timestamp:
@@ -432,8 +453,10 @@ def ai4i_scenarios(quick: bool) -> dict[str, Any]:
     return out
 
 
-def time_job(monitor: FittedMonitor, stable: pd.DataFrame, n_rows: int = 100_000) -> float:
-    """Seconds for one monitoring run over ``n_rows`` logged predictions, pinned to one core."""
+def time_job(
+    monitor: FittedMonitor, stable: pd.DataFrame, n_rows: int = 100_000
+) -> tuple[float, float]:
+    """Wall and CPU seconds (best of two) of one run over ``n_rows`` predictions on one core."""
     tiles = []
     span = stable["timestamp"].max() - stable["timestamp"].min() + pd.Timedelta(seconds=STEP_S)
     for i in range(int(np.ceil(n_rows / len(stable)))):
@@ -446,15 +469,18 @@ def time_job(monitor: FittedMonitor, stable: pd.DataFrame, n_rows: int = 100_000
     if pinned:
         before = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {min(before)})
+    walls, cpus = [], []
     try:
-        started = time.perf_counter()
-        results, _ = run_monitor(monitor, log)
-        elapsed = time.perf_counter() - started
+        for _ in range(2):
+            started, cpu = time.perf_counter(), time.process_time()
+            results, _ = run_monitor(monitor, log)
+            walls.append(time.perf_counter() - started)
+            cpus.append(time.process_time() - cpu)
     finally:
         if pinned:
             os.sched_setaffinity(0, before)
     assert sum(r.n_rows for r in results) == n_rows
-    return elapsed
+    return min(walls), min(cpus)
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -462,10 +488,11 @@ def run(quick: bool = False) -> dict[str, Any]:
     scenarios, monitor, stable, fit_s = cmapss_scenarios(quick)
     scenarios.update(ai4i_scenarios(quick))
     splits = stable_splits([SEED] if quick else [SEED + 10 * i for i in range(6)])
-    job_s = time_job(monitor, stable)
+    job_s, job_cpu_s = time_job(monitor, stable)
     result = {
         "scenarios": scenarios,
         "job_seconds_100k": round(job_s, 2),
+        "job_cpu_seconds_100k": round(job_cpu_s, 2),
         "fit_seconds_cmapss_reference": round(fit_s, 2),
         "chunk_size": CHUNK,
         "stable_splits": splits,
@@ -484,7 +511,9 @@ def run(quick: bool = False) -> dict[str, Any]:
             "ai4i_covariate_shift resamples real held-out rows towards high air temperature and "
             "tool wear, so labels stay real (pure covariate shift, where CBPE should hold).",
             "job_seconds_100k: drift + integrity + DLE estimation + alert rules over 100,000 "
-            "logged predictions (200 chunks), process pinned to one core; fitting excluded.",
+            "logged predictions (200 chunks), process pinned to one core, best of two runs; "
+            "fitting excluded. Wall time depends on what else the machine runs; the CPU time "
+            "is the load-independent figure.",
         ],
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -495,7 +524,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         mae = "-" if s["estimation_mae_rel"] is None else f"{s['estimation_mae_rel']:.3f}"
         alerts, false = s["alerts"], s["false_alarms"]
         print(f"{name:24} {alerts:>6} {false:>5} {delay!s:>5} {mae:>12}  {s['metric']}")
-    print(f"monitoring job over 100k predictions: {job_s:.1f} s (one core)")
+    print(f"monitoring job over 100k predictions: {job_s:.1f} s wall, {job_cpu_s:.1f} s CPU")
     return result
 
 

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import jensenshannon
-from scipy.stats import wasserstein_distance
 
 from plant_node.monitoring.chunking import CHUNK_COLUMN, FloatArray
 
@@ -65,6 +64,15 @@ class ColumnReference:
     minimum: float
     maximum: float
     count: int
+
+    @cached_property
+    def arrays(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Return ``(edges, proportions, sample)`` as arrays, converted once per reference."""
+        return (
+            np.asarray(self.edges, dtype=np.float64),
+            np.asarray(self.proportions, dtype=np.float64),
+            np.asarray(self.sample, dtype=np.float64),
+        )
 
 
 @dataclass(frozen=True)
@@ -259,11 +267,26 @@ def psi(reference: FloatArray, analysis: FloatArray, *, epsilon: float = PSI_EPS
 
 def ks_statistic(reference_sorted: FloatArray, analysis: FloatArray) -> float:
     """Two-sample Kolmogorov-Smirnov statistic (sup of the CDF gap), ties handled exactly."""
-    a = np.sort(analysis)
-    grid = np.concatenate([reference_sorted, a])
-    f_ref = np.searchsorted(reference_sorted, grid, side="right") / reference_sorted.size
-    f_ana = np.searchsorted(a, grid, side="right") / a.size
-    return float(np.max(np.abs(f_ref - f_ana)))
+    return _cdf_distances(reference_sorted, np.sort(analysis))[0]
+
+
+def _cdf_distances(ref_sorted: FloatArray, ana_sorted: FloatArray) -> tuple[float, float]:
+    """Return the KS statistic and the Wasserstein-1 distance of two sorted samples."""
+    grid = np.sort(np.concatenate([ref_sorted, ana_sorted]))
+    f_ref = np.searchsorted(ref_sorted, grid, side="right") / ref_sorted.size
+    f_ana = np.searchsorted(ana_sorted, grid, side="right") / ana_sorted.size
+    gap = np.abs(f_ref - f_ana)
+    # between consecutive grid points both CDFs are flat: W1 = integral of the CDF gap
+    return float(gap.max()), float(np.sum(gap[:-1] * np.diff(grid)))
+
+
+def jensen_shannon(p: FloatArray, q: FloatArray) -> float:
+    """Jensen-Shannon distance (base 2) of two discrete distributions given as proportions."""
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_p = np.where(p > 0, p * np.log2(p / m), 0.0).sum()
+        kl_q = np.where(q > 0, q * np.log2(q / m), 0.0).sum()
+    return float(np.sqrt(max(0.0, (kl_p + kl_q) / 2)))
 
 
 def score_column(reference: ColumnReference, values: pd.Series | FloatArray) -> dict[str, float]:
@@ -274,16 +297,15 @@ def score_column(reference: ColumnReference, values: pd.Series | FloatArray) -> 
     x = _finite(values)
     if x.size == 0:
         return {m: float("nan") for m in UNIVARIATE_METRICS}
-    edges = np.asarray(reference.edges)
-    ref_p = np.asarray(reference.proportions)
+    edges, ref_p, sample = reference.arrays
     ana_counts = np.bincount(np.searchsorted(edges, x, side="right"), minlength=ref_p.size)
     ana_p = ana_counts / x.size
-    sample = np.asarray(reference.sample)
     scale = reference.std if reference.std > 0 else 1.0
+    ks, w1 = _cdf_distances(sample, np.sort(x))
     return {
-        "js": float(jensenshannon(ref_p, ana_p, base=2)),
-        "ks": ks_statistic(sample, x),
-        "wasserstein": float(wasserstein_distance(sample, x)) / scale,
+        "js": jensen_shannon(ref_p, ana_p),
+        "ks": ks,
+        "wasserstein": w1 / scale,
         "psi": psi(ref_p, ana_p),
     }
 
@@ -335,7 +357,8 @@ def _scores(
     pca: PCAReference | None,
     rows: pd.DataFrame,
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], float]:
-    feats = {name: score_column(ref, rows[name]) for name, ref in columns.items()}
+    x = rows[list(columns)].to_numpy(dtype=np.float64)
+    feats = {name: score_column(ref, x[:, i]) for i, (name, ref) in enumerate(columns.items())}
     pred = score_column(prediction, rows[prediction.name]) if prediction else {}
     multi = reconstruction_error(pca, rows) if pca else float("nan")
     return feats, pred, multi

@@ -419,7 +419,7 @@ def run_monitor(
             data = data[data[cols.timestamp] < cut]
             resume_from = _iso(cut)
     perf: dict[int, list[ChunkPerformance]] = {}
-    if monitor.estimator is not None:
+    if monitor.estimator is not None and len(data):
         for p in monitor.estimator.estimate(data):
             perf.setdefault(p.chunk, []).append(p)
     metric = monitor.config.drift_alert_metric

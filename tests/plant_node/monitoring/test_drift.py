@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import ks_2samp
+from scipy.stats import ks_2samp, wasserstein_distance
 
 from plant_node.monitoring import assign_chunks
 from plant_node.monitoring.drift import (
@@ -54,6 +54,10 @@ def test_ks_and_wasserstein_agree_with_scipy_and_scale():
     ref = summarize_column("x", x, sample_size=10_000)
 
     assert ks_statistic(np.sort(x), y) == pytest.approx(ks_2samp(x, y).statistic)
+    assert score_column(ref, y)["ks"] == pytest.approx(ks_2samp(x, y).statistic)
+    assert score_column(ref, y)["wasserstein"] * x.std() == pytest.approx(
+        wasserstein_distance(x, y)
+    )
     shifted = score_column(ref, x + 2 * x.std())
     assert shifted["wasserstein"] == pytest.approx(2.0, rel=1e-6)
     same = score_column(ref, x)

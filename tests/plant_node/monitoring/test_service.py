@@ -84,3 +84,50 @@ def test_held_back_partial_chunk_is_resumed_by_the_next_run(monitor, fd001):
     assert state.next_chunk == 3
     assert sum(r.n_rows for r in first + second) == len(log)
     assert [r.n_rows for r in first] == [r.n_rows for r in whole[:3]]
+
+
+def test_an_empty_run_changes_nothing(monitor, fd001):
+    _, state = run_monitor(monitor, fd001["stable"].iloc[:1200])
+
+    results, again = run_monitor(monitor, fd001["stable"].iloc[:0], state)
+
+    assert results == [] and again.next_chunk == state.next_chunk
+    assert again.alerts == state.alerts
+
+
+def _classifier_log(n, seed, loc=0.0, scale=1.0, start="2026-01-01"):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(loc=loc, scale=scale, size=(n, 2))
+    p = 1 / (1 + np.exp(-(2.5 * x[:, 0] - 1.0)))
+    return pd.DataFrame(
+        {
+            "timestamp": pd.date_range(start, periods=n, freq="min"),
+            "unit_id": "line-1",
+            "f0": x[:, 0],
+            "f1": x[:, 1],
+            "prediction": p,
+            "label": (rng.random(n) < p).astype(float),
+        }
+    )
+
+
+def test_estimated_performance_drop_raises_a_performance_alert_before_labels():
+    from plant_node.monitoring import LogColumns
+
+    cols = LogColumns(features=("f0", "f1"))
+    config = MonitorConfig(chunk_size=500, problem="classification_binary", metrics=("roc_auc",))
+    monitor = fit_monitor(_classifier_log(5000, 0), columns=cols, config=config)
+    calm = _classifier_log(2000, 1, start="2026-02-01")
+    # the fleet moves onto the decision boundary: the model can no longer rank well
+    hard = _classifier_log(2000, 2, loc=0.4, scale=0.3, start="2026-02-05")
+    stream = pd.concat([calm, hard], ignore_index=True).drop(columns="label")
+
+    results, _ = run_monitor(monitor, stream)
+
+    perf = [a for a in raised_alerts(results) if a.kind is AlertKind.PERFORMANCE]
+    assert len(perf) == 1
+    assert perf[0].key == "performance:roc_auc" and perf[0].since_chunk == 4
+    assert perf[0].value < perf[0].threshold < perf[0].reference_mean
+    assert all(p.realized is None for r in results for p in r.performance)
