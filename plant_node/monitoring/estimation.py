@@ -47,7 +47,6 @@ DEFAULT_METRICS: dict[ProblemType, tuple[str, ...]] = {
     ProblemType.CLASSIFICATION: ("roc_auc", "f1"),
     ProblemType.REGRESSION: ("rmse", "mae"),
 }
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "mape", "rmsle", "msle"})
 
 
 class _ColumnChunker(Chunker):  # type: ignore[misc]

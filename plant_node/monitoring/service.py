@@ -5,7 +5,8 @@ reference, the nannyml estimator, the alert rules). :func:`run_monitor` takes ne
 the prediction log and the :class:`MonitorState` left by the previous run, and returns one
 :class:`ChunkResult` per chunk plus the next state. The node's scheduled job reads the rows
 from its prediction-log table, calls :func:`run_monitor`, stores the state, and hands the
-results to :func:`federation.schemas.metrics_report.build_metrics_report` for the hub.
+results to :func:`plant_node.monitoring.report.build_metrics_report` for the hub. The fitted
+monitor and the state are stored between runs with :func:`save_monitor` / :func:`save_state`.
 
 nannyml loads only when a monitor with performance estimation is fitted or run.
 """
@@ -13,9 +14,11 @@ nannyml loads only when a monitor with performance estimation is fitted or run.
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -49,6 +52,8 @@ from plant_node.monitoring.integrity import (
 if TYPE_CHECKING:
     from plant_node.monitoring.estimation import ChunkPerformance, PerformanceEstimator
 
+
+_T = TypeVar("_T")
 
 #: Alert key of the feature-drift rule (worst feature's score over its threshold).
 FEATURE_DRIFT_KEY = "drift:features"
@@ -481,6 +486,39 @@ def run_monitor(
     return results, new_state
 
 
+def _save(obj: object, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    tmp.replace(path)  # atomic: a crash mid-write leaves the previous file
+
+
+def _load(path: Path, kind: type[_T]) -> _T:
+    obj = pickle.loads(path.read_bytes())  # noqa: S301 - node-local file written by _save
+    if not isinstance(obj, kind):
+        raise TypeError(f"{path} does not hold a {kind.__name__}")
+    return obj
+
+
+def save_monitor(monitor: FittedMonitor, path: Path) -> None:
+    """Write a fitted monitor to a node-local file, atomically (pickle: never load others)."""
+    _save(monitor, path)
+
+
+def load_monitor(path: Path) -> FittedMonitor:
+    """Read a monitor written by :func:`save_monitor` on this node."""
+    return _load(path, FittedMonitor)
+
+
+def save_state(state: MonitorState, path: Path) -> None:
+    """Write the state a run returned, atomically, for the next run."""
+    _save(state, path)
+
+
+def load_state(path: Path) -> MonitorState:
+    """Read a state written by :func:`save_state`; a missing file means a first run."""
+    return _load(path, MonitorState) if path.exists() else MonitorState()
+
+
 def raised_alerts(results: Sequence[ChunkResult]) -> list[Alert]:
     """Return the alerts raised over a run, in order."""
     return [e.alert for r in results for e in r.events if e.type.value == "raised"]
@@ -493,6 +531,10 @@ __all__ = [
     "MonitorState",
     "build_rules",
     "fit_monitor",
+    "load_monitor",
+    "load_state",
     "raised_alerts",
     "run_monitor",
+    "save_monitor",
+    "save_state",
 ]

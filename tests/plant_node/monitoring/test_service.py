@@ -86,6 +86,23 @@ def test_held_back_partial_chunk_is_resumed_by_the_next_run(monitor, fd001):
     assert [r.n_rows for r in first] == [r.n_rows for r in whole[:3]]
 
 
+def test_monitor_and_state_survive_a_restart(monitor, fd001, tmp_path):
+    from plant_node.monitoring.service import load_monitor, load_state, save_monitor, save_state
+
+    log = fd001["stable"]
+    assert load_state(tmp_path / "state.pkl").next_chunk == 0  # first run
+    whole, _ = run_monitor(monitor, log)
+    first, state = run_monitor(monitor, log.iloc[:2000])
+    save_monitor(monitor, tmp_path / "monitor.pkl")
+    save_state(state, tmp_path / "state.pkl")
+
+    second, _ = run_monitor(
+        load_monitor(tmp_path / "monitor.pkl"), log.iloc[2000:], load_state(tmp_path / "state.pkl")
+    )
+
+    assert [r.values for r in first + second] == [r.values for r in whole]
+
+
 def test_an_empty_run_changes_nothing(monitor, fd001):
     _, state = run_monitor(monitor, fd001["stable"].iloc[:1200])
 
