@@ -69,7 +69,9 @@ def assign_chunks(
     timestamp
         Name of the timestamp column.
     size
-        Rows per chunk (the last chunk may be short). Exactly one of ``size`` / ``period``.
+        Rows per chunk. Rows sharing a timestamp never straddle two chunks (a chunk may
+        exceed ``size`` by the rows of its last timestamp), so a later run that starts at a
+        timestamp reproduces the same chunks. Exactly one of ``size`` / ``period``.
     period
         A pandas offset alias (``"1h"``, ``"8h"``): chunks are calendar periods.
     start_index
@@ -91,11 +93,28 @@ def assign_chunks(
     if size is not None:
         if size <= 0:
             raise ValueError("size must be positive")
-        out[CHUNK_COLUMN] = start_index + np.arange(len(out)) // size
+        ts = out[timestamp].to_numpy()
+        new_time = np.r_[True, ts[1:] != ts[:-1]] if len(ts) else np.zeros(0, dtype=bool)
+        first_of_time = np.maximum.accumulate(np.where(new_time, np.arange(len(out)), 0))
+        # a chunk starts at the first new timestamp at or after each multiple of `size`
+        out[CHUNK_COLUMN] = start_index + _chunk_of(first_of_time, new_time, size)
     else:
         bins = pd.to_datetime(out[timestamp]).dt.floor(str(period))
         out[CHUNK_COLUMN] = start_index + pd.factorize(bins, sort=True)[0]
     return out
+
+
+def _chunk_of(first_of_time: np.ndarray, new_time: np.ndarray, size: int) -> np.ndarray:
+    chunk = np.zeros(len(first_of_time), dtype=np.int64)
+    current, opened_at = 0, 0
+    for i in np.flatnonzero(new_time).tolist():
+        if i - opened_at >= size:
+            current += 1
+            opened_at = i
+        chunk[i] = current
+    # rows that repeat a timestamp inherit the chunk of its first row
+    inherited: np.ndarray = chunk[first_of_time]
+    return inherited
 
 
 def iter_chunks(frame: pd.DataFrame) -> Iterator[tuple[int, pd.DataFrame]]:

@@ -151,15 +151,15 @@ class MonitorState:
         Per-unit tails for stuck-sensor and gap checks.
     next_chunk
         Number of the next chunk.
-    resume_from
-        ISO timestamp: the next run must read the log from here (inclusive). Set when a run
-        held back an incomplete last chunk.
+    processed_through
+        ISO timestamp of the newest row processed so far: the next run reads the log rows
+        strictly after it (rows of a held-back incomplete chunk are all after it).
     """
 
     alerts: AlertState = field(default_factory=AlertState)
     integrity: IntegrityState = field(default_factory=IntegrityState)
     next_chunk: int = 0
-    resume_from: str | None = None
+    processed_through: str | None = None
 
 
 @dataclass(frozen=True)
@@ -402,8 +402,8 @@ def run_monitor(
         Contract-validator report entries per chunk index, if any.
     hold_partial
         Leave the last chunk for the next run when it is incomplete (fewer rows than
-        ``chunk_size``, or the still-open period); the state's ``resume_from`` says where
-        the next run must start reading. The scheduled job sets this.
+        ``chunk_size``, or the still-open period); the next run gets those rows again by
+        reading after the state's ``processed_through``. The scheduled job sets this.
 
     Returns
     -------
@@ -413,7 +413,6 @@ def run_monitor(
     state = state or MonitorState()
     cols = monitor.columns
     data = _chunked(frame, cols, monitor.config, state.next_chunk)
-    resume_from = None
     if hold_partial and len(data):
         last_key = data[CHUNK_COLUMN].iloc[-1]
         tail = data[data[CHUNK_COLUMN] == last_key]
@@ -422,7 +421,6 @@ def run_monitor(
             # cut at a timestamp, so rows sharing the cut time all go to the next run
             cut = tail[cols.timestamp].min()
             data = data[data[cols.timestamp] < cut]
-            resume_from = _iso(cut)
     perf: dict[int, list[ChunkPerformance]] = {}
     if monitor.estimator is not None and len(data):
         for p in monitor.estimator.estimate(data):
@@ -481,7 +479,12 @@ def run_monitor(
             )
         )
     new_state = MonitorState(
-        alerts=alert_state, integrity=int_state, next_chunk=last + 1, resume_from=resume_from
+        alerts=alert_state,
+        integrity=int_state,
+        next_chunk=last + 1,
+        processed_through=_iso(data[cols.timestamp].max())
+        if len(data)
+        else state.processed_through,
     )
     return results, new_state
 

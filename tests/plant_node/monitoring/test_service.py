@@ -77,7 +77,7 @@ def test_held_back_partial_chunk_is_resumed_by_the_next_run(monitor, fd001):
     whole, _ = run_monitor(monitor, log)
 
     first, state = run_monitor(monitor, log.iloc[:1700], hold_partial=True)
-    rest = log[log["timestamp"] >= pd.Timestamp(state.resume_from)]
+    rest = log[log["timestamp"] > pd.Timestamp(state.processed_through)]
     second, _ = run_monitor(monitor, rest, state)
 
     assert [r.chunk for r in first] == [0, 1, 2]
