@@ -15,7 +15,7 @@ from plant_node.monitoring.estimation import (
     realized_metric,
 )
 
-LIGHT = "plant_node.monitoring, plant_node.monitoring.service, plant_node.monitoring.report"
+LIGHT = "plant_node.monitoring, plant_node.monitoring.service, plant_node.monitoring.jobs"
 
 
 def _python(code: str, env: dict[str, str]) -> str:
