@@ -200,10 +200,14 @@ class Alert:
     def describe(self) -> str:
         """Return a one-line, operator-readable summary."""
         verb = "rose" if self.direction is Direction.ABOVE else "fell"
+        moved = (
+            f"± {self.reference_std:.2g}, {self.sigmas:+.1f}σ"
+            if self.reference_std > 0
+            else "and never varied"
+        )
         text = (
             f"{self.key} {verb} to {self.value:.4g} (reference {self.reference_mean:.4g} "
-            f"± {self.reference_std:.2g}, {self.sigmas:+.1f}σ, threshold {self.threshold:.4g}) "
-            f"since chunk {self.since_chunk}"
+            f"{moved}, threshold {self.threshold:.4g}) since chunk {self.since_chunk}"
         )
         if self.since:
             text += f" ({self.since})"
