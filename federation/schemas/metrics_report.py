@@ -1,0 +1,235 @@
+"""The anonymized metrics report a plant node sends to the hub's cross-plant registry.
+
+Anonymous by construction: the report holds aggregates only (metrics, drift scores, counts,
+percentiles), every model refuses unknown fields, floats must be finite, unit ids appear
+only as keyed pseudonyms (:func:`pseudonymize`, HMAC-SHA256 with a key the plant keeps), and
+a report cannot be built for a window or chunk with fewer rows than the policy minimum
+(``n_rows >= min_rows_policy`` is validated, so the hub can check it too).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import uuid
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    StringConstraints,
+    model_validator,
+)
+
+#: Namespace of deterministic report ids (uuid5 of plant, model, version and window).
+REPORT_NAMESPACE = uuid.UUID("6d1f4f3e-3b7a-5c39-9d5e-6a0c2f8b7e41")
+
+Pseudonym = Annotated[str, StringConstraints(pattern=r"^u_[0-9a-f]{16}$")]
+PlantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+VersionLabel = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")]
+#: Feature, metric and rule names: identifiers, never free text that could carry a value.
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_*][A-Za-z0-9_.:*-]{0,79}$")]
+Score = Annotated[float, Field(ge=0.0)]
+
+
+class ReportModel(BaseModel):
+    """Base of the report models: unknown fields refused, finite floats only, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class AlertKindName(StrEnum):
+    """What an alert watched."""
+
+    PERFORMANCE = "performance"
+    DRIFT = "drift"
+    INTEGRITY = "integrity"
+
+
+class MetricValue(ReportModel):
+    """One performance metric: nannyml's estimate with its bounds, and the realized value."""
+
+    metric: Name
+    estimated: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    realized: float | None = Field(None, description="Null until enough labels have arrived.")
+    n_labels: NonNegativeInt = 0
+
+
+class DriftScores(ReportModel):
+    """Univariate drift of one column against the reference period."""
+
+    js: Score | None = None
+    ks: Score | None = None
+    wasserstein: Score | None = None
+    psi: Score | None = None
+
+
+class FeatureDrift(ReportModel):
+    """Drift of one feature over the window (mean over chunks) and whether any chunk drifted."""
+
+    feature: Name
+    scores: DriftScores
+    drifted_chunks: NonNegativeInt = 0
+
+
+class ChunkSummary(ReportModel):
+    """Aggregates of one chunk of the window."""
+
+    chunk: NonNegativeInt
+    start: dt.datetime
+    end: dt.datetime
+    n_rows: NonNegativeInt
+    metrics: list[MetricValue] = Field(default_factory=list)
+    multivariate_drift: Score | None = None
+    drifted_features: list[Name] = Field(default_factory=list)
+
+
+class IntegrityCounts(ReportModel):
+    """Data-integrity counts over the window."""
+
+    null_values: dict[Name, NonNegativeInt] = Field(default_factory=dict)
+    out_of_range: dict[Name, NonNegativeInt] = Field(default_factory=dict)
+    contract_violations: dict[Name, NonNegativeInt] = Field(default_factory=dict)
+    stuck_sensors: dict[Name, NonNegativeInt] = Field(
+        default_factory=dict, description="Units with a flat sensor, per feature."
+    )
+    stuck_units: list[Pseudonym] = Field(default_factory=list, max_length=1000)
+    missing_rows: NonNegativeInt = 0
+    late_rows: NonNegativeInt = 0
+
+
+class LatencyPercentiles(ReportModel):
+    """Serving latency in milliseconds (p50: median of chunk medians; p95/p99: worst chunk)."""
+
+    p50: Score
+    p95: Score
+    p99: Score
+
+
+class AlertSummary(ReportModel):
+    """One alert raised in the window: what moved, by how much, since when, top features."""
+
+    key: Name
+    kind: AlertKindName
+    since: dt.datetime | None = None
+    value: float
+    reference_mean: float
+    sigmas: float | None = Field(None, description="Null when the reference did not vary.")
+    top_features: list[Name] = Field(default_factory=list, max_length=3)
+
+
+class AlertCounts(ReportModel):
+    """Alert counts of the window, and how many alarms labels have confirmed or refuted."""
+
+    raised: NonNegativeInt = 0
+    cleared: NonNegativeInt = 0
+    open: NonNegativeInt = 0
+    true_alarms: NonNegativeInt = 0
+    false_alarms: NonNegativeInt = 0
+    by_kind: dict[AlertKindName, NonNegativeInt] = Field(default_factory=dict)
+
+
+class MetricsReport(ReportModel):
+    """One plant's anonymized monitoring report for one model version and time window."""
+
+    schema_version: Literal["1"] = "1"
+    report_id: uuid.UUID = Field(description="Deterministic: the hub de-duplicates on it.")
+    plant_id: PlantId
+    model_name: ModelName
+    model_version: VersionLabel
+    window_start: dt.datetime
+    window_end: dt.datetime
+    n_rows: NonNegativeInt
+    min_rows_policy: Annotated[int, Field(ge=1)]
+    suppressed_chunks: NonNegativeInt = Field(
+        0, description="Chunks left out because they had fewer rows than the policy minimum."
+    )
+    chunks: list[ChunkSummary] = Field(default_factory=list)
+    drift: list[FeatureDrift] = Field(default_factory=list)
+    prediction_drift: DriftScores | None = None
+    integrity: IntegrityCounts = Field(default_factory=IntegrityCounts)
+    latency_ms: LatencyPercentiles | None = None
+    alerts: AlertCounts = Field(default_factory=AlertCounts)
+    alert_details: list[AlertSummary] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _small_windows_are_suppressed(self) -> Self:
+        if self.window_end < self.window_start:
+            raise ValueError("window_end is before window_start")
+        if self.n_rows < self.min_rows_policy:
+            raise ValueError(
+                f"a window of {self.n_rows} rows is below the policy minimum of "
+                f"{self.min_rows_policy} rows and must not be reported"
+            )
+        small = [c.chunk for c in self.chunks if c.n_rows < self.min_chunk_rows]
+        if small:
+            raise ValueError(f"chunks {small} have fewer rows than the policy minimum")
+        if sum(c.n_rows for c in self.chunks) > self.n_rows:
+            raise ValueError("chunk rows exceed the window's rows")
+        return self
+
+    @property
+    def min_chunk_rows(self) -> int:
+        """Smallest chunk a report may describe (the same policy minimum)."""
+        return self.min_rows_policy
+
+
+def pseudonymize(unit_id: str, key: bytes) -> str:
+    """Return the keyed pseudonym of a unit id: ``u_`` + 16 hex of HMAC-SHA256.
+
+    The same unit always maps to the same pseudonym at one plant, so the hub can count
+    units over time, but without the plant's key it cannot recover the id or link units
+    across plants.
+
+    Parameters
+    ----------
+    unit_id
+        The plant's own unit or asset id.
+    key
+        The plant-held secret (at least 16 bytes).
+
+    Returns
+    -------
+    str
+        The pseudonym.
+
+    Raises
+    ------
+    ValueError
+        If the key is shorter than 16 bytes.
+    """
+    if len(key) < 16:
+        raise ValueError("the pseudonymization key must be at least 16 bytes")
+    digest = hmac.new(key, unit_id.encode("utf-8"), hashlib.sha256).hexdigest()
+    return f"u_{digest[:16]}"
+
+
+def report_id(
+    *, plant_id: str, model_name: str, model_version: str, start: dt.datetime, end: dt.datetime
+) -> uuid.UUID:
+    """Return the deterministic id of a window's report, so a resent report is a duplicate."""
+    name = f"{plant_id}|{model_name}|{model_version}|{start.isoformat()}|{end.isoformat()}"
+    return uuid.uuid5(REPORT_NAMESPACE, name)
+
+
+__all__ = [
+    "AlertCounts",
+    "AlertKindName",
+    "AlertSummary",
+    "ChunkSummary",
+    "DriftScores",
+    "FeatureDrift",
+    "IntegrityCounts",
+    "LatencyPercentiles",
+    "MetricValue",
+    "MetricsReport",
+    "pseudonymize",
+    "report_id",
+]

@@ -1,0 +1,319 @@
+"""Performance before labels arrive (nannyml CBPE / DLE) and realized performance once they do.
+
+The classifier (AI4I failure probability) is watched with CBPE, which reads expected
+ROC-AUC and F1 off calibrated probabilities; the regressor (C-MAPSS RUL) with DLE, which
+learns on the reference period how large the model's error is for a given input and
+prediction. Both are fitted once on a labelled reference period and applied to chunks of
+the prediction log that carry the chunk numbers of :func:`.chunking.assign_chunks`, so every
+monitoring layer reports on the same chunks.
+
+This is the only module that imports nannyml. It turns telemetry off first, and nothing on
+the serving path imports it.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score, mean_absolute_error, roc_auc_score
+
+from federation.offline import disable_telemetry
+from plant_node.monitoring.chunking import CHUNK_COLUMN, LogColumns
+
+disable_telemetry()  # before nannyml is imported: its usage logging reads the environment once
+
+import nannyml as nml  # noqa: E402
+from nannyml.chunk import Chunk, Chunker  # noqa: E402
+
+
+class ProblemType(StrEnum):
+    """The model family being watched."""
+
+    CLASSIFICATION = "classification_binary"
+    REGRESSION = "regression"
+
+
+#: Metrics per problem type, and which way is bad.
+DEFAULT_METRICS: dict[ProblemType, tuple[str, ...]] = {
+    ProblemType.CLASSIFICATION: ("roc_auc", "f1"),
+    ProblemType.REGRESSION: ("rmse", "mae"),
+}
+
+
+class _ColumnChunker(Chunker):  # type: ignore[misc]
+    """Chunks on Millwright's chunk column, so nannyml and our layers share boundaries."""
+
+    def __init__(self, timestamp: str | None) -> None:
+        super().__init__(timestamp_column_name=None)
+        self._timestamp = timestamp
+
+    def _split(self, data: pd.DataFrame) -> list[Chunk]:
+        chunks = []
+        for key, rows in data.groupby(CHUNK_COLUMN, sort=True):
+            chunk = Chunk(key=str(int(key)), data=rows)
+            if self._timestamp and self._timestamp in rows:
+                ts = pd.to_datetime(rows[self._timestamp])
+                chunk.start_datetime, chunk.end_datetime = ts.min(), ts.max()
+            chunks.append(chunk)
+        return chunks
+
+
+@dataclass(frozen=True)
+class ChunkPerformance:
+    """Estimated (and, where labels exist, realized) performance of one chunk.
+
+    Parameters
+    ----------
+    chunk
+        Chunk index.
+    metric
+        Metric name (``roc_auc``, ``f1``, ``rmse``, ``mae``).
+    estimated
+        nannyml's estimate.
+    lower, upper
+        Confidence bounds of the estimate (estimate -/+ 3 sampling errors, as nannyml).
+    realized
+        Metric on the labelled rows of the chunk, ``None`` without enough labels.
+    n_labels
+        Labelled rows in the chunk.
+    """
+
+    chunk: int
+    metric: str
+    estimated: float
+    lower: float
+    upper: float
+    realized: float | None
+    n_labels: int
+
+
+def realized_metric(
+    metric: str, y_true: np.ndarray, y_pred: np.ndarray, y_proba: np.ndarray | None = None
+) -> float | None:
+    """Compute a metric on labelled rows; ``None`` when it is undefined (e.g. one class).
+
+    Parameters
+    ----------
+    metric
+        ``roc_auc``, ``f1``, ``rmse`` or ``mae``.
+    y_true, y_pred
+        Labels and the model's predicted class (classifier) or value (regressor).
+    y_proba
+        Predicted probability, for ``roc_auc``.
+
+    Returns
+    -------
+    float | None
+        The metric value.
+
+    Raises
+    ------
+    ValueError
+        For an unknown metric.
+    """
+    if len(y_true) == 0:
+        return None
+    if metric == "roc_auc":
+        if y_proba is None or len(np.unique(y_true)) < 2:
+            return None
+        return float(roc_auc_score(y_true, y_proba))
+    if metric == "f1":
+        return float(f1_score(y_true.astype(int), y_pred.astype(int), zero_division=0))
+    if metric == "rmse":
+        return float(math.sqrt(np.mean((y_true - y_pred) ** 2)))
+    if metric == "mae":
+        return float(mean_absolute_error(y_true, y_pred))
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+class PerformanceEstimator:
+    """nannyml CBPE or DLE behind one interface, on Millwright's chunks.
+
+    Parameters
+    ----------
+    problem
+        Classification (CBPE) or regression (DLE).
+    columns
+        Column names of the prediction log.
+    metrics
+        Metrics to estimate; defaults per problem type.
+    threshold
+        Classifier decision threshold that turns probability into class when the log has no
+        predicted-class column.
+    min_labels
+        Labelled rows a chunk needs before a realized metric is reported.
+    hyperparameters
+        LightGBM settings for DLE (one thread and silent by default).
+    """
+
+    def __init__(
+        self,
+        *,
+        problem: ProblemType,
+        columns: LogColumns,
+        metrics: Sequence[str] | None = None,
+        threshold: float = 0.5,
+        min_labels: int = 30,
+        hyperparameters: dict[str, Any] | None = None,
+    ) -> None:
+        self.problem = problem
+        self.columns = columns
+        self.metrics = tuple(metrics or DEFAULT_METRICS[problem])
+        self.threshold = threshold
+        self.min_labels = min_labels
+        self.reference_stats: dict[str, tuple[float, float]] = {}
+        chunker = _ColumnChunker(columns.timestamp)
+        if problem is ProblemType.CLASSIFICATION:
+            self._estimator: Any = nml.CBPE(
+                y_pred_proba=columns.prediction,
+                y_pred=columns.predicted_class,
+                y_true=columns.label,
+                problem_type="classification_binary",
+                metrics=list(self.metrics),
+                chunker=chunker,
+            )
+        else:
+            params = {"n_jobs": 1, "verbosity": -1, **(hyperparameters or {})}
+            self._estimator = nml.DLE(
+                feature_column_names=list(columns.features),
+                y_pred=columns.prediction,
+                y_true=columns.label,
+                metrics=list(self.metrics),
+                chunker=chunker,
+                hyperparameters=params,
+            )
+
+    def _prepare(self, frame: pd.DataFrame, *, keep_label: bool) -> pd.DataFrame:
+        cols = [CHUNK_COLUMN, self.columns.prediction]
+        if self.columns.timestamp in frame:
+            cols.append(self.columns.timestamp)
+        if self.problem is ProblemType.REGRESSION:
+            cols += list(self.columns.features)
+        if keep_label:
+            cols.append(self.columns.label)
+        out = frame[cols].copy()
+        if self.problem is ProblemType.CLASSIFICATION:
+            if self.columns.predicted_class in frame:
+                out[self.columns.predicted_class] = frame[self.columns.predicted_class].astype(int)
+            else:
+                out[self.columns.predicted_class] = (
+                    out[self.columns.prediction] >= self.threshold
+                ).astype(int)
+        return out
+
+    def fit(self, reference: pd.DataFrame) -> PerformanceEstimator:
+        """Fit on a fully labelled reference period (chunk column required).
+
+        Also records, per metric, the baseline of the performance alert rules: the mean of
+        the estimates over the reference chunks, and the larger of the standard deviations
+        of the estimated and the realized metric over those chunks. Estimates on the data
+        the estimator was fitted on vary less than they will on new units, so the realized
+        spread is the honest measure of how much one chunk may differ from another.
+
+        Raises
+        ------
+        ValueError
+            If a reference row has no label.
+        """
+        if reference[self.columns.label].isna().any():
+            raise ValueError("every reference row needs a label")
+        data = self._prepare(reference, keep_label=True)
+        if self.problem is ProblemType.CLASSIFICATION:
+            data[self.columns.label] = data[self.columns.label].astype(int)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._estimator.fit(data)
+        ref = self.estimate(reference)
+        for metric in self.metrics:
+            est = np.array([p.estimated for p in ref if p.metric == metric], dtype=float)
+            real = np.array(
+                [p.realized for p in ref if p.metric == metric and p.realized is not None],
+                dtype=float,
+            )
+            est, real = est[np.isfinite(est)], real[np.isfinite(real)]
+            spread = [v.std(ddof=1) for v in (est, real) if v.size > 1]
+            self.reference_stats[metric] = (
+                float(est.mean()) if est.size else math.nan,
+                float(max(spread)) if spread else 0.0,
+            )
+        return self
+
+    def estimate(self, frame: pd.DataFrame) -> list[ChunkPerformance]:
+        """Estimate each metric on each chunk, with realized values where labels exist.
+
+        Parameters
+        ----------
+        frame
+            Log rows numbered by :func:`.chunking.assign_chunks`; labels optional.
+
+        Returns
+        -------
+        list[ChunkPerformance]
+            One entry per chunk and metric, in chunk order.
+        """
+        data = self._prepare(frame, keep_label=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = self._estimator.estimate(data).filter(period="analysis").to_df()
+        keys = result[("chunk", "key")].astype(int).to_numpy()
+        realized = self._realized(frame)
+        out = []
+        for i, chunk in enumerate(keys):
+            for metric in self.metrics:
+                value, n = realized.get((int(chunk), metric), (None, 0))
+                out.append(
+                    ChunkPerformance(
+                        chunk=int(chunk),
+                        metric=metric,
+                        estimated=float(result[(metric, "value")].iloc[i]),
+                        lower=float(result[(metric, "lower_confidence_boundary")].iloc[i]),
+                        upper=float(result[(metric, "upper_confidence_boundary")].iloc[i]),
+                        realized=value,
+                        n_labels=n,
+                    )
+                )
+        return out
+
+    def _realized(self, frame: pd.DataFrame) -> dict[tuple[int, str], tuple[float | None, int]]:
+        label = self.columns.label
+        if label not in frame:
+            return {}
+        out: dict[tuple[int, str], tuple[float | None, int]] = {}
+        labelled = frame[frame[label].notna()]
+        for key, rows in labelled.groupby(CHUNK_COLUMN, sort=True):
+            n = len(rows)
+            y = rows[label].to_numpy(dtype=float)
+            proba = rows[self.columns.prediction].to_numpy(dtype=float)
+            if self.problem is ProblemType.CLASSIFICATION:
+                pred = (
+                    rows[self.columns.predicted_class].to_numpy()
+                    if self.columns.predicted_class in rows
+                    else (proba >= self.threshold).astype(int)
+                )
+            else:
+                pred = proba
+            for metric in self.metrics:
+                value = realized_metric(metric, y, pred, proba) if n >= self.min_labels else None
+                out[(int(key), metric)] = (value, n)
+        return out
+
+    def dump(self, path: Path) -> None:
+        """Write the fitted estimator to a node-local file (pickle: never load foreign files)."""
+        path.write_bytes(pickle.dumps(self))
+
+    @classmethod
+    def load(cls, path: Path) -> PerformanceEstimator:
+        """Read an estimator written by :meth:`dump` on this node."""
+        obj = pickle.loads(path.read_bytes())  # noqa: S301 - node-local, written by dump()
+        if not isinstance(obj, cls):
+            raise TypeError(f"{path} does not hold a {cls.__name__}")
+        return obj
