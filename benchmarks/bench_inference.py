@@ -178,6 +178,12 @@ def table(results: dict[str, Any]) -> str:
                 f"{r['batch64_per_s']:.0f} | {r['metric']:.4f} | {r['rss_mb']:.0f} |"
             )
     lines.append("")
+    lines.append(
+        "One thread for every variant, on a shared 2-core AMD EPYC with AVX2 and no VNNI (no "
+        "native INT8 dot products); peak RSS of a fresh process that loads only that variant "
+        "(the OpenVINO child asserts torch was never imported)."
+    )
+    lines.append("")
     for baseline, v in results.items():
         fp32_vs_torch = v["torch"]["p50_ms"] / v["ov_fp32"]["p50_ms"]
         int8_vs_fp32 = v["ov_int8"]["batch64_per_s"] / v["ov_fp32"]["batch64_per_s"]
