@@ -134,9 +134,8 @@ def evaluate(
     fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Re-score trained baselines on their test split, beside the rule-based fallback."""
-    from baselines.models.pipeline import load_trained, plant_key, recall_by_mode, holdout_targets
-    from baselines.models.training import evaluate as evaluate_model
-    from baselines.recipes import Baseline
+    from baselines.models.pipeline import holdout_targets, load_trained, plant_key, score_test
+    from baselines.recipes import Baseline, Recipe
     from baselines.rules.evaluation import rule_metrics
 
     rows = []
@@ -149,11 +148,8 @@ def evaluate(
                  "directory": str(directory)}
             )  # fmt: skip
             continue
-        metrics: dict[str, Any] = evaluate_model(
-            trained.model, trained.data.x_test, trained.data.y_test
-        )
-        if baseline == "ai4i":
-            metrics["recall_by_mode"] = recall_by_mode(trained.data, trained.model)
+        recipe = Recipe.model_validate(trained.metadata["recipe"])
+        metrics = score_test(trained.model, trained.data, recipe, p)
         rules = rule_metrics(trained.data, holdout_targets(trained.data))
         rows.append(
             {

@@ -33,6 +33,7 @@ def collect(quick: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     torch.set_num_threads(2)
     root = ROOT / "quick" if quick else ROOT
     out: dict[str, Any] = {"cmapss": {}, "ai4i": {}}
+    uncapped: dict[str, tuple[float, float]] = {}
     cm = get_recipe("cmapss")
     cm = with_epochs(cm, 2) if quick else cm
     for plant in cm.plants:
@@ -42,6 +43,10 @@ def collect(quick: bool) -> tuple[dict[str, Any], dict[str, Any]]:
             "phm08_score": _r(meta["metrics"]["phm08_score"], 2),
             "train_seconds": _r(meta["train"]["train_seconds"], 1),
         }
+        uncapped[plant] = (
+            meta["metrics"]["rmse_uncapped"],
+            meta["metrics"]["phm08_score_uncapped"],
+        )
     ai = get_recipe("ai4i")
     ai = with_epochs(ai, 2) if quick else ai
     meta = train_baseline("ai4i", None, recipe=ai, root=root).metadata
@@ -52,22 +57,29 @@ def collect(quick: bool) -> tuple[dict[str, Any], dict[str, Any]]:
         "ece": _r(m["ece"]),
         "recall_by_mode": {k: _r(v) for k, v in m["recall_by_mode"].items()},
     }
-    targets = {"cmapss_rmse": CMAPSS_RMSE_GATES, "ai4i": {"f1": 0.80, "pr_auc": 0.85, "ece": 0.03}}
+    targets = {
+        "cmapss_rmse": CMAPSS_RMSE_GATES,
+        "cmapss_uncapped": uncapped,
+        "ai4i": {"f1": 0.80, "pr_auc": 0.85, "ece": 0.03},
+    }
     return out, targets
 
 
 def table(results: dict[str, Any], targets: dict[str, Any]) -> str:
     """Markdown table of the results against their targets."""
     lines = [
-        "| baseline | subset / split | RMSE (target) | PHM08 score | train s (2 cores) |",
-        "|---|---|---:|---:|---:|",
+        "| baseline | subset / split | RMSE (target) | PHM08 score | RMSE / PHM08 vs uncapped RUL "
+        "| train s |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for plant, r in results["cmapss"].items():
         goal = targets["cmapss_rmse"][plant]
         mark = "✓" if r["rmse"] <= goal else "✗ missed"
+        raw_rmse, raw_score = targets["cmapss_uncapped"][plant]
         lines.append(
             f"| C-MAPSS | {plant} (official test) | {r['rmse']:.2f} (≤ {goal}) {mark} | "
-            f"{r['phm08_score']:.0f} | {r['train_seconds']:.0f} |"
+            f"{r['phm08_score']:.0f} | {raw_rmse:.2f} / {raw_score:.0f} | "
+            f"{r['train_seconds']:.0f} |"
         )
     a, t = results["ai4i"], targets["ai4i"]
     modes = ", ".join(f"{k.upper()} {v:.2f}" for k, v in a["recall_by_mode"].items())
@@ -78,6 +90,15 @@ def table(results: dict[str, Any], targets: dict[str, Any]) -> str:
         "|---|---|---:|---:|---:|---|",
         f"| AI4I 2020 | stratified 20 % holdout | {a['f1']:.3f} (≥ {t['f1']}) | "
         f"{a['pr_auc']:.3f} (≥ {t['pr_auc']}) | {a['ece']:.4f} (≤ {t['ece']}) | {modes} |",
+    ]
+    lines += [
+        "",
+        "C-MAPSS RMSE and PHM08 follow the reference's protocol (Li, Ding & Sun 2018): last window "
+        "of each official test unit against `RUL_FD00x` capped at 125 cycles, like the training "
+        "target; the column beside them scores the same predictions against the raw RUL. Training "
+        "time is wall-clock on a shared 2-core machine (1 torch thread per subset). AI4I "
+        "recall by mode is the share of each mode's test failures flagged at the calibrated "
+        "threshold (TWF and RNF are random by construction).",
     ]
     return "\n".join(lines)
 

@@ -161,23 +161,22 @@ class FailureClassifier(nn.Module):
         """Uncalibrated logits ``(B, 1 + n_aux)``: machine failure first, then the modes."""
         return self.body(x)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Uncalibrated machine-failure logits ``(B,)``.
+    def probability(self, x: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
+        """Failure probability ``(B,)`` at a given temperature.
 
-        Without score heads this is the machine-failure output. With score heads (failure modes
-        that the process readings determine), it is the logit of their noisy-OR,
-        ``P(any) = 1 - prod(1 - P(mode))``, computed in log space for stability.
+        Without score heads: ``sigmoid(z_failure / T)``. With score heads (the failure modes that
+        the process readings determine) it is their noisy-OR with temperature-scaled heads,
+        ``1 - prod_k sigmoid(-z_k / T)``: only sigmoid, product and subtraction, which OpenVINO
+        and NNCF handle exactly.
         """
-        z = self.body(x)
+        z = self.body(x) / temperature
         if not self.score_heads:
-            return z[:, 0]
-        log_none = -nn.functional.softplus(z[:, self.score_heads]).sum(dim=1)  # log P(no mode)
-        log_none = torch.clamp(log_none, max=-1e-7)
-        return torch.log(-torch.expm1(log_none)) - log_none
+            return torch.sigmoid(z[:, 0])
+        return 1.0 - torch.sigmoid(-z[:, self.score_heads]).prod(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Calibrated failure probability ``(B,)``."""
-        return torch.sigmoid(self.logits(x) / self.calib_temperature)
+        return self.probability(x, self.calib_temperature)
 
 
 def build_network(

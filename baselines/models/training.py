@@ -98,7 +98,12 @@ def _loss(
             ).mean(dim=0)
             return per_target[0] + aux_weight * per_target[1:].sum()
         target = yb[:, 0] if yb.ndim == 2 else yb
-        return nn.functional.binary_cross_entropy_with_logits(model.logits(xb), target)
+        if not model.score_heads:
+            return nn.functional.binary_cross_entropy_with_logits(
+                model.all_logits(xb)[:, 0], target
+            )
+        prob = model.probability(xb, 1.0).clamp(1e-7, 1 - 1e-7)
+        return nn.functional.binary_cross_entropy(prob, target)
     scale = model.rul_scale
     target = yb[:, 0] if yb.ndim == 2 else yb
     return nn.functional.mse_loss(model(xb) / scale, target / scale)
@@ -209,10 +214,10 @@ def predict(model: nn.Module, x: NDArray) -> NDArray:
 
 @torch.no_grad()
 def predict_logits(model: FailureClassifier, x: NDArray) -> NDArray:
-    """Uncalibrated logits of the failure classifier."""
+    """Uncalibrated logits of every head of the failure classifier, ``(n, 1 + n_aux)``."""
     model.eval()
     xt = torch.as_tensor(np.array(x, dtype=np.float32))
-    return model.logits(xt).numpy()
+    return model.all_logits(xt).numpy()
 
 
 def score_predictions(
@@ -264,6 +269,13 @@ def evaluate(model: nn.Module, x: NDArray, y: NDArray) -> dict[str, float]:
     return out
 
 
+def _served_probability(model: FailureClassifier, z: NDArray, t: float) -> NDArray:
+    """Numpy twin of ``FailureClassifier.probability`` on precomputed logits ``z``."""
+    if not model.score_heads:
+        return np.asarray(1.0 / (1.0 + np.exp(-z[:, 0] / t)))
+    return np.asarray(1.0 - np.prod(1.0 / (1.0 + np.exp(z[:, model.score_heads] / t)), axis=1))
+
+
 def calibrate(model: FailureClassifier, x_val: NDArray, y_val: NDArray) -> dict[str, float]:
     """Fit the temperature (min NLL) and the max-F1 threshold on validation rows, in place.
 
@@ -272,17 +284,17 @@ def calibrate(model: FailureClassifier, x_val: NDArray, y_val: NDArray) -> dict[
     dict
         ``temperature``, ``threshold`` and the validation ``ece`` before and after.
     """
-    logits = predict_logits(model, x_val).astype(np.float64)
+    z = predict_logits(model, x_val).astype(np.float64)
     y = np.asarray(primary_target(y_val), dtype=np.float64)
 
     def nll(t: float) -> float:
-        z = logits / t
-        return float(np.mean(np.logaddexp(0.0, z) - y * z))
+        p = np.clip(_served_probability(model, z, t), 1e-12, 1 - 1e-12)
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
     grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 401))
     temperature = float(grid[int(np.argmin([nll(t) for t in grid]))])
-    before = m.expected_calibration_error(y, 1.0 / (1.0 + np.exp(-logits)))
-    prob = 1.0 / (1.0 + np.exp(-logits / temperature))
+    before = m.expected_calibration_error(y, _served_probability(model, z, 1.0))
+    prob = _served_probability(model, z, temperature)
     threshold = m.best_f1_threshold(y, prob)
     model.calib_temperature.fill_(temperature)
     model.calib_threshold.fill_(threshold)

@@ -55,9 +55,6 @@ def cmapss_recipe() -> Recipe:
             weight_decay=0.0,
             seed=7,
             threads=2,
-            # Same number of optimizer steps (~1,400) on every subset: FD002/FD004 have 2.6-3x
-            # the windows of FD001, so they run fewer epochs and fit the 10-minute budget.
-            overrides={"FD002": {"epochs": 8}, "FD003": {"epochs": 16}, "FD004": {"epochs": 7}},
         ),
         split=SplitProtocol(
             kind="official_test_set",

@@ -62,7 +62,7 @@ def trained_cmapss(model_root):
 def trained_ai4i(model_root):
     from baselines.models.pipeline import train_baseline
 
-    recipe = small_export_recipe(ai4i_recipe(), epochs=4)
+    recipe = small_export_recipe(ai4i_recipe(), epochs=10)
     return train_baseline("ai4i", None, recipe=recipe, root=model_root)
 
 

@@ -91,3 +91,10 @@ def test_plant_data_per_line_and_subset() -> None:
     assert a.fingerprint == load_plant_data("cmapss", "FD001", max_units=3).fingerprint
     with pytest.raises(ValueError):
         load_plant_data("cmapss")
+
+
+def test_clean_source_loses_no_rows_to_the_contract() -> None:
+    data = load_plant_data("ai4i")
+    assert data.quarantined_rows == 0
+    assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 10000
+    assert load_plant_data("cmapss", "FD001", max_units=5).quarantined_rows == 0
