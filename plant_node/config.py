@@ -33,7 +33,7 @@ class NodeSettings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
     plant_id: str = Field(default="plant-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    hub_url: str = "http://127.0.0.1:8000"
+    hub_url: str = "http://127.0.0.1:8100"
     hub_token: SecretStr | None = None
     hub_timeout_s: float = Field(default=5.0, gt=0)
 

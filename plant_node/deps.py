@@ -14,6 +14,7 @@ from plant_node.config import NodeSettings
 from plant_node.metrics import NodeMetrics
 
 if TYPE_CHECKING:
+    from plant_node.serving.sync import ModelSource
     from plant_node.outbox.sender import OutboxSender
     from plant_node.serving.flows import ServingFlows
 
@@ -28,6 +29,8 @@ class NodeState:
     metrics: NodeMetrics
     sender: OutboxSender | None = None
     serving: ServingFlows | None = None
+    # Where model sync pulls assignments and artifacts from (the hub); None serves the cache only.
+    model_source: ModelSource | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
 

@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -17,11 +16,13 @@ from plant_node.db import make_engine, make_session_factory
 from plant_node.deps import NodeState, StateDep
 from plant_node.health.routes import router as health_router
 from plant_node.metrics import NodeMetrics
-from plant_node.outbox.deliverers import HttpEventDeliverer
+from federation.hub_client import HubClient
+from plant_node.outbox.deliverers import HubClientDeliverer
 from plant_node.outbox.sender import OutboxSender
 from plant_node.outbox.types import Deliverer, OutboxMessage, RetryPolicy
 from plant_node.serving.cache import ModelCache
 from plant_node.serving.flows import ServingFlows
+from plant_node.serving.hub_source import HubModelSource
 from plant_node.serving.pipelines import Pipeline, default_pipelines
 from plant_node.serving.routes import router as serving_router
 
@@ -36,10 +37,10 @@ def metrics(state: StateDep) -> Response:
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _default_deliverer(settings: NodeSettings) -> tuple[Deliverer, httpx.Client]:
-    client = httpx.Client(base_url=settings.hub_url, timeout=settings.hub_timeout_s)
+def _hub_client(settings: NodeSettings) -> HubClient:
     token = settings.hub_token.get_secret_value() if settings.hub_token else None
-    return HttpEventDeliverer(client, settings.plant_id, token), client
+    # The outbox owns retries and backoff, so the client itself does not retry.
+    return HubClient(settings.hub_url, token=token, timeout=settings.hub_timeout_s, retries=0)
 
 
 def build_state(
@@ -71,10 +72,12 @@ def build_state(
     state = NodeState(
         settings=settings, engine=engine, session_factory=factory, metrics=node_metrics
     )
+    hub = _hub_client(settings)
+    state.extras["hub_client"] = hub
+    state.model_source = HubModelSource(hub, settings.plant_id)
     if settings.outbox_enabled:
         if deliverer is None:
-            deliverer, client = _default_deliverer(settings)
-            state.extras["hub_http_client"] = client
+            deliverer = HubClientDeliverer(hub, settings.plant_id)
 
         def _count(outcome: str, message: OutboxMessage) -> None:
             node_metrics.outbox.labels(message.stream, outcome).inc()
@@ -128,8 +131,8 @@ def create_app(
         state = build_state(settings, deliverer=deliverer, pipelines=pipelines)
         app.state.node = state
         if state.serving is not None:
-            # The hub client is not wired yet: start from the local cache.
-            state.serving.sync_models(None)
+            # Pull assignments from the hub; when it is unreachable the cache serves.
+            state.serving.sync_models(state.model_source)
             state.serving.start()
         if state.sender is not None:
             state.sender.start(settings.outbox_poll_interval_s)
@@ -148,9 +151,9 @@ def create_app(
                 state.serving.stop()
             if state.sender is not None:
                 state.sender.stop()
-            client = state.extras.get("hub_http_client")
-            if isinstance(client, httpx.Client):
-                client.close()
+            hub = state.extras.get("hub_client")
+            if isinstance(hub, HubClient):
+                hub.close()
             state.engine.dispose()
 
     app = FastAPI(

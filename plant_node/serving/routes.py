@@ -64,8 +64,8 @@ def create_feedback(body: FeedbackCreate, session: SessionDep, state: StateDep) 
 
 @router.post("/models/reload")
 def reload_models(state: StateDep) -> dict[str, Any]:
-    """Hot-swap every baseline to the newest cached version that verifies and compiles."""
-    return _flows(state).sync_models(None)
+    """Pull assignments from the hub (cache when away) and hot-swap to each champion."""
+    return _flows(state).sync_models(state.model_source)
 
 
 @router.get("/rollout")
