@@ -1,0 +1,185 @@
+"""What a plant trains: a task registry (baseline name -> model + data adapter).
+
+The ClientApp and ServerApp speak only this small interface, so the training code of a
+baseline plugs in with a few lines. ``toy-linear`` is a numpy linear regressor over
+per-plant ``.npz`` files; it keeps the Flower tests fast and torch-free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+Weights = dict[str, npt.NDArray[np.floating]]
+
+
+@dataclass(frozen=True)
+class PlantArrays:
+    """One plant's training and test arrays, already through the feature pipeline."""
+
+    plant_id: str
+    x_train: FloatArray
+    y_train: FloatArray
+    x_test: FloatArray
+    y_test: FloatArray
+
+
+class FederatedTask(Protocol):
+    """What the Flower apps need from a baseline."""
+
+    name: str
+    metric_name: str
+
+    def initial_weights(self, seed: int) -> Weights:
+        """Return the starting global weights (named arrays)."""
+        ...
+
+    def load_data(
+        self, plant_id: str, data_dir: Path | None, *, max_samples: int | None, seed: int
+    ) -> PlantArrays:
+        """Load ``plant_id``'s own data (only that plant's files)."""
+        ...
+
+    def fit(
+        self,
+        weights: Weights,
+        data: PlantArrays,
+        *,
+        epochs: int,
+        learning_rate: float,
+        batch_size: int,
+        proximal_mu: float,
+        seed: int,
+    ) -> tuple[Weights, dict[str, float]]:
+        """Train locally from ``weights``; return new weights and training metrics."""
+        ...
+
+    def evaluate(self, weights: Weights, data: PlantArrays) -> dict[str, float]:
+        """Return ``loss`` and ``metric_name`` of ``weights`` on the plant's test set."""
+        ...
+
+
+# ------------------------------------------------------------------ toy-linear
+TOY_FEATURES = 8
+
+
+def _plant_seed(plant_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(plant_id.encode()).digest()[:4], "little")
+
+
+def make_toy_plant_data(plant_id: str, n_train: int = 300, n_test: int = 100) -> PlantArrays:
+    """Synthesize a plant's data: a shared linear signal plus a plant-specific offset."""
+    rng = np.random.default_rng(_plant_seed(plant_id))
+    w_true = np.linspace(-1.0, 1.0, TOY_FEATURES)
+    shift = rng.normal(0.0, 0.3)
+
+    def draw(n: int) -> tuple[FloatArray, FloatArray]:
+        x = rng.normal(0.0, 1.0, size=(n, TOY_FEATURES)).astype(np.float32)
+        y = (x @ w_true + 0.5 + shift + rng.normal(0.0, 0.1, size=n)).astype(np.float32)
+        return x, y
+
+    x_train, y_train = draw(n_train)
+    x_test, y_test = draw(n_test)
+    return PlantArrays(plant_id, x_train, y_train, x_test, y_test)
+
+
+def write_toy_plant_data(data_dir: Path, plant_id: str, **kwargs: int) -> Path:
+    """Write ``make_toy_plant_data`` to ``<data_dir>/<plant_id>.npz`` (a plant's local file)."""
+    data = make_toy_plant_data(plant_id, **kwargs)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"{plant_id}.npz"
+    np.savez(path, x_train=data.x_train, y_train=data.y_train,
+             x_test=data.x_test, y_test=data.y_test)
+    return path
+
+
+class ToyLinearTask:
+    """Linear regression trained by mini-batch SGD in numpy (MSE loss, RMSE metric)."""
+
+    name = "toy-linear"
+    metric_name = "rmse"
+
+    def initial_weights(self, seed: int) -> Weights:
+        """Small random weights, the same for a given seed."""
+        rng = np.random.default_rng(seed)
+        return {
+            "weight": rng.normal(0.0, 0.01, size=TOY_FEATURES).astype(np.float32),
+            "bias": np.zeros(1, dtype=np.float32),
+        }
+
+    def load_data(
+        self, plant_id: str, data_dir: Path | None, *, max_samples: int | None, seed: int
+    ) -> PlantArrays:
+        """Read ``<data_dir>/<plant_id>.npz``; synthesize it when no directory is given."""
+        if data_dir is None:
+            data = make_toy_plant_data(plant_id)
+        else:
+            with np.load(data_dir / f"{plant_id}.npz") as f:
+                data = PlantArrays(plant_id, f["x_train"], f["y_train"], f["x_test"], f["y_test"])
+        if max_samples:
+            data = PlantArrays(plant_id, data.x_train[:max_samples], data.y_train[:max_samples],
+                               data.x_test, data.y_test)
+        return data
+
+    def fit(
+        self,
+        weights: Weights,
+        data: PlantArrays,
+        *,
+        epochs: int,
+        learning_rate: float,
+        batch_size: int,
+        proximal_mu: float,
+        seed: int,
+    ) -> tuple[Weights, dict[str, float]]:
+        """SGD on MSE plus ``mu/2 * ||w - w_global||^2`` (FedProx)."""
+        w = weights["weight"].astype(np.float64).copy()
+        b = weights["bias"].astype(np.float64).copy()
+        w0, b0 = w.copy(), b.copy()
+        x = data.x_train.astype(np.float64)
+        y = data.y_train.astype(np.float64)
+        rng = np.random.default_rng(seed)
+        for _ in range(epochs):
+            order = rng.permutation(len(x))
+            for start in range(0, len(x), batch_size):
+                idx = order[start : start + batch_size]
+                err = x[idx] @ w + b[0] - y[idx]
+                grad_w = 2.0 * x[idx].T @ err / len(idx) + proximal_mu * (w - w0)
+                grad_b = 2.0 * err.mean() + proximal_mu * (b[0] - b0[0])
+                w -= learning_rate * grad_w
+                b[0] -= learning_rate * grad_b
+        loss = float(np.mean((x @ w + b[0] - y) ** 2))
+        new = {"weight": w.astype(np.float32), "bias": b.astype(np.float32)}
+        return new, {"train-loss": loss}
+
+    def evaluate(self, weights: Weights, data: PlantArrays) -> dict[str, float]:
+        """MSE loss and RMSE on the plant's test split."""
+        pred = data.x_test @ weights["weight"] + weights["bias"][0]
+        mse = float(np.mean((pred - data.y_test) ** 2))
+        return {"loss": mse, "rmse": float(np.sqrt(mse))}
+
+
+TASKS: dict[str, Callable[[], FederatedTask]] = {
+    ToyLinearTask.name: ToyLinearTask,
+}
+
+
+def get_task(name: str) -> FederatedTask:
+    """Return the task registered as ``name``.
+
+    Raises
+    ------
+    ValueError
+        If no task has that name.
+    """
+    try:
+        return TASKS[name]()
+    except KeyError:
+        raise ValueError(f"unknown baseline task {name!r} (known: {', '.join(TASKS)})") from None
