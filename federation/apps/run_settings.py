@@ -34,7 +34,7 @@ class RunSettings:
     strategy: str = "fedavg"
     num_server_rounds: int = 2
     local_epochs: int = 1
-    learning_rate: float = 0.05
+    learning_rate: float = 0.1
     batch_size: int = 32
     proximal_mu: float = 0.01
     trim_beta: float = 0.2

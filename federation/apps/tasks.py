@@ -78,7 +78,7 @@ def make_toy_plant_data(plant_id: str, n_train: int = 300, n_test: int = 100) ->
     """Synthesize a plant's data: a shared linear signal plus a plant-specific offset."""
     rng = np.random.default_rng(_plant_seed(plant_id))
     w_true = np.linspace(-1.0, 1.0, TOY_FEATURES)
-    shift = rng.normal(0.0, 0.3)
+    shift = rng.normal(0.0, 0.05)
 
     def draw(n: int) -> tuple[FloatArray, FloatArray]:
         x = rng.normal(0.0, 1.0, size=(n, TOY_FEATURES)).astype(np.float32)
