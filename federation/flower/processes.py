@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,10 +171,18 @@ def supernode_command(spec: SuperNodeSpec) -> list[str]:
     return cmd
 
 
-def _spawn(name: str, cmd: list[str], *, state_dir: Path, log_path: Path) -> ManagedProcess:
+def _spawn(
+    name: str,
+    cmd: list[str],
+    *,
+    state_dir: Path,
+    log_path: Path,
+    extra_env: Mapping[str, str] | None = None,
+) -> ManagedProcess:
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = flower_environment(flwr_home=state_dir / "flwr-home")
+    env.update(extra_env or {})
     with log_path.open("ab") as log_file:
         popen = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             cmd,
@@ -187,19 +196,27 @@ def _spawn(name: str, cmd: list[str], *, state_dir: Path, log_path: Path) -> Man
     return ManagedProcess(name=name, popen=popen, log_path=log_path)
 
 
-def start_superlink(spec: SuperLinkSpec, *, log_dir: Path) -> ManagedProcess:
-    """Start ``flower-superlink`` (returns at once; see :func:`wait_for_superlink`)."""
+def start_superlink(
+    spec: SuperLinkSpec, *, log_dir: Path, extra_env: Mapping[str, str] | None = None
+) -> ManagedProcess:
+    """Start ``flower-superlink`` (returns at once; see :func:`wait_for_superlink`).
+
+    ``extra_env`` is applied last, over the air-gap environment (tests only).
+    """
     return _spawn(
         "superlink", superlink_command(spec),
-        state_dir=spec.state_dir, log_path=log_dir / "superlink.log",
+        state_dir=spec.state_dir, log_path=log_dir / "superlink.log", extra_env=extra_env,
     )
 
 
-def start_supernode(spec: SuperNodeSpec, *, log_dir: Path) -> ManagedProcess:
+def start_supernode(
+    spec: SuperNodeSpec, *, log_dir: Path, extra_env: Mapping[str, str] | None = None
+) -> ManagedProcess:
     """Start one plant's ``flower-supernode`` (returns at once)."""
     return _spawn(
         f"supernode-{spec.plant_id}", supernode_command(spec),
         state_dir=spec.state_dir, log_path=log_dir / f"supernode-{spec.plant_id}.log",
+        extra_env=extra_env,
     )
 
 
