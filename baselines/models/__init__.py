@@ -1,0 +1,41 @@
+"""Torch models of the baselines and the training API the Flower ClientApp calls.
+
+>>> from baselines.models import build_model, get_weights, set_weights, train_local, evaluate
+>>> from baselines.models import load_plant_data
+"""
+
+from __future__ import annotations
+
+from baselines.models.networks import FailureClassifier, RulRegressor, build_network
+from baselines.models.training import (
+    build_model,
+    calibrate,
+    evaluate,
+    get_weights,
+    predict,
+    score_predictions,
+    seed_everything,
+    set_weights,
+    train_local,
+    weight_names,
+)
+from baselines.plants import PlantData, load_plant_data, plants_of
+
+__all__ = [
+    "FailureClassifier",
+    "PlantData",
+    "RulRegressor",
+    "build_model",
+    "build_network",
+    "calibrate",
+    "evaluate",
+    "get_weights",
+    "load_plant_data",
+    "plants_of",
+    "predict",
+    "score_predictions",
+    "seed_everything",
+    "set_weights",
+    "train_local",
+    "weight_names",
+]

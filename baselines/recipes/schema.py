@@ -1,0 +1,159 @@
+"""The recipe document: how a baseline is built, trained, judged and federated (pydantic, JSON)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Baseline(StrEnum):
+    """The baselines Millwright ships."""
+
+    CMAPSS = "cmapss"
+    AI4I = "ai4i"
+
+
+class GateOp(StrEnum):
+    """Comparison a promotion gate applies to a metric."""
+
+    LE = "<="
+    GE = ">="
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataContractRef(_Section):
+    """Which data contract the training rows must pass."""
+
+    name: str
+    version: str
+
+
+class SplitProtocol(_Section):
+    """How rows are divided into train / validation / test."""
+
+    kind: Literal["official_test_set", "stratified_holdout"]
+    test_fraction: float | None = None
+    validation_fraction: float = 0.0
+    stratify_on: str | None = None
+    group_by: str | None = None
+    seed: int = 0
+    description: str = ""
+
+
+class Hyperparameters(_Section):
+    """Optimizer and schedule of centralized training (and the default for local rounds)."""
+
+    epochs: int = Field(gt=0)
+    lr: float = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    weight_decay: float = 0.0
+    seed: int = 0
+    threads: int = 2
+    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class PromotionGate(_Section):
+    """A model is promoted only if ``metric op value`` holds on the split protocol's test set."""
+
+    metric: str
+    op: GateOp
+    value: float
+    plant: str | None = None
+
+
+class Int8Tolerance(_Section):
+    """How much worse than FP32 an INT8 model may be on the same test windows."""
+
+    metric: str
+    max_degradation: float
+    calibration_samples: int = 300
+
+
+class FederationKnobs(_Section):
+    """Defaults for federated fine-tuning campaigns (the campaign may override them)."""
+
+    strategy: Literal["fedavg", "fedprox"] = "fedprox"
+    proximal_mu: float = 0.01
+    rounds: int = 5
+    local_epochs: int = 1
+    min_clients: int = 2
+    fraction_train: float = 1.0
+
+
+class PrivacyKnobs(_Section):
+    """Placeholders for differential privacy and secure aggregation (off until implemented)."""
+
+    differential_privacy: bool = False
+    clipping_norm: float | None = None
+    noise_multiplier: float | None = None
+    secure_aggregation: bool = False
+
+
+class Recipe(_Section):
+    """A versioned, JSON-serializable recipe, stored in the hub registry beside each model."""
+
+    name: str
+    version: str
+    baseline: Baseline
+    task: Literal["rul_regression", "failure_classification"]
+    description: str
+    data_contract: DataContractRef
+    preprocessing: dict[str, Any]
+    features: dict[str, Any]
+    architecture: dict[str, Any]
+    hyperparameters: Hyperparameters
+    calibration: dict[str, Any] = Field(default_factory=dict)
+    split: SplitProtocol
+    metrics: list[str]
+    promotion_gates: list[PromotionGate]
+    int8_tolerance: Int8Tolerance
+    plants: list[str]
+    federation: FederationKnobs = FederationKnobs()
+    privacy: PrivacyKnobs = PrivacyKnobs()
+
+    @property
+    def recipe_id(self) -> str:
+        """``name@version``, the registry key."""
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form (what the hub registry stores)."""
+        return self.model_dump(mode="json")
+
+    def to_json(self) -> str:
+        """Return canonical JSON (sorted keys, no whitespace variance)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def digest(self) -> str:
+        """Return the sha256 of the canonical JSON."""
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+
+    def hyperparameters_for(self, plant: str | None) -> Hyperparameters:
+        """Return the hyperparameters with a plant's overrides applied."""
+        over = self.hyperparameters.overrides.get(plant or "", {})
+        return self.hyperparameters.model_copy(update=over) if over else self.hyperparameters
+
+    def gates_pass(self, metrics: dict[str, float], plant: str | None = None) -> dict[str, bool]:
+        """Evaluate the gates that apply to ``plant`` against ``metrics`` (a missing metric fails).
+
+        Gates without a plant apply everywhere; gates naming a plant apply only to it.
+        """
+        out: dict[str, bool] = {}
+        for gate in self.promotion_gates:
+            if gate.plant is not None and gate.plant != plant:
+                continue
+            value = metrics.get(gate.metric)
+            if value is None:
+                out[gate.metric] = False
+            elif gate.op is GateOp.LE:
+                out[gate.metric] = value <= gate.value
+            else:
+                out[gate.metric] = value >= gate.value
+        return out

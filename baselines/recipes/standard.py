@@ -1,0 +1,145 @@
+"""The standard recipe of each baseline: the hub publishes these beside the baseline models."""
+
+from __future__ import annotations
+
+from baselines.features.cmapss import CmapssFeatureConfig
+from baselines.recipes.schema import (
+    Baseline,
+    DataContractRef,
+    FederationKnobs,
+    GateOp,
+    Hyperparameters,
+    Int8Tolerance,
+    PrivacyKnobs,
+    PromotionGate,
+    Recipe,
+    SplitProtocol,
+)
+
+CMAPSS_RMSE_GATES: dict[str, float] = {"FD001": 13.9, "FD002": 24.6, "FD003": 13.9, "FD004": 25.6}
+
+
+def cmapss_recipe() -> Recipe:
+    """Return the standard C-MAPSS RUL recipe (1D-CNN + GRU over 30-cycle windows)."""
+    features = CmapssFeatureConfig()
+    return Recipe(
+        name="cmapss-rul-cnn-gru",
+        version="1.0.0",
+        baseline=Baseline.CMAPSS,
+        task="rul_regression",
+        description=(
+            "Remaining useful life of turbofan engines from 30-cycle windows of 14 sensors, "
+            "z-scored per operating condition; piecewise-linear target capped at 125 cycles."
+        ),
+        data_contract=DataContractRef(name="cmapss-raw", version="1.0.0"),
+        preprocessing={
+            "contract": "rows violating cmapss-raw are quarantined, never trained on",
+            "operating_conditions": "leader clustering of settings / setting_scale",
+            "normalization": "z-score per sensor per operating condition",
+            "flat_sensors": "dropped when within-condition std < flat_rel_std * |mean|",
+            "short_units": "front-padded by repeating the first normalized cycle",
+        },
+        features={"pipeline": "baselines.features.cmapss", **features.to_dict()},
+        architecture={
+            "kind": "cnn_gru",
+            "conv_channels": [32, 64, 64],
+            "kernel_size": 5,
+            "gru_hidden": 64,
+            "head_hidden": 64,
+            "dropout": 0.2,
+            "output": "rul_cycles",
+        },
+        hyperparameters=Hyperparameters(
+            epochs=30, lr=2e-3, batch_size=256, weight_decay=1e-5, seed=7, threads=2
+        ),
+        split=SplitProtocol(
+            kind="official_test_set",
+            group_by="unit",
+            description="train on train_FD00x; score each test unit's last window vs RUL_FD00x",
+        ),
+        metrics=["rmse", "phm08_score", "mae"],
+        promotion_gates=[
+            PromotionGate(metric="rmse", op=GateOp.LE, value=v, plant=k)
+            for k, v in CMAPSS_RMSE_GATES.items()
+        ],
+        int8_tolerance=Int8Tolerance(metric="rmse", max_degradation=0.5, calibration_samples=512),
+        plants=["FD001", "FD002", "FD003", "FD004"],
+        federation=FederationKnobs(strategy="fedprox", proximal_mu=0.01, rounds=5, local_epochs=1),
+        privacy=PrivacyKnobs(),
+    )
+
+
+def ai4i_recipe() -> Recipe:
+    """Return the standard AI4I failure recipe (MLP on physical features, temperature-scaled)."""
+    return Recipe(
+        name="ai4i-failure-mlp",
+        version="1.0.0",
+        baseline=Baseline.AI4I,
+        task="failure_classification",
+        description=(
+            "Machine failure from process readings plus power, temperature difference and "
+            "tool wear x torque; probabilities calibrated by temperature scaling."
+        ),
+        data_contract=DataContractRef(name="ai4i-raw", version="1.0.0"),
+        preprocessing={
+            "contract": "rows violating ai4i-raw are quarantined, never trained on",
+            "labels_never_features": ["machine_failure", "twf", "hdf", "pwf", "osf", "rnf"],
+            "normalization": "z-score of numeric and derived features",
+        },
+        features={
+            "pipeline": "baselines.features.ai4i",
+            "numeric": [
+                "air_temperature_k",
+                "process_temperature_k",
+                "rotational_speed_rpm",
+                "torque_nm",
+                "tool_wear_min",
+            ],
+            "derived": {
+                "power_w": "torque_nm * rotational_speed_rpm * 2*pi/60",
+                "temp_diff_k": "process_temperature_k - air_temperature_k",
+                "wear_torque": "tool_wear_min * torque_nm",
+            },
+            "categorical": {"type": ["L", "M", "H"]},
+        },  # fmt: skip
+        architecture={
+            "kind": "mlp",
+            "hidden": [64, 64],
+            "dropout": 0.1,
+            "output": "calibrated_failure_probability",
+        },
+        hyperparameters=Hyperparameters(
+            epochs=60, lr=3e-3, batch_size=128, weight_decay=1e-4, seed=7, threads=2
+        ),
+        calibration={"method": "temperature_scaling", "threshold": "max F1 on validation"},
+        split=SplitProtocol(
+            kind="stratified_holdout",
+            test_fraction=0.2,
+            validation_fraction=0.2,
+            stratify_on="machine_failure",
+            seed=2020,
+            description="stratified 80/20 holdout; 20% of train for calibration and threshold",
+        ),
+        metrics=["f1", "pr_auc", "ece", "recall_by_mode"],
+        promotion_gates=[
+            PromotionGate(metric="f1", op=GateOp.GE, value=0.80),
+            PromotionGate(metric="pr_auc", op=GateOp.GE, value=0.85),
+            PromotionGate(metric="ece", op=GateOp.LE, value=0.03),
+        ],
+        int8_tolerance=Int8Tolerance(metric="f1", max_degradation=0.02, calibration_samples=512),
+        plants=["L", "M", "H"],
+        federation=FederationKnobs(strategy="fedprox", proximal_mu=0.01, rounds=5, local_epochs=2),
+        privacy=PrivacyKnobs(),
+    )
+
+
+def get_recipe(baseline: str | Baseline) -> Recipe:
+    """Return the standard recipe of a baseline.
+
+    Raises
+    ------
+    ValueError
+        If the baseline is unknown.
+    """
+    b = Baseline(baseline)
+    return cmapss_recipe() if b is Baseline.CMAPSS else ai4i_recipe()

@@ -1,0 +1,93 @@
+"""The API the Flower ClientApp builds on: build, weights as numpy, train_local, evaluate."""
+
+import numpy as np
+import pytest
+
+from baselines.models import (
+    build_model,
+    calibrate,
+    evaluate,
+    get_weights,
+    load_plant_data,
+    set_weights,
+    train_local,
+)
+
+
+def _train(recipe, data, **kw):
+    model = build_model(recipe, data.input_shape)
+    hp = recipe.hyperparameters
+    metrics = train_local(
+        model, data.x_train, data.y_train, epochs=hp.epochs, lr=hp.lr,
+        batch_size=hp.batch_size, seed=hp.seed, **kw,
+    )  # fmt: skip
+    return model, metrics
+
+
+def test_training_is_reproducible(cmapss_small, tiny_cmapss_recipe) -> None:
+    a, ma = _train(tiny_cmapss_recipe, cmapss_small)
+    b, mb = _train(tiny_cmapss_recipe, cmapss_small)
+    assert ma["loss"] == mb["loss"]
+    for wa, wb in zip(get_weights(a), get_weights(b), strict=True):
+        assert np.array_equal(wa, wb)
+
+
+def test_weights_round_trip_as_numpy(cmapss_small, tiny_cmapss_recipe) -> None:
+    trained, _ = _train(tiny_cmapss_recipe, cmapss_small)
+    fresh = build_model(tiny_cmapss_recipe, cmapss_small.input_shape, seed=123)
+    set_weights(fresh, get_weights(trained))
+    assert evaluate(fresh, cmapss_small.x_test, cmapss_small.y_test)["rmse"] == pytest.approx(
+        evaluate(trained, cmapss_small.x_test, cmapss_small.y_test)["rmse"]
+    )
+    with pytest.raises(ValueError):
+        set_weights(fresh, get_weights(trained)[:-1])
+
+
+def test_regression_metrics(cmapss_small, tiny_cmapss_recipe) -> None:
+    model, metrics = _train(tiny_cmapss_recipe, cmapss_small)
+    out = evaluate(model, cmapss_small.x_test, cmapss_small.y_test)
+    assert {"rmse", "mae", "phm08_score", "loss", "num_examples"} <= set(out)
+    assert out["num_examples"] == 12 and metrics["num_examples"] == len(cmapss_small.x_train)
+
+
+def test_fedprox_term_pulls_towards_the_global_weights(cmapss_small, tiny_cmapss_recipe) -> None:
+    # Prepare
+    start = build_model(tiny_cmapss_recipe, cmapss_small.input_shape)
+    anchor = get_weights(start)
+
+    def drift(mu: float) -> float:
+        model = build_model(tiny_cmapss_recipe, cmapss_small.input_shape)
+        train_local(
+            model, cmapss_small.x_train, cmapss_small.y_train, epochs=2, lr=5e-3,
+            batch_size=256, seed=1, proximal_mu=mu, global_weights=anchor,
+        )  # fmt: skip
+        return sum(
+            float(((w - a) ** 2).sum()) for w, a in zip(get_weights(model), anchor, strict=True)
+        )
+
+    # Execute / Assert
+    assert drift(10.0) < drift(0.0)
+
+
+def test_classifier_calibrates_and_reports_classification_metrics(
+    ai4i_data, tiny_ai4i_recipe
+) -> None:
+    model, _ = _train(tiny_ai4i_recipe, ai4i_data)
+    calib = calibrate(model, ai4i_data.x_val, ai4i_data.y_val)
+    out = evaluate(model, ai4i_data.x_test, ai4i_data.y_test)
+    assert calib["temperature"] > 0
+    assert out["threshold"] == pytest.approx(calib["threshold"], rel=1e-6)
+    assert {"f1", "pr_auc", "ece", "precision", "recall"} <= set(out)
+    # Calibration buffers are not federated weights.
+    assert len(get_weights(model)) == len(list(model.parameters()))
+
+
+def test_plant_data_per_line_and_subset() -> None:
+    line = load_plant_data("ai4i", "M")
+    assert line.x_train.shape[1] == 11 and line.plant_id == "M"
+    a = load_plant_data("cmapss", "FD001", max_units=3)
+    b = load_plant_data("cmapss", "FD001", max_units=4)
+    assert a.fingerprint != b.fingerprint
+    assert a.fingerprint == load_plant_data("cmapss", "FD001", max_units=3).fingerprint
+    with pytest.raises(ValueError):
+        load_plant_data("cmapss")
