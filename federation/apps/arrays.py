@@ -9,8 +9,11 @@ from federation.apps.tasks import Weights
 
 
 def to_record(weights: Weights) -> ArrayRecord:
-    """Wrap named arrays, keeping their names and order."""
-    return ArrayRecord({name: Array(np.ascontiguousarray(a)) for name, a in weights.items()})
+    """Wrap named arrays, keeping their names, order and shapes (0-d scalars too)."""
+    # ``np.ascontiguousarray`` would turn a 0-d buffer into shape (1,).
+    return ArrayRecord(
+        {name: Array(np.array(a, order="C", copy=True)) for name, a in weights.items()}
+    )
 
 
 def from_record(record: ArrayRecord) -> Weights:

@@ -69,7 +69,7 @@ def _apply_fault(settings: RunSettings, plant: str, sent: Weights, new: Weights)
 
 def _reply(msg: Message, plant: str, content: dict[str, ArrayRecord | MetricRecord]) -> Message:
     records = RecordDict(
-        {**content, PLANT_RECORD_KEY: ConfigRecord({"plant-id": plant})}  # type: ignore[dict-item]
+        {**content, PLANT_RECORD_KEY: ConfigRecord({"plant-id": plant})}
     )
     return Message(records, reply_to=msg)
 

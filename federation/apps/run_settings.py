@@ -48,6 +48,7 @@ class RunSettings:
     seed: int = 0
     results_path: Path | None = None
     model_path: Path | None = None
+    initial_weights_path: Path | None = None
     campaign_id: str = ""
     parent_version: str = ""
     node_plants: str = ""
@@ -71,7 +72,7 @@ class RunSettings:
             if key not in run_config:
                 continue
             raw = run_config[key]
-            if name in ("results_path", "model_path"):
+            if name in ("results_path", "model_path", "initial_weights_path"):
                 values[name] = _opt_path(raw)
             elif field.type in ("int",):
                 values[name] = int(raw)

@@ -18,7 +18,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from federation.apps.arrays import to_record
 from federation.apps.run_settings import RunSettings, parse_node_plants
-from federation.apps.tasks import get_task
+from federation.apps.tasks import Weights, get_task
 from federation.schemas.federated_run import FailureCode, Lineage, ModelArtifact
 from federation.strategies import ParticipationError, RunRecorder, build_strategy
 
@@ -31,6 +31,14 @@ def _model_path(settings: RunSettings) -> Path | None:
     if settings.results_path is not None:
         return settings.results_path.with_name(settings.results_path.stem + "-model.npz")
     return None
+
+
+def _initial_weights(settings: RunSettings) -> Weights:
+    """Start from the parent model's ``.npz`` when given, else the recipe's initialization."""
+    if settings.initial_weights_path is None:
+        return get_task(settings.baseline).initial_weights(settings.seed)
+    with np.load(settings.initial_weights_path) as f:
+        return {name: f[name] for name in f.files}
 
 
 def save_model(
@@ -79,7 +87,6 @@ def main(grid: Grid, context: Context) -> None:
         campaign_id=settings.campaign_id or None,
     )
     try:
-        task = get_task(settings.baseline)
         strategy, _guard = build_strategy(
             settings.strategy,
             recorder=recorder,
@@ -92,7 +99,7 @@ def main(grid: Grid, context: Context) -> None:
             dp_noise_multiplier=settings.dp_noise_multiplier,
             dp_clipping_norm=settings.dp_clipping_norm,
         )
-        initial = to_record(task.initial_weights(settings.seed))
+        initial = to_record(_initial_weights(settings))
         result = strategy.start(
             grid=grid,
             initial_arrays=initial,

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -166,8 +166,101 @@ class ToyLinearTask:
         return {"loss": mse, "rmse": float(np.sqrt(mse))}
 
 
+# ------------------------------------------------------------- baselines
+class BaselineTask:
+    """A Millwright baseline (``cmapss`` RUL, ``ai4i`` failure) through ``baselines.models``.
+
+    Data comes from ``baselines.models.load_plant_data`` (contract check, the plant's own
+    feature state, windows); training is ``train_local`` (Adam, FedProx term when
+    ``proximal_mu > 0``). torch is imported by ``baselines.models`` only when a method runs.
+    """
+
+    def __init__(self, baseline: str) -> None:
+        from baselines.recipes import Baseline, get_recipe
+
+        self.baseline = Baseline(baseline)
+        self.recipe = get_recipe(self.baseline)
+        self.name = self.baseline.value
+        self.metric_name = "rmse" if self.baseline is Baseline.CMAPSS else "f1"
+
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape, known from the recipe alone (the server has no data)."""
+        f = self.recipe.features
+        if self.name == "cmapss":
+            return (int(f["window"]), len(f["sensor_candidates"]))
+        return (len(f["numeric"]) + len(f["derived"]) + len(f["categorical"]["type"]),)
+
+    def _model(self, weights: Weights | None, seed: int) -> Any:
+        from baselines.models import build_model, set_weights
+
+        model = build_model(self.recipe, self.input_shape(), seed=seed)
+        if weights is not None:
+            set_weights(model, list(weights.values()))
+        return model
+
+    def _named(self, model: Any) -> Weights:
+        from baselines.models import get_weights, weight_names
+
+        return dict(zip(weight_names(model), get_weights(model), strict=True))
+
+    def initial_weights(self, seed: int) -> Weights:
+        """Return the recipe's network weights, initialized with ``seed``."""
+        return self._named(self._model(None, seed))
+
+    def load_data(
+        self, plant_id: str, data_dir: Path | None, *, max_samples: int | None, seed: int
+    ) -> PlantArrays:
+        """Load the plant's own rows through the shared feature pipeline (state fitted here).
+
+        ``max_samples`` keeps that many training windows (and units ``1..max_samples//100+1``
+        of C-MAPSS, so tests stay small).
+        """
+        from baselines.models import load_plant_data
+
+        max_units = None
+        if max_samples and self.name == "cmapss":
+            max_units = max(2, max_samples // 100 + 1)
+        data = load_plant_data(self.baseline, plant_id, max_units=max_units)
+        x, y = data.x_train, data.y_train
+        if max_samples and len(x) > max_samples:
+            keep = np.random.default_rng(seed).choice(len(x), max_samples, replace=False)
+            x, y = x[np.sort(keep)], y[np.sort(keep)]
+        return PlantArrays(plant_id, x, y, data.x_test, data.y_test)
+
+    def fit(
+        self,
+        weights: Weights,
+        data: PlantArrays,
+        *,
+        epochs: int,
+        learning_rate: float,
+        batch_size: int,
+        proximal_mu: float,
+        seed: int,
+    ) -> tuple[Weights, dict[str, float]]:
+        """``baselines.models.train_local`` from the global weights."""
+        from baselines.models import train_local
+
+        model = self._model(weights, seed)
+        out = train_local(
+            model, data.x_train, data.y_train, epochs=epochs, lr=learning_rate,
+            batch_size=batch_size, seed=seed, proximal_mu=proximal_mu,
+            global_weights=list(weights.values()),
+        )
+        return self._named(model), {"train-loss": float(out["loss"])}
+
+    def evaluate(self, weights: Weights, data: PlantArrays) -> dict[str, float]:
+        """``baselines.models.evaluate`` on the plant's test split."""
+        from baselines.models import evaluate
+
+        out = evaluate(self._model(weights, 0), data.x_test, data.y_test)
+        return {k: float(v) for k, v in out.items() if k != "num_examples" and np.isfinite(v)}
+
+
 TASKS: dict[str, Callable[[], FederatedTask]] = {
     ToyLinearTask.name: ToyLinearTask,
+    "cmapss": lambda: BaselineTask("cmapss"),
+    "ai4i": lambda: BaselineTask("ai4i"),
 }
 
 

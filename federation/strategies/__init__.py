@@ -7,7 +7,7 @@ Each subclasses a ``flwr.serverapp.strategy`` class through :class:`RoundGuard`
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, Strategy
 
@@ -88,7 +88,7 @@ def build_strategy(
         inner = GuardedFedTrimmedAvg(beta=trim_beta, **common)
     else:
         inner = GuardedFedMedian(**common)
-    strategy: Strategy = inner  # type: ignore[assignment]
+    strategy: Strategy = cast(Strategy, inner)
     if dp_noise_multiplier > 0 and dp_clipping_norm > 0:
         strategy = DifferentialPrivacyClientSideFixedClipping(
             strategy,

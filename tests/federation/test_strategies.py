@@ -138,3 +138,39 @@ def test_unknown_strategy_is_refused() -> None:
         build_strategy("fedsgd", recorder=RunRecorder.start(None, baseline="x", strategy="x",
                                                             rounds_planned=1, min_participants=1),
                        min_participants=1)
+
+
+def test_cmapss_baseline_trains_through_the_baselines_api(tmp_path: Path) -> None:
+    run_config: dict[str, Any] = {
+        "baseline": "cmapss", "strategy": "fedprox", "num-server-rounds": 1,
+        "min-participants": 2, "round-timeout": 1.0, "node-wait-timeout": 1.0,
+        "max-samples-per-plant": 200, "learning-rate": 0.002, "batch-size": 64,
+        "results-path": str(tmp_path / "run.json"),
+    }
+    grid = make_grid(tmp_path, run_config, n_plants=2)
+    grid.plants = {101: "FD001", 102: "FD003"}
+    context = Context(
+        run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config=run_config
+    )
+
+    server_app.main(grid, context)  # type: ignore[arg-type]
+    result = read_results(tmp_path / "run.json")
+
+    assert result.status == RunOutcome.SUCCEEDED
+    assert result.model.lineage.samples_per_plant == {"FD001": 200, "FD003": 200}
+    assert set(result.rounds[0].evaluate.per_plant["FD001"].metrics) >= {"rmse", "loss"}
+    with np.load(result.model.path) as f:
+        assert len(f.files) == 15  # the recipe's CNN-GRU, every exchanged tensor
+
+
+def test_run_starts_from_the_parent_weights(tmp_path: Path) -> None:
+    parent = tmp_path / "parent.npz"
+    np.savez(parent, weight=np.full(8, 0.5, dtype=np.float32), bias=np.ones(1, np.float32))
+
+    result, error = _run(tmp_path, {}, **{"initial-weights-path": str(parent),
+                                         "num-server-rounds": 1})
+
+    assert error is None
+    sent = result.rounds[0]
+    assert sent.participants == ["plant-a", "plant-b", "plant-c"]
+    assert result.model.lineage.run_config["initial-weights-path"] == str(parent)
