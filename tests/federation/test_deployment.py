@@ -24,7 +24,9 @@ from federation.schemas.federated_run import FailureCode, RejectReason, RunOutco
 
 pytestmark = pytest.mark.slow
 
-PLANTS = ("plant-a", "plant-b", "plant-c")
+# C-MAPSS subsets as plant ids: the cmapss run reads them through baselines.load_plant_data,
+# the toy runs read <data-dir>/<plant>.npz from each SuperNode's own directory.
+PLANTS = ("FD001", "FD002", "FD003")
 BASE_CONFIG: dict[str, Any] = {
     "baseline": "toy-linear",
     "strategy": "fedavg",
@@ -72,18 +74,27 @@ def test_tls_and_node_auth_are_on(federation: LocalFederation) -> None:
     assert {n.name for n in federation.control.list_nodes() if n.status == "online"} == set(PLANTS)
 
 
-def test_clean_and_poisoned_runs(federation: LocalFederation) -> None:
+def test_cmapss_clean_and_poisoned_runs(federation: LocalFederation) -> None:
     runs = {
+        "cmapss": _start(federation, "cmapss", **{
+            "baseline": "cmapss", "strategy": "fedprox", "max-samples-per-plant": 300,
+            "learning-rate": 0.002, "batch-size": 64, "max-update-norm": 0.0,
+            "campaign-id": "c-1", "parent-version": "cmapss@1"}),
         "clean": _start(federation, "clean"),
-        "nan": _start(federation, "nan", **{"fault-plant": "plant-b", "fault-mode": "nan"}),
+        "nan": _start(federation, "nan", **{"fault-plant": "FD002", "fault-mode": "nan"}),
         "scale100": _start(federation, "scale100",
-                           **{"fault-plant": "plant-b", "fault-mode": "scale100"}),
+                           **{"fault-plant": "FD002", "fault-mode": "scale100"}),
     }
 
     states = {k: wait_for_run(federation.control, rid, timeout=240) for k, (rid, _) in runs.items()}
     results = {k: read_results(path) for k, (_, path) in runs.items()}
 
     assert all(s.succeeded for s in states.values()), states
+    cmapss = results["cmapss"].model.lineage
+    assert (cmapss.baseline, cmapss.strategy, cmapss.rounds) == ("cmapss", "fedprox", 2)
+    assert (cmapss.campaign_id, cmapss.parent_version) == ("c-1", "cmapss@1")
+    assert cmapss.samples_per_plant == {p: 300 for p in PLANTS}
+    assert all("rmse" in r.evaluate.aggregated for r in results["cmapss"].rounds)
     clean = results["clean"]
     assert clean.status == RunOutcome.SUCCEEDED and clean.rounds_completed == 2
     lineage = clean.model.lineage
@@ -101,14 +112,14 @@ def test_clean_and_poisoned_runs(federation: LocalFederation) -> None:
     for mode, reason in (("nan", RejectReason.NON_FINITE),
                          ("scale100", RejectReason.NORM_EXCEEDED)):
         poisoned = results[mode]
-        assert {(r.plant_id, r.reason) for r in poisoned.rejections} == {("plant-b", reason)}
-        assert poisoned.model.lineage.participants == ["plant-a", "plant-c"]
+        assert {(r.plant_id, r.reason) for r in poisoned.rejections} == {("FD002", reason)}
+        assert poisoned.model.lineage.participants == ["FD001", "FD003"]
         assert abs(_global_rmse(poisoned.model.path) - clean_rmse) <= 0.05 * clean_rmse
 
 
 def test_killed_supernode_does_not_hang_the_run(federation: LocalFederation) -> None:
     run_id, path = _start(
-        federation, "dropout", **{"fault-plant": "plant-c", "fault-mode": "stall",
+        federation, "dropout", **{"fault-plant": "FD003", "fault-mode": "stall",
                                   "fault-stall-seconds": 120.0, "round-timeout": 15.0}
     )
     deadline = time.monotonic() + 60
@@ -117,21 +128,21 @@ def test_killed_supernode_does_not_hang_the_run(federation: LocalFederation) -> 
         if result is not None and result.rounds:  # round 1 has been sent out
             break
         time.sleep(0.5)
-    time.sleep(3.0)  # plant-c's ClientApp is now stalled inside training
+    time.sleep(3.0)  # FD003's ClientApp is now stalled inside training
 
-    federation.kill_node("plant-c")
+    federation.kill_node("FD003")
     state = wait_for_run(federation.control, run_id, timeout=180)
     result = read_results(path)
 
     assert state.succeeded
     assert result.status == RunOutcome.SUCCEEDED
-    assert result.model.lineage.participants == ["plant-a", "plant-b"]
-    assert ("plant-c", "train", 1) in {(d.plant_id, d.stage, d.round) for d in result.dropouts}
+    assert result.model.lineage.participants == ["FD001", "FD002"]
+    assert ("FD003", "train", 1) in {(d.plant_id, d.stage, d.round) for d in result.dropouts}
 
 
 def test_run_fails_clearly_below_min_participation(federation: LocalFederation) -> None:
     run_id, path = _start(federation, "too-few", **{"min-participants": 3,
-                                                   "round-timeout": 15.0})
+                                                   "round-timeout": 10.0})
 
     state = wait_for_run(federation.control, run_id, timeout=120)
     result = read_results(path)
