@@ -8,7 +8,9 @@ reads ``FLWR_SUPERGRID_API_URL`` when its constants module is first imported.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -83,7 +85,9 @@ class ControlClient:
             root_certificates=None if root_certificate is None else str(root_certificate),
             insecure=root_certificate is None,
         )
-        self._client = init_http_client_from_connection(connection)
+        # flwr prints "Using SuperLink: ..." to stdout; keep ours clean for --format json.
+        with contextlib.redirect_stdout(io.StringIO()):
+            self._client = init_http_client_from_connection(connection)
 
     def __enter__(self) -> ControlClient:
         return self

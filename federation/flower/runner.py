@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from federation.schemas.federated_run import FederatedRunResult
+from federation.flower.results import RunRecorder, read_results
+from federation.schemas.federated_run import FailureCode, FederatedRunResult, RunOutcome
 
 if TYPE_CHECKING:
     from federation.flower.control import ControlClient, RunConfigValue, RunState
@@ -71,11 +72,35 @@ def wait_for_run(
         time.sleep(poll_seconds)
 
 
-def read_results(path: Path) -> FederatedRunResult | None:
-    """Return the results document at ``path``, or None if the run never wrote it."""
-    if not path.exists():
-        return None
-    return FederatedRunResult.model_validate_json(path.read_text(encoding="utf-8"))
+def reconcile_results(path: Path, state: RunState) -> FederatedRunResult | None:
+    """Make the results file agree with Flower's final status of the run.
+
+    A ServerApp that was stopped (cancelled campaign) or killed before it could write
+    its outcome leaves ``status: running`` behind; once Flower reports the run finished,
+    this rewrites such a document as ``failed`` with Flower's status as the reason.
+
+    Parameters
+    ----------
+    path : Path
+        The run's ``results-path``.
+    state : RunState
+        Flower's status of the run.
+
+    Returns
+    -------
+    FederatedRunResult | None
+        The (possibly updated) document, or None if the run never wrote one.
+    """
+    result = read_results(path)
+    if result is None or not state.finished or result.status != RunOutcome.RUNNING:
+        return result
+    code = FailureCode.STOPPED if state.sub_status == "stopped" else FailureCode.INTERNAL
+    detail = f"Flower run finished:{state.sub_status}"
+    if state.details:
+        detail += f" ({state.details})"
+    recorder = RunRecorder(path, result)
+    recorder.fail(code, detail)
+    return recorder.result
 
 
 def run_and_wait(
@@ -96,4 +121,4 @@ def run_and_wait(
         node_plants=node_plants,
     )
     state = wait_for_run(control, run_id, timeout=timeout)
-    return RunOutcomeReport(state=state, result=read_results(results_path))
+    return RunOutcomeReport(state=state, result=reconcile_results(results_path, state))

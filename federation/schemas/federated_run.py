@@ -25,6 +25,7 @@ class FailureCode(StrEnum):
 
     NOT_ENOUGH_PARTICIPANTS = "not_enough_participants"
     NO_VALID_UPDATES = "no_valid_updates"
+    STOPPED = "stopped"
     INTERNAL = "internal"
 
 

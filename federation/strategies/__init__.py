@@ -11,12 +11,12 @@ from typing import Any, cast
 
 from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, Strategy
 
+from federation.flower.results import RunRecorder
 from federation.strategies.fedavg import GuardedFedAvg
 from federation.strategies.fedmedian import GuardedFedMedian
 from federation.strategies.fedprox import GuardedFedProx
 from federation.strategies.fedtrimmedavg import GuardedFedTrimmedAvg
 from federation.strategies.guard import ParticipationError, RoundGuard
-from federation.strategies.recorder import RunRecorder
 
 
 class StrategyName(StrEnum):

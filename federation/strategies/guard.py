@@ -22,6 +22,7 @@ from typing import Any, cast
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 
+from federation.flower.results import RunRecorder
 from federation.schemas.federated_run import (
     Dropout,
     FailureCode,
@@ -29,7 +30,6 @@ from federation.schemas.federated_run import (
     Rejection,
     RejectReason,
 )
-from federation.strategies.recorder import RunRecorder
 from federation.strategies.validation import check_update
 
 PLANT_RECORD_KEY = "plant"

@@ -11,10 +11,10 @@ from flwr.app import Context, RecordDict
 
 from federation.apps import server_app
 from federation.apps.tasks import ToyLinearTask, make_toy_plant_data
+from federation.flower.results import RunRecorder
 from federation.flower.runner import read_results
 from federation.schemas.federated_run import FailureCode, RejectReason, RunOutcome
 from federation.strategies import StrategyName, build_strategy
-from federation.strategies.recorder import RunRecorder
 from tests.federation.inprocess import make_grid
 
 

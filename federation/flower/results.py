@@ -1,4 +1,4 @@
-"""Accumulates what happens in a federated run and keeps the results file up to date."""
+"""The results file of a federated run: the ServerApp's recorder and the readers' side."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ from federation.schemas.federated_run import (
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
+
+
+def read_results(path: Path) -> FederatedRunResult | None:
+    """Return the results document at ``path``, or None if the run never wrote it."""
+    if not path.exists():
+        return None
+    return FederatedRunResult.model_validate_json(path.read_text(encoding="utf-8"))
 
 
 class RunRecorder:
