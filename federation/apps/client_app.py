@@ -48,11 +48,13 @@ def _data_dir(context: Context) -> Path | None:
 
 
 def _load(task: FederatedTask, settings: RunSettings, context: Context) -> PlantArrays:
+    max_units = context.node_config.get("max-units")
     return task.load_data(
         _plant_id(context),
         _data_dir(context),
         max_samples=settings.max_samples_per_plant or None,
         seed=settings.seed,
+        max_units=int(max_units) if max_units else None,
     )
 
 

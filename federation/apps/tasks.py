@@ -7,6 +7,7 @@ per-plant ``.npz`` files; it keeps the Flower tests fast and torch-free.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,9 +43,19 @@ class FederatedTask(Protocol):
         ...
 
     def load_data(
-        self, plant_id: str, data_dir: Path | None, *, max_samples: int | None, seed: int
+        self,
+        plant_id: str,
+        data_dir: Path | None,
+        *,
+        max_samples: int | None,
+        seed: int,
+        max_units: int | None = None,
     ) -> PlantArrays:
-        """Load ``plant_id``'s own data (only that plant's files)."""
+        """Load ``plant_id``'s own data (only that plant's files).
+
+        ``max_units`` limits run-to-failure baselines to their first units (a plant with
+        little history); tasks without units ignore it.
+        """
         ...
 
     def fit(
@@ -115,7 +126,13 @@ class ToyLinearTask:
         }
 
     def load_data(
-        self, plant_id: str, data_dir: Path | None, *, max_samples: int | None, seed: int
+        self,
+        plant_id: str,
+        data_dir: Path | None,
+        *,
+        max_samples: int | None,
+        seed: int,
+        max_units: int | None = None,
     ) -> PlantArrays:
         """Read ``<data_dir>/<plant_id>.npz``; synthesize it when no directory is given."""
         if data_dir is None:
@@ -167,6 +184,15 @@ class ToyLinearTask:
 
 
 # ------------------------------------------------------------- baselines
+@functools.lru_cache(maxsize=16)
+def _load_baseline_plant(baseline: str, plant_id: str, max_units: int | None) -> Any:
+    # A ClientApp process serves one message, so this only pays off in-process
+    # (simulation, evaluation), where every round would otherwise re-read the plant.
+    from baselines.models import load_plant_data
+
+    return load_plant_data(baseline, plant_id, max_units=max_units)
+
+
 class BaselineTask:
     """A Millwright baseline (``cmapss`` RUL, ``ai4i`` failure) through ``baselines.models``.
 
@@ -208,19 +234,23 @@ class BaselineTask:
         return self._named(self._model(None, seed))
 
     def load_data(
-        self, plant_id: str, data_dir: Path | None, *, max_samples: int | None, seed: int
+        self,
+        plant_id: str,
+        data_dir: Path | None,
+        *,
+        max_samples: int | None,
+        seed: int,
+        max_units: int | None = None,
     ) -> PlantArrays:
         """Load the plant's own rows through the shared feature pipeline (state fitted here).
 
-        ``max_samples`` keeps that many training windows (and units ``1..max_samples//100+1``
-        of C-MAPSS, so tests stay small).
+        ``max_samples`` keeps a seeded random subset of that many training windows (and,
+        for C-MAPSS without ``max_units``, reads only units ``1..max_samples//100+1`` so
+        tests stay small). Loaded arrays are cached per process.
         """
-        from baselines.models import load_plant_data
-
-        max_units = None
-        if max_samples and self.name == "cmapss":
+        if max_units is None and max_samples and self.name == "cmapss":
             max_units = max(2, max_samples // 100 + 1)
-        data = load_plant_data(self.baseline, plant_id, max_units=max_units)
+        data = _load_baseline_plant(self.name, plant_id, max_units)
         x, y = data.x_train, data.y_train
         if max_samples and len(x) > max_samples:
             keep = np.random.default_rng(seed).choice(len(x), max_samples, replace=False)

@@ -7,35 +7,30 @@ from typing import Any
 
 import numpy as np
 import pytest
-from flwr.app import Context, RecordDict
 
-from federation.apps import server_app
-from federation.apps.tasks import ToyLinearTask, make_toy_plant_data
+from federation.apps.tasks import ToyLinearTask, make_toy_plant_data, write_toy_plant_data
 from federation.flower.results import RunRecorder
-from federation.flower.runner import read_results
 from federation.schemas.federated_run import FailureCode, RejectReason, RunOutcome
+from federation.simulation import simulate_run
 from federation.strategies import StrategyName, build_strategy
-from tests.federation.inprocess import make_grid
+
+PLANTS = ("plant-a", "plant-b", "plant-c")
 
 
-def _run(tmp_path: Path, grid_config: dict[str, Any], **overrides: Any) -> tuple[Any, Any]:
+def _run(
+    tmp_path: Path, dead: set[str] | None = None, offline: set[str] | None = None, **overrides: Any
+) -> tuple[Any, Any]:
     run_config: dict[str, Any] = {
         "baseline": "toy-linear", "strategy": "fedavg", "num-server-rounds": 2,
         "min-participants": 2, "round-timeout": 1.0, "node-wait-timeout": 1.0,
-        "max-update-norm": 5.0, "results-path": str(tmp_path / "run.json"), **overrides,
+        "max-update-norm": 5.0, **overrides,
     }
-    grid = make_grid(tmp_path, run_config)
-    for key, value in grid_config.items():
-        setattr(grid, key, value)
-    context = Context(
-        run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config=run_config
-    )
-    error = None
-    try:
-        server_app.main(grid, context)  # type: ignore[arg-type]
-    except Exception as exc:  # the ServerApp raises when a run fails
-        error = exc
-    return read_results(tmp_path / "run.json"), error
+    plants = {}
+    for plant in PLANTS:
+        write_toy_plant_data(tmp_path / "data", plant)
+        plants[plant] = {"data-dir": str(tmp_path / "data")}
+    return simulate_run(plants, run_config, results_path=tmp_path / "run.json",
+                        dead=dead, offline=offline)
 
 
 def _global_rmse(model_path: str) -> float:
@@ -50,7 +45,7 @@ def _global_rmse(model_path: str) -> float:
 
 @pytest.mark.parametrize("strategy", [s.value for s in StrategyName])
 def test_every_strategy_completes_and_records_lineage(tmp_path: Path, strategy: str) -> None:
-    result, error = _run(tmp_path, {}, strategy=strategy)
+    result, error = _run(tmp_path, strategy=strategy)
 
     assert error is None
     assert result.status == RunOutcome.SUCCEEDED
@@ -75,10 +70,8 @@ def test_every_strategy_completes_and_records_lineage(tmp_path: Path, strategy: 
 def test_poisoned_plant_is_rejected_and_the_model_stays_close(
     tmp_path: Path, mode: str, reason: RejectReason
 ) -> None:
-    clean, _ = _run(tmp_path / "clean", {})
-    poisoned, error = _run(
-        tmp_path / "poisoned", {}, **{"fault-plant": "plant-b", "fault-mode": mode}
-    )
+    clean, _ = _run(tmp_path / "clean")
+    poisoned, error = _run(tmp_path / "poisoned", **{"fault-plant": "plant-b", "fault-mode": mode})
 
     assert error is None
     assert {(r.plant_id, r.reason) for r in poisoned.rejections} == {("plant-b", reason)}
@@ -89,16 +82,16 @@ def test_poisoned_plant_is_rejected_and_the_model_stays_close(
 
 
 def test_without_the_norm_bound_a_scaled_update_wrecks_fedavg(tmp_path: Path) -> None:
-    clean, _ = _run(tmp_path / "clean", {})
-    poisoned, _ = _run(tmp_path / "p", {}, **{"fault-plant": "plant-b", "fault-mode": "scale100",
-                                             "max-update-norm": 0.0})
+    clean, _ = _run(tmp_path / "clean")
+    poisoned, _ = _run(tmp_path / "p", **{"fault-plant": "plant-b", "fault-mode": "scale100",
+                                         "max-update-norm": 0.0})
 
     assert poisoned.rejections == []
     assert _global_rmse(poisoned.model.path) > 2 * _global_rmse(clean.model.path)
 
 
 def test_dropout_above_min_participation_continues(tmp_path: Path) -> None:
-    result, error = _run(tmp_path, {"dead": {103}})
+    result, error = _run(tmp_path, dead={"plant-c"})
 
     assert error is None
     assert result.status == RunOutcome.SUCCEEDED
@@ -108,7 +101,7 @@ def test_dropout_above_min_participation_continues(tmp_path: Path) -> None:
 
 
 def test_dropout_below_min_participation_fails_with_a_clear_status(tmp_path: Path) -> None:
-    result, error = _run(tmp_path, {"dead": {102, 103}})
+    result, error = _run(tmp_path, dead={"plant-b", "plant-c"})
 
     assert error is not None
     assert result.status == RunOutcome.FAILED
@@ -118,7 +111,7 @@ def test_dropout_below_min_participation_fails_with_a_clear_status(tmp_path: Pat
 
 
 def test_too_few_connected_nodes_fails_after_the_wait(tmp_path: Path) -> None:
-    result, error = _run(tmp_path, {"offline": {102, 103}})
+    result, error = _run(tmp_path, offline={"plant-b", "plant-c"})
 
     assert error is not None
     assert result.failure.code == FailureCode.NOT_ENOUGH_PARTICIPANTS
@@ -126,8 +119,8 @@ def test_too_few_connected_nodes_fails_after_the_wait(tmp_path: Path) -> None:
 
 
 def test_client_side_dp_clips_and_adds_noise(tmp_path: Path) -> None:
-    result, error = _run(tmp_path, {}, **{"dp-noise-multiplier": 0.1, "dp-clipping-norm": 1.0,
-                                          "min-participants": 3})
+    result, error = _run(tmp_path, **{"dp-noise-multiplier": 0.1, "dp-clipping-norm": 1.0,
+                                      "min-participants": 3})
 
     assert error is None
     assert result.status == RunOutcome.SUCCEEDED
@@ -145,20 +138,16 @@ def test_cmapss_baseline_trains_through_the_baselines_api(tmp_path: Path) -> Non
         "baseline": "cmapss", "strategy": "fedprox", "num-server-rounds": 1,
         "min-participants": 2, "round-timeout": 1.0, "node-wait-timeout": 1.0,
         "max-samples-per-plant": 200, "learning-rate": 0.002, "batch-size": 64,
-        "results-path": str(tmp_path / "run.json"),
     }
-    grid = make_grid(tmp_path, run_config, n_plants=2)
-    grid.plants = {101: "FD001", 102: "FD003"}
-    context = Context(
-        run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config=run_config
-    )
 
-    server_app.main(grid, context)  # type: ignore[arg-type]
-    result = read_results(tmp_path / "run.json")
+    result, error = simulate_run({"FD001": {}, "FD003": {"max-units": 3}}, run_config,
+                                 results_path=tmp_path / "run.json")
 
+    assert error is None
     assert result.status == RunOutcome.SUCCEEDED
     assert result.model.lineage.samples_per_plant == {"FD001": 200, "FD003": 200}
     assert set(result.rounds[0].evaluate.per_plant["FD001"].metrics) >= {"rmse", "loss"}
+    assert result.rounds[0].evaluate.per_plant["FD003"].num_examples == 3  # one per test unit
     with np.load(result.model.path) as f:
         assert len(f.files) == 15  # the recipe's CNN-GRU, every exchanged tensor
 
@@ -167,8 +156,8 @@ def test_run_starts_from_the_parent_weights(tmp_path: Path) -> None:
     parent = tmp_path / "parent.npz"
     np.savez(parent, weight=np.full(8, 0.5, dtype=np.float32), bias=np.ones(1, np.float32))
 
-    result, error = _run(tmp_path, {}, **{"initial-weights-path": str(parent),
-                                         "num-server-rounds": 1})
+    result, error = _run(tmp_path, **{"initial-weights-path": str(parent),
+                                      "num-server-rounds": 1})
 
     assert error is None
     sent = result.rounds[0]
