@@ -195,3 +195,23 @@ def run(
     )
     if not report.state.succeeded:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def evaluate(
+    quick: Annotated[bool, typer.Option(help="Tiny budget, for smoke runs.")] = False,
+    out: Annotated[Path, typer.Option(help="Results JSON.")] = Path(
+        "benchmarks/results/federation.json"
+    ),
+    output_format: FormatOpt = "text",
+) -> None:
+    """Compare local, centralized, FedAvg, FedProx and personalized models on C-MAPSS."""
+    from federation.evaluation import FULL, QUICK, evaluate_federation, markdown_table
+
+    doc = evaluate_federation(QUICK if quick else FULL, out)
+    if output_format == "json":
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        typer.echo(markdown_table(doc))
+        typer.echo(f"targets: {doc['targets']}")
+        typer.echo(f"written to {out}")

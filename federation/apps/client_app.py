@@ -48,13 +48,14 @@ def _data_dir(context: Context) -> Path | None:
 
 
 def _load(task: FederatedTask, settings: RunSettings, context: Context) -> PlantArrays:
-    max_units = context.node_config.get("max-units")
+    # A plant's own limit (node config, e.g. a new plant) wins over the run's.
+    max_units = int(context.node_config.get("max-units", 0) or settings.max_units_per_plant)
     return task.load_data(
         _plant_id(context),
         _data_dir(context),
         max_samples=settings.max_samples_per_plant or None,
         seed=settings.seed,
-        max_units=int(max_units) if max_units else None,
+        max_units=max_units or None,
     )
 
 

@@ -43,6 +43,7 @@ class RunSettings:
     node_wait_timeout: float = 60.0
     max_update_norm: float = 0.0
     max_samples_per_plant: int = 0
+    max_units_per_plant: int = 0
     dp_noise_multiplier: float = 0.0
     dp_clipping_norm: float = 0.0
     seed: int = 0

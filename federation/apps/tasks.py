@@ -244,12 +244,10 @@ class BaselineTask:
     ) -> PlantArrays:
         """Load the plant's own rows through the shared feature pipeline (state fitted here).
 
-        ``max_samples`` keeps a seeded random subset of that many training windows (and,
-        for C-MAPSS without ``max_units``, reads only units ``1..max_samples//100+1`` so
-        tests stay small). Loaded arrays are cached per process.
+        ``max_samples`` keeps a seeded random subset of that many training windows;
+        ``max_units`` reads only C-MAPSS units ``1..max_units`` (train and test). Loaded
+        arrays are cached per process.
         """
-        if max_units is None and max_samples and self.name == "cmapss":
-            max_units = max(2, max_samples // 100 + 1)
         data = _load_baseline_plant(self.name, plant_id, max_units)
         x, y = data.x_train, data.y_train
         if max_samples and len(x) > max_samples:

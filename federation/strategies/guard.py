@@ -115,6 +115,7 @@ class RoundGuard:
         self._sampled: dict[int, list[int]] = {}
         self._accepted: dict[int, list[int]] = {}
         self._started: dict[int, float] = {}
+        self._down_bytes: dict[int, int] = {}
 
     # ----------------------------------------------------------------- helpers
     def plant_of(self, node_id: int) -> str:
@@ -160,11 +161,8 @@ class RoundGuard:
         )
         sampled = [m.metadata.dst_node_id for m in messages]
         self._sampled[server_round] = sampled
-        record = self.recorder.round(server_round)
-        record.sampled = [self.plant_of(n) for n in sampled]
-        down = arrays.count_bytes()
-        for node_id in sampled:
-            record.bytes_down_per_plant[self.plant_of(node_id)] = down
+        self._down_bytes[server_round] = arrays.count_bytes()
+        self.recorder.round(server_round).sampled = [self.plant_of(n) for n in sampled]
         return messages
 
     def aggregate_train(
@@ -214,7 +212,11 @@ class RoundGuard:
                     Dropout(round=server_round, stage="train", plant_id=self.plant_of(node_id),
                             node_id=node_id, reason="no reply within the round timeout")
                 )
-        record.sampled = [self.plant_of(n) for n in self._sampled.get(server_round, [])]
+        # Plant ids are learned from replies, so name what was sent only now.
+        sampled = self._sampled.get(server_round, [])
+        record.sampled = [self.plant_of(n) for n in sampled]
+        down = self._down_bytes.get(server_round, 0)
+        record.bytes_down_per_plant = {self.plant_of(n): down for n in sampled}
         record.participants = sorted(self._learn_plant(m) for m in accepted)
         record.bytes_total = sum(record.bytes_down_per_plant.values()) + sum(
             record.bytes_up_per_plant.values()

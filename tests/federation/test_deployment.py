@@ -78,6 +78,7 @@ def test_cmapss_clean_and_poisoned_runs(federation: LocalFederation) -> None:
     runs = {
         "cmapss": _start(federation, "cmapss", **{
             "baseline": "cmapss", "strategy": "fedprox", "max-samples-per-plant": 300,
+            "max-units-per-plant": 4,
             "learning-rate": 0.002, "batch-size": 64, "max-update-norm": 0.0,
             "campaign-id": "c-1", "parent-version": "cmapss@1"}),
         "clean": _start(federation, "clean"),

@@ -58,6 +58,7 @@ def test_every_strategy_completes_and_records_lineage(tmp_path: Path, strategy: 
     round_1 = result.rounds[0]
     assert set(round_1.evaluate.per_plant) == {"plant-a", "plant-b", "plant-c"}
     assert "rmse" in round_1.evaluate.aggregated
+    assert set(round_1.bytes_down_per_plant) == set(round_1.bytes_up_per_plant) == set(PLANTS)
     assert round_1.bytes_total == sum(round_1.bytes_up_per_plant.values()) + sum(
         round_1.bytes_down_per_plant.values()
     ) > 0
@@ -137,17 +138,19 @@ def test_cmapss_baseline_trains_through_the_baselines_api(tmp_path: Path) -> Non
     run_config: dict[str, Any] = {
         "baseline": "cmapss", "strategy": "fedprox", "num-server-rounds": 1,
         "min-participants": 2, "round-timeout": 1.0, "node-wait-timeout": 1.0,
-        "max-samples-per-plant": 200, "learning-rate": 0.002, "batch-size": 64,
+        "max-samples-per-plant": 200, "max-units-per-plant": 3, "learning-rate": 0.002,
+        "batch-size": 64,
     }
 
-    result, error = simulate_run({"FD001": {}, "FD003": {"max-units": 3}}, run_config,
+    result, error = simulate_run({"FD001": {}, "FD003": {"max-units": 2}}, run_config,
                                  results_path=tmp_path / "run.json")
 
     assert error is None
     assert result.status == RunOutcome.SUCCEEDED
     assert result.model.lineage.samples_per_plant == {"FD001": 200, "FD003": 200}
     assert set(result.rounds[0].evaluate.per_plant["FD001"].metrics) >= {"rmse", "loss"}
-    assert result.rounds[0].evaluate.per_plant["FD003"].num_examples == 3  # one per test unit
+    assert result.rounds[0].evaluate.per_plant["FD001"].num_examples == 3  # one per test unit
+    assert result.rounds[0].evaluate.per_plant["FD003"].num_examples == 2  # node config wins
     with np.load(result.model.path) as f:
         assert len(f.files) == 15  # the recipe's CNN-GRU, every exchanged tensor
 
