@@ -32,10 +32,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PlantSite:
-    """A plant taking part: its id and where its (local-only) data lives."""
+    """A plant taking part: its id, where its (local-only) data lives, its runtime port.
+
+    ``runtime_port`` None means ``supernode_base_port + index`` from the settings.
+    """
 
     plant_id: str
     data_dir: Path | None = None
+    runtime_port: int | None = None
 
 
 def ensure_certificates(settings: FlowerSettings) -> TlsFiles:
@@ -127,7 +131,8 @@ class LocalFederation:
         self.superlink = start_superlink(spec, log_dir=s.logs_dir)
         wait_for_superlink(self.superlink, spec, timeout=timeout)
         for index, plant in enumerate(self.plants):
-            self.start_node(plant, runtime_port=s.supernode_base_port + index)
+            port = plant.runtime_port or s.supernode_base_port + index
+            self.start_node(plant, runtime_port=port)
         self.wait_for_nodes(len(self.plants), timeout=timeout)
 
     def start_node(self, plant: PlantSite, *, runtime_port: int) -> ManagedProcess:

@@ -17,7 +17,7 @@ import pytest
 
 from federation.apps.tasks import ToyLinearTask, make_toy_plant_data, write_toy_plant_data
 from federation.flower.deployment import LocalFederation, PlantSite
-from federation.flower.processes import free_port
+from federation.flower.processes import free_ports
 from federation.flower.runner import read_results, start_run, wait_for_run
 from federation.flower.settings import FlowerSettings
 from federation.schemas.federated_run import FailureCode, RejectReason, RunOutcome
@@ -33,7 +33,7 @@ BASE_CONFIG: dict[str, Any] = {
     "num-server-rounds": 2,
     "local-epochs": 1,
     "min-participants": 2,
-    "round-timeout": 60.0,
+    "round-timeout": 120.0,
     "node-wait-timeout": 10.0,
     "max-update-norm": 5.0,
 }
@@ -42,12 +42,13 @@ BASE_CONFIG: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
     root = tmp_path_factory.mktemp("flower")
+    link_port, *node_ports = free_ports(1 + len(PLANTS))
     sites = []
-    for plant in PLANTS:
+    for plant, port in zip(PLANTS, node_ports, strict=True):
         write_toy_plant_data(root / "sites" / plant, plant)
-        sites.append(PlantSite(plant, root / "sites" / plant))
-    settings = FlowerSettings(var_dir=root / "var", superlink_port=free_port(),
-                              supernode_base_port=free_port(), tls=True, node_auth=True)
+        sites.append(PlantSite(plant, root / "sites" / plant, runtime_port=port))
+    settings = FlowerSettings(var_dir=root / "var", superlink_port=link_port,
+                              tls=True, node_auth=True)
     with LocalFederation(settings, sites) as fed:
         yield fed
 
