@@ -42,7 +42,7 @@ class EvaluationBudget:
     seed: int = 7
 
 
-FULL = EvaluationBudget(max_windows=4000, local_epochs=10, rounds=10, personal_epochs=2)
+FULL = EvaluationBudget(max_windows=2000, local_epochs=6, rounds=6, personal_epochs=2)
 QUICK = EvaluationBudget(max_windows=400, local_epochs=2, rounds=2, personal_epochs=1)
 
 

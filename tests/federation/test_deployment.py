@@ -1,8 +1,10 @@
 """Real ``flower-superlink`` + 3 ``flower-supernode`` processes on loopback, TLS + node auth.
 
-One federation serves every test in this module (in order): a clean run and two poisoned
-runs side by side, then a SuperNode is killed mid-run, then a run that cannot meet its
-minimum participation. Each plant's SuperNode sees only its own data directory.
+One federation serves every test in this module (in order): a 2-round C-MAPSS FedProx
+run (the baselines' training API) side by side with two poisoned runs (NaN, x100 update)
+whose model is compared with the clean run of the same app in-process, then a SuperNode
+is killed mid-run, then a run that cannot meet its minimum participation. Each plant's
+SuperNode sees only its own data directory.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from federation.flower.processes import free_ports
 from federation.flower.runner import read_results, start_run, wait_for_run
 from federation.flower.settings import FlowerSettings
 from federation.schemas.federated_run import FailureCode, RejectReason, RunOutcome
+from federation.simulation import simulate_run
 
 pytestmark = pytest.mark.slow
 
@@ -75,41 +78,41 @@ def test_tls_and_node_auth_are_on(federation: LocalFederation) -> None:
     assert {n.name for n in federation.control.list_nodes() if n.status == "online"} == set(PLANTS)
 
 
-def test_cmapss_clean_and_poisoned_runs(federation: LocalFederation) -> None:
+def test_cmapss_run_and_poisoned_runs(federation: LocalFederation, tmp_path: Path) -> None:
+    one_round = {"num-server-rounds": 1}
     runs = {
         "cmapss": _start(federation, "cmapss", **{
             "baseline": "cmapss", "strategy": "fedprox", "max-samples-per-plant": 300,
-            "max-units-per-plant": 4,
-            "learning-rate": 0.002, "batch-size": 64, "max-update-norm": 0.0,
-            "campaign-id": "c-1", "parent-version": "cmapss@1"}),
-        "clean": _start(federation, "clean"),
-        "nan": _start(federation, "nan", **{"fault-plant": "FD002", "fault-mode": "nan"}),
-        "scale100": _start(federation, "scale100",
+            "max-units-per-plant": 4, "learning-rate": 0.002, "batch-size": 64,
+            "max-update-norm": 0.0, "campaign-id": "c-1", "parent-version": "cmapss@1"}),
+        "nan": _start(federation, "nan", **one_round,
+                      **{"fault-plant": "FD002", "fault-mode": "nan"}),
+        "scale100": _start(federation, "scale100", **one_round,
                            **{"fault-plant": "FD002", "fault-mode": "scale100"}),
     }
+    # The clean reference: the same app and config, run in-process (no plant poisoned).
+    clean, _ = simulate_run(
+        {p: {"data-dir": str(federation.plants[i].data_dir)} for i, p in enumerate(PLANTS)},
+        {**BASE_CONFIG, **one_round}, results_path=tmp_path / "clean.json",
+    )
 
-    states = {k: wait_for_run(federation.control, rid, timeout=240) for k, (rid, _) in runs.items()}
+    states = {k: wait_for_run(federation.control, rid, timeout=300) for k, (rid, _) in runs.items()}
     results = {k: read_results(path) for k, (_, path) in runs.items()}
 
     assert all(s.succeeded for s in states.values()), states
-    cmapss = results["cmapss"].model.lineage
-    assert (cmapss.baseline, cmapss.strategy, cmapss.rounds) == ("cmapss", "fedprox", 2)
-    assert (cmapss.campaign_id, cmapss.parent_version) == ("c-1", "cmapss@1")
-    assert cmapss.samples_per_plant == {p: 300 for p in PLANTS}
-    assert all("rmse" in r.evaluate.aggregated for r in results["cmapss"].rounds)
-    clean = results["clean"]
-    assert clean.status == RunOutcome.SUCCEEDED and clean.rounds_completed == 2
-    lineage = clean.model.lineage
+    cmapss = results["cmapss"]
+    lineage = cmapss.model.lineage
+    assert cmapss.status == RunOutcome.SUCCEEDED and cmapss.rounds_completed == 2
+    assert (lineage.baseline, lineage.strategy, lineage.rounds) == ("cmapss", "fedprox", 2)
+    assert (lineage.campaign_id, lineage.parent_version) == ("c-1", "cmapss@1")
     assert lineage.participants == list(PLANTS)
     assert lineage.samples_per_plant == {p: 300 for p in PLANTS}
-    assert (lineage.strategy, lineage.rounds, lineage.baseline) == ("fedavg", 2, "toy-linear")
-    for record in clean.rounds:
+    for record in cmapss.rounds:
         assert record.participants == list(PLANTS)
-        assert set(record.train.per_plant) == set(PLANTS)
-        assert set(record.evaluate.per_plant) == set(PLANTS)
+        assert set(record.train.per_plant) == set(record.evaluate.per_plant) == set(PLANTS)
         assert "rmse" in record.evaluate.aggregated
-        assert record.bytes_total > 0
-    assert Path(clean.model.path).exists()
+        assert set(record.bytes_up_per_plant) == set(PLANTS) and record.bytes_total > 0
+    assert Path(cmapss.model.path).exists()
     clean_rmse = _global_rmse(clean.model.path)
     for mode, reason in (("nan", RejectReason.NON_FINITE),
                          ("scale100", RejectReason.NORM_EXCEEDED)):
