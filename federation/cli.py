@@ -160,13 +160,6 @@ def run(
     output_format: FormatOpt = "text",
 ) -> None:
     """Start a federated run on a running SuperLink, wait for it, print the outcome."""
-    from federation.flower.environment import apply_to_current_process
-
-    apply_to_current_process(flwr_home=var_dir / "cli-home")
-    from federation.flower import runner
-    from federation.flower.control import ControlClient
-
-    ca = None if insecure else (root_cert or var_dir / "certs" / "ca.crt")
     run_config: dict[str, str | int | float | bool] = {
         "baseline": baseline,
         "strategy": strategy,
@@ -175,6 +168,13 @@ def run(
         "min-participants": min_participants,
         **_parse_config(config or []),
     }
+    from federation.flower.environment import apply_to_current_process
+
+    apply_to_current_process(flwr_home=var_dir / "cli-home")
+    from federation.flower import runner
+    from federation.flower.control import ControlClient
+
+    ca = None if insecure else (root_cert or var_dir / "certs" / "ca.crt")
     with ControlClient(superlink, ca) as control:
         report = runner.run_and_wait(
             control, run_config=run_config, results_path=results, model_path=model,
