@@ -11,16 +11,24 @@ import time
 from pathlib import Path
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import (
+    ArrayRecord,
+    ConfigRecord,
+    Context,
+    Message,
+    MetricRecord,
+    MetricRecordValues,
+    RecordDict,
+)
 from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import fixedclipping_mod
 from flwr.clientapp.typing import ClientAppCallable
 
 from federation.apps.arrays import from_record, to_record
+from federation.apps.protocol import PERSONALIZE_ACTION, PLANT_ID_KEY, PLANT_RECORD_KEY
 from federation.apps.run_settings import RunSettings
 from federation.apps.tasks import FederatedTask, PlantArrays, Weights, get_task
 
-PLANT_RECORD_KEY = "plant"
 KEY_CLIPPING_NORM = "clipping_norm"
 
 
@@ -72,7 +80,7 @@ def _apply_fault(settings: RunSettings, plant: str, sent: Weights, new: Weights)
 
 def _reply(msg: Message, plant: str, content: dict[str, ArrayRecord | MetricRecord]) -> Message:
     records = RecordDict(
-        {**content, PLANT_RECORD_KEY: ConfigRecord({"plant-id": plant})}
+        {**content, PLANT_RECORD_KEY: ConfigRecord({PLANT_ID_KEY: plant})}
     )
     return Message(records, reply_to=msg)
 
@@ -120,3 +128,30 @@ def evaluate(msg: Message, context: Context) -> Message:
     return _reply(
         msg, plant, {"metrics": MetricRecord({**metrics, "num-examples": int(len(data.x_test))})}
     )
+
+
+@app.train(PERSONALIZE_ACTION)
+def personalize(msg: Message, context: Context) -> Message:
+    """Fine-tune the final global model on this plant's data; report before/after metrics."""
+    settings = RunSettings.from_run_config(dict(context.run_config))
+    plant = _plant_id(context)
+    task = get_task(settings.baseline)
+    data = _load(task, settings, context)
+    global_weights = from_record(msg.content.array_records["arrays"])
+    before = task.evaluate(global_weights, data)
+    new, _ = task.fit(
+        global_weights,
+        data,
+        epochs=settings.personalize_epochs,
+        learning_rate=settings.personalize_learning_rate or settings.learning_rate / 4,
+        batch_size=settings.batch_size,
+        proximal_mu=0.0,
+        seed=settings.seed,
+    )
+    after = task.evaluate(new, data)
+    metrics: dict[str, MetricRecordValues] = {
+        **{f"before-{k}": v for k, v in before.items()},
+        **{f"after-{k}": v for k, v in after.items()},
+        "num-examples": int(len(data.x_train)),
+    }
+    return _reply(msg, plant, {"arrays": to_record(new), "metrics": MetricRecord(metrics)})

@@ -44,6 +44,8 @@ class RunSettings:
     max_update_norm: float = 0.0
     max_samples_per_plant: int = 0
     max_units_per_plant: int = 0
+    personalize_epochs: int = 0
+    personalize_learning_rate: float = 0.0
     dp_noise_multiplier: float = 0.0
     dp_clipping_norm: float = 0.0
     seed: int = 0

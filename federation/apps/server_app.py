@@ -10,16 +10,24 @@ ServerApp raises so Flower also reports the run as failed.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
 from federation.apps.arrays import to_record
+from federation.apps.protocol import PERSONALIZE_ACTION
 from federation.apps.run_settings import RunSettings, parse_node_plants
 from federation.apps.tasks import Weights, get_task
-from federation.schemas.federated_run import FailureCode, Lineage, ModelArtifact
+from federation.schemas.federated_run import (
+    FailureCode,
+    Lineage,
+    ModelArtifact,
+    PersonalizedModel,
+)
 from federation.strategies import ParticipationError, RunRecorder, build_strategy
 
 app = ServerApp()
@@ -74,6 +82,55 @@ def save_model(
     return artifact
 
 
+def personalize(
+    grid: Grid,
+    arrays: ArrayRecord,
+    node_ids: list[int],
+    settings: RunSettings,
+    model_path: Path,
+    plant_of: Callable[[int], str],
+) -> list[PersonalizedModel]:
+    """Ask each plant to fine-tune the final global model; save each plant's copy.
+
+    Plants that do not answer within ``round-timeout`` (or answer with an error or
+    non-finite weights) simply get no personalized model.
+    """
+    messages = [
+        Message(
+            RecordDict({"arrays": arrays, "config": ConfigRecord({})}),
+            message_type=f"{MessageType.TRAIN}.{PERSONALIZE_ACTION}",
+            dst_node_id=node_id,
+        )
+        for node_id in node_ids
+    ]
+    out: list[PersonalizedModel] = []
+    for reply in grid.send_and_receive(messages, timeout=settings.round_timeout):
+        if reply.has_error():
+            continue
+        plant = plant_of(reply.metadata.src_node_id)
+        record = reply.content.array_records["arrays"]
+        if not all(np.all(np.isfinite(a.numpy())) for a in record.values()):
+            continue
+        metrics = dict(reply.content.metric_records["metrics"])
+        path = model_path.with_name(f"{model_path.stem}-{plant}.npz")
+        named = {name: a.numpy() for name, a in record.items()}
+        with path.open("wb") as f:
+            np.savez(f, **named)  # type: ignore[arg-type]
+        out.append(
+            PersonalizedModel(
+                plant_id=plant,
+                path=str(path),
+                sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                num_examples=int(cast(float, metrics.pop("num-examples", 0))),
+                metrics_before={k.removeprefix("before-"): float(cast(float, v))
+                                for k, v in metrics.items() if k.startswith("before-")},
+                metrics_after={k.removeprefix("after-"): float(cast(float, v))
+                               for k, v in metrics.items() if k.startswith("after-")},
+            )
+        )
+    return sorted(out, key=lambda m: m.plant_id)
+
+
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Run the campaign described by ``context.run_config``."""
@@ -87,7 +144,7 @@ def main(grid: Grid, context: Context) -> None:
         campaign_id=settings.campaign_id or None,
     )
     try:
-        strategy, _guard = build_strategy(
+        strategy, guard = build_strategy(
             settings.strategy,
             recorder=recorder,
             min_participants=settings.min_participants,
@@ -133,4 +190,9 @@ def main(grid: Grid, context: Context) -> None:
     )
     path = _model_path(settings)
     artifact = save_model(result.arrays, path, lineage) if path is not None else None
+    if settings.personalize_epochs > 0 and path is not None:
+        last = recorder.result.rounds_completed
+        recorder.result.personalized = personalize(
+            grid, result.arrays, guard.accepted_nodes(last), settings, path, guard.plant_of
+        )
     recorder.succeed(artifact)

@@ -110,6 +110,17 @@ class ModelArtifact(BaseModel):
     lineage: Lineage
 
 
+class PersonalizedModel(BaseModel):
+    """A plant's own fine-tuned copy of the final global model."""
+
+    plant_id: str
+    path: str
+    sha256: str
+    num_examples: int
+    metrics_before: dict[str, float]
+    metrics_after: dict[str, float]
+
+
 class Failure(BaseModel):
     """Why the run stopped early."""
 
@@ -133,5 +144,6 @@ class FederatedRunResult(BaseModel):
     dropouts: list[Dropout] = Field(default_factory=list)
     failure: Failure | None = None
     model: ModelArtifact | None = None
+    personalized: list[PersonalizedModel] = Field(default_factory=list)
     started_at: str
     finished_at: str | None = None

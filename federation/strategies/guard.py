@@ -22,6 +22,7 @@ from typing import Any, cast
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 
+from federation.apps.protocol import NUM_EXAMPLES_KEY, PLANT_ID_KEY, PLANT_RECORD_KEY
 from federation.flower.results import RunRecorder
 from federation.schemas.federated_run import (
     Dropout,
@@ -31,10 +32,6 @@ from federation.schemas.federated_run import (
     RejectReason,
 )
 from federation.strategies.validation import check_update
-
-PLANT_RECORD_KEY = "plant"
-PLANT_ID_KEY = "plant-id"
-NUM_EXAMPLES_KEY = "num-examples"
 
 
 class ParticipationError(RuntimeError):
@@ -121,6 +118,10 @@ class RoundGuard:
     def plant_of(self, node_id: int) -> str:
         """Plant id of ``node_id`` (``node-<id>`` until the node has said)."""
         return self.node_plants.get(node_id, f"node-{node_id}")
+
+    def accepted_nodes(self, server_round: int) -> list[int]:
+        """Node ids whose update was aggregated in ``server_round``."""
+        return list(self._accepted.get(server_round, []))
 
     def _learn_plant(self, msg: Message) -> str:
         node_id = msg.metadata.src_node_id

@@ -166,3 +166,14 @@ def test_run_starts_from_the_parent_weights(tmp_path: Path) -> None:
     sent = result.rounds[0]
     assert sent.participants == ["plant-a", "plant-b", "plant-c"]
     assert result.model.lineage.run_config["initial-weights-path"] == str(parent)
+
+
+def test_personalization_saves_one_model_per_plant(tmp_path: Path) -> None:
+    result, error = _run(tmp_path, **{"personalize-epochs": 2, "num-server-rounds": 1})
+
+    assert error is None
+    assert [m.plant_id for m in result.personalized] == list(PLANTS)
+    for model in result.personalized:
+        assert Path(model.path).exists() and model.path != result.model.path
+        assert model.num_examples == 300
+        assert model.metrics_after["rmse"] < model.metrics_before["rmse"]
