@@ -23,6 +23,7 @@ from federation.simulation import simulate_run
 
 PLANTS = ("FD001", "FD002", "FD003", "FD004")
 NEW_PLANT = "FD001"
+FD001_TRAIN_UNITS = 100
 RESULTS_PATH = Path("benchmarks/results/federation.json")
 
 
@@ -139,13 +140,16 @@ def evaluate_federation(budget: EvaluationBudget, out_path: Path = RESULTS_PATH)
             personal = _fit(task, fedavg, data[p], b.personal_epochs, b.personal_learning_rate, b)
             table[p]["fedavg_personalized"] = _rmse(task, personal, data[p])
 
-        newcomer = task.load_data(NEW_PLANT, None, max_samples=b.max_windows, seed=b.seed,
+        # The budget caps every plant at max_windows; the newcomer keeps its share of that
+        # cap (20 of FD001's 100 units -> 20 %), or it would not be short of data at all.
+        new_windows = max(1, b.max_windows * b.new_plant_units // FD001_TRAIN_UNITS)
+        newcomer = task.load_data(NEW_PLANT, None, max_samples=new_windows, seed=b.seed,
                                   max_units=b.new_plant_units)
         new_test = data[NEW_PLANT]  # the full official FD001 test set
         new_eval = PlantArrays(NEW_PLANT, newcomer.x_train, newcomer.y_train,
                                new_test.x_test, new_test.y_test)
         new_local = _fit(task, init, new_eval, b.local_epochs, b.learning_rate, b)
-        with_new = {NEW_PLANT: {"max-units": b.new_plant_units},
+        with_new = {NEW_PLANT: {"max-units": b.new_plant_units, "max-samples": new_windows},
                     **{p: {} for p in PLANTS if p != NEW_PLANT}}
         new_global, _ = _federate("fedavg", with_new, b, work / "new")
         new_personal = _fit(task, new_global, new_eval, b.personal_epochs,
@@ -157,7 +161,8 @@ def evaluate_federation(budget: EvaluationBudget, out_path: Path = RESULTS_PATH)
     new_personal_rmse = _rmse(task, new_personal, new_eval)
     doc: dict[str, Any] = {
         "plants": table,
-        "new_plant": {"units": b.new_plant_units, "local": new_local_rmse,
+        "new_plant": {"units": b.new_plant_units, "windows": new_windows,
+                      "local": new_local_rmse,
                       "fedavg_personalized": new_personal_rmse},
         **stats,
         "targets": {
@@ -173,7 +178,8 @@ def evaluate_federation(budget: EvaluationBudget, out_path: Path = RESULTS_PATH)
             "Test RMSE (cycles) on each subset's official test set (last window per unit). "
             "Federated arms run the real ServerApp/ClientApp in one process "
             "(federation.simulation); round_seconds is that in-process time, without "
-            "network. Training windows are a seeded subset of max_windows per plant."
+            "network. Training windows are a seeded subset of max_windows per plant; the "
+            "new plant keeps units/100 of that cap, drawn from its first units."
         ),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }

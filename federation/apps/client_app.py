@@ -56,12 +56,13 @@ def _data_dir(context: Context) -> Path | None:
 
 
 def _load(task: FederatedTask, settings: RunSettings, context: Context) -> PlantArrays:
-    # A plant's own limit (node config, e.g. a new plant) wins over the run's.
+    # A plant's own limits (node config, e.g. a new plant) win over the run's.
     max_units = int(context.node_config.get("max-units", 0) or settings.max_units_per_plant)
+    max_samples = int(context.node_config.get("max-samples", 0) or settings.max_samples_per_plant)
     return task.load_data(
         _plant_id(context),
         _data_dir(context),
-        max_samples=settings.max_samples_per_plant or None,
+        max_samples=max_samples or None,
         seed=settings.seed,
         max_units=max_units or None,
     )
