@@ -131,6 +131,37 @@ class RoundGuard:
                 self.node_plants[node_id] = plant
         return self.plant_of(node_id)
 
+    def _triage(
+        self, server_round: int, stage: str, replies: Iterable[Message], expected: list[int]
+    ) -> list[tuple[Message, str]]:
+        """Record error replies and missing replies as drop-outs; return the rest.
+
+        Returns
+        -------
+        list[tuple[Message, str]]
+            Each reply that carries content, with the plant that sent it.
+        """
+        answered: list[tuple[Message, str]] = []
+        replied: set[int] = set()
+        for msg in replies:
+            node_id = msg.metadata.src_node_id
+            replied.add(node_id)
+            plant = self._learn_plant(msg)
+            if msg.has_error():
+                self.recorder.drop(
+                    Dropout(round=server_round, stage=stage, plant_id=plant,
+                            node_id=node_id, reason=msg.error.reason)
+                )
+            else:
+                answered.append((msg, plant))
+        for node_id in expected:
+            if node_id not in replied:
+                self.recorder.drop(
+                    Dropout(round=server_round, stage=stage, plant_id=self.plant_of(node_id),
+                            node_id=node_id, reason="no reply within the round timeout")
+                )
+        return answered
+
     def _wait_for_nodes(self, grid: Grid, server_round: int) -> list[int]:
         deadline = time.monotonic() + self.node_wait_timeout
         while True:
@@ -170,20 +201,12 @@ class RoundGuard:
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """Validate each reply, record it, and aggregate only the valid ones."""
-        replies = list(replies)
         record = self.recorder.round(server_round)
         accepted: list[Message] = []
-        replied: set[int] = set()
-        for msg in replies:
+        participants: list[str] = []
+        sampled = self._sampled.get(server_round, [])
+        for msg, plant in self._triage(server_round, "train", replies, sampled):
             node_id = msg.metadata.src_node_id
-            replied.add(node_id)
-            plant = self._learn_plant(msg)
-            if msg.has_error():
-                self.recorder.drop(
-                    Dropout(round=server_round, stage="train", plant_id=plant,
-                            node_id=node_id, reason=msg.error.reason)
-                )
-                continue
             content = msg.content
             if len(content.array_records) != 1 or len(content.metric_records) != 1:
                 self.recorder.reject(
@@ -207,18 +230,12 @@ class RoundGuard:
                 )
                 continue
             accepted.append(msg)
-        for node_id in self._sampled.get(server_round, []):
-            if node_id not in replied:
-                self.recorder.drop(
-                    Dropout(round=server_round, stage="train", plant_id=self.plant_of(node_id),
-                            node_id=node_id, reason="no reply within the round timeout")
-                )
+            participants.append(plant)
         # Plant ids are learned from replies, so name what was sent only now.
-        sampled = self._sampled.get(server_round, [])
         record.sampled = [self.plant_of(n) for n in sampled]
         down = self._down_bytes.get(server_round, 0)
         record.bytes_down_per_plant = {self.plant_of(n): down for n in sampled}
-        record.participants = sorted(self._learn_plant(m) for m in accepted)
+        record.participants = sorted(participants)
         record.bytes_total = sum(record.bytes_down_per_plant.values()) + sum(
             record.bytes_up_per_plant.values()
         )
@@ -231,7 +248,7 @@ class RoundGuard:
             )
             raise ParticipationError(
                 f"round {server_round}: {len(accepted)} valid update(s) from "
-                f"{len(self._sampled.get(server_round, []))} sampled plant(s), "
+                f"{len(sampled)} sampled plant(s), "
                 f"{self.min_participants} required "
                 f"(dropped: {record.dropped or 'none'}, rejected: {record.rejected or 'none'})",
                 server_round=server_round,
@@ -258,33 +275,16 @@ class RoundGuard:
         self, server_round: int, replies: Iterable[Message]
     ) -> MetricRecord | None:
         """Record per-plant evaluation metrics, aggregate, and close the round."""
-        replies = list(replies)
         record = self.recorder.round(server_round)
         valid: list[Message] = []
-        replied: set[int] = set()
-        for msg in replies:
-            node_id = msg.metadata.src_node_id
-            replied.add(node_id)
-            plant = self._learn_plant(msg)
-            if msg.has_error():
-                self.recorder.drop(
-                    Dropout(round=server_round, stage="evaluate", plant_id=plant,
-                            node_id=node_id, reason=msg.error.reason)
-                )
-                continue
+        expected = self._accepted.get(server_round, [])
+        for msg, plant in self._triage(server_round, "evaluate", replies, expected):
             metrics = next(iter(msg.content.metric_records.values()), None)
             if metrics is None:
                 continue
             num, values = _metrics_of(metrics)
             record.evaluate.per_plant[plant] = PlantMetrics(num_examples=num, metrics=values)
             valid.append(msg)
-        for node_id in self._accepted.get(server_round, []):
-            if node_id not in replied:
-                self.recorder.drop(
-                    Dropout(round=server_round, stage="evaluate",
-                            plant_id=self.plant_of(node_id), node_id=node_id,
-                            reason="no reply within the round timeout")
-                )
         agg = super().aggregate_evaluate(server_round, valid) if valid else None  # type: ignore[misc]
         if agg is not None:
             record.evaluate.aggregated = _metrics_of(agg)[1]
