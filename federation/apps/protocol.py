@@ -1,0 +1,9 @@
+"""Names the ServerApp, the ClientApp and the strategies agree on inside Flower messages."""
+
+ARRAYS_KEY = "arrays"  # the ArrayRecord of weights, both directions
+METRICS_KEY = "metrics"  # the MetricRecord of a reply
+CONFIG_KEY = "config"  # the ConfigRecord of an instruction
+PLANT_RECORD_KEY = "plant"  # the ConfigRecord a reply names its plant in
+PLANT_ID_KEY = "plant-id"
+NUM_EXAMPLES_KEY = "num-examples"
+PERSONALIZE_ACTION = "personalize"  # message type "train.personalize"

@@ -1,0 +1,179 @@
+"""Guarded strategies in-process: the real ServerApp and ClientApp, a Grid without network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from federation.apps.tasks import ToyLinearTask, make_toy_plant_data, write_toy_plant_data
+from federation.flower.results import RunRecorder
+from federation.schemas.federated_run import FailureCode, RejectReason, RunOutcome
+from federation.simulation import simulate_run
+from federation.strategies import StrategyName, build_strategy
+
+PLANTS = ("plant-a", "plant-b", "plant-c")
+
+
+def _run(
+    tmp_path: Path, dead: set[str] | None = None, offline: set[str] | None = None, **overrides: Any
+) -> tuple[Any, Any]:
+    run_config: dict[str, Any] = {
+        "baseline": "toy-linear", "strategy": "fedavg", "num-server-rounds": 2,
+        "min-participants": 2, "round-timeout": 1.0, "node-wait-timeout": 1.0,
+        "max-update-norm": 5.0, **overrides,
+    }
+    plants = {}
+    for plant in PLANTS:
+        write_toy_plant_data(tmp_path / "data", plant)
+        plants[plant] = {"data-dir": str(tmp_path / "data")}
+    return simulate_run(plants, run_config, results_path=tmp_path / "run.json",
+                        dead=dead, offline=offline)
+
+
+def _global_rmse(model_path: str) -> float:
+    task = ToyLinearTask()
+    with np.load(model_path) as f:
+        weights = {k: f[k] for k in f.files}
+    return float(np.mean([
+        task.evaluate(weights, make_toy_plant_data(p))["rmse"]
+        for p in ("plant-a", "plant-b", "plant-c")
+    ]))
+
+
+@pytest.mark.parametrize("strategy", [s.value for s in StrategyName])
+def test_every_strategy_completes_and_records_lineage(tmp_path: Path, strategy: str) -> None:
+    result, error = _run(tmp_path, strategy=strategy)
+
+    assert error is None
+    assert result.status == RunOutcome.SUCCEEDED
+    assert result.rounds_completed == 2
+    assert result.model.lineage.participants == ["plant-a", "plant-b", "plant-c"]
+    assert result.model.lineage.samples_per_plant == {
+        "plant-a": 300, "plant-b": 300, "plant-c": 300
+    }
+    assert result.model.lineage.strategy == strategy
+    round_1 = result.rounds[0]
+    assert set(round_1.evaluate.per_plant) == {"plant-a", "plant-b", "plant-c"}
+    assert "rmse" in round_1.evaluate.aggregated
+    assert set(round_1.bytes_down_per_plant) == set(round_1.bytes_up_per_plant) == set(PLANTS)
+    assert round_1.bytes_total == sum(round_1.bytes_up_per_plant.values()) + sum(
+        round_1.bytes_down_per_plant.values()
+    ) > 0
+    assert Path(result.model.path).exists()
+    assert Path(result.model.path).with_suffix(".lineage.json").exists()
+
+
+@pytest.mark.parametrize("mode, reason", [("nan", RejectReason.NON_FINITE),
+                                          ("scale100", RejectReason.NORM_EXCEEDED)])
+def test_poisoned_plant_is_rejected_and_the_model_stays_close(
+    tmp_path: Path, mode: str, reason: RejectReason
+) -> None:
+    clean, _ = _run(tmp_path / "clean")
+    poisoned, error = _run(tmp_path / "poisoned", **{"fault-plant": "plant-b", "fault-mode": mode})
+
+    assert error is None
+    assert {(r.plant_id, r.reason) for r in poisoned.rejections} == {("plant-b", reason)}
+    assert [r.round for r in poisoned.rejections] == [1, 2]
+    assert poisoned.model.lineage.participants == ["plant-a", "plant-c"]
+    clean_rmse = _global_rmse(clean.model.path)
+    assert abs(_global_rmse(poisoned.model.path) - clean_rmse) <= 0.05 * clean_rmse
+
+
+def test_without_the_norm_bound_a_scaled_update_wrecks_fedavg(tmp_path: Path) -> None:
+    clean, _ = _run(tmp_path / "clean")
+    poisoned, _ = _run(tmp_path / "p", **{"fault-plant": "plant-b", "fault-mode": "scale100",
+                                         "max-update-norm": 0.0})
+
+    assert poisoned.rejections == []
+    assert _global_rmse(poisoned.model.path) > 2 * _global_rmse(clean.model.path)
+
+
+def test_dropout_above_min_participation_continues(tmp_path: Path) -> None:
+    result, error = _run(tmp_path, dead={"plant-c"})
+
+    assert error is None
+    assert result.status == RunOutcome.SUCCEEDED
+    assert result.model.lineage.participants == ["plant-a", "plant-b"]
+    assert {(d.round, d.stage, d.node_id) for d in result.dropouts} == {(1, "train", 103),
+                                                                         (2, "train", 103)}
+
+
+def test_dropout_below_min_participation_fails_with_a_clear_status(tmp_path: Path) -> None:
+    result, error = _run(tmp_path, dead={"plant-b", "plant-c"})
+
+    assert error is not None
+    assert result.status == RunOutcome.FAILED
+    assert result.failure.code == FailureCode.NOT_ENOUGH_PARTICIPANTS
+    assert result.failure.round == 1
+    assert "1 valid update(s) from 3 sampled plant(s), 2 required" in result.failure.detail
+
+
+def test_too_few_connected_nodes_fails_after_the_wait(tmp_path: Path) -> None:
+    result, error = _run(tmp_path, offline={"plant-b", "plant-c"})
+
+    assert error is not None
+    assert result.failure.code == FailureCode.NOT_ENOUGH_PARTICIPANTS
+    assert "1 plant(s) connected" in result.failure.detail
+
+
+def test_client_side_dp_clips_and_adds_noise(tmp_path: Path) -> None:
+    result, error = _run(tmp_path, **{"dp-noise-multiplier": 0.1, "dp-clipping-norm": 1.0,
+                                      "min-participants": 3})
+
+    assert error is None
+    assert result.status == RunOutcome.SUCCEEDED
+
+
+def test_unknown_strategy_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown strategy"):
+        build_strategy("fedsgd", recorder=RunRecorder.start(None, baseline="x", strategy="x",
+                                                            rounds_planned=1, min_participants=1),
+                       min_participants=1)
+
+
+def test_cmapss_baseline_trains_through_the_baselines_api(tmp_path: Path) -> None:
+    run_config: dict[str, Any] = {
+        "baseline": "cmapss", "strategy": "fedprox", "num-server-rounds": 1,
+        "min-participants": 2, "round-timeout": 1.0, "node-wait-timeout": 1.0,
+        "max-samples-per-plant": 200, "max-units-per-plant": 3, "learning-rate": 0.002,
+        "batch-size": 64,
+    }
+
+    result, error = simulate_run({"FD001": {}, "FD003": {"max-units": 2}}, run_config,
+                                 results_path=tmp_path / "run.json")
+
+    assert error is None
+    assert result.status == RunOutcome.SUCCEEDED
+    assert result.model.lineage.samples_per_plant == {"FD001": 200, "FD003": 200}
+    assert set(result.rounds[0].evaluate.per_plant["FD001"].metrics) >= {"rmse", "loss"}
+    assert result.rounds[0].evaluate.per_plant["FD001"].num_examples == 3  # one per test unit
+    assert result.rounds[0].evaluate.per_plant["FD003"].num_examples == 2  # node config wins
+    with np.load(result.model.path) as f:
+        assert len(f.files) == 15  # the recipe's CNN-GRU, every exchanged tensor
+
+
+def test_run_starts_from_the_parent_weights(tmp_path: Path) -> None:
+    parent = tmp_path / "parent.npz"
+    np.savez(parent, weight=np.full(8, 0.5, dtype=np.float32), bias=np.ones(1, np.float32))
+
+    result, error = _run(tmp_path, **{"initial-weights-path": str(parent),
+                                      "num-server-rounds": 1})
+
+    assert error is None
+    sent = result.rounds[0]
+    assert sent.participants == ["plant-a", "plant-b", "plant-c"]
+    assert result.model.lineage.run_config["initial-weights-path"] == str(parent)
+
+
+def test_personalization_saves_one_model_per_plant(tmp_path: Path) -> None:
+    result, error = _run(tmp_path, **{"personalize-epochs": 2, "num-server-rounds": 1})
+
+    assert error is None
+    assert [m.plant_id for m in result.personalized] == list(PLANTS)
+    for model in result.personalized:
+        assert Path(model.path).exists() and model.path != result.model.path
+        assert model.num_examples == 300
+        assert model.metrics_after["rmse"] < model.metrics_before["rmse"]
