@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -31,7 +31,7 @@ from rich.console import Console
 
 from federation.hub_client import HubClient
 from federation.registry_view import plants_table
-from federation.schemas.registry import HardwareProfile, PlantCreate
+from federation.schemas.registry import AliasName, HardwareProfile, PlantCreate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 60.0
@@ -111,6 +111,9 @@ class DemoContext:
     hub_process: subprocess.Popen[bytes] | None = None
     hub_log: Path | None = None
     hub: HubClient | None = None
+    node_process: subprocess.Popen[bytes] | None = None
+    node_url: str = ""
+    published: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def var_dir(self) -> Path:
@@ -218,6 +221,121 @@ def enroll_plants(ctx: DemoContext) -> None:
     ctx.console.print(f"enrolled {len(DEMO_PLANTS)} plants")
 
 
+#: Demo-sized training (cached by training fingerprint, so a second run reuses the models).
+DEMO_TRAINING: list[tuple[str, list[str], int]] = [
+    ("cmapss", ["--plant", "FD001"], 3),
+    ("ai4i", [], 20),
+]
+#: Which demo plants run which published model as champion.
+DEMO_CHAMPIONS: dict[str, list[str]] = {
+    "cmapss": ["fd001"],
+    "ai4i": ["ai4i-l", "ai4i-m", "ai4i-h"],
+}
+DEMO_NODE_PLANT = "fd001"
+
+
+def _models_root(ctx: DemoContext) -> str:
+    return str(ctx.var_dir / "models")
+
+
+def train_and_export_baselines(ctx: DemoContext) -> None:
+    """Train demo-sized baselines on the shipped data and export OpenVINO FP32 + INT8 IR."""
+    for baseline, plant_args, epochs in DEMO_TRAINING:
+        for command in ("train", "export"):
+            extra = ["--epochs", str(epochs)] if command == "train" else []
+            out = ctx.millwright(
+                "baselines", command, baseline, *plant_args, *extra,
+                "--root", _models_root(ctx), "--format", "json",
+            )
+            for row in json.loads(out.stdout):
+                ctx.console.print(
+                    f"{command:6} {row['baseline']:7} {str(row.get('plant') or 'all'):6} "
+                    f"{row['status']:8} {row.get('summary', '')}"
+                )
+
+
+def publish_baselines(ctx: DemoContext) -> None:
+    """Publish the exports (artifact + metadata + recipe) to the hub registry."""
+    env_token = {"MILLWRIGHT_HUB_TOKEN": ctx.admin_token}
+    ctx.env.update(env_token)
+    out = ctx.millwright(
+        "baselines", "publish", "all", "--plant", "FD001", "--root", _models_root(ctx),
+        "--hub-url", ctx.hub_url, "--format", "json",
+    )
+    ctx.published = [r for r in json.loads(out.stdout) if r["status"] == "published"]
+    for row in ctx.published:
+        ctx.console.print(
+            f"published {row['model']} {row['version']} (artifact {row['artifact_digest'][:12]}...)"
+        )
+    if len(ctx.published) != len(DEMO_CHAMPIONS):
+        raise DemoError(f"expected {len(DEMO_CHAMPIONS)} published baselines, got {out.stdout}")
+
+
+def assign_champions(ctx: DemoContext) -> None:
+    """Make each published baseline the champion at the plants that run it."""
+    assert ctx.hub is not None
+    for row in ctx.published:
+        for plant_id in DEMO_CHAMPIONS[row["baseline"]]:
+            ctx.hub.set_alias(plant_id, row["model"], AliasName.CHAMPION, int(row["version_id"]))
+            ctx.console.print(f"{plant_id}: champion {row['model']} {row['version']}")
+
+
+def start_plant_node(ctx: DemoContext) -> None:
+    """Start the fd001 plant node with a plant-scoped token; it pulls its champions from the hub."""
+    token = json.loads(
+        ctx.millwright(
+            "hub", "create-token", "--role", "plant", "--plant", DEMO_NODE_PLANT,
+            "--name", f"node-{DEMO_NODE_PLANT}", "--format", "json",
+        ).stdout
+    )["token"]
+    port = _free_port(8200)
+    ctx.node_url = f"http://127.0.0.1:{port}"
+    node_dir = ctx.var_dir / f"node-{DEMO_NODE_PLANT}"
+    node_dir.mkdir(parents=True, exist_ok=True)
+    env = {**ctx.env, "MILLWRIGHT_NODE_HUB_TOKEN": token}
+    log_path = node_dir / "node.log"
+    with log_path.open("ab") as log:
+        ctx.node_process = subprocess.Popen(
+            [
+                sys.executable, "-m", "millwright", "node", "serve", "--plant", DEMO_NODE_PLANT,
+                "--hub", ctx.hub_url, "--data-dir", str(node_dir), "--port", str(port),
+            ],
+            cwd=ctx.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if ctx.node_process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise DemoError(f"the plant node exited; log tail:\n{tail}")
+        try:
+            ready = httpx.get(f"{ctx.node_url}/v1/ready", timeout=2.0)
+            if ready.status_code == 200:
+                ctx.console.print(f"plant node {DEMO_NODE_PLANT} ready at {ctx.node_url}")
+                ctx.console.print_json(data=ready.json())
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise DemoError(f"the plant node did not become ready; see {log_path}")
+
+
+def replay_test_streams(ctx: DemoContext) -> None:
+    """Replay the plant's raw test stream through the node's /v1/predict."""
+    for baseline, subset in (("cmapss", "FD001"),):
+        out = ctx.millwright(
+            "node", "replay", "--baseline", baseline, "--plant", subset, "--node", ctx.node_url,
+            "--limit", "100", "--format", "json",
+        )
+        summary = json.loads(out.stdout)
+        ctx.console.print(
+            f"{baseline} {subset}: {summary['requests']} requests, {summary['predictions']} "
+            f"predictions, {summary['fallback']} fallback, {summary['rejected']} rejected, "
+            f"p50 {summary['p50_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms"
+        )
+        if summary["predictions"] == 0:
+            raise DemoError(f"the node answered no {baseline} prediction: {summary}")
+
+
 def print_registry(ctx: DemoContext) -> None:
     """Print the registry as the hub reports it."""
     assert ctx.hub is not None
@@ -233,15 +351,16 @@ STEPS: list[Step] = [
     ("start hub", start_hub),
     ("create admin token", create_admin_token),
     ("enroll demo plants", enroll_plants),
+    ("train and export baselines", train_and_export_baselines),
+    ("publish baselines", publish_baselines),
+    ("assign champions", assign_champions),
+    ("start plant node", start_plant_node),
+    ("replay test streams", replay_test_streams),
     ("print registry", print_registry),
 ]
 
 
-def stop_hub(ctx: DemoContext) -> None:
-    """Stop the hub process started by :func:`start_hub`."""
-    if ctx.hub is not None:
-        ctx.hub.close()
-    proc = ctx.hub_process
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is None or proc.poll() is not None:
         return
     proc.send_signal(signal.SIGINT)
@@ -250,6 +369,14 @@ def stop_hub(ctx: DemoContext) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def stop_hub(ctx: DemoContext) -> None:
+    """Stop the plant node and the hub started by the demo."""
+    if ctx.hub is not None:
+        ctx.hub.close()
+    _stop(ctx.node_process)
+    _stop(ctx.hub_process)
 
 
 def run_steps(ctx: DemoContext, steps: list[Step], *, keep_running: bool = False) -> None:
@@ -261,6 +388,7 @@ def run_steps(ctx: DemoContext, steps: list[Step], *, keep_running: bool = False
         if keep_running:
             ctx.console.print(
                 f"\nhub: {ctx.hub_url}  (API docs {ctx.hub_url}/docs)\n"
+                f"plant node {DEMO_NODE_PLANT}: {ctx.node_url}  (API docs {ctx.node_url}/docs)\n"
                 f"admin token: {ctx.admin_token}\nPress Ctrl-C to stop."
             )
             while ctx.hub_process is not None and ctx.hub_process.poll() is None:

@@ -148,7 +148,7 @@ def models_list(
 @app.command()
 def replay(
     baseline: Annotated[str, typer.Option(help="ai4i or cmapss.")],
-    node: Annotated[str, typer.Option(help="Node URL.")] = "http://127.0.0.1:8100",
+    node: Annotated[str, typer.Option(help="Node URL.")] = "http://127.0.0.1:8200",
     plant: Annotated[
         str | None, typer.Option(help="AI4I product Type (L/M/H) or C-MAPSS subset (FD001..).")
     ] = None,

@@ -16,7 +16,7 @@ class NodeClient:
     Parameters
     ----------
     base_url
-        The node's URL, e.g. ``http://127.0.0.1:8100``.
+        The node's URL, e.g. ``http://127.0.0.1:8200``.
     client
         An ``httpx.Client`` to use instead (tests pass a ``TestClient``).
     timeout
@@ -24,7 +24,7 @@ class NodeClient:
     """
 
     def __init__(
-        self, base_url: str = "http://127.0.0.1:8100", *, client: httpx.Client | None = None,
+        self, base_url: str = "http://127.0.0.1:8200", *, client: httpx.Client | None = None,
         timeout: float = 10.0,
     ) -> None:  # fmt: skip
         self._own = client is None

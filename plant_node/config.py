@@ -38,7 +38,7 @@ class NodeSettings(BaseSettings):
     hub_timeout_s: float = Field(default=5.0, gt=0)
 
     host: str = "127.0.0.1"
-    port: int = Field(default=8100, ge=0, le=65535)
+    port: int = Field(default=8200, ge=0, le=65535)
 
     data_dir: Path | None = None
     model_cache_dir: Path | None = None

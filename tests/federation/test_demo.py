@@ -30,7 +30,7 @@ def test_demo_run_exits_zero_and_prints_the_registry(tmp_path: Path) -> None:
             env=_env(),
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=480,
             check=False,
         )
         for _ in range(2)
@@ -42,7 +42,14 @@ def test_demo_run_exits_zero_and_prints_the_registry(tmp_path: Path) -> None:
         for plant in DEMO_PLANTS:
             assert plant.id in run.stdout
         assert "demo finished" in run.stdout
+        # The loop reaches the line: baselines published, champions assigned, node served them.
+        assert "published cmapss-rul-cnn" in run.stdout
+        assert "published ai4i-failure-mlp" in run.stdout
+        assert "fd001: champion cmapss-rul-cnn" in run.stdout
+        assert "cmapss FD001: 100 requests, 100 predictions, 0 fallback, 0 rejected" in run.stdout
     assert (tmp_path / "var" / "hub" / "hub.db").is_file()
+    # The second run reuses the cached models instead of retraining them.
+    assert "cached" in runs[1].stdout
 
 
 def test_federation_does_not_import_the_hub() -> None:
