@@ -34,6 +34,7 @@ class RulRegressor(nn.Module):
     """
 
     task = "rul_regression"
+    rul_scale: torch.Tensor
 
     def __init__(
         self,
@@ -69,7 +70,8 @@ class RulRegressor(nn.Module):
             z = h[-1]
         else:
             z = z.flatten(1)
-        return self.head(z).squeeze(-1) * self.rul_scale
+        out: torch.Tensor = self.head(z).squeeze(-1) * self.rul_scale
+        return out
 
 
 class SensorWiseCnn(nn.Module):
@@ -81,6 +83,7 @@ class SensorWiseCnn(nn.Module):
     """
 
     task = "rul_regression"
+    rul_scale: torch.Tensor
 
     def __init__(
         self,
@@ -112,12 +115,14 @@ class SensorWiseCnn(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d | nn.Linear):
                 nn.init.xavier_normal_(module.weight)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
         self.register_buffer("rul_scale", torch.tensor(float(rul_scale)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map windows ``(B, W, F)`` to RUL in cycles ``(B,)``."""
-        return self.head(self.conv(x.unsqueeze(1))).squeeze(-1) * self.rul_scale
+        out: torch.Tensor = self.head(self.conv(x.unsqueeze(1))).squeeze(-1) * self.rul_scale
+        return out
 
 
 class FailureClassifier(nn.Module):
@@ -130,6 +135,8 @@ class FailureClassifier(nn.Module):
     """
 
     task = "failure_classification"
+    calib_temperature: torch.Tensor
+    calib_threshold: torch.Tensor
 
     def __init__(
         self,

@@ -113,7 +113,7 @@ def _loss(
             (_member_loss(model, z, yb, aux_weight) for z in model.member_logits(xb)),
             torch.zeros(()),
         )
-    scale = model.rul_scale
+    scale = torch.as_tensor(model.rul_scale)
     target = yb[:, 0] if yb.ndim == 2 else yb
     return nn.functional.mse_loss(model(xb) / scale, target / scale)
 
@@ -198,7 +198,7 @@ def train_local(
                 prox = sum(((params[k] - a) ** 2).sum() for k, a in anchors.items())
                 loss = loss + (proximal_mu / 2.0) * prox
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
