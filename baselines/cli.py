@@ -138,7 +138,7 @@ def evaluate(
     from baselines.recipes import Baseline, Recipe
     from baselines.rules.evaluation import rule_metrics
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for baseline, p in targets(which, plant):
         directory = root / baseline / plant_key(Baseline(baseline), p)
         trained = load_trained(directory)
@@ -180,7 +180,7 @@ def export(
     from baselines.models.pipeline import load_trained, plant_key
     from baselines.recipes import Baseline
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for baseline, p in targets(which, plant):
         directory = root / baseline / plant_key(Baseline(baseline), p)
         out = directory / EXPORT_DIR

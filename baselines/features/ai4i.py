@@ -94,7 +94,7 @@ class Ai4iFeatureState:
 
 def derived_columns(frame: ColumnFrame) -> dict[str, FloatArray]:
     """Return the raw numeric readings and the physical derived quantities, unscaled."""
-    cols = {c: np.asarray(frame[c], dtype=np.float64) for c in RAW_NUMERIC}
+    cols: dict[str, FloatArray] = {c: np.asarray(frame[c], dtype=np.float64) for c in RAW_NUMERIC}
     omega = cols["rotational_speed_rpm"] * (2.0 * math.pi / 60.0)  # rad/s
     cols["power_w"] = cols["torque_nm"] * omega
     cols["temp_diff_k"] = cols["process_temperature_k"] - cols["air_temperature_k"]
@@ -107,7 +107,7 @@ def _type_onehot(frame: ColumnFrame, types: tuple[str, ...]) -> FloatArray:
     unknown = sorted(set(values.tolist()) - set(types))
     if unknown:
         raise ValueError(f"unknown product Type(s) {unknown}; expected one of {list(types)}")
-    return (values[:, None] == np.asarray(types)[None, :]).astype(np.float64)
+    return np.asarray(values[:, None] == np.asarray(types)[None, :], dtype=np.float64)
 
 
 def fit(frame: ColumnFrame) -> Ai4iFeatureState:

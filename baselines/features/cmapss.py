@@ -148,7 +148,8 @@ def _column(frame: ColumnFrame, name: str) -> FloatArray:
 
 
 def _settings(frame: ColumnFrame, scale: Sequence[float]) -> FloatArray:
-    return np.stack([_column(frame, s) for s in SETTINGS], axis=1) / np.asarray(scale)
+    points = np.stack([_column(frame, s) for s in SETTINGS], axis=1) / np.asarray(scale)
+    return np.asarray(points, dtype=np.float64)
 
 
 def _leader_clusters(points: FloatArray, radius: float) -> FloatArray:
@@ -258,7 +259,9 @@ def _unit_slices(frame: ColumnFrame) -> tuple[IntArray, IntArray, list[IntArray]
     unit = np.asarray(frame["unit"], dtype=np.int64)
     cycle = np.asarray(frame["cycle"], dtype=np.int64)
     order = np.lexsort((cycle, unit))
-    groups = np.split(order, np.flatnonzero(np.diff(unit[order])) + 1) if len(order) else []
+    groups: list[IntArray] = (
+        np.split(order, np.flatnonzero(np.diff(unit[order])) + 1) if len(order) else []
+    )
     return unit, cycle, groups
 
 

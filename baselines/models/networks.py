@@ -34,6 +34,7 @@ class RulRegressor(nn.Module):
     """
 
     task = "rul_regression"
+    rul_scale: torch.Tensor
 
     def __init__(
         self,
@@ -69,7 +70,8 @@ class RulRegressor(nn.Module):
             z = h[-1]
         else:
             z = z.flatten(1)
-        return self.head(z).squeeze(-1) * self.rul_scale
+        out: torch.Tensor = self.head(z).squeeze(-1) * self.rul_scale
+        return out
 
 
 class SensorWiseCnn(nn.Module):
@@ -81,6 +83,7 @@ class SensorWiseCnn(nn.Module):
     """
 
     task = "rul_regression"
+    rul_scale: torch.Tensor
 
     def __init__(
         self,
@@ -112,12 +115,14 @@ class SensorWiseCnn(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d | nn.Linear):
                 nn.init.xavier_normal_(module.weight)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
         self.register_buffer("rul_scale", torch.tensor(float(rul_scale)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map windows ``(B, W, F)`` to RUL in cycles ``(B,)``."""
-        return self.head(self.conv(x.unsqueeze(1))).squeeze(-1) * self.rul_scale
+        out: torch.Tensor = self.head(self.conv(x.unsqueeze(1))).squeeze(-1) * self.rul_scale
+        return out
 
 
 class FailureClassifier(nn.Module):
@@ -130,6 +135,8 @@ class FailureClassifier(nn.Module):
     """
 
     task = "failure_classification"
+    calib_temperature: torch.Tensor
+    calib_threshold: torch.Tensor
 
     def __init__(
         self,
@@ -139,15 +146,22 @@ class FailureClassifier(nn.Module):
         dropout: float,
         n_aux: int = 0,
         score_heads: list[int] | None = None,
+        members: int = 1,
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        c_in = n_features
-        for c_out in hidden:
-            layers += [nn.Linear(c_in, c_out), nn.ReLU(), nn.Dropout(dropout)]
-            c_in = c_out
-        layers.append(nn.Linear(c_in, 1 + n_aux))
-        self.body = nn.Sequential(*layers)
+
+        def mlp() -> nn.Sequential:
+            layers: list[nn.Module] = []
+            c_in = n_features
+            for c_out in hidden:
+                layers += [nn.Linear(c_in, c_out), nn.ReLU(), nn.Dropout(dropout)]
+                c_in = c_out
+            layers.append(nn.Linear(c_in, 1 + n_aux))
+            return nn.Sequential(*layers)
+
+        # An ensemble of independently initialized MLPs, averaged in logit space: the failure
+        # boundaries are sharp and the positives few, so single networks vary from seed to seed.
+        self.members = nn.ModuleList([mlp() for _ in range(members)])
         self.n_aux = n_aux
         self.score_heads = list(score_heads or [])
         if any(not 1 <= h <= n_aux for h in self.score_heads):
@@ -157,9 +171,13 @@ class FailureClassifier(nn.Module):
         self.register_buffer(f"{CALIB_PREFIX}temperature", torch.tensor(1.0))
         self.register_buffer(f"{CALIB_PREFIX}threshold", torch.tensor(0.5))
 
+    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Every member's logits ``(M, B, 1 + n_aux)`` (what training optimizes)."""
+        return torch.stack([member(x) for member in self.members])
+
     def all_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Uncalibrated logits ``(B, 1 + n_aux)``: machine failure first, then the modes."""
-        return self.body(x)
+        """Ensemble logits ``(B, 1 + n_aux)``: machine failure first, then the modes."""
+        return self.member_logits(x).mean(dim=0)
 
     def probability(self, x: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
         """Failure probability ``(B,)`` at a given temperature.
@@ -169,7 +187,7 @@ class FailureClassifier(nn.Module):
         ``1 - prod_k sigmoid(-z_k / T)``: only sigmoid, product and subtraction, which OpenVINO
         and NNCF handle exactly.
         """
-        z = self.body(x) / temperature
+        z = self.all_logits(x) / temperature
         if not self.score_heads:
             return torch.sigmoid(z[:, 0])
         return 1.0 - torch.sigmoid(-z[:, self.score_heads]).prod(dim=1)
@@ -228,6 +246,7 @@ def build_network(
             dropout=float(architecture.get("dropout", 0.0)),
             n_aux=len(aux),
             score_heads=[1 + aux.index(h) for h in architecture.get("score_heads", [])],
+            members=int(architecture.get("members", 1)),
         )
     raise ValueError(f"unknown architecture kind {kind!r}")
 

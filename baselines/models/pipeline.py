@@ -108,7 +108,7 @@ def plant_key(baseline: Baseline, plant: str | None) -> str:
 def recall_by_mode(data: PlantData, model: nn.Module) -> dict[str, float]:
     """AI4I: share of test failures of each mode that the model flags at its threshold."""
     modes = data.extra["test_failure_modes"]
-    flagged = predict(model, data.x_test) >= float(model.calib_threshold)
+    flagged = predict(model, data.x_test) >= float(torch.as_tensor(model.calib_threshold))
     out: dict[str, float] = {}
     for i, name in enumerate(data.extra["failure_modes"]):
         mask = modes[:, i] == 1

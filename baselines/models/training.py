@@ -88,23 +88,32 @@ def primary_target(y: NDArray) -> NDArray:
     return arr[:, 0] if arr.ndim == 2 else arr
 
 
+def _member_loss(
+    model: FailureClassifier, z: torch.Tensor, yb: torch.Tensor, aux_weight: float
+) -> torch.Tensor:
+    """Loss of one member's logits ``z`` ``(B, 1 + n_aux)``."""
+    if yb.ndim == 2 and model.n_aux and aux_weight > 0:
+        per_target = nn.functional.binary_cross_entropy_with_logits(
+            z, yb[:, : 1 + model.n_aux], reduction="none"
+        ).mean(dim=0)
+        return per_target[0] + aux_weight * per_target[1:].sum()
+    target = yb[:, 0] if yb.ndim == 2 else yb
+    if not model.score_heads:
+        return nn.functional.binary_cross_entropy_with_logits(z[:, 0], target)
+    prob = 1.0 - torch.sigmoid(-z[:, model.score_heads]).prod(dim=1)
+    return nn.functional.binary_cross_entropy(prob.clamp(1e-7, 1 - 1e-7), target)
+
+
 def _loss(
     model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, aux_weight: float = 0.0
 ) -> torch.Tensor:
     if isinstance(model, FailureClassifier):
-        if yb.ndim == 2 and model.n_aux and aux_weight > 0:
-            per_target = nn.functional.binary_cross_entropy_with_logits(
-                model.all_logits(xb), yb[:, : 1 + model.n_aux], reduction="none"
-            ).mean(dim=0)
-            return per_target[0] + aux_weight * per_target[1:].sum()
-        target = yb[:, 0] if yb.ndim == 2 else yb
-        if not model.score_heads:
-            return nn.functional.binary_cross_entropy_with_logits(
-                model.all_logits(xb)[:, 0], target
-            )
-        prob = model.probability(xb, 1.0).clamp(1e-7, 1 - 1e-7)
-        return nn.functional.binary_cross_entropy(prob, target)
-    scale = model.rul_scale
+        # Each ensemble member learns on its own; members are averaged only when served.
+        return sum(
+            (_member_loss(model, z, yb, aux_weight) for z in model.member_logits(xb)),
+            torch.zeros(()),
+        )
+    scale = torch.as_tensor(model.rul_scale)
     target = yb[:, 0] if yb.ndim == 2 else yb
     return nn.functional.mse_loss(model(xb) / scale, target / scale)
 
@@ -189,7 +198,7 @@ def train_local(
                 prox = sum(((params[k] - a) ** 2).sum() for k, a in anchors.items())
                 loss = loss + (proximal_mu / 2.0) * prox
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()

@@ -115,6 +115,7 @@ def ai4i_recipe() -> Recipe:
             "dropout": 0.1,
             "auxiliary_targets": ["twf", "hdf", "pwf", "osf", "rnf"],
             "score_heads": ["hdf", "pwf", "osf"],
+            "members": 3,
             "output": "calibrated_failure_probability",
         },
         hyperparameters=Hyperparameters(

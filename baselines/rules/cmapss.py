@@ -42,7 +42,7 @@ class HealthIndexRule:
     def predict(self, x: FloatArray) -> FloatArray:
         """RUL in cycles for windows ``(n, window, features)``, float32 ``(n,)``."""
         rul = self.intercept + self.slope * self.health_index(x)
-        return np.clip(rul, 0.0, self.rul_cap).astype(np.float32)
+        return np.asarray(np.clip(rul, 0.0, self.rul_cap), dtype=np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
