@@ -174,33 +174,40 @@ def migrate_hub(ctx: DemoContext) -> None:
     ctx.console.print(ctx.millwright("hub", "db", "upgrade").stdout.strip())
 
 
-def start_hub(ctx: DemoContext) -> None:
-    """Start ``millwright hub serve`` and wait until /readyz answers 200."""
-    assert ctx.hub_log is not None
-    log = ctx.hub_log.open("ab")
-    ctx.hub_process = subprocess.Popen(
-        [sys.executable, "-m", "millwright", "hub", "serve"],
-        cwd=ctx.workdir,
-        env=ctx.env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
+def _spawn_until_ready(
+    ctx: DemoContext, args: list[str], log_path: Path, ready_url: str, what: str,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``millwright ARGS`` logging to ``log_path``; return once ``ready_url`` answers 200."""
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "millwright", *args],
+            cwd=ctx.workdir, env=env or ctx.env, stdout=log, stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if ctx.hub_process.poll() is not None:
-            tail = ctx.hub_log.read_text(errors="replace")[-2000:]
-            raise DemoError(f"the hub exited with {ctx.hub_process.returncode}; log tail:\n{tail}")
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise DemoError(f"the {what} exited with {proc.returncode}; log tail:\n{tail}")
         try:
-            if httpx.get(f"{ctx.hub_url}/readyz", timeout=1.0).status_code == 200:
-                ctx.console.print(f"hub ready at {ctx.hub_url} (log: {ctx.hub_log})")
-                return
+            if httpx.get(ready_url, timeout=2.0).status_code == 200:
+                return proc
         except httpx.TransportError:
             pass
         time.sleep(0.2)
+    proc.kill()
     raise DemoError(
-        f"the hub did not become ready within {READY_TIMEOUT_S:.0f} s; see {ctx.hub_log}"
+        f"the {what} did not become ready within {READY_TIMEOUT_S:.0f} s; see {log_path}"
     )
+
+
+def start_hub(ctx: DemoContext) -> None:
+    """Start ``millwright hub serve`` and wait until /readyz answers 200."""
+    assert ctx.hub_log is not None
+    ctx.hub_process = _spawn_until_ready(
+        ctx, ["hub", "serve"], ctx.hub_log, f"{ctx.hub_url}/readyz", "hub"
+    )
+    ctx.console.print(f"hub ready at {ctx.hub_url} (log: {ctx.hub_log})")
 
 
 def create_admin_token(ctx: DemoContext) -> None:
@@ -293,30 +300,15 @@ def start_plant_node(ctx: DemoContext) -> None:
     node_dir = ctx.var_dir / f"node-{DEMO_NODE_PLANT}"
     node_dir.mkdir(parents=True, exist_ok=True)
     env = {**ctx.env, "MILLWRIGHT_NODE_HUB_TOKEN": token}
-    log_path = node_dir / "node.log"
-    with log_path.open("ab") as log:
-        ctx.node_process = subprocess.Popen(
-            [
-                sys.executable, "-m", "millwright", "node", "serve", "--plant", DEMO_NODE_PLANT,
-                "--hub", ctx.hub_url, "--data-dir", str(node_dir), "--port", str(port),
-            ],
-            cwd=ctx.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if ctx.node_process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise DemoError(f"the plant node exited; log tail:\n{tail}")
-        try:
-            ready = httpx.get(f"{ctx.node_url}/v1/ready", timeout=2.0)
-            if ready.status_code == 200:
-                ctx.console.print(f"plant node {DEMO_NODE_PLANT} ready at {ctx.node_url}")
-                ctx.console.print_json(data=ready.json())
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise DemoError(f"the plant node did not become ready; see {log_path}")
+    args = [
+        "node", "serve", "--plant", DEMO_NODE_PLANT, "--hub", ctx.hub_url,
+        "--data-dir", str(node_dir), "--port", str(port),
+    ]
+    ctx.node_process = _spawn_until_ready(
+        ctx, args, node_dir / "node.log", f"{ctx.node_url}/v1/ready", "plant node", env=env
+    )
+    ctx.console.print(f"plant node {DEMO_NODE_PLANT} ready at {ctx.node_url}")
+    ctx.console.print_json(data=httpx.get(f"{ctx.node_url}/v1/ready", timeout=2.0).json())
 
 
 def replay_test_streams(ctx: DemoContext) -> None:
