@@ -5,9 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from federation.errors import InvalidInput
+
+T = TypeVar("T")
 
 
 def _fingerprint(filters: dict[str, Any]) -> str:
@@ -52,3 +57,28 @@ def clamp_page_size(requested: int | None, *, default: int, maximum: int) -> int
     if requested is None:
         return default
     return max(1, min(requested, maximum))
+
+
+def scalar_page(
+    *,
+    session: Session,
+    stmt: Select[T],
+    key: InstrumentedAttribute[Any],
+    after: Any,
+    page_size: int,
+    filters: dict[str, Any],
+) -> tuple[list[T], str | None]:
+    """Read one page of ``stmt`` in ascending ``key`` order, continuing after ``after``.
+
+    One extra row is fetched to decide whether a next page exists; its token carries the last
+    key of this page, bound to ``filters``.
+    """
+    if after is not None:
+        stmt = stmt.where(key > after)
+    rows = list(session.scalars(stmt.order_by(key).limit(page_size + 1)))
+    token = (
+        encode_token(getattr(rows[page_size - 1], key.key), filters)
+        if len(rows) > page_size
+        else None
+    )
+    return rows[:page_size], token

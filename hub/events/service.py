@@ -11,7 +11,7 @@ from federation.errors import Conflict, InvalidInput
 from federation.schemas.events import EventIngestResult, PlantEventCreate, PlantEventRead
 from hub.db import commit_or_conflict
 from hub.events.models import PlantEvent
-from hub.pagination import decode_token, encode_token
+from hub.pagination import decode_token, scalar_page
 from hub.registry import service as registry_service
 
 
@@ -95,8 +95,11 @@ def list_events(
     stmt = select(PlantEvent).where(PlantEvent.plant_id == plant_id)
     if kind:
         stmt = stmt.where(PlantEvent.kind == kind)
-    if after is not None:
-        stmt = stmt.where(PlantEvent.seq > int(after))
-    rows = list(session.scalars(stmt.order_by(PlantEvent.seq).limit(page_size + 1)))
-    token = encode_token(rows[page_size - 1].seq, filters) if len(rows) > page_size else None
-    return rows[:page_size], token
+    return scalar_page(
+        session=session,
+        stmt=stmt,
+        key=PlantEvent.seq,
+        after=None if after is None else int(after),
+        page_size=page_size,
+        filters=filters,
+    )

@@ -13,7 +13,7 @@ from federation.schemas.recipes import RecipeCreate, RecipeStatus, RecipeUpdate
 from hub.db import commit_or_conflict, utcnow
 from hub.idempotency import service as idempotency_service
 from hub.idempotency.service import IdempotencyKey
-from hub.pagination import decode_token, encode_token
+from hub.pagination import decode_token, scalar_page
 from hub.recipes.models import Recipe
 
 
@@ -149,10 +149,9 @@ def list_recipes(
         stmt = stmt.where(Recipe.name == name)
     if status:
         stmt = stmt.where(Recipe.status == status.value)
-    if after is not None:
-        if not isinstance(after, int):
-            raise InvalidInput("page_token is malformed; start again without it.")
-        stmt = stmt.where(Recipe.id > after)
-    rows = list(session.scalars(stmt.order_by(Recipe.id).limit(page_size + 1)))
-    token = encode_token(rows[page_size - 1].id, filters) if len(rows) > page_size else None
-    return rows[:page_size], token
+    if after is not None and not isinstance(after, int):
+        raise InvalidInput("page_token is malformed; start again without it.")
+    return scalar_page(
+        session=session, stmt=stmt, key=Recipe.id, after=after, page_size=page_size,
+        filters=filters,
+    )

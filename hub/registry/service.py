@@ -29,7 +29,7 @@ from federation.schemas.registry import (
 from hub.db import commit_or_conflict, utcnow
 from hub.idempotency import service as idempotency_service
 from hub.idempotency.service import IdempotencyKey
-from hub.pagination import decode_token, encode_token
+from hub.pagination import decode_token, encode_token, scalar_page
 from hub.recipes import service as recipe_service
 from hub.registry.artifacts import ArtifactStore, StagedBlob
 from hub.registry.models import (
@@ -125,11 +125,14 @@ def list_plants(
     stmt = select(Plant)
     if site:
         stmt = stmt.where(Plant.site == site)
-    if after is not None:
-        stmt = stmt.where(Plant.id > str(after))
-    rows = list(session.scalars(stmt.order_by(Plant.id).limit(page_size + 1)))
-    token = encode_token(rows[page_size - 1].id, filters) if len(rows) > page_size else None
-    return rows[:page_size], token
+    return scalar_page(
+        session=session,
+        stmt=stmt,
+        key=Plant.id,
+        after=None if after is None else str(after),
+        page_size=page_size,
+        filters=filters,
+    )
 
 
 # ---------------------------------------------------------------- baseline models
@@ -203,11 +206,14 @@ def list_models(
     stmt = select(BaselineModel)
     if dataset:
         stmt = stmt.where(BaselineModel.dataset == dataset)
-    if after is not None:
-        stmt = stmt.where(BaselineModel.id > int(after))
-    rows = list(session.scalars(stmt.order_by(BaselineModel.id).limit(page_size + 1)))
-    token = encode_token(rows[page_size - 1].id, filters) if len(rows) > page_size else None
-    return rows[:page_size], token
+    return scalar_page(
+        session=session,
+        stmt=stmt,
+        key=BaselineModel.id,
+        after=None if after is None else int(after),
+        page_size=page_size,
+        filters=filters,
+    )
 
 
 # ---------------------------------------------------------------- artifacts
