@@ -201,7 +201,7 @@ def error_from_problem(problem: dict[str, Any], status: int) -> MillwrightError:
     """
     raw_code = problem.get("code")
     try:
-        code = ErrorCode(raw_code)
+        code = ErrorCode(str(raw_code))
     except ValueError:
         code = next((c for c, (s, _) in STATUS_BY_CODE.items() if s == status), ErrorCode.INTERNAL)
     cls = _CLASS_BY_CODE.get(code, MillwrightError)
