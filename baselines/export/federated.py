@@ -144,20 +144,26 @@ def export_weights(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m baselines.export.federated --weights W --parent P --out O``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", type=Path, required=True)
-    parser.add_argument("--parent", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--plant", default=None)
-    parser.add_argument("--lineage", type=Path, default=None, help="JSON file to record")
+    """Command line: ``python -m baselines.export.federated JOBS.json``.
+
+    ``JOBS.json`` is a list of ``{"weights", "parent", "out", "plant", "lineage"}`` objects;
+    all are exported in this one process, so torch and OpenVINO load once.
+    """
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("jobs", type=Path, help="JSON list of export jobs")
     args = parser.parse_args(argv)
-    lineage = json.loads(args.lineage.read_text()) if args.lineage else None
     import torch
 
     torch.set_num_threads(1)
-    meta = export_weights(args.weights, args.parent, args.out, plant=args.plant, lineage=lineage)
-    json.dump({"fingerprint": meta["fingerprint"], "parity": meta["parity"]}, sys.stdout)
+    out = []
+    for job in json.loads(args.jobs.read_text()):
+        meta = export_weights(
+            Path(job["weights"]), Path(job["parent"]), Path(job["out"]),
+            plant=job.get("plant"), lineage=job.get("lineage"),
+        )
+        out.append({"out": job["out"], "fingerprint": meta["fingerprint"],
+                    "parity": meta["parity"]})
+    json.dump(out, sys.stdout)
     return 0
 
 

@@ -225,17 +225,25 @@ class ExportFailed(RuntimeError):
     """The export subprocess failed."""
 
 
-def export_in_subprocess(
-    weights: Path, parent: Path, out: Path, *, plant: str | None, lineage: dict[str, Any]
-) -> None:
-    """Run ``baselines.export.federated`` in its own interpreter (it imports torch)."""
-    lineage_path = out.with_suffix(".lineage.json")
-    lineage_path.parent.mkdir(parents=True, exist_ok=True)
-    lineage_path.write_text(json.dumps(lineage), encoding="utf-8")
-    cmd = [sys.executable, "-m", "baselines.export.federated", "--weights", str(weights),
-           "--parent", str(parent), "--out", str(out), "--lineage", str(lineage_path)]
-    if plant is not None:
-        cmd += ["--plant", plant]
+@dataclass(frozen=True)
+class ExportJob:
+    """One ``.npz`` to export as an OpenVINO directory."""
+
+    weights: Path
+    out: Path
+    plant: str | None
+    lineage: dict[str, Any]
+
+
+def export_in_subprocess(jobs: list[ExportJob], parent: Path, jobs_file: Path) -> None:
+    """Run ``baselines.export.federated`` once for every job (it imports torch, the hub not)."""
+    jobs_file.parent.mkdir(parents=True, exist_ok=True)
+    jobs_file.write_text(json.dumps([
+        {"weights": str(j.weights), "parent": str(parent), "out": str(j.out), "plant": j.plant,
+         "lineage": j.lineage}
+        for j in jobs
+    ]), encoding="utf-8")
+    cmd = [sys.executable, "-m", "baselines.export.federated", str(jobs_file)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         dict.fromkeys([str(REPO_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
@@ -245,7 +253,7 @@ def export_in_subprocess(
     )
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-        raise ExportFailed(f"export of {weights.name} failed ({done.returncode}): {tail}")
+        raise ExportFailed(f"export of {len(jobs)} model(s) failed ({done.returncode}): {tail}")
 
 
 def _upload(session: Session, store: ArtifactStore, directory: Path, actor: str) -> str:
@@ -323,10 +331,14 @@ def register_campaign(
         "precisions": "fp32",
     }
     try:
-        out = paths.export("global")
-        export_in_subprocess(Path(result.model.path), paths.parent, out, plant=None,
-                             lineage=lineage_doc)
-        digest = _upload(session, store, out, actor)
+        jobs = [ExportJob(Path(result.model.path), paths.export("global"), None, lineage_doc)]
+        jobs += [
+            ExportJob(Path(item.path), paths.export(f"plant-{item.plant_id}"), item.plant_id,
+                      {**lineage_doc, "personalized_for": item.plant_id})
+            for item in result.personalized
+        ]
+        export_in_subprocess(jobs, paths.parent, paths.root / "export-jobs.json")
+        digest = _upload(session, store, jobs[0].out, actor)
         global_id = _register(
             session,
             VersionCreate(
@@ -343,11 +355,8 @@ def register_campaign(
             actor,
         )
         personalized: dict[str, int] = {}
-        for item in result.personalized:
-            out = paths.export(f"plant-{item.plant_id}")
-            export_in_subprocess(Path(item.path), paths.parent, out, plant=item.plant_id,
-                                 lineage={**lineage_doc, "personalized_for": item.plant_id})
-            digest = _upload(session, store, out, actor)
+        for item, job in zip(result.personalized, jobs[1:], strict=True):
+            digest = _upload(session, store, job.out, actor)
             personalized[item.plant_id] = _register(
                 session,
                 VersionCreate(
