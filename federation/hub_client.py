@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from federation.errors import MillwrightError, Unavailable, error_from_problem
 from federation.schemas.auth import Principal, Role, TokenCreate, TokenCreated, TokenPage
+from federation.schemas.campaigns import CampaignCreate, CampaignPage, CampaignRead
 from federation.schemas.events import (
     EventIngestResult,
     PlantEventBatch,
@@ -307,6 +308,31 @@ class HubClient:
     ) -> Iterator[RecipeRead]:
         """Every recipe version."""
         return self._iterate(lambda t: self.list_recipes(name=name, status=status, page_token=t))
+
+    # ------------------------------------------------------------ campaigns
+
+    def create_campaign(self, campaign: CampaignCreate) -> CampaignRead:
+        """Queue a federated campaign (safe to retry: one Idempotency-Key for every attempt)."""
+        return self._create(f"{API}/campaigns", campaign, CampaignRead)
+
+    def get_campaign(self, campaign_id: int) -> CampaignRead:
+        """One campaign with its per-round metrics and results."""
+        return self._get(f"{API}/campaigns/{campaign_id}", CampaignRead)
+
+    def list_campaigns(
+        self, *, status: str | None = None, page_token: str | None = None
+    ) -> CampaignPage:
+        """One page of campaigns (without round records), optionally of one status."""
+        params = {"status": status, "page_token": page_token}
+        return self._get(f"{API}/campaigns", CampaignPage, params)
+
+    def iter_campaigns(self, *, status: str | None = None) -> Iterator[CampaignRead]:
+        """Every campaign, optionally of one status."""
+        return self._iterate(lambda t: self.list_campaigns(status=status, page_token=t))
+
+    def cancel_campaign(self, campaign_id: int) -> CampaignRead:
+        """Cancel a queued or running campaign (cancelling twice is harmless)."""
+        return self._write("POST", f"{API}/campaigns/{campaign_id}/cancel", None, CampaignRead)
 
     # ------------------------------------------------------------ artifacts
 

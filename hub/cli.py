@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from federation.schemas.auth import Role, TokenCreate
+from hub.campaigns.cli import app as campaigns_app
 
 if TYPE_CHECKING:
     from hub.config import HubSettings
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, help="Run and administer the central hub.")
 db_app = typer.Typer(no_args_is_help=True, help="The hub database (Alembic migrations).")
 app.add_typer(db_app, name="db")
+app.add_typer(campaigns_app, name="campaigns")
 
 
 class OutputFormat(StrEnum):

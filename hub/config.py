@@ -55,6 +55,21 @@ class HubSettings(BaseSettings):
         5000, ge=0, description="How long SQLite waits on a locked database before failing."
     )
     db_pool_size: int = Field(10, gt=0, description="Database connection pool size.")
+    campaign_superlink: str | None = Field(
+        None,
+        description="host:port of the SuperLink's Control API; unset: campaigns stay queued.",
+    )
+    campaign_superlink_root_cert: Path | None = Field(
+        None,
+        description="CA certificate of the SuperLink's TLS (unset: plain HTTP, tests only).",
+    )
+    campaign_work_dir: Path = Field(
+        DEFAULT_VAR_DIR / "hub" / "campaigns",
+        description="Where campaign runs write results, weights and exports.",
+    )
+    campaign_poll_seconds: float = Field(
+        1.0, gt=0, description="How often the campaign worker checks running campaigns."
+    )
     host: str = Field("127.0.0.1", description="Interface `millwright hub serve` binds.")
     port: int = Field(8100, gt=0, lt=65536, description="Port `millwright hub serve` binds.")
     log_level: str = Field("INFO", description="Root log level (DEBUG, INFO, WARNING, ...).")

@@ -41,12 +41,24 @@ def create_app(settings: HubSettings) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.artifact_store = LocalArtifactStore(settings.artifact_root)
+        worker = None
+        if settings.campaign_superlink:
+            from hub.campaigns.worker import CampaignWorker
+
+            worker = CampaignWorker(
+                settings=settings,
+                session_factory=app.state.session_factory,
+                store=app.state.artifact_store,
+            )
+            worker.start()
         # Startup objects (routes, schemas, validators) never die: keep them out of the
         # collector's way so full collections stay short under load.
         gc.freeze()
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             engine.dispose()
 
     app = FastAPI(

@@ -1,6 +1,7 @@
 """The complete hub metadata: imports every domain's rows (for Alembic and tests)."""
 
 from hub.auth import models as auth_models
+from hub.campaigns import models as campaigns_models
 from hub.db import Base
 from hub.events import models as events_models
 from hub.idempotency import models as idempotency_models
@@ -11,6 +12,7 @@ metadata = Base.metadata
 
 __all__ = [
     "auth_models",
+    "campaigns_models",
     "events_models",
     "idempotency_models",
     "metadata",

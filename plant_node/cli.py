@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from plant_node.config import NodeSettings
+
+if TYPE_CHECKING:
+    from federation.flower.processes import SuperNodeSpec
 
 app = typer.Typer(help="Run a plant node (serving, sync, monitoring).", no_args_is_help=True)
 db_app = typer.Typer(help="The node's local database.", no_args_is_help=True)
@@ -184,3 +187,87 @@ def replay(
         "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
     }
     typer.echo(json.dumps(summary) if format == "json" else str(summary))
+
+
+def supernode_spec(
+    *,
+    plant_id: str,
+    superlink: str,
+    root_cert: Path | None,
+    auth_key: Path | None,
+    data_dir: Path | None,
+    state_dir: Path,
+    runtime_port: int,
+) -> SuperNodeSpec:
+    """Describe this plant's SuperNode for ``federation.flower.processes.start_supernode``.
+
+    The node config carries the plant id and, when given, its local data directory: the
+    ClientApp reads only that directory.
+    """
+    from federation.flower.processes import SuperNodeSpec
+
+    node_config: dict[str, str | int | float] = {}
+    if data_dir is not None:
+        node_config["data-dir"] = str(data_dir.resolve())
+    return SuperNodeSpec(
+        plant_id=plant_id,
+        superlink_address=superlink,
+        runtime_port=runtime_port,
+        state_dir=state_dir,
+        root_certificate=None if root_cert is None else root_cert.resolve(),
+        auth_private_key=None if auth_key is None else auth_key.resolve(),
+        node_config=node_config,
+    )
+
+
+@app.command()
+def federate(
+    plant: PlantOpt = None,
+    superlink: Annotated[
+        str, typer.Option("--superlink", help="host:port of the hub-side SuperLink.")
+    ] = "127.0.0.1:9092",
+    root_cert: Annotated[
+        Path | None, typer.Option("--root-cert", help="CA certificate of the SuperLink's TLS.")
+    ] = None,
+    auth_key: Annotated[
+        Path | None,
+        typer.Option("--auth-key", help="This SuperNode's OpenSSH private key (node auth)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="The plant's local training data.")
+    ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option("--state-dir", help="Flower state and logs (var/node-<plant>).")
+    ] = None,
+    runtime_port: Annotated[int, typer.Option(help="The SuperNode's Runtime API port.")] = 9200,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Plain gRPC without TLS (tests only).")
+    ] = False,
+) -> None:
+    """Run this plant's Flower SuperNode until stopped (no telemetry, update check or installs)."""
+    import signal
+
+    from federation.flower.processes import start_supernode
+
+    if root_cert is None and not insecure:
+        raise typer.BadParameter(
+            "give --root-cert (or --insecure for tests)", param_hint="--root-cert"
+        )
+    settings = _settings(plant, None, None)
+    state = state_dir or (settings.data_path / "flower")
+    spec = supernode_spec(
+        plant_id=settings.plant_id, superlink=superlink, root_cert=root_cert, auth_key=auth_key,
+        data_dir=data_dir, state_dir=state, runtime_port=runtime_port,
+    )
+    process = start_supernode(spec, log_dir=state / "logs")
+    typer.echo(f"SuperNode of {settings.plant_id} started (pid {process.pid}, log "
+               f"{process.log_path})")
+    signal.signal(signal.SIGTERM, lambda *_: process.stop())
+    try:
+        code = process.popen.wait()
+    except KeyboardInterrupt:
+        process.stop()
+        code = 0
+    if code not in (0, -signal.SIGTERM):
+        typer.echo(process.log_tail(), err=True)
+        raise typer.Exit(1)

@@ -23,12 +23,19 @@ from baselines.export.runtime import (
     FORMAT_VERSION,
     METADATA_FILE,
     RECIPE_FILE,
+    WEIGHTS_FILE,
     file_sha256,
     load_exported,
     model_file,
 )
 from baselines.models.pipeline import TrainedBaseline, holdout_targets
-from baselines.models.training import predict, primary_target, score_predictions
+from baselines.models.training import (
+    get_weights,
+    predict,
+    primary_target,
+    score_predictions,
+    weight_names,
+)
 from baselines.recipes import Recipe
 
 FP32_MAX_ABS_DIFF = 1e-4
@@ -168,6 +175,10 @@ def export_baseline(
             "bin_sha256": file_sha256(directory / bin_),
         }
     (directory / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=2, sort_keys=True))
+    # The torch weights too: a federated campaign fine-tunes from them.
+    named = dict(zip(weight_names(trained.model), get_weights(trained.model), strict=True))
+    with (directory / WEIGHTS_FILE).open("wb") as fh:
+        np.savez(fh, **named)  # type: ignore[arg-type]
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "baseline": trained.metadata["baseline"],

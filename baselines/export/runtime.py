@@ -22,6 +22,9 @@ from baselines.typing import FloatArray
 
 METADATA_FILE = "metadata.json"
 RECIPE_FILE = "recipe.json"
+#: The exchanged torch weights by name (``baselines.models.weight_names`` order), kept beside
+#: the IR so an exported version can be the starting point of a federated campaign.
+WEIGHTS_FILE = "weights.npz"
 FORMAT_VERSION = 1
 Precision = Literal["fp32", "int8"]
 
@@ -139,6 +142,7 @@ __all__ = [
     "FORMAT_VERSION",
     "METADATA_FILE",
     "RECIPE_FILE",
+    "WEIGHTS_FILE",
     "ExportedModel",
     "Precision",
     "file_sha256",

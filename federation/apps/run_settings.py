@@ -26,6 +26,11 @@ def parse_node_plants(value: str) -> dict[int, str]:
     return out
 
 
+def parse_plants(value: str) -> list[str]:
+    """Parse the ``plants`` key (``"FD001,FD002"``) into a list of plant ids."""
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """Everything a run can be told through run config."""
@@ -55,6 +60,8 @@ class RunSettings:
     campaign_id: str = ""
     parent_version: str = ""
     node_plants: str = ""
+    # Comma-separated plant ids the campaign is for (empty: every connected SuperNode).
+    plants: str = ""
     # Fault injection for tests and benchmarks: what ``fault-plant`` does to its update.
     fault_plant: str = ""
     fault_mode: str = ""

@@ -20,7 +20,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from federation.apps.arrays import to_record
 from federation.apps.protocol import PERSONALIZE_ACTION
-from federation.apps.run_settings import RunSettings, parse_node_plants
+from federation.apps.run_settings import RunSettings, parse_node_plants, parse_plants
 from federation.apps.tasks import Weights, get_task
 from federation.schemas.federated_run import (
     FailureCode,
@@ -151,6 +151,7 @@ def main(grid: Grid, context: Context) -> None:
             max_update_norm=settings.max_update_norm or None,
             node_wait_timeout=settings.node_wait_timeout,
             node_plants=parse_node_plants(settings.node_plants),
+            plants=parse_plants(settings.plants),
             proximal_mu=settings.proximal_mu,
             trim_beta=settings.trim_beta,
             dp_noise_multiplier=settings.dp_noise_multiplier,

@@ -36,6 +36,7 @@ def build_strategy(
     max_update_norm: float | None = None,
     node_wait_timeout: float = 60.0,
     node_plants: dict[int, str] | None = None,
+    plants: list[str] | None = None,
     proximal_mu: float = 0.01,
     trim_beta: float = 0.2,
     dp_noise_multiplier: float = 0.0,
@@ -47,7 +48,7 @@ def build_strategy(
     ----------
     name : str
         One of :class:`StrategyName`.
-    recorder, min_participants, max_update_norm, node_wait_timeout, node_plants
+    recorder, min_participants, max_update_norm, node_wait_timeout, node_plants, plants
         See :class:`RoundGuard`.
     proximal_mu : float
         FedProx proximal weight.
@@ -73,6 +74,7 @@ def build_strategy(
         "max_update_norm": max_update_norm,
         "node_wait_timeout": node_wait_timeout,
         "node_plants": node_plants,
+        "plants": plants,
     }
     try:
         chosen = StrategyName(name)

@@ -83,6 +83,9 @@ class RoundGuard:
         Seconds to wait for ``min_participants`` connected SuperNodes before a round.
     node_plants : dict[int, str] | None
         Known node id -> plant id (from SuperNode registration); replies also carry it.
+    plants : list[str] | None
+        Plants the campaign is for; other connected nodes whose registration names
+        another plant are never sampled. None or empty: every connected node.
     **kwargs
         Passed on to the Flower strategy.
     """
@@ -95,6 +98,7 @@ class RoundGuard:
         max_update_norm: float | None = None,
         node_wait_timeout: float = 60.0,
         node_plants: dict[int, str] | None = None,
+        plants: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         if min_participants < 1:
@@ -108,6 +112,7 @@ class RoundGuard:
         self.max_update_norm = max_update_norm or None
         self.node_wait_timeout = node_wait_timeout
         self.node_plants: dict[int, str] = dict(node_plants or {})
+        self.plants = frozenset(plants or ())
         self._global: list[Any] = []
         self._sampled: dict[int, list[int]] = {}
         self._accepted: dict[int, list[int]] = {}
@@ -122,6 +127,12 @@ class RoundGuard:
     def accepted_nodes(self, server_round: int) -> list[int]:
         """Node ids whose update was aggregated in ``server_round``."""
         return list(self._accepted.get(server_round, []))
+
+    def _eligible(self, node_id: int) -> bool:
+        # An unregistered node (insecure tests) has no known plant yet: let it take part.
+        return not self.plants or node_id not in self.node_plants or (
+            self.node_plants[node_id] in self.plants
+        )
 
     def _learn_plant(self, msg: Message) -> str:
         node_id = msg.metadata.src_node_id
@@ -165,7 +176,7 @@ class RoundGuard:
     def _wait_for_nodes(self, grid: Grid, server_round: int) -> list[int]:
         deadline = time.monotonic() + self.node_wait_timeout
         while True:
-            nodes = list(grid.get_node_ids())
+            nodes = [n for n in grid.get_node_ids() if self._eligible(n)]
             if len(nodes) >= self.min_participants or time.monotonic() >= deadline:
                 break
             time.sleep(0.5)

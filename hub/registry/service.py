@@ -143,6 +143,11 @@ def get_model(*, session: Session, name: str) -> BaselineModel | None:
     return session.scalars(select(BaselineModel).where(BaselineModel.name == name)).first()
 
 
+def get_model_by_id(*, session: Session, model_id: int) -> BaselineModel | None:
+    """Return the baseline model with this id, or None."""
+    return session.get(BaselineModel, model_id)
+
+
 def get_model_or_raise(*, session: Session, name: str) -> BaselineModel:
     """Return the baseline model with this name.
 

@@ -1,14 +1,17 @@
 """Real ``flower-superlink`` + 3 ``flower-supernode`` processes on loopback, TLS + node auth.
 
-One federation serves every test in this module (in order): a 2-round C-MAPSS FedProx
-run (the baselines' training API) side by side with two poisoned runs (NaN, x100 update)
-whose model is compared with the clean run of the same app in-process, then a SuperNode
-is killed mid-run, then a run that cannot meet its minimum participation. Each plant's
-SuperNode sees only its own data directory.
+One federation serves every test in this module (in order): a hub campaign (a real hub
+app whose worker starts a 2-round C-MAPSS FedProx run with personalization on the
+SuperLink, then exports and registers the models) side by side with two poisoned runs
+(NaN, x100 update) whose model is compared with the clean run of the same app in-process,
+then a SuperNode is killed mid-run, then a run that cannot meet its minimum participation.
+Each plant's SuperNode sees only its own data directory.
 """
 
 from __future__ import annotations
 
+import shutil
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,14 +19,23 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from federation.apps.tasks import ToyLinearTask, make_toy_plant_data, write_toy_plant_data
+from federation.baselines_publish import publish_export
 from federation.flower.deployment import LocalFederation, PlantSite
 from federation.flower.processes import free_ports
 from federation.flower.runner import read_results, start_run, wait_for_run
 from federation.flower.settings import FlowerSettings
+from federation.hub_client import HubClient
+from federation.schemas.auth import Role, TokenCreate
+from federation.schemas.campaigns import CampaignCreate, CampaignRead, CampaignStatus
 from federation.schemas.federated_run import FailureCode, RejectReason, RunOutcome
 from federation.simulation import simulate_run
+from hub.auth import service as auth_service
+from hub.config import HubSettings
+from hub.main import create_app
+from tests.hub import factories
 
 pytestmark = pytest.mark.slow
 
@@ -56,6 +68,65 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
         yield fed
 
 
+@pytest.fixture(scope="module")
+def parent_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny C-MAPSS FD001 model exported like a published baseline (FP32 only)."""
+    from baselines.export.convert import export_baseline
+    from baselines.models.pipeline import train_baseline
+    from baselines.recipes import cmapss_recipe
+
+    recipe = cmapss_recipe()
+    recipe = recipe.model_copy(update={"hyperparameters": recipe.hyperparameters.model_copy(
+        update={"epochs": 1, "overrides": {}})})
+    root = tmp_path_factory.mktemp("parent")
+    trained = train_baseline("cmapss", "FD001", recipe=recipe, root=root / "models", max_units=4)
+    export_baseline(trained, root / "export", int8=False, strict=False)
+    return root / "export"
+
+
+@pytest.fixture(scope="module")
+def hub_campaign(
+    federation: LocalFederation, parent_export: Path, sqlite_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[HubClient, CampaignRead, float]]:
+    """A real hub app (worker on) beside the SuperLink, and the campaign posted to it."""
+    root = tmp_path_factory.mktemp("hub")
+    shutil.copyfile(sqlite_template, root / "hub.db")
+    settings = HubSettings(
+        database_url=f"sqlite:///{root / 'hub.db'}", artifact_root=root / "artifacts",
+        campaign_superlink=federation.settings.superlink_address,
+        campaign_superlink_root_cert=federation.root_certificate,
+        campaign_work_dir=root / "campaigns", campaign_poll_seconds=0.5,
+    )
+    app = create_app(settings)
+    with TestClient(app) as client:
+        with app.state.session_factory() as session:
+            for plant in PLANTS:
+                factories.plant(session, plant)
+            token = auth_service.create_token(
+                session=session, token_in=TokenCreate(role=Role.ADMIN), actor="test"
+            ).token
+        hub = HubClient(client=client, token=token, retries=0)
+        parent = publish_export(hub, parent_export)
+        started = time.monotonic()
+        campaign = hub.create_campaign(CampaignCreate(
+            model=parent.model, parent_version_id=parent.version_id, recipe_id=parent.recipe_id,
+            plants=list(PLANTS), strategy="fedprox", rounds=2, local_epochs=1,
+            min_participants=2, personalize_epochs=1, round_timeout_seconds=120,
+            max_samples_per_plant=300, max_units_per_plant=4,
+        ))
+        yield hub, campaign, started
+
+
+def _wait_for_campaign(hub: HubClient, campaign_id: int, timeout: float) -> CampaignRead:
+    deadline = time.monotonic() + timeout
+    while True:
+        campaign = hub.get_campaign(campaign_id)
+        if campaign.status.final or time.monotonic() > deadline:
+            return campaign
+        time.sleep(0.5)
+
+
 def _start(fed: LocalFederation, name: str, **overrides: Any) -> tuple[int, Path]:
     results = fed.settings.var_dir / "runs" / f"{name}.json"
     run_id = start_run(fed.control, run_config={**BASE_CONFIG, **overrides},
@@ -78,13 +149,14 @@ def test_tls_and_node_auth_are_on(federation: LocalFederation) -> None:
     assert {n.name for n in federation.control.list_nodes() if n.status == "online"} == set(PLANTS)
 
 
-def test_cmapss_run_and_poisoned_runs(federation: LocalFederation, tmp_path: Path) -> None:
+def test_hub_campaign_and_poisoned_runs(
+    federation: LocalFederation,
+    hub_campaign: tuple[HubClient, CampaignRead, float],
+    tmp_path: Path,
+) -> None:
+    hub, posted, started = hub_campaign
     one_round = {"num-server-rounds": 1}
     runs = {
-        "cmapss": _start(federation, "cmapss", **{
-            "baseline": "cmapss", "strategy": "fedprox", "max-samples-per-plant": 300,
-            "max-units-per-plant": 4, "learning-rate": 0.002, "batch-size": 64,
-            "max-update-norm": 0.0, "campaign-id": "c-1", "parent-version": "cmapss@1"}),
         "nan": _start(federation, "nan", **one_round,
                       **{"fault-plant": "FD002", "fault-mode": "nan"}),
         "scale100": _start(federation, "scale100", **one_round,
@@ -98,21 +170,52 @@ def test_cmapss_run_and_poisoned_runs(federation: LocalFederation, tmp_path: Pat
 
     states = {k: wait_for_run(federation.control, rid, timeout=300) for k, (rid, _) in runs.items()}
     results = {k: read_results(path) for k, (_, path) in runs.items()}
+    campaign = _wait_for_campaign(hub, posted.id, timeout=300)
+    wall = time.monotonic() - started
 
-    assert all(s.succeeded for s in states.values()), states
-    cmapss = results["cmapss"]
-    lineage = cmapss.model.lineage
-    assert cmapss.status == RunOutcome.SUCCEEDED and cmapss.rounds_completed == 2
-    assert (lineage.baseline, lineage.strategy, lineage.rounds) == ("cmapss", "fedprox", 2)
-    assert (lineage.campaign_id, lineage.parent_version) == ("c-1", "cmapss@1")
-    assert lineage.participants == list(PLANTS)
-    assert lineage.samples_per_plant == {p: 300 for p in PLANTS}
-    for record in cmapss.rounds:
+    # The campaign: run on Flower, rounds copied into the hub, models registered.
+    assert campaign.status == CampaignStatus.SUCCEEDED, (campaign.failure_code,
+                                                         campaign.failure_detail)
+    assert campaign.flower_run_id and campaign.rounds_completed == 2
+    assert campaign.participants == list(PLANTS)
+    assert campaign.samples_per_plant == {p: 300 for p in PLANTS}
+    assert [r.round for r in campaign.round_records] == [1, 2]
+    for record in campaign.round_records:
         assert record.participants == list(PLANTS)
         assert set(record.train.per_plant) == set(record.evaluate.per_plant) == set(PLANTS)
-        assert "rmse" in record.evaluate.aggregated
+        assert "rmse" in record.evaluate.aggregated and record.evaluate.aggregated["rmse"] > 0
         assert set(record.bytes_up_per_plant) == set(PLANTS) and record.bytes_total > 0
-    assert Path(cmapss.model.path).exists()
+    version = hub.get_version(campaign.version_id)
+    lineage = version.hyperparameters["federated"]
+    assert version.parent_id == posted.parent_version_id and version.plant_id is None
+    assert (lineage["campaign_id"], lineage["strategy"], lineage["rounds"]) == (
+        posted.id, "fedprox", 2)
+    assert lineage["participants"] == list(PLANTS) and lineage["started_from"] == "parent"
+    assert lineage["samples_per_plant"] == {p: 300 for p in PLANTS}
+    assert version.tags["campaign"] == str(posted.id) and "rmse" in version.metrics
+    assert sorted(campaign.personalized_version_ids) == list(PLANTS)
+    personal = hub.get_version(campaign.personalized_version_ids["FD002"])
+    assert personal.plant_id == "FD002" and personal.parent_id == version.id
+    assert personal.tags["plant"] == "FD002"
+    assert personal.hyperparameters["federated"]["personalized_for"] == "FD002"
+    # Both registered artifacts are OpenVINO exports the node-side runtime loads.
+    from baselines.export.runtime import load_exported
+
+    for v in (version, personal):
+        target = tmp_path / v.version
+        hub.download_artifact(v.artifact_digest, tmp_path / f"{v.version}.tgz")
+        with tarfile.open(tmp_path / f"{v.version}.tgz") as tar:
+            tar.extractall(target, filter="data")
+        exported = load_exported(target, "fp32")
+        x = np.zeros((2, *exported.metadata["input"]["shape"][1:]), dtype=np.float32)
+        assert np.all(np.isfinite(exported.predict(x)))
+        assert exported.metadata["plant"] == (v.plant_id or "FD001")
+    print(f"\ncampaign wall {wall:.1f}s; rounds: " + "; ".join(
+        f"r{r.round} {r.seconds:.1f}s up {r.bytes_up_per_plant} down {r.bytes_down_per_plant}"
+        for r in campaign.round_records))
+
+    # The poisoned runs: the bad plant is rejected, the model stays close to the clean one.
+    assert all(s.succeeded for s in states.values()), states
     clean_rmse = _global_rmse(clean.model.path)
     for mode, reason in (("nan", RejectReason.NON_FINITE),
                          ("scale100", RejectReason.NORM_EXCEEDED)):

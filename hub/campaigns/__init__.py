@@ -1,0 +1,1 @@
+"""Federated campaigns: requests to fine-tune a baseline on several plants, run on Flower."""

@@ -1,0 +1,135 @@
+"""The worker's follow step against a fake Control API: progress, cancel, failure, timeout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from federation.flower.control import RunState
+from federation.flower.results import RunRecorder
+from federation.schemas.campaigns import CampaignCreate, CampaignStatus
+from federation.schemas.federated_run import FailureCode, PlantMetrics
+from hub.campaigns import flows, service
+from hub.registry.artifacts import LocalArtifactStore
+from tests.hub.campaigns.conftest import body
+
+
+class FakeControl:
+    """The two Control API calls ``follow_campaign`` makes, scripted."""
+
+    def __init__(self, status: str = "running", sub_status: str = "") -> None:
+        self.state = RunState(7, status, sub_status, "")
+        self.stopped: list[int] = []
+
+    def run_state(self, run_id: int) -> RunState:
+        return self.state
+
+    def stop_run(self, run_id: int) -> None:
+        self.stopped.append(run_id)
+        self.state = RunState(run_id, "finished", "stopped", "")
+
+
+@pytest.fixture
+def running(app: FastAPI, client: TestClient, reg: dict[str, Any], tmp_path: Path) -> Any:
+    """A campaign marked running as Flower run 7, with one finished round in its results."""
+    with app.state.session_factory() as session:
+        campaign = service.create_campaign(
+            session=session, campaign_in=CampaignCreate(**body(reg)), actor="test"
+        )
+        service.mark_running(session=session, campaign=campaign, flower_run_id=2**63 + 7)
+        campaign_id = campaign.id
+    recorder = RunRecorder.start(
+        flows.paths_for(tmp_path, campaign_id).results, baseline="cmapss", strategy="fedavg",
+        rounds_planned=2, min_participants=2,
+    )
+    record = recorder.round(1)
+    record.participants = ["fd001", "fd002"]
+    record.train.per_plant = {p: PlantMetrics(num_examples=50, metrics={"train-loss": 1.0})
+                              for p in record.participants}
+    record.evaluate.aggregated = {"rmse": 20.0}
+    recorder.complete_round(1)
+    recorder.round(2)  # started, not finished: must not be copied
+    recorder.flush()
+    return campaign_id, recorder
+
+
+def _follow(app: FastAPI, campaign_id: int, control: FakeControl, work_dir: Path) -> Any:
+    with app.state.session_factory() as session:
+        campaign = service.get_campaign_or_raise(session=session, campaign_id=campaign_id)
+        flows.follow_campaign(
+            session=session, campaign=campaign, control=control,  # type: ignore[arg-type]
+            store=LocalArtifactStore(work_dir / "store"), work_dir=work_dir,
+        )
+        return service.to_read(session=session, campaign=campaign)
+
+
+def test_finished_rounds_are_copied_while_running(app: FastAPI, running: Any,
+                                                  tmp_path: Path) -> None:
+    campaign_id, _ = running
+    control = FakeControl()
+
+    read = _follow(app, campaign_id, control, tmp_path)
+
+    assert read.status == CampaignStatus.RUNNING and read.flower_run_id == str(2**63 + 7)
+    assert [r.round for r in read.round_records] == [1]
+    assert read.round_records[0].evaluate.aggregated == {"rmse": 20.0}
+    assert read.participants == ["fd001", "fd002"]
+    assert read.samples_per_plant == {"fd001": 50, "fd002": 50}
+    assert control.stopped == []
+
+
+def test_cancel_stops_the_flower_run(app: FastAPI, running: Any, tmp_path: Path) -> None:
+    campaign_id, _ = running
+    control = FakeControl()
+    with app.state.session_factory() as session:
+        assert service.cancel_campaign(session=session, campaign_id=campaign_id).status == (
+            "cancelling")
+
+    first = _follow(app, campaign_id, control, tmp_path)
+    second = _follow(app, campaign_id, control, tmp_path)
+
+    assert control.stopped == [2**63 + 7]
+    assert first.status == CampaignStatus.CANCELLING
+    assert second.status == CampaignStatus.CANCELLED and "1 of 2 rounds" in second.failure_detail
+
+
+def test_a_failed_run_ends_the_campaign_with_its_reason(app: FastAPI, running: Any,
+                                                        tmp_path: Path) -> None:
+    campaign_id, recorder = running
+    recorder.fail(FailureCode.NOT_ENOUGH_PARTICIPANTS,
+                  "round 2: 1 plant(s) connected after 60s, 2 required", server_round=2)
+
+    read = _follow(app, campaign_id, FakeControl("finished", "failed"), tmp_path)
+
+    assert read.status == CampaignStatus.FAILED
+    assert read.failure_code == "not_enough_participants"
+    assert "2 required" in read.failure_detail and read.finished_at is not None
+
+
+def test_a_run_past_its_deadline_is_stopped_and_failed(app: FastAPI, running: Any,
+                                                       tmp_path: Path) -> None:
+    campaign_id, _ = running
+    with app.state.session_factory() as session:
+        campaign = service.get_campaign_or_raise(session=session, campaign_id=campaign_id)
+        campaign.started_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+        session.commit()
+    control = FakeControl()
+
+    read = _follow(app, campaign_id, control, tmp_path)
+
+    assert control.stopped == [2**63 + 7]
+    assert read.status == CampaignStatus.FAILED and read.failure_code == "timeout"
+
+
+def test_the_hub_worker_imports_no_torch() -> None:
+    code = ("import sys, hub.main, hub.campaigns.worker, hub.campaigns.flows; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
