@@ -14,9 +14,7 @@ from hub.deps import PrincipalDep
 #: A plant reports only for itself (admins may backfill).
 WriteMetrics = Depends(Allow(Role.ADMIN, own_plant=True))
 #: Reading one plant's stored report: central roles, and that plant itself.
-ReadPlantMetrics = Depends(
-    Allow(Role.ADMIN, Role.DATA_SCIENTIST, Role.EXECUTIVE, own_plant=True)
-)
+ReadPlantMetrics = Depends(Allow(Role.ADMIN, Role.DATA_SCIENTIST, Role.EXECUTIVE, own_plant=True))
 
 
 class PlantScopedRead:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import uuid
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -30,6 +31,8 @@ from hub.idempotency.service import IdempotencyKey
 from hub.metrics.models import MetricObservation, MetricsReportRecord
 from hub.pagination import decode_token, encode_token
 from hub.registry import service as registry_service
+
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 #: Most series :func:`summarize` returns in one answer.
 SUMMARY_LIMIT = 5000
@@ -237,7 +240,7 @@ def get_report_document(*, session: Session, plant_id: str, report_id: str) -> d
     return dict(row.document)
 
 
-def _filtered(stmt: Select[Any], filters: dict[str, Any]) -> Select[Any]:
+def _filtered(stmt: SelectT, filters: dict[str, Any]) -> SelectT:
     obs = MetricObservation
     columns = {
         "plant_id": obs.plant_id,
@@ -260,7 +263,7 @@ def _filtered(stmt: Select[Any], filters: dict[str, Any]) -> Select[Any]:
 def _to_read(obs: MetricObservation, report_id: str) -> MetricObservationRead:
     return MetricObservationRead(
         id=obs.id,
-        report_id=report_id,  # type: ignore[arg-type]  # pydantic parses the UUID string
+        report_id=uuid.UUID(report_id),
         plant_id=obs.plant_id,
         model_name=obs.model_name,
         model_version=obs.model_version,
