@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from federation.errors import Conflict, InvalidInput
+from federation.errors import Conflict, InvalidInput, NotFound
 from federation.schemas.metrics_registry import (
     MetricKind,
     MetricObservationRead,
@@ -211,15 +211,19 @@ def ingest_report(
         observations=len(rows),
         received_by=actor,
     )
+    record.observation_rows = rows
     session.add(record)
-    session.flush()
-    for row in rows:
-        row.report_seq = record.seq
-    session.add_all(rows)
     idempotency_service.remember(
         session=session, idem=idem, scope=scope, req_hash=req_hash, resource_ref=report_id
     )
-    commit_or_conflict(session, detail=f"report '{report_id}' was received concurrently; resend it")
+    try:
+        commit_or_conflict(session, detail=f"report '{report_id}' was received concurrently")
+    except Conflict:
+        # Another delivery of the same report won the race: answer as for a re-send.
+        winner = _get_report(session, report_id)
+        if winner is None or winner.content_sha256 != digest or winner.plant_id != plant_id:
+            raise
+        return _receipt(winner, duplicate=True)
     return _receipt(record, duplicate=False)
 
 
@@ -231,8 +235,6 @@ def get_report_document(*, session: Session, plant_id: str, report_id: str) -> d
     NotFound
         When the plant or the report (for that plant) does not exist.
     """
-    from federation.errors import NotFound
-
     registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
     row = _get_report(session, report_id)
     if row is None or row.plant_id != plant_id:

@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from hub.config import HubSettings
+from hub.metrics.models import MetricsReportRecord
 from hub.metrics.service import flatten
 from tests.hub.fixtures import Tokens, auth, snapshot
 from tests.hub.metrics.reports import body, report, window
@@ -276,3 +278,22 @@ def test_unknown_plant_and_mismatched_plant_are_refused(
     assert mismatch.status_code == 422 and mismatch.json()["errors"][0]["field"] == "body.plant_id"
     assert "fd002" in mismatch.json()["detail"]
     assert snapshot(hub_settings) == before
+
+
+def test_a_concurrent_copy_of_the_same_report_is_answered_as_a_duplicate(
+    client: TestClient, tokens: Tokens, session_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.metrics import service
+
+    first = _post(client, tokens.plant, report()).json()
+    # Simulate losing the race: the pre-insert lookup misses the row the other request wrote.
+    real = service._get_report
+    calls = iter([None])
+    monkeypatch.setattr(service, "_get_report", lambda s, rid: next(calls, real(s, rid)))
+    with session_factory() as session:
+        receipt = service.ingest_report(
+            session=session, plant_id="fd001", report=report(), actor="test"
+        )
+        count = session.scalar(select(func.count()).select_from(MetricsReportRecord))
+    assert receipt.duplicate is True and str(receipt.report_id) == first["report_id"]
+    assert count == 1
