@@ -140,7 +140,8 @@ def ingest_report(
     Returns
     -------
     MetricsReportReceipt
-        ``duplicate`` is True when the report id was already stored with the same content.
+        ``duplicate`` is True when the report id was already stored with the same content
+        (except for a replay of the request that stored it, under the same Idempotency-Key).
 
     Raises
     ------
@@ -167,21 +168,24 @@ def ingest_report(
         )
     document, digest = _canonical(report)
     report_id = str(report.report_id)
+    # The report id is the natural key, so a changed report is a conflict (409) even when
+    # it reuses the first delivery's Idempotency-Key; the key only decides replay (201) vs
+    # re-send (200), and is refused for a different report id.
+    existing = _get_report(session, report_id)
+    if existing is not None and (
+        existing.content_sha256 != digest or existing.plant_id != plant_id
+    ):
+        raise Conflict(
+            f"report '{report_id}' was already received with different content; a report "
+            "id names one window's report and cannot be reused or changed.",
+        )
     scope = "metrics_report"
     req_hash = idempotency_service.request_hash(scope, {"plant_id": plant_id, "sha256": digest})
     ref = idempotency_service.find_replay(
         session=session, idem=idem, scope=scope, req_hash=req_hash
     )
-    if ref is not None and (replayed := _get_report(session, ref)) is not None:
-        return _receipt(replayed, duplicate=False)
-    existing = _get_report(session, report_id)
     if existing is not None:
-        if existing.content_sha256 != digest or existing.plant_id != plant_id:
-            raise Conflict(
-                f"report '{report_id}' was already received with different content; a report "
-                "id names one window's report and cannot be reused or changed.",
-            )
-        return _receipt(existing, duplicate=True)
+        return _receipt(existing, duplicate=ref != report_id)
     rows = [
         MetricObservation(
             plant_id=plant_id,

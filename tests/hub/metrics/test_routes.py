@@ -91,11 +91,14 @@ def test_resending_the_same_report_returns_the_first_receipt_and_changes_nothing
 def test_same_report_id_with_other_content_is_a_conflict(
     client: TestClient, tokens: Tokens, hub_settings: HubSettings
 ) -> None:
-    _post(client, tokens.plant, report())
+    _post(client, tokens.plant, report(), **{"Idempotency-Key": "k1"})
     before = snapshot(hub_settings)
-    r = _post(client, tokens.plant, report(rmse=25.0))
-    assert r.status_code == 409 and r.json()["code"] == "conflict"
-    assert r.headers["content-type"] == "application/problem+json"
+    changed = _post(client, tokens.plant, report(rmse=25.0))
+    # A node that re-runs a window keeps the report id as its key: still a conflict.
+    same_key = _post(client, tokens.plant, report(rmse=25.0), **{"Idempotency-Key": "k1"})
+    for r in (changed, same_key):
+        assert r.status_code == 409 and r.json()["code"] == "conflict"
+        assert r.headers["content-type"] == "application/problem+json"
     assert snapshot(hub_settings) == before
 
 
