@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, utcnow
 
@@ -37,10 +37,6 @@ class MetricsReportRecord(Base):
     observations: Mapped[int]
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     received_by: Mapped[str] = mapped_column(String(200))
-
-    observation_rows: Mapped[list[MetricObservation]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True
-    )
 
 
 class MetricObservation(Base):
