@@ -551,11 +551,9 @@ class HubClient:
         metric: str | None = None,
         kind: MetricKind | str | None = None,
         subject: str | None = None,
-        start: dt.datetime | None = None,
-        end: dt.datetime | None = None,
     ) -> MetricSummary:
         """Return the latest value of every plant x model x kind x metric x subject series."""
-        params = _metric_filters(plant_id, model, model_version, metric, kind, subject, start, end)
+        params = _metric_filters(plant_id, model, model_version, metric, kind, subject, None, None)
         return self._get(f"{API}/metrics/summary", MetricSummary, params)
 
 

@@ -72,3 +72,24 @@ class MetricObservation(Base):
     value: Mapped[float] = mapped_column(Float)
     lower: Mapped[float | None] = mapped_column(Float, default=None)
     upper: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class MetricLatest(Base):
+    """The newest observation of one series, kept at ingest so the summary reads one row each.
+
+    A series is plant x model x kind x metric x subject (``subject`` is ``""`` when the value
+    is about no feature, as primary-key columns cannot be null). Newest means the latest
+    window end, ties going to the later arrival; a late, older window never replaces it.
+    """
+
+    __tablename__ = "metric_latest"
+
+    plant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(80), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_end: Mapped[dt.datetime]
+    observation_id: Mapped[int] = mapped_column(
+        ForeignKey("metric_observations.id", ondelete="CASCADE"), index=True
+    )

@@ -127,10 +127,11 @@ def summarize_metrics(
     metric: str | None = None,
     kind: MetricKind | None = None,
     subject: str | None = None,
-    start: FromQuery = None,
-    end: ToQuery = None,
 ) -> Response:
-    """Return the latest value of every plant x model x kind x metric x subject series."""
+    """Return the latest value (by window end) of every plant x model x kind x metric x subject.
+
+    Filters apply to those latest values; a plant token sees only its own plant.
+    """
     del plant_id  # read (and checked against the token) by ReadMetricsScope
-    filters = _filters(scope, model, model_version, metric, kind, subject, start, end)
+    filters = _filters(scope, model, model_version, metric, kind, subject, None, None)
     return json_response(service.summarize(session=session, filters=filters))

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, Table, and_, func, or_, select
+from sqlalchemy import Select, Table, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,9 +28,10 @@ from federation.schemas.metrics_registry import (
 from federation.schemas.metrics_report import MetricsReport
 from hub.idempotency import service as idempotency_service
 from hub.idempotency.service import IdempotencyKey
-from hub.metrics.models import MetricObservation, MetricsReportRecord
+from hub.metrics.models import MetricLatest, MetricObservation, MetricsReportRecord
 from hub.pagination import decode_token, encode_token
 from hub.registry import service as registry_service
+from hub.registry.models import Plant
 
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
@@ -156,6 +157,9 @@ def ingest_report(
         When the report id was already stored with different content.
     """
     registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
+    # Serialise a plant's ingests (PostgreSQL; SQLite has one writer anyway) so the latest
+    # value of a series is never overwritten by a concurrent, older window.
+    session.execute(select(Plant.id).where(Plant.id == plant_id).with_for_update())
     if report.plant_id != plant_id:
         raise InvalidInput(
             f"The report is for plant '{report.plant_id}' but was posted to plant "
@@ -226,6 +230,7 @@ def ingest_report(
             row["report_seq"] = record.seq
         if rows:
             session.connection().execute(_OBSERVATIONS.insert(), rows)
+        _advance_latest(session, plant_id=plant_id, model_name=report.model_name, seq=record.seq)
         idempotency_service.remember(
             session=session, idem=idem, scope=scope, req_hash=req_hash, resource_ref=report_id
         )
@@ -241,6 +246,45 @@ def ingest_report(
             diagnostic=str(exc.orig),
         ) from exc
     return _receipt(record, duplicate=False)
+
+
+def _advance_latest(session: Session, *, plant_id: str, model_name: str, seq: int) -> None:
+    """Point every series of a new report at its newest value, unless a newer one is stored."""
+    obs = MetricObservation
+    newest: dict[tuple[str, str, str], tuple[dt.datetime, int]] = {}
+    for kind, metric, subject, end, obs_id in session.execute(
+        select(obs.kind, obs.metric, obs.subject, obs.window_end, obs.id).where(
+            obs.report_seq == seq
+        )
+    ):
+        key = (kind, metric, subject or "")
+        if key not in newest or (end, obs_id) > newest[key]:
+            newest[key] = (end, obs_id)
+    stored = {
+        (r.kind, r.metric, r.subject): r
+        for r in session.scalars(
+            select(MetricLatest).where(
+                MetricLatest.plant_id == plant_id, MetricLatest.model_name == model_name
+            )
+        )
+    }
+    for (kind, metric, subject), (end, obs_id) in newest.items():
+        row = stored.get((kind, metric, subject))
+        if row is None:
+            session.add(
+                MetricLatest(
+                    plant_id=plant_id,
+                    model_name=model_name,
+                    kind=kind,
+                    metric=metric,
+                    subject=subject,
+                    window_end=end,
+                    observation_id=obs_id,
+                )
+            )
+        elif (end, obs_id) > (row.window_end, row.observation_id):
+            row.window_end, row.observation_id = end, obs_id
+    session.flush()
 
 
 def get_report_document(*, session: Session, plant_id: str, report_id: str) -> dict[str, Any]:
@@ -350,29 +394,24 @@ def summarize(*, session: Session, filters: dict[str, Any]) -> MetricSummary:
     """Return the latest observation (by window end, then arrival) of every series.
 
     A series is one plant x model x kind x metric x subject: what an executive dashboard
-    sets side by side (the model version of the latest value is part of the answer).
-    Same filters as :func:`list_observations`.
+    sets side by side. The equality filters of :func:`list_observations` apply to the latest
+    values (so ``model_version`` keeps the series whose latest value came from it); there is
+    no time range, as a series' latest value is one row kept up to date at ingest.
     """
     obs = MetricObservation
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=(obs.plant_id, obs.model_name, obs.kind, obs.metric, obs.subject),
-            order_by=(obs.window_end.desc(), obs.id.desc()),
-        )
-        .label("rank")
-    )
-    ranked = _filtered(select(obs.id.label("id"), rank), filters).subquery()
-    stmt = (
+    stmt = _filtered(
         select(obs, MetricsReportRecord.report_id)
-        .join(ranked, ranked.c.id == obs.id)
-        .join(MetricsReportRecord, MetricsReportRecord.seq == obs.report_seq)
-        .where(ranked.c.rank == 1)
-        .order_by(
-            obs.plant_id, obs.model_name, obs.kind, obs.metric, func.coalesce(obs.subject, "")
-        )
-        .limit(SUMMARY_LIMIT + 1)
+        .join(MetricLatest, MetricLatest.observation_id == obs.id)
+        .join(MetricsReportRecord, MetricsReportRecord.seq == obs.report_seq),
+        {k: v for k, v in filters.items() if k not in ("start", "end")},
     )
+    stmt = stmt.order_by(
+        MetricLatest.plant_id,
+        MetricLatest.model_name,
+        MetricLatest.kind,
+        MetricLatest.metric,
+        MetricLatest.subject,
+    ).limit(SUMMARY_LIMIT + 1)
     rows = session.execute(stmt).all()
     return MetricSummary(
         items=[_to_read(o, rid) for o, rid in rows[:SUMMARY_LIMIT]],

@@ -300,3 +300,23 @@ def test_a_concurrent_copy_of_the_same_report_is_answered_as_a_duplicate(
         count = session.scalar(select(func.count()).select_from(MetricsReportRecord))
     assert receipt.duplicate is True and str(receipt.report_id) == first["report_id"]
     assert count == 1
+
+
+def test_summary_keeps_a_series_that_the_newest_report_lacks(
+    client: TestClient, tokens: Tokens
+) -> None:
+    # Labels lag: the newest window has estimates only, so the latest realized value is older.
+    _post(client, tokens.plant, report(day=1, rmse=10.0))
+    newest = report(day=2, rmse=12.0)
+    unlabelled = [
+        c.model_copy(
+            update={"metrics": [m.model_copy(update={"realized": None}) for m in c.metrics]}
+        )
+        for c in newest.chunks
+    ]
+    _post(client, tokens.plant, newest.model_copy(update={"chunks": unlabelled}))
+    items = client.get(
+        f"{API}/metrics/summary", params={"metric": "rmse"}, headers=auth(tokens.plant)
+    ).json()["items"]
+    latest = {o["kind"]: (o["window_start"][:10], o["value"]) for o in items}
+    assert latest == {"estimated": ("2026-11-03", 12.5), "realized": ("2026-11-02", 11.0)}
