@@ -302,15 +302,21 @@ def get_report_document(*, session: Session, plant_id: str, report_id: str) -> d
     return dict(row.document)
 
 
-def _filtered(stmt: SelectT, filters: dict[str, Any]) -> SelectT:
+def _filtered(stmt: SelectT, filters: dict[str, Any], *, latest: bool = False) -> SelectT:
+    """Apply the list filters; ``latest`` filters the series columns of :class:`MetricLatest`.
+
+    The summary must filter the small latest table (the planner then probes observations
+    by id) rather than the observations themselves.
+    """
     obs = MetricObservation
+    series = MetricLatest if latest else obs
     columns = {
-        "plant_id": obs.plant_id,
-        "model_name": obs.model_name,
+        "plant_id": series.plant_id,
+        "model_name": series.model_name,
         "model_version": obs.model_version,
-        "metric": obs.metric,
-        "kind": obs.kind,
-        "subject": obs.subject,
+        "metric": series.metric,
+        "kind": series.kind,
+        "subject": series.subject,
     }
     for name, column in columns.items():
         if filters.get(name) is not None:
@@ -404,6 +410,7 @@ def summarize(*, session: Session, filters: dict[str, Any]) -> MetricSummary:
         .join(MetricLatest, MetricLatest.observation_id == obs.id)
         .join(MetricsReportRecord, MetricsReportRecord.seq == obs.report_seq),
         {k: v for k, v in filters.items() if k not in ("start", "end")},
+        latest=True,
     )
     stmt = stmt.order_by(
         MetricLatest.plant_id,
