@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, Table, and_, or_, select
+from sqlalchemy import Select, Table, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -130,6 +130,25 @@ def _get_report(session: Session, report_id: str) -> MetricsReportRecord | None:
     ).first()
 
 
+def _lock_plant(session: Session, plant_id: str) -> None:
+    """Serialise a plant's ingests, so a concurrent older window never wins the latest value.
+
+    PostgreSQL: ``FOR NO KEY UPDATE`` on the plant row (other tables' foreign-key checks
+    against the plant are not blocked). SQLite: a no-op write as the transaction's first
+    statement takes the database write lock, waiting up to the busy timeout; reading first
+    would make the later write fail at once if another writer committed in between.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(Plant).where(Plant.id == plant_id).values(name=Plant.name),
+            execution_options={"synchronize_session": False},
+        )
+    else:
+        session.execute(
+            select(Plant.id).where(Plant.id == plant_id).with_for_update(key_share=True)
+        )
+
+
 def ingest_report(
     *,
     session: Session,
@@ -156,10 +175,8 @@ def ingest_report(
     Conflict
         When the report id was already stored with different content.
     """
+    _lock_plant(session, plant_id)
     registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
-    # Serialise a plant's ingests (PostgreSQL; SQLite has one writer anyway) so the latest
-    # value of a series is never overwritten by a concurrent, older window.
-    session.execute(select(Plant.id).where(Plant.id == plant_id).with_for_update())
     if report.plant_id != plant_id:
         raise InvalidInput(
             f"The report is for plant '{report.plant_id}' but was posted to plant "

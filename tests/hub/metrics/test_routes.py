@@ -320,3 +320,37 @@ def test_summary_keeps_a_series_that_the_newest_report_lacks(
     ).json()["items"]
     latest = {o["kind"]: (o["window_start"][:10], o["value"]) for o in items}
     assert latest == {"estimated": ("2026-11-03", 12.5), "realized": ("2026-11-02", 11.0)}
+
+
+def test_concurrent_deliveries_neither_fail_nor_lose_the_latest_value(
+    client: TestClient, tokens: Tokens, session_factory: Any
+) -> None:
+    import threading
+
+    from hub.metrics import service
+
+    errors: list[str] = []
+
+    def deliver(day: int) -> None:
+        try:
+            with session_factory() as session:
+                service.ingest_report(
+                    session=session, plant_id="fd001", report=report(day=day), actor="test"
+                )
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(repr(exc))
+
+    # Six windows in random-ish order, each delivered twice at the same time.
+    threads = [threading.Thread(target=deliver, args=(d,)) for d in (4, 1, 5, 0, 3, 2) * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(MetricsReportRecord)) == 6
+    summary = client.get(
+        f"{API}/metrics/summary", params={"kind": "latency"}, headers=auth(tokens.plant)
+    ).json()["items"]
+    assert {o["window_start"][:10] for o in summary} == {"2026-11-06"}
