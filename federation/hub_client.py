@@ -8,6 +8,7 @@ Pass ``client=`` to reuse a connection pool, or a FastAPI ``TestClient`` in test
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import time
 import uuid
@@ -30,6 +31,14 @@ from federation.schemas.events import (
     PlantEventRead,
 )
 from federation.schemas.health import Readiness
+from federation.schemas.metrics_registry import (
+    MetricKind,
+    MetricObservationPage,
+    MetricObservationRead,
+    MetricsReportReceipt,
+    MetricSummary,
+)
+from federation.schemas.metrics_report import MetricsReport
 from federation.schemas.recipes import RecipeCreate, RecipePage, RecipeRead, RecipeUpdate
 from federation.schemas.registry import (
     AliasList,
@@ -505,6 +514,95 @@ class HubClient:
     def iter_events(self, plant_id: str, *, kind: str | None = None) -> Iterator[PlantEventRead]:
         """Every event of a plant, oldest first."""
         return self._iterate(lambda t: self.list_events(plant_id, kind=kind, page_token=t))
+
+    # ------------------------------------------------------------ metrics registry
+
+    def submit_metrics_report(
+        self, plant_id: str, report: MetricsReport, *, idempotency_key: str
+    ) -> MetricsReportReceipt:
+        """Deliver a plant's metrics report (safe to retry with the same key).
+
+        Re-sending a stored report returns its first receipt with ``duplicate=True``.
+
+        Raises
+        ------
+        Conflict
+            When the report id was already stored with different content (do not retry).
+        InvalidInput
+            When the hub refuses the report (schema, or a plant other than ``plant_id``).
+        """
+        response = self._send(
+            "POST",
+            f"{API}/plants/{plant_id}/metrics-reports",
+            json=report.model_dump(mode="json"),
+            headers={"Idempotency-Key": idempotency_key},
+            retry=True,
+        )
+        return MetricsReportReceipt.model_validate_json(response.content)
+
+    def get_metrics_report(self, plant_id: str, report_id: str) -> MetricsReport:
+        """One stored report, as the plant sent it."""
+        return self._get(f"{API}/plants/{plant_id}/metrics-reports/{report_id}", MetricsReport)
+
+    def list_metrics(
+        self,
+        *,
+        plant_id: str | None = None,
+        model: str | None = None,
+        model_version: str | None = None,
+        metric: str | None = None,
+        kind: MetricKind | str | None = None,
+        subject: str | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> MetricObservationPage:
+        """One page of metric observations ordered by window; windows start in [start, end)."""
+        params = _metric_filters(plant_id, model, model_version, metric, kind, subject, start, end)
+        params.update(page_size=page_size, page_token=page_token)
+        return self._get(f"{API}/metrics", MetricObservationPage, params)
+
+    def iter_metrics(self, **filters: Any) -> Iterator[MetricObservationRead]:
+        """Every observation matching the filters of :meth:`list_metrics`."""
+        filters.pop("page_token", None)
+        return self._iterate(lambda t: self.list_metrics(page_token=t, **filters))
+
+    def summarize_metrics(
+        self,
+        *,
+        plant_id: str | None = None,
+        model: str | None = None,
+        model_version: str | None = None,
+        metric: str | None = None,
+        kind: MetricKind | str | None = None,
+        subject: str | None = None,
+    ) -> MetricSummary:
+        """Return the latest value of every plant x model x kind x metric x subject series."""
+        params = _metric_filters(plant_id, model, model_version, metric, kind, subject, None, None)
+        return self._get(f"{API}/metrics/summary", MetricSummary, params)
+
+
+def _metric_filters(
+    plant_id: str | None,
+    model: str | None,
+    model_version: str | None,
+    metric: str | None,
+    kind: MetricKind | str | None,
+    subject: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+) -> dict[str, Any]:
+    return {
+        "plant_id": plant_id,
+        "model": model,
+        "model_version": model_version,
+        "metric": metric,
+        "kind": None if kind is None else str(kind),
+        "subject": subject,
+        "from": None if start is None else start.isoformat(),
+        "to": None if end is None else end.isoformat(),
+    }
 
 
 def _file_sha256(path: Path) -> str:

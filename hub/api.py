@@ -6,6 +6,7 @@ from hub.auth.routes import router as auth_router
 from hub.campaigns.routes import router as campaigns_router
 from hub.events.routes import router as events_router
 from hub.health.routes import router as health_router
+from hub.metrics.routes import router as metrics_router
 from hub.recipes.routes import router as recipes_router
 from hub.registry.routes import router as registry_router
 
@@ -14,6 +15,7 @@ ROUTERS = (
     registry_router,
     recipes_router,
     events_router,
+    metrics_router,
     auth_router,
     campaigns_router,
 )

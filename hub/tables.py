@@ -5,6 +5,7 @@ from hub.campaigns import models as campaigns_models
 from hub.db import Base
 from hub.events import models as events_models
 from hub.idempotency import models as idempotency_models
+from hub.metrics import models as metrics_models
 from hub.recipes import models as recipes_models
 from hub.registry import models as registry_models
 
@@ -16,6 +17,7 @@ __all__ = [
     "events_models",
     "idempotency_models",
     "metadata",
+    "metrics_models",
     "recipes_models",
     "registry_models",
 ]

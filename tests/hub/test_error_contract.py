@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from tests.hub.auth.test_matrix import route_table
 from tests.hub.fixtures import Tokens, auth
+from tests.hub.metrics.reports import body as metrics_body
+from tests.hub.metrics.reports import report as metrics_report
 
 UNKNOWN = {
     "plant_id": "no-such-plant",
@@ -25,6 +27,7 @@ UNKNOWN = {
     "digest": "0" * 64,
     "alias": "champion",
     "key": "no-such-tag",
+    "report_id": "00000000-0000-0000-0000-000000000000",
 }
 # Routes whose path names no stored entity, or that create the entity the path names.
 NO_404 = {
@@ -72,7 +75,9 @@ def test_unknown_ids_are_404_everywhere(client: TestClient, app: FastAPI, tokens
                 if "/tags/" in path
                 else ({"version_id": 1} if method == "PUT" else {})
             )
-        if method == "POST":
+        if method == "POST" and path.endswith("/metrics-reports"):
+            kwargs["json"] = metrics_body(metrics_report(UNKNOWN["plant_id"]))
+        elif method == "POST":
             kwargs["json"] = {
                 "events": [{"id": "e", "kind": "k", "occurred_at": "2026-01-01T00:00:00Z"}]
             }

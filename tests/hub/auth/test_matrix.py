@@ -53,6 +53,10 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("GET", "/api/v1/plants/{plant_id}/assignments"): {A, D, E, P},
     ("POST", "/api/v1/plants/{plant_id}/events"): {A, P},
     ("GET", "/api/v1/plants/{plant_id}/events"): {A, D, E, P},
+    ("POST", "/api/v1/plants/{plant_id}/metrics-reports"): {A, P},
+    ("GET", "/api/v1/plants/{plant_id}/metrics-reports/{report_id}"): {A, D, E, P},
+    ("GET", "/api/v1/metrics"): {A, D, E, P},
+    ("GET", "/api/v1/metrics/summary"): {A, D, E, P},
     ("POST", "/api/v1/recipes"): {A, D},
     ("GET", "/api/v1/recipes"): {A, D, E},
     ("GET", "/api/v1/recipes/{recipe_id}"): {A, D, E},
@@ -80,6 +84,7 @@ PARAMS = {
     "digest": DIGEST,
     "alias": "champion",
     "key": "stage",
+    "report_id": "00000000-0000-0000-0000-000000000000",
 }
 
 

@@ -1,0 +1,92 @@
+"""Wire models of the hub's cross-plant metrics registry: receipts and read shapes.
+
+The report a plant sends is :class:`~federation.schemas.metrics_report.MetricsReport`; the
+hub answers with a :class:`MetricsReportReceipt` and flattens every report into
+:class:`MetricObservationRead` rows, one number each, so plants can be compared.
+
+How a report becomes observations (``kind`` / ``metric`` / ``subject``):
+
+- ``estimated``: each chunk's estimate of a performance metric (``metric`` e.g. ``rmse``),
+  with ``lower``/``upper`` confidence bounds; window = the chunk.
+- ``realized``: the same metric computed from labels, once they arrived; window = the chunk.
+- ``drift``: per feature (``subject`` = feature) the window's ``js``, ``ks``,
+  ``wasserstein``, ``psi`` and ``drifted_chunks``; prediction drift has the same metrics
+  with ``subject`` = ``prediction``; ``multivariate`` per chunk (no subject).
+- ``integrity``: ``null_values``, ``out_of_range``, ``contract_violations`` and
+  ``stuck_sensors`` per feature or rule (``subject``), and window totals ``missing_rows``,
+  ``late_rows``, ``stuck_units``, ``n_rows``, ``suppressed_chunks``.
+- ``latency``: ``p50``, ``p95``, ``p99`` in milliseconds.
+- ``alerts``: ``raised``, ``cleared``, ``open``, ``true_alarms``, ``false_alarms``, and
+  ``raised`` per alert kind (``subject`` = ``performance``, ``drift`` or ``integrity``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+
+from pydantic import Field
+
+from federation.schemas.common import Page, WireModel
+
+
+class MetricKind(StrEnum):
+    """Which part of a report an observation comes from."""
+
+    ESTIMATED = "estimated"
+    REALIZED = "realized"
+    DRIFT = "drift"
+    INTEGRITY = "integrity"
+    LATENCY = "latency"
+    ALERTS = "alerts"
+
+
+class MetricsReportReceipt(WireModel):
+    """The hub's acknowledgement of a report; the same receipt is returned on a re-send."""
+
+    report_id: uuid.UUID
+    plant_id: str
+    model_name: str
+    model_version: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    observations: int = Field(description="Metric observations the report was stored as.")
+    received_at: dt.datetime = Field(description="When the hub first stored the report.")
+    duplicate: bool = Field(
+        False, description="True when this report id had already been stored (nothing new)."
+    )
+
+
+class MetricObservationRead(WireModel):
+    """One number of one report, ready to compare across plants."""
+
+    id: int
+    report_id: uuid.UUID
+    plant_id: str
+    model_name: str
+    model_version: str
+    kind: MetricKind
+    metric: str
+    subject: str | None = Field(
+        None, description="Feature, contract rule or alert kind the value is about, if any."
+    )
+    chunk: int | None = Field(None, description="Chunk index for chunk-level values.")
+    window_start: dt.datetime
+    window_end: dt.datetime
+    value: float
+    lower: float | None = None
+    upper: float | None = None
+
+
+class MetricObservationPage(Page[MetricObservationRead]):
+    """A page of observations ordered by window start (then id)."""
+
+
+class MetricSummary(WireModel):
+    """The latest observation of every plant x model x kind x metric x subject."""
+
+    items: list[MetricObservationRead]
+    truncated: bool = Field(
+        False, description="True when more series matched than the hub returns at once."
+    )

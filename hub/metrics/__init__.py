@@ -1,0 +1,1 @@
+"""Metrics domain: the cross-plant registry of anonymized monitoring reports."""

@@ -1,0 +1,95 @@
+"""SQLAlchemy rows of the metrics registry: each report, and its numbers one per row."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.db import Base, utcnow
+
+
+class MetricsReportRecord(Base):
+    """One report as received; ``report_id`` is the plant's deterministic id (de-duplication)."""
+
+    __tablename__ = "metrics_reports"
+    __table_args__ = (
+        Index(
+            "ix_metrics_reports_plant_id_model_name_window_start",
+            "plant_id",
+            "model_name",
+            "window_start",
+        ),
+    )
+
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(36), unique=True)
+    plant_id: Mapped[str] = mapped_column(ForeignKey("plants.id"))
+    model_name: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(64))
+    window_start: Mapped[dt.datetime]
+    window_end: Mapped[dt.datetime]
+    # sha256 of the canonical JSON document: a re-send is compared without loading it.
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    observations: Mapped[int]
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    received_by: Mapped[str] = mapped_column(String(200))
+
+
+class MetricObservation(Base):
+    """One number of a report; the identifying columns are copied so filters need no join."""
+
+    __tablename__ = "metric_observations"
+    # Every index ends in (window_start, id): the keyset order of the list endpoint.
+    __table_args__ = (
+        Index("ix_metric_observations_plant_id_window_start_id", "plant_id", "window_start", "id"),
+        Index(
+            "ix_metric_observations_model_name_metric_window_start_id",
+            "model_name",
+            "metric",
+            "window_start",
+            "id",
+        ),
+        Index("ix_metric_observations_window_start_id", "window_start", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_seq: Mapped[int] = mapped_column(
+        ForeignKey("metrics_reports.seq", ondelete="CASCADE"), index=True
+    )
+    plant_id: Mapped[str] = mapped_column(String(64))
+    model_name: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(80))
+    subject: Mapped[str | None] = mapped_column(String(80), default=None)
+    chunk: Mapped[int | None] = mapped_column(default=None)
+    window_start: Mapped[dt.datetime]
+    window_end: Mapped[dt.datetime]
+    value: Mapped[float] = mapped_column(Float)
+    lower: Mapped[float | None] = mapped_column(Float, default=None)
+    upper: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class MetricLatest(Base):
+    """The newest observation of one series, kept at ingest so the summary reads one row each.
+
+    A series is plant x model x kind x metric x subject (``subject`` is ``""`` when the value
+    is about no feature, as primary-key columns cannot be null). Newest means the latest
+    window end, ties going to the later arrival; a late, older window never replaces it.
+    """
+
+    __tablename__ = "metric_latest"
+
+    plant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(80), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_end: Mapped[dt.datetime]
+    observation_id: Mapped[int] = mapped_column(
+        ForeignKey("metric_observations.id", ondelete="CASCADE"), index=True
+    )

@@ -1,0 +1,443 @@
+"""Ingestion and queries of plant metrics reports.
+
+A report is stored once per ``report_id``: re-sending the same document is a no-op that
+returns the first receipt, the same id with other content is a conflict. Windows may arrive
+late and in any order; observations are ordered by their window, not by arrival.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any, NamedTuple, TypeVar
+
+from sqlalchemy import Select, Table, and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from federation.errors import Conflict, InvalidInput, NotFound
+from federation.schemas.metrics_registry import (
+    MetricKind,
+    MetricObservationRead,
+    MetricsReportReceipt,
+    MetricSummary,
+)
+from federation.schemas.metrics_report import MetricsReport
+from hub.idempotency import service as idempotency_service
+from hub.idempotency.service import IdempotencyKey
+from hub.metrics.models import MetricLatest, MetricObservation, MetricsReportRecord
+from hub.pagination import decode_token, encode_token
+from hub.registry import service as registry_service
+from hub.registry.models import Plant
+
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
+
+_OBSERVATIONS: Table = MetricObservation.__table__  # type: ignore[assignment]
+
+#: Most series :func:`summarize` returns in one answer.
+SUMMARY_LIMIT = 5000
+
+_SCORES = ("js", "ks", "wasserstein", "psi")
+_ALERT_COUNTS = ("raised", "cleared", "open", "true_alarms", "false_alarms")
+_INTEGRITY_MAPS = ("null_values", "out_of_range", "contract_violations", "stuck_sensors")
+
+
+class Obs(NamedTuple):
+    """One flattened number of a report."""
+
+    kind: MetricKind
+    metric: str
+    value: float
+    start: dt.datetime
+    end: dt.datetime
+    subject: str | None = None
+    chunk: int | None = None
+    lower: float | None = None
+    upper: float | None = None
+
+
+def _canonical(report: MetricsReport) -> tuple[dict[str, Any], str]:
+    document = report.model_dump(mode="json")
+    raw = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return document, hashlib.sha256(raw.encode()).hexdigest()
+
+
+def flatten(report: MetricsReport) -> Iterator[Obs]:
+    """Yield every number of a report as one observation (see :mod:`.metrics_registry`)."""
+    est, real, drift = MetricKind.ESTIMATED, MetricKind.REALIZED, MetricKind.DRIFT
+    w0, w1 = report.window_start, report.window_end
+    for c in report.chunks:
+        for m in c.metrics:
+            if m.estimated is not None:
+                yield Obs(
+                    est, m.metric, m.estimated, c.start, c.end, None, c.chunk, m.lower, m.upper
+                )
+            if m.realized is not None:
+                yield Obs(real, m.metric, m.realized, c.start, c.end, None, c.chunk)
+        if c.multivariate_drift is not None:
+            yield Obs(drift, "multivariate", c.multivariate_drift, c.start, c.end, None, c.chunk)
+    scored = [(f.feature, f.scores) for f in report.drift]
+    if report.prediction_drift is not None:
+        scored.append(("prediction", report.prediction_drift))
+    for subject, scores in scored:
+        for score in _SCORES:
+            if (value := getattr(scores, score)) is not None:
+                yield Obs(drift, score, value, w0, w1, subject)
+    for f in report.drift:
+        yield Obs(drift, "drifted_chunks", float(f.drifted_chunks), w0, w1, f.feature)
+    integrity = report.integrity
+    for name in _INTEGRITY_MAPS:
+        for subject, count in getattr(integrity, name).items():
+            yield Obs(MetricKind.INTEGRITY, name, float(count), w0, w1, subject)
+    totals = {
+        "missing_rows": integrity.missing_rows,
+        "late_rows": integrity.late_rows,
+        "stuck_units": len(integrity.stuck_units),
+        "n_rows": report.n_rows,
+        "suppressed_chunks": report.suppressed_chunks,
+    }
+    for name, count in totals.items():
+        yield Obs(MetricKind.INTEGRITY, name, float(count), w0, w1)
+    if report.latency_ms is not None:
+        for name in ("p50", "p95", "p99"):
+            yield Obs(MetricKind.LATENCY, name, getattr(report.latency_ms, name), w0, w1)
+    for name in _ALERT_COUNTS:
+        yield Obs(MetricKind.ALERTS, name, float(getattr(report.alerts, name)), w0, w1)
+    for alert_kind, count in report.alerts.by_kind.items():
+        yield Obs(MetricKind.ALERTS, "raised", float(count), w0, w1, alert_kind.value)
+
+
+def _receipt(row: MetricsReportRecord, *, duplicate: bool) -> MetricsReportReceipt:
+    return MetricsReportReceipt(
+        report_id=row.report_id,
+        plant_id=row.plant_id,
+        model_name=row.model_name,
+        model_version=row.model_version,
+        window_start=row.window_start,
+        window_end=row.window_end,
+        observations=row.observations,
+        received_at=row.received_at,
+        duplicate=duplicate,
+    )
+
+
+def _get_report(session: Session, report_id: str) -> MetricsReportRecord | None:
+    return session.scalars(
+        select(MetricsReportRecord).where(MetricsReportRecord.report_id == report_id)
+    ).first()
+
+
+def _lock_plant(session: Session, plant_id: str) -> None:
+    """Serialise a plant's ingests, so a concurrent older window never wins the latest value.
+
+    PostgreSQL: ``FOR NO KEY UPDATE`` on the plant row (other tables' foreign-key checks
+    against the plant are not blocked). SQLite: a no-op write as the transaction's first
+    statement takes the database write lock, waiting up to the busy timeout; reading first
+    would make the later write fail at once if another writer committed in between.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(Plant).where(Plant.id == plant_id).values(name=Plant.name),
+            execution_options={"synchronize_session": False},
+        )
+    else:
+        session.execute(
+            select(Plant.id).where(Plant.id == plant_id).with_for_update(key_share=True)
+        )
+
+
+def ingest_report(
+    *,
+    session: Session,
+    plant_id: str,
+    report: MetricsReport,
+    actor: str,
+    idem: IdempotencyKey | None = None,
+) -> MetricsReportReceipt:
+    """Store a plant's report and its observations, or return the receipt of the first copy.
+
+    Returns
+    -------
+    MetricsReportReceipt
+        ``duplicate`` is True when the report id was already stored with the same content
+        (except for a replay of the request that stored it, under the same Idempotency-Key).
+
+    Raises
+    ------
+    NotFound
+        When the plant is not enrolled.
+    InvalidInput
+        When the report names another plant than the path; ``idempotency_mismatch`` when the
+        Idempotency-Key was used for another request.
+    Conflict
+        When the report id was already stored with different content.
+    """
+    _lock_plant(session, plant_id)
+    registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
+    if report.plant_id != plant_id:
+        raise InvalidInput(
+            f"The report is for plant '{report.plant_id}' but was posted to plant "
+            f"'{plant_id}'; post it to /plants/{report.plant_id}/metrics-reports.",
+            errors=[
+                {
+                    "field": "body.plant_id",
+                    "message": f"must be '{plant_id}', the plant in the path",
+                    "type": "value_error",
+                }
+            ],
+        )
+    document, digest = _canonical(report)
+    report_id = str(report.report_id)
+    # The report id is the natural key, so a changed report is a conflict (409) even when
+    # it reuses the first delivery's Idempotency-Key; the key only decides replay (201) vs
+    # re-send (200), and is refused for a different report id.
+    existing = _get_report(session, report_id)
+    if existing is not None and (
+        existing.content_sha256 != digest or existing.plant_id != plant_id
+    ):
+        raise Conflict(
+            f"report '{report_id}' was already received with different content; a report "
+            "id names one window's report and cannot be reused or changed.",
+        )
+    scope = "metrics_report"
+    req_hash = idempotency_service.request_hash(scope, {"plant_id": plant_id, "sha256": digest})
+    ref = idempotency_service.find_replay(
+        session=session, idem=idem, scope=scope, req_hash=req_hash
+    )
+    if existing is not None:
+        return _receipt(existing, duplicate=ref != report_id)
+    rows = [
+        {
+            "plant_id": plant_id,
+            "model_name": report.model_name,
+            "model_version": report.model_version,
+            "kind": o.kind.value,
+            "metric": o.metric,
+            "subject": o.subject,
+            "chunk": o.chunk,
+            "window_start": o.start,
+            "window_end": o.end,
+            "value": o.value,
+            "lower": o.lower,
+            "upper": o.upper,
+        }
+        for o in flatten(report)
+    ]
+    record = MetricsReportRecord(
+        report_id=report_id,
+        plant_id=plant_id,
+        model_name=report.model_name,
+        model_version=report.model_version,
+        window_start=report.window_start,
+        window_end=report.window_end,
+        content_sha256=digest,
+        document=document,
+        observations=len(rows),
+        received_by=actor,
+    )
+    try:
+        session.add(record)
+        session.flush()
+        # One Core executemany without RETURNING: ORM objects (or ORM bulk insert, which
+        # splits the batch by which values are None) cost several times more per row.
+        for row in rows:
+            row["report_seq"] = record.seq
+        if rows:
+            session.connection().execute(_OBSERVATIONS.insert(), rows)
+        _advance_latest(session, plant_id=plant_id, model_name=report.model_name, seq=record.seq)
+        idempotency_service.remember(
+            session=session, idem=idem, scope=scope, req_hash=req_hash, resource_ref=report_id
+        )
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        # Another delivery of the same report won the race: answer as for a re-send.
+        winner = _get_report(session, report_id)
+        if winner is not None and winner.content_sha256 == digest and winner.plant_id == plant_id:
+            return _receipt(winner, duplicate=True)
+        raise Conflict(
+            f"report '{report_id}' was received concurrently with other content; resend it",
+            diagnostic=str(exc.orig),
+        ) from exc
+    return _receipt(record, duplicate=False)
+
+
+def _advance_latest(session: Session, *, plant_id: str, model_name: str, seq: int) -> None:
+    """Point every series of a new report at its newest value, unless a newer one is stored."""
+    obs = MetricObservation
+    newest: dict[tuple[str, str, str], tuple[dt.datetime, int]] = {}
+    for kind, metric, subject, end, obs_id in session.execute(
+        select(obs.kind, obs.metric, obs.subject, obs.window_end, obs.id).where(
+            obs.report_seq == seq
+        )
+    ):
+        key = (kind, metric, subject or "")
+        if key not in newest or (end, obs_id) > newest[key]:
+            newest[key] = (end, obs_id)
+    stored = {
+        (r.kind, r.metric, r.subject): r
+        for r in session.scalars(
+            select(MetricLatest).where(
+                MetricLatest.plant_id == plant_id, MetricLatest.model_name == model_name
+            )
+        )
+    }
+    for (kind, metric, subject), (end, obs_id) in newest.items():
+        row = stored.get((kind, metric, subject))
+        if row is None:
+            session.add(
+                MetricLatest(
+                    plant_id=plant_id,
+                    model_name=model_name,
+                    kind=kind,
+                    metric=metric,
+                    subject=subject,
+                    window_end=end,
+                    observation_id=obs_id,
+                )
+            )
+        elif (end, obs_id) > (row.window_end, row.observation_id):
+            row.window_end, row.observation_id = end, obs_id
+    session.flush()
+
+
+def get_report_document(*, session: Session, plant_id: str, report_id: str) -> dict[str, Any]:
+    """Return a stored report as the plant sent it.
+
+    Raises
+    ------
+    NotFound
+        When the plant or the report (for that plant) does not exist.
+    """
+    registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
+    row = _get_report(session, report_id)
+    if row is None or row.plant_id != plant_id:
+        raise NotFound(f"plant '{plant_id}' has no metrics report '{report_id}'.")
+    return dict(row.document)
+
+
+def _filtered(stmt: SelectT, filters: dict[str, Any], *, latest: bool = False) -> SelectT:
+    """Apply the list filters; ``latest`` filters the series columns of :class:`MetricLatest`.
+
+    The summary must filter the small latest table (the planner then probes observations
+    by id) rather than the observations themselves.
+    """
+    obs = MetricObservation
+    series = MetricLatest if latest else obs
+    columns = {
+        "plant_id": series.plant_id,
+        "model_name": series.model_name,
+        "model_version": obs.model_version,
+        "metric": series.metric,
+        "kind": series.kind,
+        "subject": series.subject,
+    }
+    for name, column in columns.items():
+        if filters.get(name) is not None:
+            stmt = stmt.where(column == filters[name])
+    if filters.get("start") is not None:
+        stmt = stmt.where(obs.window_start >= filters["start"])
+    if filters.get("end") is not None:
+        stmt = stmt.where(obs.window_start < filters["end"])
+    return stmt
+
+
+def _to_read(obs: MetricObservation, report_id: str) -> MetricObservationRead:
+    return MetricObservationRead(
+        id=obs.id,
+        report_id=uuid.UUID(report_id),
+        plant_id=obs.plant_id,
+        model_name=obs.model_name,
+        model_version=obs.model_version,
+        kind=MetricKind(obs.kind),
+        metric=obs.metric,
+        subject=obs.subject,
+        chunk=obs.chunk,
+        window_start=obs.window_start,
+        window_end=obs.window_end,
+        value=obs.value,
+        lower=obs.lower,
+        upper=obs.upper,
+    )
+
+
+def list_observations(
+    *, session: Session, filters: dict[str, Any], page_size: int, page_token: str | None
+) -> tuple[list[MetricObservationRead], str | None]:
+    """One page of observations ordered by ``(window_start, id)``.
+
+    ``filters`` keys: ``plant_id``, ``model_name``, ``model_version``, ``metric``, ``kind``,
+    ``subject`` (equality) and ``start``/``end`` (window start in ``[start, end)``); None
+    means no filter. The keyset order makes late and out-of-order reports appear where
+    their window belongs, and pages stay stable while reports arrive.
+
+    Raises
+    ------
+    InvalidInput
+        When ``start`` is not before ``end`` or the page token is not valid for the filters.
+    """
+    start, end = filters.get("start"), filters.get("end")
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput("'to' must be after 'from'.")
+    fingerprint = {
+        k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in filters.items()
+    }
+    after = decode_token(page_token, fingerprint)
+    obs = MetricObservation
+    stmt = _filtered(
+        select(obs, MetricsReportRecord.report_id).join(
+            MetricsReportRecord, MetricsReportRecord.seq == obs.report_seq
+        ),
+        filters,
+    )
+    if after is not None:
+        try:
+            after_start, after_id = dt.datetime.fromisoformat(after[0]), int(after[1])
+        except (TypeError, ValueError, IndexError) as exc:
+            raise InvalidInput("page_token is malformed; start again without it.") from exc
+        stmt = stmt.where(
+            or_(
+                obs.window_start > after_start,
+                and_(obs.window_start == after_start, obs.id > after_id),
+            )
+        )
+    rows = session.execute(stmt.order_by(obs.window_start, obs.id).limit(page_size + 1)).all()
+    items = [_to_read(o, rid) for o, rid in rows[:page_size]]
+    token = None
+    if len(rows) > page_size:
+        last = items[-1]
+        token = encode_token([last.window_start.isoformat(), last.id], fingerprint)
+    return items, token
+
+
+def summarize(*, session: Session, filters: dict[str, Any]) -> MetricSummary:
+    """Return the latest observation (by window end, then arrival) of every series.
+
+    A series is one plant x model x kind x metric x subject: what an executive dashboard
+    sets side by side. The equality filters of :func:`list_observations` apply to the latest
+    values (so ``model_version`` keeps the series whose latest value came from it); there is
+    no time range, as a series' latest value is one row kept up to date at ingest.
+    """
+    obs = MetricObservation
+    stmt = _filtered(
+        select(obs, MetricsReportRecord.report_id)
+        .join(MetricLatest, MetricLatest.observation_id == obs.id)
+        .join(MetricsReportRecord, MetricsReportRecord.seq == obs.report_seq),
+        {k: v for k, v in filters.items() if k not in ("start", "end")},
+        latest=True,
+    )
+    stmt = stmt.order_by(
+        MetricLatest.plant_id,
+        MetricLatest.model_name,
+        MetricLatest.kind,
+        MetricLatest.metric,
+        MetricLatest.subject,
+    ).limit(SUMMARY_LIMIT + 1)
+    rows = session.execute(stmt).all()
+    return MetricSummary(
+        items=[_to_read(o, rid) for o, rid in rows[:SUMMARY_LIMIT]],
+        truncated=len(rows) > SUMMARY_LIMIT,
+    )
