@@ -1,7 +1,7 @@
 """metrics registry: plant metrics reports, their observations, the latest value per series
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-23 13:04:40.896964
 """
 
