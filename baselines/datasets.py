@@ -114,12 +114,26 @@ def _check_subset(subset: str) -> None:
 
 @functools.cache
 def _cmapss(subset: str, split: str) -> pd.DataFrame:
-    raw = read_verified(f"{split}_{subset}.txt")
+    return _parse_cmapss(read_verified(f"{split}_{subset}.txt"))
+
+
+def _parse_cmapss(raw: bytes) -> pd.DataFrame:
     frame = pd.read_csv(io.BytesIO(raw), sep=r"\s+", header=None, names=list(CMAPSS_COLUMNS))
     return frame.astype({"unit": "int64", "cycle": "int64"})
 
 
-def load_cmapss(subset: str, split: Split = "train") -> pd.DataFrame:
+def _plant_file(data_dir: Path, name: str) -> bytes:
+    """Read ``name`` (or ``name.gz``) from a plant's own data directory."""
+    for candidate in (data_dir / f"{name}.gz", data_dir / name):
+        if candidate.is_file():
+            raw = candidate.read_bytes()
+            return gzip.decompress(raw) if candidate.suffix == ".gz" else raw
+    raise FileNotFoundError(f"{data_dir} holds no {name} (nor {name}.gz)")
+
+
+def load_cmapss(
+    subset: str, split: Split = "train", *, data_dir: Path | None = None
+) -> pd.DataFrame:
     """Load one C-MAPSS subset as a frame with named columns.
 
     Parameters
@@ -128,6 +142,9 @@ def load_cmapss(subset: str, split: Split = "train") -> pd.DataFrame:
         ``"FD001"`` .. ``"FD004"``.
     split
         ``"train"`` (run to failure) or ``"test"`` (stops before failure).
+    data_dir
+        A plant's own data directory holding ``{split}_{subset}.txt[.gz]`` (what a plant
+        node trains on); the shipped, checksum-verified copy when omitted.
 
     Returns
     -------
@@ -138,14 +155,43 @@ def load_cmapss(subset: str, split: Split = "train") -> pd.DataFrame:
     _check_subset(subset)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    if data_dir is not None:
+        return _parse_cmapss(_plant_file(data_dir, f"{split}_{subset}.txt"))
     return _cmapss(subset, split).copy()
 
 
-def load_cmapss_rul(subset: str) -> np.ndarray:
+def load_cmapss_rul(subset: str, *, data_dir: Path | None = None) -> np.ndarray:
     """Return the true RUL after the last cycle of each test unit (unit 1 first), as int64."""
     _check_subset(subset)
-    raw = read_verified(f"RUL_{subset}.txt")
+    name = f"RUL_{subset}.txt"
+    raw = _plant_file(data_dir, name) if data_dir is not None else read_verified(name)
     return np.loadtxt(io.BytesIO(raw), dtype=np.int64).reshape(-1)
+
+
+def cmapss_subset_in(data_dir: Path) -> str | None:
+    """Return the C-MAPSS subset whose training file a plant's data directory holds (if one)."""
+    found = [
+        s for s in CMAPSS_SUBSETS
+        if any((data_dir / f"train_{s}.txt{ext}").is_file() for ext in (".gz", ""))
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def write_cmapss_plant_files(subset: str, data_dir: Path) -> list[Path]:
+    """Copy one subset's shipped train/test/RUL files into a plant's own data directory.
+
+    This is how the demo gives each plant node its local history: afterwards the plant
+    reads only ``data_dir``, never the other subsets.
+    """
+    _check_subset(subset)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name in (f"train_{subset}.txt", f"test_{subset}.txt", f"RUL_{subset}.txt"):
+        read_verified(name)  # the copy starts from verified bytes
+        target = data_dir / f"{name}.gz"
+        target.write_bytes((DATA_DIR / f"{name}.gz").read_bytes())
+        out.append(target)
+    return out
 
 
 @functools.cache

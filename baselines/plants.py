@@ -9,6 +9,7 @@ call: raw rows -> data contract (violating rows are quarantined and counted) -> 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,10 +79,11 @@ def _cmapss(
     state: CmapssFeatureState | None,
     max_units: int | None,
     validate: bool,
+    data_dir: Path | None = None,
 ) -> PlantData:
-    train = datasets.load_cmapss(plant_id, "train")
-    test = datasets.load_cmapss(plant_id, "test")
-    rul = datasets.load_cmapss_rul(plant_id)
+    train = datasets.load_cmapss(plant_id, "train", data_dir=data_dir)
+    test = datasets.load_cmapss(plant_id, "test", data_dir=data_dir)
+    rul = datasets.load_cmapss_rul(plant_id, data_dir=data_dir)
     if max_units is not None:
         train = train[train["unit"] <= max_units].reset_index(drop=True)
         test = test[test["unit"] <= max_units].reset_index(drop=True)
@@ -193,6 +195,7 @@ def load_plant_data(
     feature_state: FeatureState | None = None,
     max_units: int | None = None,
     validate: bool = True,
+    data_dir: Path | None = None,
 ) -> PlantData:
     """Load one plant's train / validation / test arrays through the feature pipeline.
 
@@ -212,6 +215,9 @@ def load_plant_data(
     validate
         Check the raw training rows against the recipe's data contract and quarantine
         violating rows (their count is in ``quarantined_rows``).
+    data_dir
+        C-MAPSS only: the plant's own data directory (see ``datasets.load_cmapss``); the
+        shipped copy when omitted.
 
     Returns
     -------
@@ -231,7 +237,7 @@ def load_plant_data(
             raise ValueError("C-MAPSS plant_id is required (FD001..FD004)")
         if feature_state is not None and not isinstance(feature_state, CmapssFeatureState):
             raise TypeError("feature_state must be a CmapssFeatureState")
-        return _cmapss(plant_id, recipe, feature_state, max_units, validate)
+        return _cmapss(plant_id, recipe, feature_state, max_units, validate, data_dir)
     if feature_state is not None and not isinstance(feature_state, Ai4iFeatureState):
         raise TypeError("feature_state must be an Ai4iFeatureState")
     return _ai4i(plant_id, recipe, feature_state, validate)

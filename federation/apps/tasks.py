@@ -185,11 +185,19 @@ class ToyLinearTask:
 
 # ------------------------------------------------------------- baselines
 @functools.lru_cache(maxsize=16)
-def _load_baseline_plant(baseline: str, plant_id: str, max_units: int | None) -> Any:
+def _load_baseline_plant(
+    baseline: str, plant_id: str, max_units: int | None, data_dir: Path | None = None
+) -> Any:
     # A ClientApp process serves one message, so this only pays off in-process
     # (simulation, evaluation), where every round would otherwise re-read the plant.
+    from baselines.datasets import cmapss_subset_in
     from baselines.models import load_plant_data
 
+    subset = cmapss_subset_in(data_dir) if baseline == "cmapss" and data_dir else None
+    if subset is not None:
+        # A plant node's data directory holds its own history; the subset is read off the
+        # files there, so plant ids need not be C-MAPSS subset names.
+        return load_plant_data(baseline, subset, max_units=max_units, data_dir=data_dir)
     return load_plant_data(baseline, plant_id, max_units=max_units)
 
 
@@ -248,7 +256,8 @@ class BaselineTask:
         ``max_units`` reads only C-MAPSS units ``1..max_units`` (train and test). Loaded
         arrays are cached per process.
         """
-        data = _load_baseline_plant(self.name, plant_id, max_units)
+        local = data_dir if data_dir is not None and data_dir.is_dir() else None
+        data = _load_baseline_plant(self.name, plant_id, max_units, local)
         x, y = data.x_train, data.y_train
         if max_samples and len(x) > max_samples:
             keep = np.random.default_rng(seed).choice(len(x), max_samples, replace=False)

@@ -1,8 +1,10 @@
 import gzip
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from baselines import datasets
@@ -68,3 +70,22 @@ def test_loaders_return_fresh_copies() -> None:
 def test_unknown_subset_is_rejected() -> None:
     with pytest.raises(ValueError):
         datasets.load_cmapss("FD009")
+
+
+def test_a_plant_reads_its_own_copied_files_and_only_its_subset(tmp_path: Path) -> None:
+    # Prepare: the plant's local history is FD003 only.
+    written = datasets.write_cmapss_plant_files("FD003", tmp_path / "fd003")
+
+    # Execute
+    local = datasets.load_cmapss("FD003", "test", data_dir=tmp_path / "fd003")
+    rul = datasets.load_cmapss_rul("FD003", data_dir=tmp_path / "fd003")
+
+    # Assert: same rows as the shipped copy, found by subset, and nothing else is there.
+    assert [p.name for p in written] == ["train_FD003.txt.gz", "test_FD003.txt.gz",
+                                         "RUL_FD003.txt.gz"]
+    pd.testing.assert_frame_equal(local, datasets.load_cmapss("FD003", "test"))
+    assert np.array_equal(rul, datasets.load_cmapss_rul("FD003"))
+    assert datasets.cmapss_subset_in(tmp_path / "fd003") == "FD003"
+    assert datasets.cmapss_subset_in(tmp_path) is None
+    with pytest.raises(FileNotFoundError, match="train_FD001"):
+        datasets.load_cmapss("FD001", "train", data_dir=tmp_path / "fd003")

@@ -1,0 +1,98 @@
+"""``millwright demo run``: the steps in order, and stopping every process the demo started."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from federation.demo.context import DemoContext, DemoError, Step, stop_process
+from federation.demo.federation_steps import (
+    run_campaign,
+    start_superlink,
+    start_supernodes,
+    stop_supernodes,
+)
+from federation.demo.hub_steps import (
+    assign_champions,
+    create_admin_token,
+    enroll_plants,
+    migrate_hub,
+    prepare_environment,
+    print_registry,
+    publish_baselines,
+    start_hub,
+    train_and_export_baselines,
+)
+from federation.demo.node_steps import DEMO_NODE_PLANT, replay_test_streams, start_plant_node
+
+#: The demo, in order. The SuperLink starts before the hub, which runs campaigns on it.
+STEPS: list[Step] = [
+    ("prepare environment", prepare_environment),
+    ("migrate hub database", migrate_hub),
+    ("start SuperLink", start_superlink),
+    ("start hub", start_hub),
+    ("create admin token", create_admin_token),
+    ("enroll demo plants", enroll_plants),
+    ("train and export baselines", train_and_export_baselines),
+    ("publish baselines", publish_baselines),
+    ("assign champions", assign_champions),
+    ("start plant SuperNodes", start_supernodes),
+    ("federated campaign from the hub", run_campaign),
+    ("start plant node", start_plant_node),
+    ("replay test streams", replay_test_streams),
+    ("print registry", print_registry),
+]
+
+
+def stop_all(ctx: DemoContext) -> None:
+    """Stop the plant node, the SuperNodes, the hub and the SuperLink started by the demo."""
+    if ctx.hub is not None:
+        ctx.hub.close()
+    stop_process(ctx.node_process)
+    stop_supernodes(ctx)
+    stop_process(ctx.hub_process)
+    if ctx.federation is not None:
+        ctx.federation.stop()
+
+
+def run_steps(ctx: DemoContext, steps: list[Step], *, keep_running: bool = False) -> None:
+    """Run ``steps`` in order, then stop everything (unless ``keep_running``, until Ctrl-C)."""
+    try:
+        for number, (title, step) in enumerate(steps, start=1):
+            ctx.console.rule(f"[bold]{number}/{len(steps)} {title}")
+            step(ctx)
+        if keep_running:
+            ctx.console.print(
+                f"\nhub: {ctx.hub_url}  (API docs {ctx.hub_url}/docs)\n"
+                f"plant node {DEMO_NODE_PLANT}: {ctx.node_url}  (API docs {ctx.node_url}/docs)\n"
+                f"admin token: {ctx.admin_token}\nPress Ctrl-C to stop."
+            )
+            while ctx.hub_process is not None and ctx.hub_process.poll() is None:
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        ctx.console.print("stopping")
+    finally:
+        stop_all(ctx)
+
+
+app = typer.Typer(no_args_is_help=True, help="Run the end-to-end demo on embedded defaults.")
+
+
+@app.command("run")
+def run(
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the services up until Ctrl-C.")
+    ] = False,
+) -> None:
+    """Run every demo step on embedded defaults (state under ./var/); exit 0 on success."""
+    ctx = DemoContext(workdir=Path.cwd(), console=Console())
+    try:
+        run_steps(ctx, STEPS, keep_running=keep_running)
+    except DemoError as exc:
+        ctx.console.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    ctx.console.print("[green]demo finished[/green]")
