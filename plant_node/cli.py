@@ -184,3 +184,65 @@ def replay(
         "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
     }
     typer.echo(json.dumps(summary) if format == "json" else str(summary))
+
+
+def format_monitoring(summaries: list[dict[str, object]]) -> str:
+    """Render run summaries as the estimated-vs-realized table plus the alerts raised."""
+    lines: list[str] = []
+    for s in summaries:
+        lines.append(
+            f"{s['baseline']} {s['model_name']} {s['model_version']}: {s['status']}"
+            + (f" ({s['detail']})" if s.get("detail") else "")
+        )
+        chunks = s.get("chunks") or []
+        if chunks:
+            lines.append(
+                f"  {'chunk':>5} {'start':<26} {'rows':>5} {'metric':<7} {'estimated':>9} "
+                f"{'bounds':<19} {'realized':>8} {'labels':>6}  top drift"
+            )
+        for c in chunks:  # type: ignore[union-attr]
+            def num(v: object) -> str:
+                return f"{v:.3f}" if isinstance(v, float) else "-"
+
+            bounds = f"[{num(c['lower'])}, {num(c['upper'])}]"
+            top = ", ".join(f"{n} {v:.2f}" for n, v in c["top_drift"][:2])
+            lines.append(
+                f"  {c['chunk']:>5} {str(c['start'])[:26]:<26} {c['n_rows']:>5} "
+                f"{str(c['metric'] or '-'):<7} {num(c['estimated']):>9} {bounds:<19} "
+                f"{num(c['realized']):>8} {c['n_labels']:>6}  {top}"
+            )
+        for a in s.get("raised") or []:  # type: ignore[union-attr]
+            lines.append(f"  ALERT {a['kind']}: {a['description']}")
+    return "\n".join(lines)
+
+
+@app.command()
+def monitor(
+    once: Annotated[bool, typer.Option("--once", help="Run once and exit.")] = False,
+    plant: PlantOpt = None,
+    data_dir: DataDirOpt = None,
+    baseline: Annotated[str | None, typer.Option(help="Only this baseline.")] = None,
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Run the monitoring job on the node's prediction log (``--once``, or every interval).
+
+    Fits the reference monitor on the first run where the reference period is labelled,
+    stores chunk results and alerts, and queues the anonymized report for the hub.
+    """
+    import time
+
+    from plant_node.db import upgrade_database
+    from plant_node.monitoring.runner import run_node_monitoring
+
+    settings = _settings(plant, None, data_dir)
+    settings.ensure_dirs()
+    upgrade_database(settings.db_url)
+    while True:
+        summaries = [s.to_dict() for s in run_node_monitoring(settings, baseline=baseline)]
+        if format == "json":
+            typer.echo(json.dumps(summaries, default=str))
+        else:
+            typer.echo(format_monitoring(summaries) or "no logged predictions to monitor")
+        if once:
+            return
+        time.sleep(settings.monitor_interval_s)
