@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -186,7 +186,7 @@ def replay(
     typer.echo(json.dumps(summary) if format == "json" else str(summary))
 
 
-def format_monitoring(summaries: list[dict[str, object]]) -> str:
+def format_monitoring(summaries: list[dict[str, Any]]) -> str:
     """Render run summaries as the estimated-vs-realized table plus the alerts raised."""
     lines: list[str] = []
     for s in summaries:
@@ -200,7 +200,7 @@ def format_monitoring(summaries: list[dict[str, object]]) -> str:
                 f"  {'chunk':>5} {'start':<26} {'rows':>5} {'metric':<7} {'estimated':>9} "
                 f"{'bounds':<19} {'realized':>8} {'labels':>6}  top drift"
             )
-        for c in chunks:  # type: ignore[union-attr]
+        for c in chunks:
             def num(v: object) -> str:
                 return f"{v:.3f}" if isinstance(v, float) else "-"
 
@@ -211,7 +211,7 @@ def format_monitoring(summaries: list[dict[str, object]]) -> str:
                 f"{str(c['metric'] or '-'):<7} {num(c['estimated']):>9} {bounds:<19} "
                 f"{num(c['realized']):>8} {c['n_labels']:>6}  {top}"
             )
-        for a in s.get("raised") or []:  # type: ignore[union-attr]
+        for a in s.get("raised") or []:
             lines.append(f"  ALERT {a['kind']}: {a['description']}")
     return "\n".join(lines)
 

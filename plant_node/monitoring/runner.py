@@ -385,7 +385,7 @@ def _chunk_values(target: _Target, monitor: Any, r: ChunkResult) -> dict[str, An
 def _aware(value: str | None) -> datetime:
     if value is None:
         raise ValueError("chunk without a timestamp")
-    ts = pd.Timestamp(value).to_pydatetime()
+    ts: datetime = pd.Timestamp(value).to_pydatetime()
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
