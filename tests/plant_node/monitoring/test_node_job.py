@@ -18,11 +18,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from federation.schemas.metrics_report import MetricsReport
+from plant_node.cli import app as node_cli
 from plant_node.main import create_app
 from plant_node.monitoring.models import MonitoringAlert, MonitoringChunk
-from plant_node.monitoring.runner import METRICS_STREAM, run_node_monitoring
+from plant_node.monitoring.runner import METRICS_STREAM, run_node_monitoring, settings_env
 from plant_node.outbox.models import OutboxItem
 from plant_node.replay import failure_records, fleet_requests
 from tests.plant_node.monitoring.node_helpers import monitored_node
@@ -68,7 +70,10 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, rul_model_dir: Path) -> d
         _replay(client, fleet_requests(units=SHIFTED, seed=3, offset=OFFSET), raw)
         posted = client.post("/v1/outcomes", json={"outcomes": failure_records(units=SHIFTED)})
         assert posted.status_code == 201, posted.text
-        out["shifted_run"] = run_node_monitoring(settings)
+        # the shifted run through the CLI the demo uses, in text form
+        cli = CliRunner().invoke(node_cli, ["monitor", "--once"], env=settings_env(settings))
+        assert cli.exit_code == 0, cli.output
+        out["shifted_cli"] = cli.output
         out["idle_run"] = run_node_monitoring(settings)  # nothing new: nothing repeated
 
         out["alerts_api"] = client.get("/v1/alerts", params={"status": "open"}).json()
@@ -98,11 +103,13 @@ def test_stable_stream_gets_estimated_and_realized_metrics_and_no_alert(scenario
 
 
 def test_sensor_offset_raises_a_drift_alert_naming_the_sensor(scenario):
-    (run,) = scenario["shifted_run"]
+    text = scenario["shifted_cli"]
     first_shifted = len(scenario["stable_chunks"])
     alerts = scenario["alerts_api"]
 
-    assert run.raised, "the s11 recalibration went unnoticed"
+    assert "cmapss fd001-ridge 1: monitored" in text
+    assert re.search(r"chunk .* metric .* estimated .* realized", text)
+    assert re.search(r"ALERT drift: drift:features rose .* most drifted: s11", text), text
     drift = next(a for a in alerts if a["key"] == "drift:features")
     assert drift["kind"] == "drift" and drift["status"] == "open"
     assert drift["top_features"][0][0] == "s11"
