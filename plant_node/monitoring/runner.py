@@ -49,6 +49,7 @@ from plant_node.monitoring import records
 from plant_node.monitoring.alerts import EventType
 from plant_node.monitoring.chunking import LogColumns
 from plant_node.monitoring.jobs import run_monitoring_job
+from plant_node.monitoring.models import MonitoringChunk
 from plant_node.monitoring.outcomes import tally_failure_alarms
 from plant_node.monitoring.service import (
     ChunkResult,
@@ -94,6 +95,7 @@ class RunSummary:
     chunks: list[dict[str, Any]] = field(default_factory=list)
     raised: list[dict[str, Any]] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
+    relabelled: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serializable form."""
@@ -456,6 +458,56 @@ def _store(
         summary.reports.append(str(report.report_id))
 
 
+def _refresh_realized(
+    factory: sessionmaker[Session], target: _Target, monitor: Any, rul_cap: float, limit: int = 200
+) -> int:
+    """Recompute the realized metrics of stored chunks whose labels arrived after they ran.
+
+    A turbofan's truth comes with its failure, long after its chunks were monitored; the
+    estimate was stored then, the realized value is set beside it now. Returns the number of
+    chunks updated.
+    """
+    from plant_node.monitoring.estimation import realized_metric
+
+    estimator = monitor.estimator
+    if estimator is None:
+        return 0
+    updated = 0
+    with managed_session(factory) as session:
+        stale = session.execute(
+            select(MonitoringChunk)
+            .where(
+                MonitoringChunk.baseline == target.baseline,
+                MonitoringChunk.model_version == target.model_version,
+                MonitoringChunk.n_labels < MonitoringChunk.n_rows,
+            )
+            .order_by(MonitoringChunk.chunk)
+            .limit(limit)
+        ).scalars()
+        for chunk in list(stale):
+            query = _log_query(target).where(
+                Prediction.created_at >= chunk.start, Prediction.created_at <= chunk.end
+            )
+            frame = _frame(session, target, list(session.execute(query).all()), rul_cap)
+            labelled = frame[frame["label"].notna()] if len(frame) else frame
+            if len(labelled) <= chunk.n_labels:
+                continue
+            y = labelled["label"].to_numpy(dtype=float)
+            score = labelled["prediction"].to_numpy(dtype=float)
+            pred = labelled["predicted_class"].to_numpy() if target.classifier else score
+            perf = []
+            for p in chunk.performance:
+                value = None
+                if len(labelled) >= estimator.min_labels:
+                    value = realized_metric(p["metric"], y, pred, score)
+                perf.append(p | {"realized": records._finite(value), "n_labels": len(labelled)})
+            chunk.performance = perf
+            chunk.n_labels = len(labelled)
+            chunk.realized = perf[0]["realized"] if perf else None
+            updated += 1
+    return updated
+
+
 def _alarms(session: Session, target: _Target, settings: NodeSettings) -> tuple[int, int]:
     name = target.baseline
     starts = [pd.Timestamp(t) for t in records.alert_starts(session=session, baseline=name)]
@@ -516,7 +568,10 @@ def monitor_target(
             summary.status = "monitored"
         if not outcome.results or not full["value"]:
             break
+    summary.relabelled = _refresh_realized(factory, target, monitor, rul_cap)
     summary.detail = f"{len(summary.chunks)} chunk(s), {len(summary.raised)} alert(s) raised"
+    if summary.relabelled:
+        summary.detail += f", realized metrics updated on {summary.relabelled} earlier chunk(s)"
     return summary
 
 

@@ -68,13 +68,17 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, rul_model_dir: Path) -> d
         out["stable_reports"] = [i for i in _rows(client, OutboxItem) if i.stream == METRICS_STREAM]
 
         _replay(client, fleet_requests(units=SHIFTED, seed=3, offset=OFFSET), raw)
-        posted = client.post("/v1/outcomes", json={"outcomes": failure_records(units=SHIFTED)})
-        assert posted.status_code == 201, posted.text
-        # the shifted run through the CLI the demo uses, in text form
+        # the shifted run through the CLI the demo uses, in text form, before any label
         cli = CliRunner().invoke(node_cli, ["monitor", "--once"], env=settings_env(settings))
         assert cli.exit_code == 0, cli.output
         out["shifted_cli"] = cli.output
-        out["idle_run"] = run_node_monitoring(settings)  # nothing new: nothing repeated
+        out["before_labels"] = {
+            c.chunk: (c.n_labels, c.realized) for c in _rows(client, MonitoringChunk)
+        }
+        # the shifted units fail later: no new rows, but their chunks get realized metrics
+        posted = client.post("/v1/outcomes", json={"outcomes": failure_records(units=SHIFTED)})
+        assert posted.status_code == 201, posted.text
+        out["idle_run"] = run_node_monitoring(settings)
 
         out["alerts_api"] = client.get("/v1/alerts", params={"status": "open"}).json()
         out["chunks_api"] = client.get("/v1/monitoring/chunks").json()
@@ -132,10 +136,23 @@ def test_chunks_api_and_an_idle_run(scenario):
     (idle,) = scenario["idle_run"]
 
     assert [c["chunk"] for c in api] == [c.chunk for c in scenario["chunks"]]
-    assert all(c["estimated"] is not None and c["realized"] is not None for c in api)
+    assert all(c["estimated"] is not None for c in api)
     assert api[-1]["top_drift"][0][0] == "s11"
-    assert idle.status == "up_to_date" and idle.chunks == []
+    assert idle.status == "up_to_date" and idle.chunks == []  # nothing new, nothing repeated
     assert len(scenario["reports"]) == 2  # one per run that had complete chunks
+
+
+def test_late_labels_fill_in_realized_metrics_of_earlier_chunks(scenario):
+    before = scenario["before_labels"]
+    after = {c.chunk: c for c in scenario["chunks"]}
+    (idle,) = scenario["idle_run"]
+    last = max(after)
+
+    assert before[last] == (0, None)  # estimated only: the shifted units had not failed yet
+    assert after[last].n_labels == after[last].n_rows and after[last].realized is not None
+    assert after[last].estimated is not None
+    assert idle.relabelled == sum(1 for k, (n, _) in before.items() if n < after[k].n_rows)
+    assert all(c.realized is not None for c in after.values())
 
 
 def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -157,7 +174,10 @@ def test_metrics_reports_are_anonymized_aggregates(scenario):
     assert [i.idempotency_key for i in scenario["reports"]] == [str(r.report_id) for r in reports]
     assert reports[1].alerts.raised >= 1 and reports[1].alerts.open >= 1
     assert reports[1].alert_details[0].top_features[0] == "s11"
-    assert all(m.realized is not None for r in reports for c in r.chunks for m in c.metrics)
+    # the stable window went out with realized metrics; the shifted one before its labels
+    assert all(m.realized is not None for c in reports[0].chunks for m in c.metrics)
+    assert all(m.estimated is not None for c in reports[1].chunks for m in c.metrics)
+    assert reports[1].chunks[-1].metrics[0].realized is None
     for item in scenario["reports"]:
         leaves = list(_leaves(item.payload))
         keys = {p.rsplit(".", 1)[-1] for p, _ in leaves}
