@@ -170,3 +170,36 @@ def test_idempotency_key_replays_the_first_answer(node: TestClient) -> None:
     assert _snapshot(node) == before
     with node.app.state.node.session_factory() as session:  # type: ignore[attr-defined]
         assert len(session.execute(select(Outcome)).all()) == 1
+
+
+def test_feedback_and_outcomes_become_labels_for_the_monitor(node: TestClient) -> None:
+    from plant_node.monitoring import runner
+
+    pids = _classify(node, AI4I_RECORDS * 2)
+    preds = _predict_units(node)
+    fb = node.post("/v1/feedback", json={"prediction_id": pids[0], "verdict": "wrong"})
+    fb2 = node.post(
+        "/v1/feedback", json={"prediction_id": pids[1], "verdict": "wrong", "true_label": "1"}
+    )
+    qa = {"prediction_id": pids[1], "label": 0}  # QA overrides the operator's call
+    posted = node.post("/v1/outcomes", json={"outcomes": [qa, {"unit": 1, "failed_at_cycle": 400}]})
+    assert fb.status_code == fb2.status_code == 201 and posted.status_code == 201
+
+    state = node.app.state.node  # type: ignore[attr-defined]
+    with state.session_factory() as session:
+        targets = {t.baseline: t for t in runner._targets(session)}
+        clf = targets["ai4i"]
+        rows, _ = runner._read(session, clf, None, 100)
+        frame = runner._frame(session, clf, rows, 125.0).set_index("prediction_id")
+        reg = targets["cmapss"]
+        rows, _ = runner._read(session, reg, None, 100)
+        rul = runner._frame(session, reg, rows, 125.0)
+
+    assert clf.classifier and not reg.classifier
+    assert frame.loc[pids[0], "label"] == 1 - frame.loc[pids[0], "predicted_class"]  # "wrong"
+    assert frame.loc[pids[1], "label"] == 0
+    assert frame.loc[pids[2:], "label"].isna().all()
+    unit1 = rul[rul["unit_id"] == "1"]
+    assert len(unit1) and (unit1["label"] == (400 - unit1["cycle"]).clip(upper=125)).all()
+    assert rul[rul["unit_id"] != "1"]["label"].isna().all()
+    assert len(rul) == len(preds)
