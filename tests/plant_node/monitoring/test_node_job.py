@@ -51,7 +51,10 @@ def _rows(client: TestClient, model: Any) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory, rul_model_dir: Path) -> dict[str, Any]:
-    settings = monitored_node(tmp_path_factory.mktemp("job") / "node", rul_model_dir)
+    # batches of 300 log rows: each run streams the log in several bounded reads
+    settings = monitored_node(
+        tmp_path_factory.mktemp("job") / "node", rul_model_dir, monitor_batch_rows=300
+    )
     raw: set[float] = set()
     out: dict[str, Any] = {"raw": raw}
     with TestClient(create_app(settings)) as client:
@@ -103,7 +106,10 @@ def test_stable_stream_gets_estimated_and_realized_metrics_and_no_alert(scenario
     rel = [abs(c.estimated - c.realized) / c.realized for c in chunks]
     assert float(np.mean(rel)) < 0.25, rel
     assert scenario["stable_alerts"] == [] and run.raised == []
-    assert len(scenario["stable_reports"]) == 1
+    # one report per bounded batch, windows back to back over the chunks
+    reports = [MetricsReport.model_validate(i.payload) for i in scenario["stable_reports"]]
+    assert len(reports) >= 2
+    assert [c.chunk for r in reports for c in r.chunks] == [c.chunk for c in chunks]
 
 
 def test_sensor_offset_raises_a_drift_alert_naming_the_sensor(scenario):
@@ -139,7 +145,8 @@ def test_chunks_api_and_an_idle_run(scenario):
     assert all(c["estimated"] is not None for c in api)
     assert api[-1]["top_drift"][0][0] == "s11"
     assert idle.status == "up_to_date" and idle.chunks == []  # nothing new, nothing repeated
-    assert len(scenario["reports"]) == 2  # one per run that had complete chunks
+    reports = [MetricsReport.model_validate(i.payload) for i in scenario["reports"]]
+    assert [c.chunk for r in reports for c in r.chunks] == [c["chunk"] for c in api]
 
 
 def test_late_labels_fill_in_realized_metrics_of_earlier_chunks(scenario):
@@ -170,14 +177,21 @@ def test_metrics_reports_are_anonymized_aggregates(scenario):
     reports = [MetricsReport.model_validate(i.payload) for i in scenario["reports"]]
     unit_ids = {str(u) for u in REFERENCE + STABLE + SHIFTED}
 
-    assert [i.kind for i in scenario["reports"]] == ["metrics.report"] * 2
+    stable = len(scenario["stable_reports"])
+    shifted = reports[stable:]
+
+    assert {i.kind for i in scenario["reports"]} == {"metrics.report"}
     assert [i.idempotency_key for i in scenario["reports"]] == [str(r.report_id) for r in reports]
-    assert reports[1].alerts.raised >= 1 and reports[1].alerts.open >= 1
-    assert reports[1].alert_details[0].top_features[0] == "s11"
+    assert sum(r.alerts.raised for r in reports[:stable]) == 0
+    assert sum(r.alerts.raised for r in shifted) >= 1 and shifted[-1].alerts.open >= 1
+    details = [a for r in shifted for a in r.alert_details if a.key == "drift:features"]
+    assert details and details[0].top_features[0] == "s11"
     # the stable window went out with realized metrics; the shifted one before its labels
-    assert all(m.realized is not None for c in reports[0].chunks for m in c.metrics)
-    assert all(m.estimated is not None for c in reports[1].chunks for m in c.metrics)
-    assert reports[1].chunks[-1].metrics[0].realized is None
+    assert all(
+        m.realized is not None for r in reports[:stable] for c in r.chunks for m in c.metrics
+    )
+    assert all(m.estimated is not None for r in shifted for c in r.chunks for m in c.metrics)
+    assert shifted[-1].chunks[-1].metrics[0].realized is None
     for item in scenario["reports"]:
         leaves = list(_leaves(item.payload))
         keys = {p.rsplit(".", 1)[-1] for p, _ in leaves}
