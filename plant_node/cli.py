@@ -295,5 +295,7 @@ def monitor(
         else:
             typer.echo(format_monitoring(summaries) or "no logged predictions to monitor")
         if once:
+            if any(s["status"] == "failed" for s in summaries):
+                raise typer.Exit(1)
             return
         time.sleep(settings.monitor_interval_s)

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -90,7 +91,8 @@ class RunSummary:
     baseline: str
     model_name: str
     model_version: str
-    status: str  # waiting_for_reference | fitted | monitored | up_to_date | unsupported
+    # waiting_for_reference | fitted | monitored | up_to_date | unsupported | failed
+    status: str
     detail: str = ""
     chunks: list[dict[str, Any]] = field(default_factory=list)
     raised: list[dict[str, Any]] = field(default_factory=list)
@@ -563,7 +565,7 @@ def monitor_target(
             monitor_path=folder / "monitor.pkl",
             state_path=staging,
             plant_id=settings.plant_id,
-            model_name=target.model_name,
+            model_name=_report_name(target.model_name),
             model_version=target.model_version,
             pseudonym_key=key,
             min_rows=settings.monitor_min_rows,
@@ -581,6 +583,12 @@ def monitor_target(
     if summary.relabelled:
         summary.detail += f", realized metrics updated on {summary.relabelled} earlier chunk(s)"
     return summary
+
+
+def _report_name(name: str) -> str:
+    """Fit a manifest's model name to the report schema's lowercase slug."""
+    slug = re.sub(r"[^a-z0-9_.-]", "-", name.lower()).lstrip("_.-")[:64]
+    return slug or "model"
 
 
 def _with_columns(read: Any, target: _Target) -> Any:
@@ -643,7 +651,14 @@ def run_node_monitoring(
                                "unsupported", detail)
                 )  # fmt: skip
                 continue
-            out.append(monitor_target(settings, session_factory, target))
+            try:
+                out.append(monitor_target(settings, session_factory, target))
+            except Exception as exc:  # one broken model version must not stop the others
+                log.exception("monitoring %s %s failed", target.baseline, target.model_version)
+                out.append(
+                    RunSummary(target.baseline, target.model_name, target.model_version,
+                               "failed", f"{type(exc).__name__}: {exc}"[:500])
+                )  # fmt: skip
         return out
     finally:
         if engine is not None:
