@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -271,3 +271,118 @@ def federate(
     if code not in (0, -signal.SIGTERM):
         typer.echo(process.log_tail(), err=True)
         raise typer.Exit(1)
+
+
+def _units(spec: str) -> list[int]:
+    out: list[int] = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+@app.command("replay-fleet")
+def replay_fleet(
+    node: Annotated[str, typer.Option(help="Node URL.")] = "http://127.0.0.1:8200",
+    subset: Annotated[str, typer.Option(help="C-MAPSS subset (test split).")] = "FD001",
+    units: Annotated[str, typer.Option(help="Unit ids, e.g. 1-50 or 3,7,9.")] = "1-100",
+    every: Annotated[int, typer.Option(help="Cycles between two predictions of an engine.")] = 5,
+    slots: Annotated[int, typer.Option(help="Engines running at once (per request).")] = 10,
+    offset: Annotated[
+        list[str] | None, typer.Option(help="Sensor recalibration to inject, e.g. s11=0.6.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Order in which units join the fleet.")] = 7,
+    post_failures: Annotated[
+        bool, typer.Option(help="Then post the units' failure records to /v1/outcomes.")
+    ] = True,
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Replay C-MAPSS test units as a running fleet through ``/v1/predict`` (monitoring demo).
+
+    One prediction per engine every ``--every`` cycles; with ``--post-failures`` the units'
+    maintenance records (last cycle + true RUL) follow, so realized metrics can be computed.
+    """
+    from plant_node.client import NodeClient
+    from plant_node.replay import failure_records, fleet_requests
+
+    shift = {k: float(v) for k, _, v in (o.partition("=") for o in offset or [])}
+    chosen = _units(units)
+    counts = {"requests": 0, "predictions": 0, "fallback": 0, "outcomes": 0}
+    with NodeClient(node, timeout=60.0) as client:
+        for records in fleet_requests(
+            subset, chosen, slots=slots, every=every, offset=shift, seed=seed
+        ):
+            answer = client.predict("cmapss", records)
+            counts["requests"] += 1
+            counts["predictions"] += len(answer.predictions)
+            counts["fallback"] += int(answer.fallback)
+        if post_failures:
+            key = f"replay-{subset}-{units}-failures"[:200]
+            result = client.post_outcomes(failure_records(subset, chosen), idempotency_key=key)
+            counts["outcomes"] = result.created
+    typer.echo(json.dumps(counts) if format == "json" else str(counts))
+
+
+def format_monitoring(summaries: list[dict[str, Any]]) -> str:
+    """Render run summaries as the estimated-vs-realized table plus the alerts raised."""
+    lines: list[str] = []
+    for s in summaries:
+        lines.append(
+            f"{s['baseline']} {s['model_name']} {s['model_version']}: {s['status']}"
+            + (f" ({s['detail']})" if s.get("detail") else "")
+        )
+        chunks = s.get("chunks") or []
+        if chunks:
+            lines.append(
+                f"  {'chunk':>5} {'start':<26} {'rows':>5} {'metric':<7} {'estimated':>9} "
+                f"{'bounds':<19} {'realized':>8} {'labels':>6}  top drift"
+            )
+        for c in chunks:
+
+            def num(v: object) -> str:
+                return f"{v:.3f}" if isinstance(v, float) else "-"
+
+            bounds = f"[{num(c['lower'])}, {num(c['upper'])}]"
+            top = ", ".join(f"{n} {v:.2f}" for n, v in c["top_drift"][:2])
+            lines.append(
+                f"  {c['chunk']:>5} {str(c['start'])[:26]:<26} {c['n_rows']:>5} "
+                f"{str(c['metric'] or '-'):<7} {num(c['estimated']):>9} {bounds:<19} "
+                f"{num(c['realized']):>8} {c['n_labels']:>6}  {top}"
+            )
+        for a in s.get("raised") or []:
+            lines.append(f"  ALERT {a['kind']}: {a['description']}")
+    return "\n".join(lines)
+
+
+@app.command()
+def monitor(
+    once: Annotated[bool, typer.Option("--once", help="Run once and exit.")] = False,
+    plant: PlantOpt = None,
+    data_dir: DataDirOpt = None,
+    baseline: Annotated[str | None, typer.Option(help="Only this baseline.")] = None,
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Run the monitoring job on the node's prediction log (``--once``, or every interval).
+
+    Fits the reference monitor on the first run where the reference period is labelled,
+    stores chunk results and alerts, and queues the anonymized report for the hub.
+    """
+    import time
+
+    from plant_node.db import upgrade_database
+    from plant_node.monitoring.runner import run_node_monitoring
+
+    settings = _settings(plant, None, data_dir)
+    settings.ensure_dirs()
+    upgrade_database(settings.db_url)
+    while True:
+        summaries = [s.to_dict() for s in run_node_monitoring(settings, baseline=baseline)]
+        if format == "json":
+            typer.echo(json.dumps(summaries, default=str))
+        else:
+            typer.echo(format_monitoring(summaries) or "no logged predictions to monitor")
+        if once:
+            if any(s["status"] == "failed" for s in summaries):
+                raise typer.Exit(1)
+            return
+        time.sleep(settings.monitor_interval_s)

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from federation.errors import error_from_problem
+from plant_node.monitoring.schemas import AlertRead, ChunkRead, OutcomeResult
 from plant_node.serving.schemas import FeedbackRead, PredictionDetail, PredictResponse
 
 
@@ -85,6 +86,36 @@ class NodeClient:
         }
         response = self._client.post("/v1/feedback", json=body)
         return FeedbackRead.model_validate_json(self._check(response).content)
+
+    def post_outcomes(
+        self, outcomes: list[dict[str, Any]], *, idempotency_key: str | None = None
+    ) -> OutcomeResult:
+        """Send labels: failure records ``{unit, failed_at_cycle}`` or QA verdicts.
+
+        Raises
+        ------
+        InvalidInput
+            Unknown units or predictions, or labels of the wrong type (nothing stored).
+        Conflict
+            Outcomes the node already holds (nothing stored).
+        """
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        response = self._client.post("/v1/outcomes", json={"outcomes": outcomes}, headers=headers)
+        return OutcomeResult.model_validate_json(self._check(response).content)
+
+    def alerts(self, status: str | None = None) -> list[AlertRead]:
+        """Return the node's monitoring alerts, newest first."""
+        params = {"status": status} if status else {}
+        response = self._check(self._client.get("/v1/alerts", params=params))
+        return [AlertRead.model_validate(a) for a in response.json()]
+
+    def monitoring_chunks(self, baseline: str | None = None, limit: int = 200) -> list[ChunkRead]:
+        """Return the newest monitored chunks, oldest first."""
+        params: dict[str, Any] = {"limit": limit}
+        if baseline:
+            params["baseline"] = baseline
+        response = self._check(self._client.get("/v1/monitoring/chunks", params=params))
+        return [ChunkRead.model_validate(c) for c in response.json()]
 
     def ready(self) -> dict[str, Any]:
         """Return the readiness document (does not raise on 503)."""

@@ -74,6 +74,21 @@ class NodeSettings(BaseSettings):
     outbox_retention_days: float = Field(default=30.0, gt=0)
     scheduler_enabled: bool = True
 
+    # Monitoring (plant_node.monitoring.runner). Chunks of logged champion predictions per
+    # baseline and model version; the reference is the first ``monitor_reference_rows``
+    # predictions of that version, fitted once they are all labelled.
+    monitoring_enabled: bool = True
+    monitor_interval_s: float = Field(default=3600.0, gt=0)
+    monitor_chunk_size: int = Field(default=500, ge=10)
+    monitor_chunk_period: str | None = None
+    monitor_reference_rows: int = Field(default=2000, ge=20)
+    monitor_batch_rows: int = Field(default=20_000, ge=100)
+    monitor_min_rows: int = Field(default=100, ge=1)
+    monitor_expected_interval_s: float = Field(default=0.0, ge=0)
+    monitor_alarm_horizon_h: float = Field(default=72.0, gt=0)
+    monitor_timeout_s: float = Field(default=900.0, gt=0)
+    monitor_pseudonym_key: SecretStr | None = None
+
     @field_validator("hub_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:

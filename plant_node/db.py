@@ -20,6 +20,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations" / "node"
 MODEL_MODULES: tuple[str, ...] = (
     "plant_node.outbox.models",
     "plant_node.serving.models",
+    "plant_node.monitoring.models",
 )
 
 NAMING_CONVENTION = {

@@ -16,6 +16,8 @@ from plant_node.db import make_engine, make_session_factory
 from plant_node.deps import NodeState, StateDep
 from plant_node.health.routes import router as health_router
 from plant_node.metrics import NodeMetrics
+from plant_node.monitoring import records as monitoring_records
+from plant_node.monitoring.routes import router as monitoring_router
 from federation.hub_client import HubClient
 from plant_node.outbox.deliverers import HubClientDeliverer
 from plant_node.outbox.sender import OutboxSender
@@ -34,6 +36,8 @@ metrics_router = APIRouter(tags=["metrics"])
 @metrics_router.get("/metrics", include_in_schema=False)
 def metrics(state: StateDep) -> Response:
     """Prometheus exposition of the node's own registry."""
+    with state.session_factory() as session:
+        monitoring_records.refresh_gauges(session=session, metrics=state.metrics)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -164,5 +168,6 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(health_router, prefix="/v1")
     app.include_router(serving_router, prefix="/v1")
+    app.include_router(monitoring_router, prefix="/v1")
     app.include_router(metrics_router)
     return app

@@ -75,3 +75,22 @@ class NodeMetrics:
             ["verdict"],
             registry=r,
         )
+        # Monitoring: set from the node database at each scrape (the job may run elsewhere).
+        self.monitoring_alerts = Gauge(
+            "millwright_node_monitoring_alerts",
+            "Monitoring alerts by baseline, kind (performance, drift, integrity) and status.",
+            ["baseline", "kind", "status"],
+            registry=r,
+        )
+        self.monitoring_chunks = Gauge(
+            "millwright_node_monitoring_chunks",
+            "Chunks of the prediction log monitored so far.",
+            ["baseline"],
+            registry=r,
+        )
+        self.monitoring_metric = Gauge(
+            "millwright_node_monitoring_metric",
+            "Latest chunk's performance metric, estimated (before labels) and realized.",
+            ["baseline", "metric", "kind"],
+            registry=r,
+        )

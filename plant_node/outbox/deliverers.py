@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from federation.schemas.metrics_report import MetricsReport
 from plant_node.outbox.types import AlreadyDelivered, OutboxMessage, PermanentDeliveryError
 
 # Statuses that mean "this body will never be accepted"; anything else non-2xx is retried.
@@ -65,6 +66,10 @@ class HttpEventDeliverer:
         raise RuntimeError(f"HTTP {response.status_code}: {text}")
 
 
+#: Stream of the monitoring job's anonymized reports (``federation.schemas.metrics_report``).
+METRICS_STREAM = "metrics"
+
+
 class EventPoster(Protocol):
     """The part of ``federation.hub_client.HubClient`` the outbox needs."""
 
@@ -72,9 +77,19 @@ class EventPoster(Protocol):
         """Deliver events; duplicates are reported, not errors."""
         ...
 
+    def submit_metrics_report(
+        self, plant_id: str, report: MetricsReport, *, idempotency_key: str
+    ) -> Any:
+        """Deliver one metrics report (``POST /api/v1/plants/{id}/metrics-reports``)."""
+        ...
+
 
 class HubClientDeliverer:
-    """Delivers through the typed hub client (``HubClient.post_events``) once it is merged.
+    """Delivers through the typed hub client.
+
+    The ``metrics`` stream goes to ``HubClient.submit_metrics_report`` (the hub de-duplicates
+    by report id, and the outbox key is that id); every other stream is an event batch for
+    ``HubClient.post_events``.
 
     Parameters
     ----------
@@ -90,13 +105,25 @@ class HubClientDeliverer:
 
     def deliver(self, message: OutboxMessage) -> None:
         """Send one message; the hub's ``InvalidInput`` is permanent, the rest is retried."""
-        from federation.schemas.events import PlantEventCreate
+        from pydantic import ValidationError
 
         from federation.errors import Conflict, InvalidInput, PayloadTooLarge
+        from federation.schemas.events import PlantEventCreate
 
-        event = PlantEventCreate.model_validate(event_body(message))
+        report: MetricsReport | None = None
+        if message.stream == METRICS_STREAM:
+            try:  # validated again: a report that fails the schema never leaves the plant
+                report = MetricsReport.model_validate(message.payload)
+            except ValidationError as exc:
+                raise PermanentDeliveryError(f"invalid metrics report: {exc}") from exc
         try:
-            self._client.post_events(self._plant_id, [event])
+            if report is not None:
+                self._client.submit_metrics_report(
+                    self._plant_id, report, idempotency_key=message.idempotency_key
+                )
+            else:
+                event = PlantEventCreate.model_validate(event_body(message))
+                self._client.post_events(self._plant_id, [event])
         except Conflict as exc:
             raise AlreadyDelivered(message.idempotency_key) from exc
         except (InvalidInput, PayloadTooLarge) as exc:

@@ -27,3 +27,24 @@ def fd001() -> dict[str, pd.DataFrame]:
         d["prediction"] = np.clip(model.predict(d[SENSORS]), 0, 125)
         d["label"] = label(d)
     return {"reference": ref, "stable": stable}
+
+
+@pytest.fixture(scope="session")
+def rul_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ridge RUL model on FD001 windows, exported as an OpenVINO IR (built once)."""
+    from baselines.datasets import load_cmapss
+    from baselines.features import cmapss
+    from tests.plant_node.monitoring.node_helpers import build_rul_ir
+
+    state = cmapss.fit(load_cmapss("FD001", "train"))
+    return build_rul_ir(tmp_path_factory.mktemp("rul-model") / "cmapss-1", state)
+
+
+@pytest.fixture(scope="session")
+def ai4i_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The serving tests' logistic AI4I model (a classifier, for label-type checks)."""
+    from baselines.datasets import load_ai4i
+    from baselines.features import ai4i
+    from tests.plant_node.serving.conftest import ai4i_model
+
+    return ai4i_model(tmp_path_factory.mktemp("ai4i-model"), ai4i.fit(load_ai4i()), "1")
