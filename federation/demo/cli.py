@@ -27,7 +27,13 @@ from federation.demo.hub_steps import (
     start_hub,
     train_and_export_baselines,
 )
-from federation.demo.node_steps import DEMO_NODE_PLANT, replay_test_streams, start_plant_node
+from federation.demo.node_steps import (
+    DEMO_NODE_PLANT,
+    monitor_plants,
+    replay_test_streams,
+    show_hub_metrics,
+    start_plant_nodes,
+)
 
 #: The demo, in order. The SuperLink starts before the hub, which runs campaigns on it.
 STEPS: list[Step] = [
@@ -42,8 +48,10 @@ STEPS: list[Step] = [
     ("assign champions", assign_champions),
     ("start plant SuperNodes", start_supernodes),
     ("federated campaign from the hub", run_campaign),
-    ("start plant node", start_plant_node),
-    ("replay test streams", replay_test_streams),
+    ("start plant nodes", start_plant_nodes),
+    ("replay test streams (one shifted)", replay_test_streams),
+    ("monitor before and after labels", monitor_plants),
+    ("cross-plant metrics on the hub", show_hub_metrics),
     ("print registry", print_registry),
 ]
 
@@ -52,7 +60,8 @@ def stop_all(ctx: DemoContext) -> None:
     """Stop the plant node, the SuperNodes, the hub and the SuperLink started by the demo."""
     if ctx.hub is not None:
         ctx.hub.close()
-    stop_process(ctx.node_process)
+    for process, _ in ctx.nodes.values():
+        stop_process(process)
     stop_supernodes(ctx)
     stop_process(ctx.hub_process)
     if ctx.federation is not None:

@@ -43,6 +43,7 @@ class DemoContext:
     published: list[dict[str, Any]] = field(default_factory=list)
     federation: LocalFederation | None = None
     supernodes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    nodes: dict[str, tuple[subprocess.Popen[bytes], str]] = field(default_factory=dict)
     campaign: CampaignRead | None = None
 
     @property

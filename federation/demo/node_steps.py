@@ -1,54 +1,177 @@
-"""Demo steps on the plant side: the plant node serving the line and the replayed stream."""
+"""Demo steps on the plant side: plant nodes, replayed streams, monitoring, hub metrics.
+
+One plant node per turbofan plant serves that plant's campaign model; the test streams are
+replayed (one of them shifted), monitored, and reported to the hub's cross-plant registry.
+The plant nodes are real ``millwright node serve`` processes with plant-scoped tokens; the
+steps drive them through the node CLI (``replay-fleet``, ``monitor --once``), never by
+importing ``plant_node``.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 
-import httpx
+from rich.table import Table
 
 from federation.demo.context import DemoContext, DemoError, free_port, spawn_until_ready
+from federation.demo.plants import CMAPSS_PLANTS
+from federation.schemas.metrics_registry import MetricKind
 
+#: The plant whose URL the demo prints for a person to explore (``--keep-running``).
 DEMO_NODE_PLANT = "fd001"
+#: The plant whose second half of the stream gets a sensor recalibration (s11 + 0.6).
+SHIFTED_PLANT = "fd001"
+SHIFT = "s11=0.6"
+#: Monitoring sized for 100 replayed test engines (defaults suit a production line).
+MONITOR_ENV = {
+    "MILLWRIGHT_NODE_MONITOR_CHUNK_SIZE": "100",
+    "MILLWRIGHT_NODE_MONITOR_REFERENCE_ROWS": "1000",
+    "MILLWRIGHT_NODE_MONITOR_MIN_ROWS": "50",
+}
+METRICS_TIMEOUT_S = 60.0
 
 
+def _node_dir(ctx: DemoContext, plant: str) -> str:
+    return str(ctx.var_dir / f"node-{plant}")
 
-def start_plant_node(ctx: DemoContext) -> None:
-    """Start the fd001 plant node with a plant-scoped token; it pulls its champions from the hub."""
-    token = json.loads(
-        ctx.millwright(
-            "hub", "create-token", "--role", "plant", "--plant", DEMO_NODE_PLANT,
-            "--name", f"node-{DEMO_NODE_PLANT}", "--format", "json",
-        ).stdout
-    )["token"]
-    port = free_port(8200)
-    ctx.node_url = f"http://127.0.0.1:{port}"
-    node_dir = ctx.var_dir / f"node-{DEMO_NODE_PLANT}"
-    node_dir.mkdir(parents=True, exist_ok=True)
-    env = {**ctx.env, "MILLWRIGHT_NODE_HUB_TOKEN": token}
-    args = [
-        "node", "serve", "--plant", DEMO_NODE_PLANT, "--hub", ctx.hub_url,
-        "--data-dir", str(node_dir), "--port", str(port),
-    ]
-    ctx.node_process = spawn_until_ready(
-        ctx, args, node_dir / "node.log", f"{ctx.node_url}/v1/ready", "plant node", env=env
+
+def start_plant_nodes(ctx: DemoContext) -> None:
+    """Start one plant node per turbofan plant; each pulls its champion from the hub."""
+    for plant in CMAPSS_PLANTS:
+        token = json.loads(
+            ctx.millwright(
+                "hub", "create-token", "--role", "plant", "--plant", plant,
+                "--name", f"node-{plant}", "--format", "json",
+            ).stdout
+        )["token"]
+        url = f"http://127.0.0.1:{free_port(8200)}"
+        node_dir = ctx.var_dir / f"node-{plant}"
+        node_dir.mkdir(parents=True, exist_ok=True)
+        env = {**ctx.env, **MONITOR_ENV, "MILLWRIGHT_NODE_HUB_TOKEN": token}
+        args = [
+            "node", "serve", "--plant", plant, "--hub", ctx.hub_url,
+            "--data-dir", str(node_dir), "--port", url.rsplit(":", 1)[1],
+        ]
+        process = spawn_until_ready(
+            ctx, args, node_dir / "node.log", f"{url}/v1/ready", f"plant node {plant}", env=env
+        )
+        ctx.nodes[plant] = (process, url)
+        if plant == DEMO_NODE_PLANT:
+            ctx.node_process, ctx.node_url = process, url
+        ctx.console.print(f"plant node {plant} ready at {url}")
+
+
+def _replay(ctx: DemoContext, plant: str, units: str, *extra: str) -> dict[str, int]:
+    _, url = ctx.nodes[plant]
+    out = ctx.millwright(
+        "node", "replay-fleet", "--node", url, "--subset", CMAPSS_PLANTS[plant],
+        "--units", units, *extra, "--format", "json",
     )
-    ctx.console.print(f"plant node {DEMO_NODE_PLANT} ready at {ctx.node_url}")
-    ctx.console.print_json(data=httpx.get(f"{ctx.node_url}/v1/ready", timeout=2.0).json())
-
+    counts: dict[str, int] = json.loads(out.stdout)
+    if counts["predictions"] == 0:
+        raise DemoError(f"{plant}: the node answered no prediction for units {units}: {counts}")
+    return counts
 
 
 def replay_test_streams(ctx: DemoContext) -> None:
-    """Replay the plant's raw test stream through the node's /v1/predict."""
-    for baseline, subset in (("cmapss", "FD001"),):
-        out = ctx.millwright(
-            "node", "replay", "--baseline", baseline, "--plant", subset, "--node", ctx.node_url,
-            "--limit", "100", "--format", "json",
-        )
-        summary = json.loads(out.stdout)
+    """Replay each plant's test engines through /v1/predict, then their failure records.
+
+    Units 1-50 are the reference period; 51-100 follow. At the shifted plant, units 76-100
+    arrive with sensor s11 recalibrated (+0.6), the change monitoring must catch.
+    """
+    for plant in CMAPSS_PLANTS:
+        shift = ["--offset", SHIFT] if plant == SHIFTED_PLANT else []
+        parts: list[tuple[str, list[str]]] = [("1-50", []), ("51-75", []), ("76-100", shift)]
+        total = {"requests": 0, "predictions": 0, "fallback": 0, "outcomes": 0}
+        for units, extra in parts:
+            for key, value in _replay(ctx, plant, units, *extra).items():
+                total[key] += value
+        shifted = f"; units 76-100 with {SHIFT}" if plant == SHIFTED_PLANT else ""
         ctx.console.print(
-            f"{baseline} {subset}: {summary['requests']} requests, {summary['predictions']} "
-            f"predictions, {summary['fallback']} fallback, {summary['rejected']} rejected, "
-            f"p50 {summary['p50_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms"
+            f"{plant} ({CMAPSS_PLANTS[plant]} test engines 1-100{shifted}): "
+            f"{total['requests']} requests, {total['predictions']} predictions, "
+            f"{total['fallback']} fallback, {total['outcomes']} failure records"
         )
-        if summary["predictions"] == 0:
-            raise DemoError(f"the node answered no {baseline} prediction: {summary}")
+
+
+def monitor_plants(ctx: DemoContext) -> None:
+    """Run each node's monitoring job once: estimated vs realized per chunk, and alerts."""
+    env_backup = dict(ctx.env)
+    ctx.env.update(MONITOR_ENV)
+    try:
+        for plant in CMAPSS_PLANTS:
+            out = ctx.millwright(
+                "node", "monitor", "--once", "--plant", plant, "--data-dir",
+                _node_dir(ctx, plant), "--format", "json",
+            )
+            summaries = json.loads(out.stdout)
+            raised = [a for s in summaries for a in s.get("raised") or []]
+            if plant == SHIFTED_PLANT:
+                ctx.console.print(_chunk_table(plant, summaries))
+                for alert in raised:
+                    ctx.console.print(f"[bold red]ALERT[/bold red] {plant} {alert['kind']}: "
+                                      f"{alert['description']}")
+                if not raised:
+                    raise DemoError(f"{plant}: the shifted stream raised no alert")
+            else:
+                chunks = [c for s in summaries for c in s.get("chunks") or []]
+                ctx.console.print(f"{plant}: {len(chunks)} chunks monitored, "
+                                  f"{len(raised)} alerts raised")
+    finally:
+        ctx.env.clear()
+        ctx.env.update(env_backup)
+
+
+def _num(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else "-"
+
+
+def _chunk_table(plant: str, summaries: list[dict[str, object]]) -> Table:
+    table = Table(title=f"{plant}: estimated (nannyml DLE) vs realized RMSE per chunk")
+    for name in ("chunk", "rows", "estimated", "bounds", "realized", "labels", "top drift"):
+        table.add_column(name, justify="left" if name in ("bounds", "top drift") else "right")
+    for summary in summaries:
+        for c in summary.get("chunks") or []:  # type: ignore[attr-defined]
+            top = ", ".join(f"{n} {v:.2f}" for n, v in c["top_drift"][:2])
+            table.add_row(
+                str(c["chunk"]), str(c["n_rows"]), _num(c["estimated"]),
+                f"[{_num(c['lower'])}, {_num(c['upper'])}]", _num(c["realized"]),
+                str(c["n_labels"]), top,
+            )
+    return table
+
+
+def show_hub_metrics(ctx: DemoContext) -> None:
+    """Wait for every plant's anonymized report to reach the hub; print what executives see."""
+    assert ctx.hub is not None
+    deadline = time.monotonic() + METRICS_TIMEOUT_S
+    while True:
+        items = ctx.hub.summarize_metrics().items
+        plants = {o.plant_id for o in items}
+        if set(CMAPSS_PLANTS) <= plants:
+            break
+        if time.monotonic() > deadline:
+            raise DemoError(f"hub metrics after {METRICS_TIMEOUT_S:.0f} s cover only "
+                            f"{sorted(plants)}; the nodes' outboxes did not deliver")
+        time.sleep(1.0)
+    table = Table(title="hub: latest cross-plant metrics (GET /api/v1/metrics/summary)")
+    for name in ("plant", "model version", "estimated rmse", "realized rmse", "latency p99 ms",
+                 "alerts raised", "true / false alarms"):
+        table.add_column(name, justify="left" if name in ("plant", "model version") else "right")
+
+    def value(plant: str, kind: MetricKind, metric: str) -> str:
+        found = [o for o in items if o.plant_id == plant and o.kind == kind
+                 and o.metric == metric and o.subject is None]
+        return _num(found[-1].value) if found else "-"
+
+    for plant in sorted(plants):
+        versions = sorted({o.model_version for o in items if o.plant_id == plant})
+        table.add_row(
+            plant, ", ".join(versions),
+            value(plant, MetricKind.ESTIMATED, "rmse"), value(plant, MetricKind.REALIZED, "rmse"),
+            value(plant, MetricKind.LATENCY, "p99"), value(plant, MetricKind.ALERTS, "raised"),
+            f"{value(plant, MetricKind.ALERTS, 'true_alarms')} / "
+            f"{value(plant, MetricKind.ALERTS, 'false_alarms')}",
+        )
+    ctx.console.print(table)

@@ -28,6 +28,7 @@ UNKNOWN = {
     "alias": "champion",
     "key": "no-such-tag",
     "report_id": "00000000-0000-0000-0000-000000000000",
+    "campaign_id": "999999",
 }
 # Routes whose path names no stored entity, or that create the entity the path names.
 NO_404 = {

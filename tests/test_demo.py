@@ -1,0 +1,78 @@
+"""The demo runs end to end on embedded defaults, and federation never imports the hub."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from federation.demo import CMAPSS_PLANTS, DEMO_PLANTS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MILLWRIGHT_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@pytest.mark.slow
+def test_demo_run_exits_zero_and_runs_the_whole_loop(tmp_path: Path) -> None:
+    # Execute: once (the demo trains, federates, serves and monitors; minutes on 2 cores).
+    run = subprocess.run(
+        [sys.executable, "-m", "millwright", "demo", "run"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+
+    # Assert
+    out = run.stdout
+    assert run.returncode == 0, out + run.stderr
+    assert "demo finished" in out
+    for plant in DEMO_PLANTS:
+        assert plant.id in out
+    # Baselines published and assigned.
+    assert "published cmapss-rul-cnn" in out and "published ai4i-failure-mlp" in out
+    # Federation: TLS SuperLink, SuperNodes started by the plant nodes, campaign registered.
+    assert "TLS, SuperNode authentication on" in out
+    assert "SuperNodes online: fd001, fd002, fd003, fd004" in out
+    assert "global model registered as version" in out
+    for plant in CMAPSS_PLANTS:
+        assert f"{plant}: champion is now its personalized version" in out
+        assert f"plant node {plant} ready" in out
+        # Each node served its test stream with its campaign model, without fallback.
+        line = next(x for x in out.splitlines() if x.startswith(f"{plant} (FD00"))
+        assert " 0 fallback" in line and " 0 predictions" not in line
+    # Monitoring: the shifted plant's table and alert; every plant's report on the hub.
+    assert "estimated (nannyml DLE) vs realized RMSE per chunk" in out
+    assert "ALERT fd001" in out
+    assert "latest cross-plant metrics" in out
+    assert (tmp_path / "var" / "hub" / "hub.db").is_file()
+    for plant in CMAPSS_PLANTS:
+        local = tmp_path / "var" / f"node-{plant}" / "data"
+        assert sorted(p.name for p in local.iterdir())[-1] == f"train_{plant.upper()}.txt.gz"
+
+
+def test_federation_does_not_import_the_hub() -> None:
+    code = (
+        "import sys, federation.demo, federation.hub_client; "
+        "bad = [m for m in sys.modules if m == 'hub' or m.startswith('hub.')]; "
+        "assert not bad, bad; assert 'torch' not in sys.modules"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
