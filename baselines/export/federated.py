@@ -47,6 +47,7 @@ def export_weights(
     *,
     plant: str | None = None,
     lineage: dict[str, Any] | None = None,
+    feature_state_path: Path | None = None,
 ) -> dict[str, Any]:
     """Write an FP32 OpenVINO export of ``weights_path`` modelled on the export in ``parent_dir``.
 
@@ -63,6 +64,9 @@ def export_weights(
         Plant the weights were personalized for, if any.
     lineage
         Recorded as ``metadata["federated"]``.
+    feature_state_path
+        JSON of the plant's own feature state (a personalized copy is only right with the
+        normalization it was tuned under); the parent's when omitted.
 
     Returns
     -------
@@ -106,7 +110,10 @@ def export_weights(
         "recipe_id": parent["recipe_id"],
         "recipe_digest": parent["recipe_digest"],
         "fingerprint": fingerprint,
-        "feature_state": parent["feature_state"],
+        "feature_state": (
+            json.loads(feature_state_path.read_text()) if feature_state_path is not None
+            else parent["feature_state"]
+        ),
         "input": parent["input"],
         "output": parent["output"],
         "threshold": parent.get("threshold"),
@@ -160,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         meta = export_weights(
             Path(job["weights"]), Path(job["parent"]), Path(job["out"]),
             plant=job.get("plant"), lineage=job.get("lineage"),
+            feature_state_path=Path(job["feature_state"]) if job.get("feature_state") else None,
         )
         out.append({"out": job["out"], "fingerprint": meta["fingerprint"],
                     "parity": meta["parity"]})

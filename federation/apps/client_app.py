@@ -7,6 +7,7 @@ weights (``ArrayRecord``), numbers (``MetricRecord``) and the plant id leave the
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -25,7 +26,12 @@ from flwr.clientapp.mod import fixedclipping_mod
 from flwr.clientapp.typing import ClientAppCallable
 
 from federation.apps.arrays import from_record, to_record
-from federation.apps.protocol import PERSONALIZE_ACTION, PLANT_ID_KEY, PLANT_RECORD_KEY
+from federation.apps.protocol import (
+    FEATURE_STATE_KEY,
+    PERSONALIZE_ACTION,
+    PLANT_ID_KEY,
+    PLANT_RECORD_KEY,
+)
 from federation.apps.run_settings import RunSettings
 from federation.apps.tasks import FederatedTask, PlantArrays, Weights, get_task
 
@@ -79,7 +85,9 @@ def _apply_fault(settings: RunSettings, plant: str, sent: Weights, new: Weights)
     return new
 
 
-def _reply(msg: Message, plant: str, content: dict[str, ArrayRecord | MetricRecord]) -> Message:
+def _reply(
+    msg: Message, plant: str, content: dict[str, ArrayRecord | MetricRecord | ConfigRecord]
+) -> Message:
     records = RecordDict(
         {**content, PLANT_RECORD_KEY: ConfigRecord({PLANT_ID_KEY: plant})}
     )
@@ -155,4 +163,12 @@ def personalize(msg: Message, context: Context) -> Message:
         **{f"after-{k}": v for k, v in after.items()},
         "num-examples": int(len(data.x_train)),
     }
-    return _reply(msg, plant, {"arrays": to_record(new), "metrics": MetricRecord(metrics)})
+    content: dict[str, ArrayRecord | MetricRecord | ConfigRecord] = {
+        "arrays": to_record(new),
+        "metrics": MetricRecord(metrics),
+    }
+    if data.feature_state is not None:
+        # The personalized model is only right with the normalization it was tuned under:
+        # per-sensor means and deviations of this plant (aggregates, never rows).
+        content[FEATURE_STATE_KEY] = ConfigRecord({"json": json.dumps(data.feature_state)})
+    return _reply(msg, plant, content)

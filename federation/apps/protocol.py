@@ -7,3 +7,4 @@ PLANT_RECORD_KEY = "plant"  # the ConfigRecord a reply names its plant in
 PLANT_ID_KEY = "plant-id"
 NUM_EXAMPLES_KEY = "num-examples"
 PERSONALIZE_ACTION = "personalize"  # message type "train.personalize"
+FEATURE_STATE_KEY = "feature-state"  # ConfigRecord {"json": ...} of a personalization reply

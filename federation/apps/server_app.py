@@ -19,7 +19,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, R
 from flwr.serverapp import Grid, ServerApp
 
 from federation.apps.arrays import to_record
-from federation.apps.protocol import PERSONALIZE_ACTION
+from federation.apps.protocol import FEATURE_STATE_KEY, PERSONALIZE_ACTION
 from federation.apps.run_settings import RunSettings, parse_node_plants, parse_plants
 from federation.apps.tasks import Weights, get_task
 from federation.schemas.federated_run import (
@@ -116,6 +116,12 @@ def personalize(
         named = {name: a.numpy() for name, a in record.items()}
         with path.open("wb") as f:
             np.savez(f, **named)  # type: ignore[arg-type]
+        state_path = None
+        if FEATURE_STATE_KEY in reply.content.config_records:
+            state_path = path.with_suffix(".feature_state.json")
+            state_path.write_text(
+                str(reply.content.config_records[FEATURE_STATE_KEY]["json"]), encoding="utf-8"
+            )
         out.append(
             PersonalizedModel(
                 plant_id=plant,
@@ -126,6 +132,7 @@ def personalize(
                                 for k, v in metrics.items() if k.startswith("before-")},
                 metrics_after={k.removeprefix("after-"): float(cast(float, v))
                                for k, v in metrics.items() if k.startswith("after-")},
+                feature_state_path=None if state_path is None else str(state_path),
             )
         )
     return sorted(out, key=lambda m: m.plant_id)

@@ -30,6 +30,8 @@ class PlantArrays:
     y_train: FloatArray
     x_test: FloatArray
     y_test: FloatArray
+    #: The plant's fitted feature normalization (aggregate statistics, JSON-able), if any.
+    feature_state: dict[str, Any] | None = None
 
 
 class FederatedTask(Protocol):
@@ -262,7 +264,9 @@ class BaselineTask:
         if max_samples and len(x) > max_samples:
             keep = np.random.default_rng(seed).choice(len(x), max_samples, replace=False)
             x, y = x[np.sort(keep)], y[np.sort(keep)]
-        return PlantArrays(plant_id, x, y, data.x_test, data.y_test)
+        return PlantArrays(
+            plant_id, x, y, data.x_test, data.y_test, feature_state=data.feature_state.to_dict()
+        )
 
     def fit(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -98,7 +99,9 @@ def run(
     ] = False,
 ) -> None:
     """Run every demo step on embedded defaults (state under ./var/); exit 0 on success."""
-    ctx = DemoContext(workdir=Path.cwd(), console=Console())
+    # Wide when piped (logs, CI), so tables and summary lines stay on one line each.
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    ctx = DemoContext(workdir=Path.cwd(), console=console)
     try:
         run_steps(ctx, STEPS, keep_running=keep_running)
     except DemoError as exc:

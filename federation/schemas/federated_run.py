@@ -119,6 +119,9 @@ class PersonalizedModel(BaseModel):
     num_examples: int
     metrics_before: dict[str, float]
     metrics_after: dict[str, float]
+    feature_state_path: str | None = Field(
+        None, description="The plant's feature normalization the copy was tuned under (JSON)."
+    )
 
 
 class Failure(BaseModel):

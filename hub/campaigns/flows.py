@@ -233,6 +233,7 @@ class ExportJob:
     out: Path
     plant: str | None
     lineage: dict[str, Any]
+    feature_state: Path | None = None
 
 
 def export_in_subprocess(jobs: list[ExportJob], parent: Path, jobs_file: Path) -> None:
@@ -240,7 +241,8 @@ def export_in_subprocess(jobs: list[ExportJob], parent: Path, jobs_file: Path) -
     jobs_file.parent.mkdir(parents=True, exist_ok=True)
     jobs_file.write_text(json.dumps([
         {"weights": str(j.weights), "parent": str(parent), "out": str(j.out), "plant": j.plant,
-         "lineage": j.lineage}
+         "lineage": j.lineage,
+         "feature_state": None if j.feature_state is None else str(j.feature_state)}
         for j in jobs
     ]), encoding="utf-8")
     cmd = [sys.executable, "-m", "baselines.export.federated", str(jobs_file)]
@@ -334,7 +336,8 @@ def register_campaign(
         jobs = [ExportJob(Path(result.model.path), paths.export("global"), None, lineage_doc)]
         jobs += [
             ExportJob(Path(item.path), paths.export(f"plant-{item.plant_id}"), item.plant_id,
-                      {**lineage_doc, "personalized_for": item.plant_id})
+                      {**lineage_doc, "personalized_for": item.plant_id},
+                      None if item.feature_state_path is None else Path(item.feature_state_path))
             for item in result.personalized
         ]
         export_in_subprocess(jobs, paths.parent, paths.root / "export-jobs.json")
