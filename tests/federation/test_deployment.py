@@ -201,7 +201,7 @@ def test_hub_campaign_and_poisoned_runs(
     # Both registered artifacts are OpenVINO exports the node-side runtime loads.
     from baselines.export.runtime import load_exported
 
-    states = {}
+    feature_states = {}
     for v in (version, personal):
         target = tmp_path / v.version
         hub.download_artifact(v.artifact_digest, tmp_path / f"{v.version}.tgz")
@@ -211,11 +211,12 @@ def test_hub_campaign_and_poisoned_runs(
         x = np.zeros((2, *exported.metadata["input"]["shape"][1:]), dtype=np.float32)
         assert np.all(np.isfinite(exported.predict(x)))
         assert exported.metadata["plant"] == (v.plant_id or "FD001")
-        states[v.plant_id] = exported.metadata["feature_state"]
+        feature_states[v.plant_id] = exported.metadata["feature_state"]
     # FD002's copy normalizes with FD002's own statistics (six operating conditions), which
     # only travelled as aggregates; the global model keeps the parent's FD001 statistics.
-    assert states["FD002"] != states[None]
-    assert len(states["FD002"]["centroids"]) == 6 and len(states[None]["centroids"]) == 1
+    assert feature_states["FD002"] != feature_states[None]
+    assert len(feature_states["FD002"]["centroids"]) == 6
+    assert len(feature_states[None]["centroids"]) == 1
     print(f"\ncampaign wall {wall:.1f}s; rounds: " + "; ".join(
         f"r{r.round} {r.seconds:.1f}s up {r.bytes_up_per_plant} down {r.bytes_down_per_plant}"
         for r in campaign.round_records))
