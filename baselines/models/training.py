@@ -56,6 +56,27 @@ def weight_names(model: nn.Module) -> list[str]:
     return [k for k in model.state_dict() if not k.split(".")[-1].startswith(CALIB_PREFIX)]
 
 
+def head_parameter_names(model: nn.Module) -> list[str]:
+    """Names of the parameters that form the prediction head (what personalization tunes).
+
+    The CNN regressor names its head ``head``; an ensemble's head is each member's last
+    layer. Everything else (convolutions, hidden layers) is the shared representation.
+    """
+    names = [n for n, _ in model.named_parameters()]
+    head = [n for n in names if n.startswith("head.")]
+    if head:
+        return head
+    last: dict[str, int] = {}  # member prefix -> index of its last layer
+    for n in names:
+        *prefix, layer, _ = n.split(".")
+        if layer.isdigit():
+            key = ".".join(prefix)
+            last[key] = max(last.get(key, -1), int(layer))
+    return [n for n in names
+            if (parts := n.split("."))[-2].isdigit()
+            and last.get(".".join(parts[:-2])) == int(parts[-2])]
+
+
 def get_weights(model: nn.Module) -> list[NDArray]:
     """Return the model weights (parameters and non-calibration buffers) as numpy arrays."""
     state = model.state_dict()
@@ -132,6 +153,7 @@ def train_local(
     weight_decay: float = 0.0,
     cosine: bool = True,
     aux_weight: float = 1.0,
+    head_only: bool = False,
 ) -> dict[str, float]:
     """Train ``model`` in place with Adam; the same call serves centralized and federated rounds.
 
@@ -155,6 +177,9 @@ def train_local(
         Anneal the learning rate to zero over the call with a cosine schedule.
     aux_weight
         Weight of each auxiliary failure-mode loss when ``y`` carries mode columns.
+    head_only
+        Tune only :func:`head_parameter_names` (plant personalization: the federated
+        representation stays shared, the plant adapts the last layers to its own data).
 
     Returns
     -------
@@ -178,7 +203,13 @@ def train_local(
             for k, w in zip(names, source, strict=True)
             if k in params
         }
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    head = set(head_parameter_names(model)) if head_only else set(params)
+    frozen = [p for n, p in params.items() if n not in head and p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    optimizer = torch.optim.Adam(
+        [p for n, p in params.items() if n in head], lr=lr, weight_decay=weight_decay
+    )
     steps_per_epoch = max(1, -(-n // batch_size))
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
@@ -203,6 +234,8 @@ def train_local(
             if scheduler is not None:
                 scheduler.step()
         last_loss = total / max(n, 1)
+    for p in frozen:
+        p.requires_grad_(True)
     model.eval()
     return {
         "loss": last_loss,

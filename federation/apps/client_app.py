@@ -141,7 +141,7 @@ def evaluate(msg: Message, context: Context) -> Message:
 
 @app.train(PERSONALIZE_ACTION)
 def personalize(msg: Message, context: Context) -> Message:
-    """Fine-tune the final global model on this plant's data; report before/after metrics."""
+    """Fine-tune the final global model's head on this plant's data; report before/after."""
     settings = RunSettings.from_run_config(dict(context.run_config))
     plant = _plant_id(context)
     task = get_task(settings.baseline)
@@ -156,6 +156,7 @@ def personalize(msg: Message, context: Context) -> Message:
         batch_size=settings.batch_size,
         proximal_mu=0.0,
         seed=settings.seed,
+        head_only=settings.personalize_head_only,
     )
     after = task.evaluate(new, data)
     metrics: dict[str, MetricRecordValues] = {

@@ -51,6 +51,9 @@ class RunSettings:
     max_units_per_plant: int = 0
     personalize_epochs: int = 0
     personalize_learning_rate: float = 0.0
+    # Personalization tunes only the prediction head (the representation stays federated);
+    # false fine-tunes every weight.
+    personalize_head_only: bool = True
     dp_noise_multiplier: float = 0.0
     dp_clipping_norm: float = 0.0
     seed: int = 0
@@ -88,6 +91,8 @@ class RunSettings:
                 values[name] = int(raw)
             elif field.type in ("float",):
                 values[name] = float(raw)
+            elif field.type in ("bool",):
+                values[name] = raw if isinstance(raw, bool) else str(raw).lower() == "true"
             else:
                 values[name] = str(raw)
         settings = cls(**values)

@@ -70,8 +70,12 @@ class FederatedTask(Protocol):
         batch_size: int,
         proximal_mu: float,
         seed: int,
+        head_only: bool = False,
     ) -> tuple[Weights, dict[str, float]]:
-        """Train locally from ``weights``; return new weights and training metrics."""
+        """Train locally from ``weights``; return new weights and training metrics.
+
+        ``head_only`` tunes only the prediction head (personalization after the rounds).
+        """
         ...
 
     def evaluate(self, weights: Weights, data: PlantArrays) -> dict[str, float]:
@@ -157,8 +161,9 @@ class ToyLinearTask:
         batch_size: int,
         proximal_mu: float,
         seed: int,
+        head_only: bool = False,
     ) -> tuple[Weights, dict[str, float]]:
-        """SGD on MSE plus ``mu/2 * ||w - w_global||^2`` (FedProx)."""
+        """SGD on MSE plus ``mu/2 * ||w - w_global||^2`` (FedProx); the linear model is all head."""
         w = weights["weight"].astype(np.float64).copy()
         b = weights["bias"].astype(np.float64).copy()
         w0, b0 = w.copy(), b.copy()
@@ -278,6 +283,7 @@ class BaselineTask:
         batch_size: int,
         proximal_mu: float,
         seed: int,
+        head_only: bool = False,
     ) -> tuple[Weights, dict[str, float]]:
         """``baselines.models.train_local`` from the global weights."""
         from baselines.models import train_local
@@ -286,7 +292,7 @@ class BaselineTask:
         out = train_local(
             model, data.x_train, data.y_train, epochs=epochs, lr=learning_rate,
             batch_size=batch_size, seed=seed, proximal_mu=proximal_mu,
-            global_weights=list(weights.values()),
+            global_weights=list(weights.values()), head_only=head_only,
         )
         return self._named(model), {"train-loss": float(out["loss"])}
 

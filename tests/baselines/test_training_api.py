@@ -8,6 +8,7 @@ from baselines.models import (
     calibrate,
     evaluate,
     get_weights,
+    head_parameter_names,
     load_plant_data,
     set_weights,
     train_local,
@@ -67,6 +68,41 @@ def test_fedprox_term_pulls_towards_the_global_weights(cmapss_small, tiny_cmapss
 
     # Execute / Assert
     assert drift(10.0) < drift(0.0)
+
+
+def test_head_only_training_changes_the_head_and_nothing_else(
+    cmapss_small, tiny_cmapss_recipe
+) -> None:
+    # Prepare
+    model = build_model(tiny_cmapss_recipe, cmapss_small.input_shape)
+    before = dict(model.state_dict())
+    before = {k: v.clone() for k, v in before.items()}
+    head = set(head_parameter_names(model))
+
+    # Execute
+    train_local(
+        model, cmapss_small.x_train, cmapss_small.y_train, epochs=1, lr=5e-3,
+        batch_size=256, seed=1, head_only=True,
+    )  # fmt: skip
+
+    # Assert: the head moved, the representation did not, and training re-enabled it.
+    after = model.state_dict()
+    assert head and all(k.startswith("head.") for k in head)
+    for name, _ in model.named_parameters():
+        moved = not bool((after[name] == before[name]).all())
+        assert moved == (name in head), name
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_an_ensembles_head_is_each_members_last_layer() -> None:
+    from baselines.recipes import get_recipe
+
+    model = build_model(get_recipe("ai4i"), (11,), seed=0)
+    names = head_parameter_names(model)
+    members = {n.split(".")[1] for n, _ in model.named_parameters()}
+    assert len(names) == 2 * len(members)  # weight and bias of each member's last layer
+    last = max(int(n.split(".")[2]) for n, _ in model.named_parameters())
+    assert all(int(n.split(".")[2]) == last for n in names)
 
 
 def test_classifier_calibrates_and_reports_classification_metrics(
