@@ -25,6 +25,7 @@ Semantics
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -68,6 +69,20 @@ _UPDATE = (
     .where(Prediction.__table__.c.id == bindparam("pid"))
     .values(attributions=bindparam("attr"), explained_at=bindparam("at"))
 )
+
+
+def lower_thread_priority(niceness: int) -> None:
+    """Raise the calling thread's niceness (Linux: per thread); a no-op where unsupported.
+
+    Only ever lowers priority, which needs no privileges.
+    """
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        if niceness > current:
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
+    except (AttributeError, OSError):  # not Linux, or not permitted: run at normal priority
+        log.debug("could not lower the priority of thread %s", threading.current_thread().name)
 
 
 class PredictionLog:

@@ -247,7 +247,7 @@ class Ai4iPipeline:
                 for i, c in enumerate(ai4i.RAW_NUMERIC)
             }
             columns["type"] = type_names[np.rint(batch[:, 0]).astype(np.intp)]
-            return model.infer(ai4i.transform(columns, state))
+            return model.infer(ai4i.transform(columns, state), lane="explain")
 
         return ExplainSetup(f, np.asarray(x), np.asarray(base), list(self.signals))
 
@@ -338,7 +338,11 @@ class CmapssPipeline:
         """Signals are whole sensor channels over the window; reference is the condition mean."""
         state = _model_state(model)
         x = model.featurize([item])[0]
-        return ExplainSetup(model.infer, x, np.zeros_like(x), list(state.sensors))
+
+        def f(batch: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            return model.infer(batch, lane="explain")
+
+        return ExplainSetup(f, x, np.zeros_like(x), list(state.sensors))
 
     def fallback_rule(self) -> FallbackRule:
         """Return the health-index RUL rule of ``baselines.rules.cmapss``."""

@@ -195,29 +195,45 @@ def verify_model_dir(model_dir: Path, manifest: ModelManifest) -> None:
 
 
 class LoadedModel:
-    """One compiled model version with a small pool of infer requests (thread-safe).
+    """One compiled model version with small pools of reusable infer requests (thread-safe).
+
+    Two lanes: ``live`` answers requests, ``explain`` scores Shapley coalitions after the
+    response. With one stream per compiled model (the line-PC config) OpenVINO runs one
+    inference at a time per compiled model, so a live request sharing it with the explainer
+    waits behind a coalition batch; the explain lane therefore gets its own compiled copy
+    (``explain_compiled``), and the explainer thread runs at a lower OS priority.
 
     Parameters
     ----------
     manifest
         The version's manifest.
     compiled
-        ``openvino.CompiledModel``.
+        ``openvino.CompiledModel`` of the live lane.
     featurize
         Raw records to model input.
     pool_size
-        Infer requests kept ready; callers beyond that wait for a free one.
+        Infer requests kept ready per lane; callers beyond that wait for a free one.
+    explain_compiled
+        Compiled copy for the explain lane; the live one when None.
     """
 
     def __init__(
-        self, manifest: ModelManifest, compiled: Any, featurize: Featurizer, pool_size: int = 2
+        self,
+        manifest: ModelManifest,
+        compiled: Any,
+        featurize: Featurizer,
+        pool_size: int = 2,
+        explain_compiled: Any | None = None,
     ) -> None:
         self.manifest = manifest
         self.compiled = compiled
         self.featurize = featurize
-        self._pool: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        for _ in range(pool_size):
-            self._pool.put(compiled.create_infer_request())
+        self._pools: dict[str, queue.SimpleQueue[Any]] = {}
+        for lane, lane_compiled in (("live", compiled), ("explain", explain_compiled or compiled)):
+            pool: queue.SimpleQueue[Any] = queue.SimpleQueue()
+            for _ in range(pool_size):
+                pool.put(lane_compiled.create_infer_request())
+            self._pools[lane] = pool
         # Static dims of the input (None where dynamic), checked before every call because
         # OpenVINO can return an empty result instead of raising on a mismatched shape.
         self.input_dims: tuple[int | None, ...] = tuple(
@@ -230,13 +246,15 @@ class LoadedModel:
         """Model version string."""
         return self.manifest.version
 
-    def infer(self, inputs: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    def infer(self, inputs: npt.NDArray[Any], *, lane: str = "live") -> npt.NDArray[np.float64]:
         """Run the compiled model on a batch; return one score per row (first output).
 
         Parameters
         ----------
         inputs
             Batch whose first axis is the row axis.
+        lane
+            ``live`` (requests) or ``explain`` (the post-response explainer).
 
         Returns
         -------
@@ -250,12 +268,13 @@ class LoadedModel:
             raise ValueError(
                 f"model {self.version} expects input {self.input_dims}, got {tuple(inputs.shape)}"
             )
-        request = self._pool.get()
+        pool = self._pools[lane]
+        request = pool.get()
         try:
             request.infer({0: np.ascontiguousarray(inputs, dtype=np.float32)})
             out = np.array(request.get_output_tensor(0).data, dtype=np.float64, copy=True)
         finally:
-            self._pool.put(request)
+            pool.put(request)
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         if out.shape[0] != inputs.shape[0]:
@@ -391,12 +410,13 @@ class ModelRuntime:
                 str(model_dir / manifest.xml), str(model_dir / manifest.weights)
             )
             compiled = self._core.compile_model(model, "CPU", self._config)
+            explain_compiled = self._core.compile_model(model, "CPU", self._config)
             featurize = self._featurizer_factory(manifest)
         except Exception as exc:
             raise InvalidInput(
                 f"Model {manifest.name} {manifest.version} could not be compiled: {exc}"
             ) from exc
-        return LoadedModel(manifest, compiled, featurize)
+        return LoadedModel(manifest, compiled, featurize, explain_compiled=explain_compiled)
 
     def activate(self, loaded: LoadedModel) -> None:
         """Make ``loaded`` current and the old current the previous (one atomic assignment)."""
