@@ -46,6 +46,16 @@ ALERT_KINDS = frozenset({"load_failed", "inference_failed", "fallback_rule"})
 # Rows per inference call while explaining: small enough that a live request waits at most
 # one chunk for the core (~1 ms), large enough to keep OpenVINO efficient.
 EXPLAIN_CHUNK = 256
+# Bounds of the post-response queues, in requests. They bound memory under overload (a queued
+# C-MAPSS request holds ~50 kB of records): past LOG_BACKLOG requests write their own log rows
+# (backpressure, nothing lost); past EXPLAIN_BACKLOG (25 s of a 20/s line) predictions are
+# logged with an "unavailable" explanation saying the node was overloaded.
+LOG_BACKLOG = 256
+EXPLAIN_BACKLOG = 512
+EXPLAIN_OVERLOADED: dict[str, Any] = {
+    "method": "none",
+    "error": "explanation backlog full: the node was overloaded when this prediction was made",
+}
 # Pending predictions the explainer takes per round (their coalitions share inference calls).
 EXPLAIN_BATCH = 32
 # The explainer is best-effort behind live traffic: at the lowest OS priority (Linux applies
@@ -110,8 +120,10 @@ class ServingFlows:
         self._alert_lock = threading.Lock()
         self._active = 0
         self._idle = threading.Condition()
-        self._explain_queue: queue.Queue[PendingExplanation | None] = queue.Queue(maxsize=10_000)
-        self.log = PredictionLog(session_factory)
+        self._explain_queue: queue.Queue[PendingExplanation | None] = queue.Queue(
+            maxsize=EXPLAIN_BACKLOG
+        )
+        self.log = PredictionLog(session_factory, max_pending=LOG_BACKLOG)
         self._switch_interval: float | None = None
         self._explainer: threading.Thread | None = None
         self._challengers: dict[str, tuple[LoadedModel, RolloutGuard]] = {}
@@ -490,18 +502,9 @@ class ServingFlows:
         if shadow is not None:  # scored and logged, never returned
             none: list[dict[str, Any] | None] = [None] * len(items)
             shadow_rows = self._rows(pipeline, batch_id, items, shadow, none, latency_ms, "shadow")
-        self.log.add(rows + shadow_rows)
-        response = {
-            "batch_id": batch_id,
-            "baseline": pipeline.baseline,
-            "model_version": scored.version,
-            "fallback": scored.fallback,
-            "predictions": [_read(r) for r in rows],
-        }
-        elapsed = time.perf_counter() - started
-        self.metrics.predict_latency.labels(pipeline.baseline).observe(elapsed)
-        self.metrics.predictions.labels(pipeline.baseline, scored.served_by).inc(len(rows))
+        self.log.add(rows + shadow_rows)  # before the explanation: its update follows the row
         pending = None
+        overloaded = False
         if self.settings.explain == "deferred" and scored.model is not None:
             pending = PendingExplanation(
                 pipeline.baseline, scored.model, [r["id"] for r in rows], items
@@ -509,10 +512,22 @@ class ServingFlows:
             if self._explainer is not None:
                 try:
                     self._explain_queue.put_nowait(pending)
-                    pending = None
                 except queue.Full:
-                    log.warning("explanation queue full; %d predictions unexplained", len(rows))
-                    pending = None
+                    # Never "pending" forever: the rows say why they have no explanation.
+                    log.warning("explanation backlog full; %d predictions unexplained", len(rows))
+                    self.log.set_attributions([(r["id"], EXPLAIN_OVERLOADED) for r in rows])
+                    overloaded = True
+                pending = None
+        response = {
+            "batch_id": batch_id,
+            "baseline": pipeline.baseline,
+            "model_version": scored.version,
+            "fallback": scored.fallback,
+            "predictions": [_read(r, "unavailable" if overloaded else None) for r in rows],
+        }
+        elapsed = time.perf_counter() - started
+        self.metrics.predict_latency.labels(pipeline.baseline).observe(elapsed)
+        self.metrics.predictions.labels(pipeline.baseline, scored.served_by).inc(len(rows))
         return response, pending
 
     def _quarantine(
@@ -676,11 +691,13 @@ class ServingFlows:
         self.explain_batch([pending])
 
 
-def _read(row: dict[str, Any]) -> dict[str, Any]:
+def _read(row: dict[str, Any], status: str | None = None) -> dict[str, Any]:
     """Return the ``PredictionRead`` shape of a log row (what ``POST /v1/predict`` returns)."""
     outputs = row["outputs"]
     attributions = row["attributions"]
-    if attributions is not None:
+    if status is not None:
+        pass
+    elif attributions is not None:
         status = "ready" if attributions.get("method") != "none" else "unavailable"
     else:
         status = outputs["explanation"]

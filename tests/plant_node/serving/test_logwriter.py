@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from typing import Any
 
@@ -201,3 +202,28 @@ def test_explain_batch_groups_by_model(
             detail = client.get(f"/v1/predictions/{pred['prediction_id']}").json()
             assert detail["explanation"] == "ready"
             assert detail["attributions"]["value"] == pytest.approx(pred["score"], rel=1e-5)
+
+
+def test_overloaded_explainer_marks_predictions_unavailable_never_pending_forever(
+    client: TestClient, ai4i_records: list[dict[str, Any]]
+) -> None:
+    flows = client.app.state.node.serving  # type: ignore[attr-defined]
+    real = flows._explain_queue
+    flows._explain_queue = queue.Queue(maxsize=1)  # nobody takes from it: a full backlog
+    try:
+        bodies = [
+            client.post("/v1/predict", json={"baseline": "ai4i", "record": r}).json()
+            for r in ai4i_records[:3]
+        ]
+    finally:
+        stuck, flows._explain_queue = flows._explain_queue, real
+    ids = [b["predictions"][0]["prediction_id"] for b in bodies]
+
+    assert [b["predictions"][0]["explanation"] for b in bodies] == [
+        "pending", "unavailable", "unavailable"
+    ]  # fmt: skip
+    late = client.get(f"/v1/predictions/{ids[1]}").json()
+    assert late["explanation"] == "unavailable" and "overloaded" in late["attributions"]["error"]
+    flows.explain_batch([stuck.get_nowait()])  # the one that did get queued is explained
+    assert flows.flush_log()
+    assert client.get(f"/v1/predictions/{ids[0]}").json()["explanation"] == "ready"
