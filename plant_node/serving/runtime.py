@@ -200,8 +200,9 @@ class LoadedModel:
     Two lanes: ``live`` answers requests, ``explain`` scores Shapley coalitions after the
     response. With one stream per compiled model (the line-PC config) OpenVINO runs one
     inference at a time per compiled model, so a live request sharing it with the explainer
-    waits behind a coalition batch; the explain lane therefore gets its own compiled copy
-    (``explain_compiled``), and the explainer thread runs at a lower OS priority.
+    waits behind a coalition batch; the explain lane therefore gets its own compiled copy,
+    compiled on its first use (a warm fallback version that never answers never pays for it),
+    and the explainer thread runs at a lower OS priority.
 
     Parameters
     ----------
@@ -213,8 +214,8 @@ class LoadedModel:
         Raw records to model input.
     pool_size
         Infer requests kept ready per lane; callers beyond that wait for a free one.
-    explain_compiled
-        Compiled copy for the explain lane; the live one when None.
+    compile_explain
+        Compiles the explain lane's copy on first use; the live model is shared when None.
     """
 
     def __init__(
@@ -223,23 +224,40 @@ class LoadedModel:
         compiled: Any,
         featurize: Featurizer,
         pool_size: int = 2,
-        explain_compiled: Any | None = None,
+        compile_explain: Callable[[], Any] | None = None,
     ) -> None:
         self.manifest = manifest
         self.compiled = compiled
         self.featurize = featurize
-        self._pools: dict[str, queue.SimpleQueue[Any]] = {}
-        for lane, lane_compiled in (("live", compiled), ("explain", explain_compiled or compiled)):
-            pool: queue.SimpleQueue[Any] = queue.SimpleQueue()
-            for _ in range(pool_size):
-                pool.put(lane_compiled.create_infer_request())
-            self._pools[lane] = pool
+        self._pool_size = pool_size
+        self._compile_explain = compile_explain
+        self._lane_lock = threading.Lock()
+        self._pools: dict[str, queue.SimpleQueue[Any]] = {"live": self._pool(compiled)}
         # Static dims of the input (None where dynamic), checked before every call because
         # OpenVINO can return an empty result instead of raising on a mismatched shape.
         self.input_dims: tuple[int | None, ...] = tuple(
             None if d.is_dynamic else d.get_length() for d in compiled.input(0).partial_shape
         )
         self.loaded_at = time.time()
+
+    def _pool(self, compiled: Any) -> queue.SimpleQueue[Any]:
+        pool: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(self._pool_size):
+            pool.put(compiled.create_infer_request())
+        return pool
+
+    def _lane(self, lane: str) -> queue.SimpleQueue[Any]:
+        pool = self._pools.get(lane)
+        if pool is None:
+            if lane != "explain":
+                raise ValueError(f"unknown inference lane {lane!r}")
+            with self._lane_lock:
+                pool = self._pools.get(lane)
+                if pool is None:
+                    factory = self._compile_explain
+                    pool = self._pool(factory() if factory is not None else self.compiled)
+                    self._pools[lane] = pool
+        return pool
 
     @property
     def version(self) -> str:
@@ -268,7 +286,7 @@ class LoadedModel:
             raise ValueError(
                 f"model {self.version} expects input {self.input_dims}, got {tuple(inputs.shape)}"
             )
-        pool = self._pools[lane]
+        pool = self._lane(lane)
         request = pool.get()
         try:
             request.infer({0: np.ascontiguousarray(inputs, dtype=np.float32)})
@@ -410,13 +428,17 @@ class ModelRuntime:
                 str(model_dir / manifest.xml), str(model_dir / manifest.weights)
             )
             compiled = self._core.compile_model(model, "CPU", self._config)
-            explain_compiled = self._core.compile_model(model, "CPU", self._config)
             featurize = self._featurizer_factory(manifest)
         except Exception as exc:
             raise InvalidInput(
                 f"Model {manifest.name} {manifest.version} could not be compiled: {exc}"
             ) from exc
-        return LoadedModel(manifest, compiled, featurize, explain_compiled=explain_compiled)
+        core, config = self._core, self._config
+
+        def compile_explain() -> Any:
+            return core.compile_model(model, "CPU", config)
+
+        return LoadedModel(manifest, compiled, featurize, compile_explain=compile_explain)
 
     def activate(self, loaded: LoadedModel) -> None:
         """Make ``loaded`` current and the old current the previous (one atomic assignment)."""

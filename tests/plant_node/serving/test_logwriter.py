@@ -227,3 +227,18 @@ def test_overloaded_explainer_marks_predictions_unavailable_never_pending_foreve
     flows.explain_batch([stuck.get_nowait()])  # the one that did get queued is explained
     assert flows.flush_log()
     assert client.get(f"/v1/predictions/{ids[0]}").json()["explanation"] == "ready"
+
+
+def test_explain_lane_has_its_own_compiled_copy_made_on_first_use(
+    client: TestClient, ai4i_records: list[dict[str, Any]]
+) -> None:
+    flows = client.app.state.node.serving  # type: ignore[attr-defined]
+    model = flows.runtimes["ai4i"].current
+    assert set(model._pools) == {"live"}  # nothing explained yet: no second copy
+
+    flows.explain_items(flows.pipelines["ai4i"], model, ai4i_records[:1], defer=False)
+    live = model.infer(model.featurize(ai4i_records[:4]))
+    lane = model.infer(model.featurize(ai4i_records[:4]), lane="explain")
+
+    assert set(model._pools) == {"live", "explain"}
+    np.testing.assert_allclose(lane, live, rtol=1e-6)
