@@ -6,6 +6,8 @@ the same code training uses, so serving cannot drift from it.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -112,31 +114,37 @@ class ContractGate:
         self.numeric = [c for c in self.specs if c.kind != "str"]
         self.strings = [c for c in self.specs if c.kind == "str"]
         self._names = [c.name for c in self.numeric]
-        nan = float("nan")
-        self._lo = np.asarray([nan if c.min is None else c.min for c in self.numeric])
-        self._hi = np.asarray([nan if c.max is None else c.max for c in self.numeric])
+        self._row = operator.itemgetter(*self._names) if self._names else None
+        inf = float("inf")
+        self._lo = np.asarray([-inf if c.min is None else c.min for c in self.numeric])
+        self._hi = np.asarray([inf if c.max is None else c.max for c in self.numeric])
         self._int_cols = np.asarray([c.kind == "int" for c in self.numeric], dtype=bool)
+        self._special = [
+            (j, c) for j, c in enumerate(self.numeric) if c.allowed is not None or c.unique
+        ]
 
     def _numeric_ok(self, records: Sequence[Record]) -> npt.NDArray[np.float64] | None:
         """Return the ``(rows, numeric columns)`` matrix if every spec holds, else None."""
-        names = self._names
+        if self._row is None:
+            return np.zeros((len(records), 0))
         try:
-            table = [[rec[name] for name in names] for rec in records]
+            table = [self._row(rec) for rec in records]
         except KeyError:
             return None
+        if len(self._names) == 1:
+            table = [(v,) for v in table]
         # None, bool, strings, numpy scalars: let pandera name the problem.
-        if not {type(v) for row in table for v in row} <= _NUMBER_TYPES:
+        if not set(map(type, itertools.chain.from_iterable(table))) <= _NUMBER_TYPES:
             return None
-        arr = np.asarray(table, dtype=np.float64).reshape(len(records), len(names))
+        arr = np.asarray(table, dtype=np.float64).reshape(len(records), len(self._names))
         if not np.isfinite(arr).all():
             return None
-        with np.errstate(invalid="ignore"):  # NaN bounds mean "no bound": comparisons are False
-            if (arr < self._lo).any() or (arr > self._hi).any():
-                return None
+        if (arr < self._lo).any() or (arr > self._hi).any():
+            return None
         ints = arr[:, self._int_cols]
         if ints.size and ((ints % 1 != 0).any() or (np.abs(ints) >= _EXACT_INT).any()):
             return None
-        for j, spec in enumerate(self.numeric):
+        for j, spec in self._special:
             if spec.allowed is not None and not np.isin(arr[:, j], spec.allowed).all():
                 return None
             if spec.unique and len(np.unique(arr[:, j])) != len(records):
