@@ -283,14 +283,23 @@ def _latency_runs(port: int, body: bytes, n: int) -> tuple[float, float]:
 
 
 def _drain(client: Client, body: bytes, timeout_s: float = 300.0) -> float:
-    """Wait until a fresh prediction is explained (the backlog is empty); return the wait."""
+    """Wait until the explanation backlog is empty; return the wait.
+
+    Empty means a fresh prediction got explained ("ready"): the queue is FIFO. A fresh one
+    marked "unavailable" only says the backlog was full when it came, so try again.
+    """
     started = time.monotonic()
-    pid = client.predict(body)["predictions"][0]["prediction_id"]
     while time.monotonic() - started < timeout_s:
-        status, data = client.get(f"/v1/predictions/{pid}")
-        if status == 200 and json.loads(data)["explanation"] != "pending":
-            return time.monotonic() - started
-        time.sleep(0.01)
+        pid = client.predict(body)["predictions"][0]["prediction_id"]
+        while time.monotonic() - started < timeout_s:
+            status, data = client.get(f"/v1/predictions/{pid}")
+            state = json.loads(data)["explanation"] if status == 200 else "pending"
+            if state == "ready":
+                return time.monotonic() - started
+            if state != "pending":
+                break
+            time.sleep(0.01)
+        time.sleep(0.05)
     raise TimeoutError("explanation backlog did not drain")
 
 
