@@ -127,6 +127,8 @@ class ServingFlows:
         )
         self.log = PredictionLog(session_factory, max_pending=LOG_BACKLOG)
         self._switch_interval: float | None = None
+        self._overloaded = 0
+        self._overload_warned_at = -1e9
         self._explainer: threading.Thread | None = None
         self._challengers: dict[str, tuple[LoadedModel, RolloutGuard]] = {}
         self._rollout_lock = threading.Lock()
@@ -499,6 +501,13 @@ class ServingFlows:
         if explain_inline and scored.model is not None:
             attributions = self.explain_items(pipeline, scored.model, items, defer=False)
         latency_ms = (time.perf_counter() - started) * 1000
+        deferred = self.settings.explain == "deferred" and scored.model is not None
+        # The request thread is the queue's only producer: full now means full at put time.
+        if deferred and self._explainer is not None and self._explain_queue.full():
+            # Never "pending" forever: the rows say why they have no explanation.
+            attributions = [EXPLAIN_OVERLOADED] * len(items)
+            self._note_overload(len(items))
+            deferred = False
         rows = self._rows(pipeline, batch_id, items, scored, attributions, latency_ms, role)
         shadow_rows = []
         if shadow is not None:  # scored and logged, never returned
@@ -507,16 +516,15 @@ class ServingFlows:
         self.log.add(rows + shadow_rows)  # before the explanation: its update follows the row
         pending = None
         overloaded = False
-        if self.settings.explain == "deferred" and scored.model is not None:
+        if deferred and scored.model is not None:
             pending = PendingExplanation(
                 pipeline.baseline, scored.model, [r["id"] for r in rows], items
             )
             if self._explainer is not None:
                 try:
                     self._explain_queue.put_nowait(pending)
-                except queue.Full:
-                    # Never "pending" forever: the rows say why they have no explanation.
-                    log.warning("explanation backlog full; %d predictions unexplained", len(rows))
+                except queue.Full:  # another thread filled it since the check above
+                    self._note_overload(len(rows))
                     self.log.set_attributions([(r["id"], EXPLAIN_OVERLOADED) for r in rows])
                     overloaded = True
                 pending = None
@@ -531,6 +539,18 @@ class ServingFlows:
         self.metrics.predict_latency.labels(pipeline.baseline).observe(elapsed)
         self.metrics.predictions.labels(pipeline.baseline, scored.served_by).inc(len(rows))
         return response, pending
+
+    def _note_overload(self, n: int) -> None:
+        """Count unexplained predictions; warn at most every 10 s (not once per request)."""
+        self._overloaded += n
+        now = time.monotonic()
+        if now - self._overload_warned_at >= 10.0:
+            log.warning(
+                "explanation backlog full: %d predictions logged without explanation since the "
+                "last warning (the node is overloaded)",
+                self._overloaded,
+            )
+            self._overloaded, self._overload_warned_at = 0, now
 
     def _quarantine(
         self, batch_id: str, baseline: str, records: list[dict[str, Any]], violations: list[Any]
