@@ -14,9 +14,9 @@ from plant_node.config import NodeSettings
 from plant_node.metrics import NodeMetrics
 
 if TYPE_CHECKING:
-    from plant_node.serving.sync import ModelSource
     from plant_node.outbox.sender import OutboxSender
     from plant_node.serving.flows import ServingFlows
+    from plant_node.serving.sync import ModelSource
 
 
 @dataclass
@@ -34,8 +34,12 @@ class NodeState:
     extras: dict[str, object] = field(default_factory=dict)
 
 
-def get_state(request: Request) -> NodeState:
-    """Return the node state stored on the app by its lifespan."""
+async def get_state(request: Request) -> NodeState:
+    """Return the node state stored on the app by its lifespan.
+
+    ``async`` so FastAPI calls it in the event loop: a sync dependency costs every request
+    a hop to the thread pool and back.
+    """
     state: NodeState = request.app.state.node
     return state
 

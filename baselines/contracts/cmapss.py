@@ -37,8 +37,9 @@ RANGES: dict[str, tuple[float, float]] = {
 
 
 def _cycle_steps(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    unit = pd.to_numeric(data["unit"], errors="coerce").to_numpy()
-    cycle = pd.to_numeric(data["cycle"], errors="coerce").to_numpy()
+    # np.asarray, not .to_numpy(): the serving gate passes already-checked numpy columns.
+    unit = np.asarray(pd.to_numeric(data["unit"], errors="coerce"))
+    cycle = np.asarray(pd.to_numeric(data["cycle"], errors="coerce"))
     same_unit = np.r_[False, unit[1:] == unit[:-1]]
     step = np.r_[np.nan, np.diff(cycle)]
     return same_unit, step

@@ -135,6 +135,54 @@ def _evaluate(f: ValueFunction, batch: NDArray) -> npt.NDArray[np.float64]:
     return out
 
 
+@dataclass(frozen=True)
+class ShapleyPlan:
+    """The rows an estimator needs scored, and how to turn their scores into attributions.
+
+    Splitting the two lets a caller score the plans of many predictions in one batched call
+    of the model (the post-response explainer does) and finish each plan on its slice.
+
+    Attributes
+    ----------
+    inputs
+        ``(k, *x.shape)`` inputs to score with ``f``.
+    finish
+        Maps the ``k`` scores to the :class:`Attribution`.
+    """
+
+    inputs: NDArray
+    finish: Callable[[npt.NDArray[np.float64]], Attribution]
+
+    def run(self, f: ValueFunction) -> Attribution:
+        """Score the inputs with ``f`` and finish."""
+        return self.finish(_evaluate(f, self.inputs))
+
+
+def plan_exact(
+    x: NDArray, baseline: NDArray, groups: Sequence[NDArray] | None = None
+) -> ShapleyPlan:
+    """Plan of :func:`exact_shapley` (every coalition)."""
+    groups = list(groups) if groups is not None else signal_groups(np.shape(x))
+    n = len(groups)
+    if n > 20:
+        raise ValueError(f"{n} signals is too many to enumerate; use sampled_shapley")
+    codes = np.arange(2**n)
+    coalitions = ((codes[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
+    sizes = coalitions.sum(axis=1)
+    weight = np.array(
+        [math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)]
+    )
+
+    def finish(v: npt.NDArray[np.float64]) -> Attribution:
+        values = np.zeros(n)
+        for i in range(n):
+            without = codes[(codes >> i) & 1 == 0]
+            values[i] = np.sum(weight[sizes[without]] * (v[without | (1 << i)] - v[without]))
+        return Attribution(values, float(v[0]), float(v[-1]), None, "exact", int(v.size))
+
+    return ShapleyPlan(compose(x, baseline, coalitions, groups), finish)
+
+
 def exact_shapley(
     f: ValueFunction,
     x: NDArray,
@@ -162,22 +210,54 @@ def exact_shapley(
     ValueError
         With more than 20 signals (use :func:`sampled_shapley`).
     """
+    return plan_exact(x, baseline, groups).run(f)
+
+
+def plan_sampled(
+    x: NDArray,
+    baseline: NDArray,
+    groups: Sequence[NDArray] | None = None,
+    *,
+    n_permutations: int = 32,
+    rng: np.random.Generator | None = None,
+) -> ShapleyPlan:
+    """Plan of :func:`sampled_shapley` (antithetic permutation paths)."""
     groups = list(groups) if groups is not None else signal_groups(np.shape(x))
     n = len(groups)
-    if n > 20:
-        raise ValueError(f"{n} signals is too many to enumerate; use sampled_shapley")
-    codes = np.arange(2**n)
-    coalitions = ((codes[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
-    v = _evaluate(f, compose(x, baseline, coalitions, groups))
-    sizes = coalitions.sum(axis=1)
-    weight = np.array(
-        [math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)]
-    )
-    values = np.zeros(n)
-    for i in range(n):
-        without = codes[(codes >> i) & 1 == 0]
-        values[i] = np.sum(weight[sizes[without]] * (v[without | (1 << i)] - v[without]))
-    return Attribution(values, float(v[0]), float(v[-1]), None, "exact", int(v.size))
+    rng = rng or np.random.default_rng()
+    n_pairs = max(2, math.ceil(n_permutations / 2))
+    forward = np.stack([rng.permutation(n) for _ in range(n_pairs)])
+    perms = np.concatenate([forward, forward[:, ::-1]])  # antithetic: pair p with p + n_pairs
+    # Path of each permutation: coalition after adding its first k signals, k = 1..n-1
+    # (k = 0 is the baseline and k = n is x, shared by every path).
+    ranks = np.argsort(perms, axis=1)  # rank of signal j in permutation p
+    steps = np.arange(1, n)
+    path = ranks[:, None, :] < steps[None, :, None]  # (P, n-1, n)
+    ends = np.stack([np.zeros(n, dtype=bool), np.ones(n, dtype=bool)])
+    coalitions = np.concatenate([ends, path.reshape(-1, n)])
+
+    def finish(v: npt.NDArray[np.float64]) -> Attribution:
+        v_empty, v_full = v[0], v[1]
+        n_perm = perms.shape[0]
+        chain = np.concatenate(
+            [
+                np.full((n_perm, 1), v_empty),
+                v[2:].reshape(n_perm, n - 1),
+                np.full((n_perm, 1), v_full),
+            ],
+            axis=1,
+        )  # chain[p, k] = value after k signals of permutation p
+        marginal = np.diff(chain, axis=1)  # marginal[p, k] = contribution of perms[p, k]
+        contrib = np.empty_like(marginal)
+        np.put_along_axis(contrib, perms, marginal, axis=1)  # contrib[p, j] for signal j
+        pair_means = 0.5 * (contrib[:n_pairs] + contrib[n_pairs:])
+        values = pair_means.mean(axis=0)
+        stderr = pair_means.std(axis=0, ddof=1) / math.sqrt(n_pairs)
+        return Attribution(
+            values, float(v_empty), float(v_full), stderr, "permutation", int(v.size)
+        )
+
+    return ShapleyPlan(compose(x, baseline, coalitions, groups), finish)
 
 
 def sampled_shapley(
@@ -210,33 +290,23 @@ def sampled_shapley(
         Estimated values with their standard errors; values sum exactly to
         ``f(x) - f(baseline)``.
     """
+    return plan_sampled(x, baseline, groups, n_permutations=n_permutations, rng=rng).run(f)
+
+
+def plan_shapley(
+    x: NDArray,
+    baseline: NDArray,
+    groups: Sequence[NDArray] | None = None,
+    *,
+    max_exact_signals: int = 10,
+    n_permutations: int = 32,
+    rng: np.random.Generator | None = None,
+) -> ShapleyPlan:
+    """Plan of :func:`shapley`: exact with few signals, sampled otherwise."""
     groups = list(groups) if groups is not None else signal_groups(np.shape(x))
-    n = len(groups)
-    rng = rng or np.random.default_rng()
-    n_pairs = max(2, math.ceil(n_permutations / 2))
-    forward = np.stack([rng.permutation(n) for _ in range(n_pairs)])
-    perms = np.concatenate([forward, forward[:, ::-1]])  # antithetic: pair p with p + n_pairs
-    # Path of each permutation: coalition after adding its first k signals, k = 1..n-1
-    # (k = 0 is the baseline and k = n is x, shared by every path).
-    ranks = np.argsort(perms, axis=1)  # rank of signal j in permutation p
-    steps = np.arange(1, n)
-    path = ranks[:, None, :] < steps[None, :, None]  # (P, n-1, n)
-    ends = np.stack([np.zeros(n, dtype=bool), np.ones(n, dtype=bool)])
-    coalitions = np.concatenate([ends, path.reshape(-1, n)])
-    v = _evaluate(f, compose(x, baseline, coalitions, groups))
-    v_empty, v_full = v[0], v[1]
-    n_perm = perms.shape[0]
-    chain = np.concatenate(
-        [np.full((n_perm, 1), v_empty), v[2:].reshape(n_perm, n - 1), np.full((n_perm, 1), v_full)],
-        axis=1,
-    )  # chain[p, k] = value after k signals of permutation p
-    marginal = np.diff(chain, axis=1)  # marginal[p, k] = contribution of perms[p, k]
-    contrib = np.empty_like(marginal)
-    np.put_along_axis(contrib, perms, marginal, axis=1)  # contrib[p, j] for signal j
-    pair_means = 0.5 * (contrib[:n_pairs] + contrib[n_pairs:])
-    values = pair_means.mean(axis=0)
-    stderr = pair_means.std(axis=0, ddof=1) / math.sqrt(n_pairs)
-    return Attribution(values, float(v_empty), float(v_full), stderr, "permutation", int(v.size))
+    if len(groups) <= max_exact_signals:
+        return plan_exact(x, baseline, groups)
+    return plan_sampled(x, baseline, groups, n_permutations=n_permutations, rng=rng)
 
 
 def shapley(
@@ -265,7 +335,12 @@ def shapley(
     Attribution
         The attributions.
     """
-    groups = list(groups) if groups is not None else signal_groups(np.shape(x))
-    if len(groups) <= max_exact_signals:
-        return exact_shapley(f, x, baseline, groups)
-    return sampled_shapley(f, x, baseline, groups, n_permutations=n_permutations, rng=rng)
+    plan = plan_shapley(
+        x,
+        baseline,
+        groups,
+        max_exact_signals=max_exact_signals,
+        n_permutations=n_permutations,
+        rng=rng,
+    )
+    return plan.run(f)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, status
+from fastapi import APIRouter, BackgroundTasks, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from pydantic_core import to_json
 
 from federation.errors import Unavailable
 from plant_node.deps import SessionDep, StateDep
@@ -29,25 +32,53 @@ def _flows(state: Any) -> ServingFlows:
     return flows
 
 
-@router.post("/predict", response_model=PredictResponse)
-async def predict(
-    body: PredictRequest, state: StateDep, background: BackgroundTasks
-) -> PredictResponse:
+def _predict_request(raw: bytes) -> PredictRequest:
+    """Parse and validate the body in one pass of pydantic-core; errors read as FastAPI's.
+
+    About 3x cheaper than FastAPI's ``json.loads`` + validate for a 30-cycle C-MAPSS window.
+
+    Raises
+    ------
+    RequestValidationError
+        Rendered as a 422 problem+json listing each invalid field.
+    """
+    try:
+        return PredictRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors, body=raw) from None
+
+
+_PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+    }
+}
+
+
+@router.post("/predict", response_model=PredictResponse, openapi_extra=_PREDICT_BODY)
+async def predict(request: Request, state: StateDep, background: BackgroundTasks) -> Response:
     """Score one record or a batch; explanations follow right after the response.
 
     ``async`` on purpose: the node runs one worker on one core, so scoring in the event loop
     (a few ms of CPU) is cheaper than the thread-pool hop a sync route pays on every call.
+    The body is a :class:`PredictRequest` and the answer a :class:`PredictResponse` (both in
+    the OpenAPI document); the answer is serialized straight from the service's dict.
     """
     flows = _flows(state)
+    body = _predict_request(await request.body())
     response, pending = flows.predict(body)
     if pending is not None:
         background.add_task(flows.explain_pending, pending)
-    return response
+    return Response(to_json(response), media_type="application/json")
 
 
 @router.get("/predictions/{prediction_id}", response_model=PredictionDetail)
-def get_prediction(prediction_id: str, session: SessionDep) -> PredictionDetail:
+def get_prediction(prediction_id: str, session: SessionDep, state: StateDep) -> PredictionDetail:
     """Return a logged prediction with its inputs, features, outputs and attributions."""
+    if state.serving is not None:
+        state.serving.flush_log()  # rows are written just after their response: wait for them
     row = serving_service.get_prediction_or_raise(session=session, prediction_id=prediction_id)
     return serving_service.to_detail(row)
 
@@ -55,6 +86,8 @@ def get_prediction(prediction_id: str, session: SessionDep) -> PredictionDetail:
 @router.post("/feedback", response_model=FeedbackRead, status_code=status.HTTP_201_CREATED)
 def create_feedback(body: FeedbackCreate, session: SessionDep, state: StateDep) -> FeedbackRead:
     """Record the floor's verdict on a prediction; its summary is queued for the hub."""
+    if state.serving is not None:
+        state.serving.flush_log()  # the prediction it refers to may still be in the writer
     row = serving_service.create_feedback(session=session, feedback_in=body)
     state.metrics.feedback.labels(body.verdict).inc()
     if state.sender is not None:

@@ -195,29 +195,44 @@ def verify_model_dir(model_dir: Path, manifest: ModelManifest) -> None:
 
 
 class LoadedModel:
-    """One compiled model version with a small pool of infer requests (thread-safe).
+    """One compiled model version with small pools of reusable infer requests (thread-safe).
+
+    Two lanes: ``live`` answers requests, ``explain`` scores Shapley coalitions after the
+    response. With one stream per compiled model (the line-PC config) OpenVINO runs one
+    inference at a time per compiled model, so a live request sharing it with the explainer
+    waits behind a coalition batch; the explain lane therefore gets its own compiled copy,
+    compiled on its first use (a warm fallback version that never answers never pays for it),
+    and the explainer thread runs at a lower OS priority.
 
     Parameters
     ----------
     manifest
         The version's manifest.
     compiled
-        ``openvino.CompiledModel``.
+        ``openvino.CompiledModel`` of the live lane.
     featurize
         Raw records to model input.
     pool_size
-        Infer requests kept ready; callers beyond that wait for a free one.
+        Infer requests kept ready per lane; callers beyond that wait for a free one.
+    compile_explain
+        Compiles the explain lane's copy on first use; the live model is shared when None.
     """
 
     def __init__(
-        self, manifest: ModelManifest, compiled: Any, featurize: Featurizer, pool_size: int = 2
+        self,
+        manifest: ModelManifest,
+        compiled: Any,
+        featurize: Featurizer,
+        pool_size: int = 2,
+        compile_explain: Callable[[], Any] | None = None,
     ) -> None:
         self.manifest = manifest
         self.compiled = compiled
         self.featurize = featurize
-        self._pool: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        for _ in range(pool_size):
-            self._pool.put(compiled.create_infer_request())
+        self._pool_size = pool_size
+        self._compile_explain = compile_explain
+        self._lane_lock = threading.Lock()
+        self._pools: dict[str, queue.SimpleQueue[Any]] = {"live": self._pool(compiled)}
         # Static dims of the input (None where dynamic), checked before every call because
         # OpenVINO can return an empty result instead of raising on a mismatched shape.
         self.input_dims: tuple[int | None, ...] = tuple(
@@ -225,18 +240,39 @@ class LoadedModel:
         )
         self.loaded_at = time.time()
 
+    def _pool(self, compiled: Any) -> queue.SimpleQueue[Any]:
+        pool: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(self._pool_size):
+            pool.put(compiled.create_infer_request())
+        return pool
+
+    def _lane(self, lane: str) -> queue.SimpleQueue[Any]:
+        pool = self._pools.get(lane)
+        if pool is None:
+            if lane != "explain":
+                raise ValueError(f"unknown inference lane {lane!r}")
+            with self._lane_lock:
+                pool = self._pools.get(lane)
+                if pool is None:
+                    factory = self._compile_explain
+                    pool = self._pool(factory() if factory is not None else self.compiled)
+                    self._pools[lane] = pool
+        return pool
+
     @property
     def version(self) -> str:
         """Model version string."""
         return self.manifest.version
 
-    def infer(self, inputs: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    def infer(self, inputs: npt.NDArray[Any], *, lane: str = "live") -> npt.NDArray[np.float64]:
         """Run the compiled model on a batch; return one score per row (first output).
 
         Parameters
         ----------
         inputs
             Batch whose first axis is the row axis.
+        lane
+            ``live`` (requests) or ``explain`` (the post-response explainer).
 
         Returns
         -------
@@ -250,12 +286,13 @@ class LoadedModel:
             raise ValueError(
                 f"model {self.version} expects input {self.input_dims}, got {tuple(inputs.shape)}"
             )
-        request = self._pool.get()
+        pool = self._lane(lane)
+        request = pool.get()
         try:
             request.infer({0: np.ascontiguousarray(inputs, dtype=np.float32)})
             out = np.array(request.get_output_tensor(0).data, dtype=np.float64, copy=True)
         finally:
-            self._pool.put(request)
+            pool.put(request)
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         if out.shape[0] != inputs.shape[0]:
@@ -396,7 +433,12 @@ class ModelRuntime:
             raise InvalidInput(
                 f"Model {manifest.name} {manifest.version} could not be compiled: {exc}"
             ) from exc
-        return LoadedModel(manifest, compiled, featurize)
+        core, config = self._core, self._config
+
+        def compile_explain() -> Any:
+            return core.compile_model(model, "CPU", config)
+
+        return LoadedModel(manifest, compiled, featurize, compile_explain=compile_explain)
 
     def activate(self, loaded: LoadedModel) -> None:
         """Make ``loaded`` current and the old current the previous (one atomic assignment)."""

@@ -16,7 +16,7 @@ from plant_node.serving.pipelines import ContractGate, default_pipelines
 def _mutations(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     out = dict(record)
     key = rng.choice(sorted(out))
-    choice = rng.randrange(7)
+    choice = rng.randrange(10)
     if choice == 0:
         out[key] = None
     elif choice == 1:
@@ -29,8 +29,14 @@ def _mutations(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
         del out[key]
     elif choice == 5:
         out[key] = float("nan")
-    else:
+    elif choice == 6:
         out[key] = True
+    elif choice == 7:
+        out[key] = 2**60 + 1  # an int float64 cannot hold exactly
+    elif choice == 8:
+        out[key] = out[key] + 0.5 if isinstance(out[key], int | float) else 0.5
+    else:
+        out[key] = np.float64(1.0)  # a numpy scalar, not a JSON number
     return out
 
 
@@ -43,7 +49,7 @@ def test_fast_path_agrees_with_pandera(
     base = ai4i_records[:5] if name == "ai4i-raw" else cmapss_records[:30]
     rng = random.Random(0)
 
-    for trial in range(60):
+    for trial in range(90):
         batch = [dict(r) for r in base]
         if trial % 3:
             i = rng.randrange(len(batch))

@@ -23,6 +23,7 @@ def _client(settings: NodeSettings) -> TestClient:
 
 
 def _roles(client: TestClient) -> list[tuple[str, str]]:
+    assert client.app.state.node.serving.flush_log()  # type: ignore[attr-defined]
     with client.app.state.node.session_factory() as session:  # type: ignore[attr-defined]
         rows = session.query(Prediction).order_by(Prediction.created_at).all()
         return [(r.role, r.model_version) for r in rows]

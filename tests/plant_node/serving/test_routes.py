@@ -220,3 +220,36 @@ def test_oversized_batch_is_413(
 
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+def test_malformed_bodies_are_422_problems_naming_the_field(client: TestClient) -> None:
+    broken = client.post(
+        "/v1/predict",
+        content=b'{"baseline": "ai4i", "record": {',
+        headers={"content-type": "application/json"},
+    )
+    extra = client.post("/v1/predict", json={"baseline": "ai4i", "record": {}, "oops": 1})
+    wrong_type = client.post("/v1/predict", json={"baseline": "ai4i", "records": "nope"})
+
+    assert broken.status_code == 422 and broken.json()["code"] == "invalid_input"
+    assert broken.headers["content-type"] == "application/problem+json"
+    assert "not valid JSON" in broken.json()["detail"]
+    assert extra.status_code == 422 and extra.json()["errors"][0]["field"] == "body.oops"
+    assert wrong_type.status_code == 422
+    assert wrong_type.json()["errors"][0]["field"] == "body.records"
+
+
+def test_predict_answer_matches_its_declared_schema(
+    client: TestClient, cmapss_records: list[dict[str, Any]]
+) -> None:
+    from plant_node.serving.schemas import PredictResponse
+
+    response = client.post("/v1/predict", json={"baseline": "cmapss", "records": cmapss_records})
+    parsed = PredictResponse.model_validate_json(response.content)
+    schema = client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]
+
+    assert response.headers["content-type"] == "application/json"
+    assert len(parsed.predictions) == 2 and parsed.predictions[0].explanation == "pending"
+    assert (
+        "baseline" in schema["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    )
