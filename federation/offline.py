@@ -14,7 +14,8 @@ _OFFLINE_ENV = {
     "NML_DISABLE_USAGE_LOGGING": "1",
     # Hugging Face style hubs are unreachable from a plant; fail fast instead of retrying.
     "HF_HUB_OFFLINE": "1",
-    # NNCF replaces its Google Analytics sender with a stub when this is set (nncf/telemetry/wrapper.py).
+    # NNCF replaces its Google Analytics sender with a stub when this is set
+    # (nncf/telemetry/wrapper.py).
     "NNCF_CI": "1",
 }
 

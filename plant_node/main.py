@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from federation.hub_client import HubClient
 from federation.offline import disable_telemetry
 from federation.problem import install_problem_handlers
 from plant_node.config import NodeSettings
@@ -18,7 +19,6 @@ from plant_node.health.routes import router as health_router
 from plant_node.metrics import NodeMetrics
 from plant_node.monitoring import records as monitoring_records
 from plant_node.monitoring.routes import router as monitoring_router
-from federation.hub_client import HubClient
 from plant_node.outbox.deliverers import HubClientDeliverer
 from plant_node.outbox.sender import OutboxSender
 from plant_node.outbox.types import Deliverer, OutboxMessage, RetryPolicy

@@ -16,7 +16,8 @@ def test_importing_federation_turns_telemetry_off() -> None:
         [
             sys.executable,
             "-c",
-            "import federation, os; print(os.environ['FLWR_TELEMETRY_ENABLED'], os.environ['NML_DISABLE_USAGE_LOGGING'])",
+            "import federation, os; "
+            "print(os.environ['FLWR_TELEMETRY_ENABLED'], os.environ['NML_DISABLE_USAGE_LOGGING'])",
         ],
         capture_output=True,
         text=True,
@@ -41,7 +42,9 @@ def test_openvino_and_nncf_telemetry_declined(tmp_path) -> None:
         "print(OptInChecker().check(enable_opt_in_dialog=False) == ConsentCheckResult.DECLINED)\n"
         "import nncf.telemetry.wrapper as w; print(type(w.telemetry).__name__)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
     declined, nncf_sender = out.stdout.split()
     assert declined == "True"
     assert nncf_sender != "NNCFTelemetry"  # the stub (a MagicMock subclass) sends nothing

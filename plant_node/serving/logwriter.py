@@ -189,9 +189,9 @@ class PredictionLog:
                 self._write(work)
             except Exception:  # a bad batch must not stop the log; retried row by row
                 log.exception("prediction log batch failed; writing its operations one by one")
-                for op in work:
+                for item in work:
                     try:
-                        self._write([op])
+                        self._write([item])
                     except Exception:
                         log.exception("dropping an unwritable prediction log operation")
             for op in ops:

@@ -11,10 +11,9 @@ from baselines.recipes import cmapss_recipe
 registry = pytest.importorskip("federation.schemas.registry")
 pytest.importorskip("federation.hub_client")
 
-from federation.schemas.recipes import RecipeCreate  # noqa: E402
-
 from federation.baselines_publish import pack_export, publish_export, recipe_spec  # noqa: E402
 from federation.errors import NotFound  # noqa: E402
+from federation.schemas.recipes import RecipeCreate  # noqa: E402
 
 
 class FakeHub:
