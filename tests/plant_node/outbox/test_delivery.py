@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -14,6 +15,8 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from federation.hub_client import HubClient
+from federation.schemas.registry import PlantCreate
 from plant_node.db import make_engine, make_session_factory, managed_session, upgrade_database
 from plant_node.outbox import service as outbox_service
 from plant_node.outbox.deliverers import HttpEventDeliverer
@@ -110,7 +113,9 @@ def test_receiver_down_for_a_long_stretch_then_back(tmp_path: Path) -> None:
     assert len(keys) == 3 * (15 + 4 * 5)
 
 
-def _start_node(data_dir: Path, hub_port: int, node_port: int) -> subprocess.Popen[bytes]:
+def _start_node(
+    data_dir: Path, hub_port: int, node_port: int, *, hub_token: str | None = None
+) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [
             sys.executable, str(procs.REPO / "millwright.py"), "node", "serve",
@@ -122,6 +127,7 @@ def _start_node(data_dir: Path, hub_port: int, node_port: int) -> subprocess.Pop
             MILLWRIGHT_NODE_OUTBOX_POLL_INTERVAL_S="0.05",
             MILLWRIGHT_NODE_OUTBOX_BASE_DELAY_S="0.05",
             MILLWRIGHT_NODE_OUTBOX_MAX_DELAY_S="0.5",
+            **({"MILLWRIGHT_NODE_HUB_TOKEN": hub_token} if hub_token else {}),
         ),
     )  # fmt: skip
     return proc
@@ -163,3 +169,74 @@ def test_node_killed_mid_delivery_loses_and_duplicates_nothing(tmp_path: Path) -
     assert kills == 2
     _assert_exactly_once_in_order(receiver_db, keys)
     assert procs.request_count(receiver_db) >= len(keys)
+
+
+def _start_real_hub(tmp_path: Path, port: int) -> tuple[subprocess.Popen[bytes], str, str]:
+    """Migrate and serve a real hub; enroll plant-k; return (process, admin, plant token)."""
+    env = procs.child_env(
+        MILLWRIGHT_HUB_DATABASE_URL=f"sqlite:///{tmp_path / 'hub.db'}",
+        MILLWRIGHT_HUB_ARTIFACT_ROOT=str(tmp_path / "artifacts"),
+        MILLWRIGHT_HUB_PORT=str(port),
+        MILLWRIGHT_HUB_ACCESS_LOG="false",
+    )
+    cli = [sys.executable, str(procs.REPO / "millwright.py"), "hub"]
+
+    def token(*args: str) -> str:
+        out = subprocess.run([*cli, "create-token", *args, "--format", "json"], env=env,
+                             cwd=tmp_path, check=True, capture_output=True, text=True)
+        return str(json.loads(out.stdout)["token"])
+
+    subprocess.run([*cli, "db", "upgrade"], env=env, cwd=tmp_path, check=True, capture_output=True)
+    admin = token("--role", "admin", "--name", "test")
+    hub = subprocess.Popen([*cli, "serve"], env=env, cwd=tmp_path)
+    procs.wait_http(f"http://127.0.0.1:{port}/readyz", proc=hub)
+    with HubClient(f"http://127.0.0.1:{port}", token=admin) as client:
+        client.create_plant(PlantCreate(id="plant-k", name="Plant K", site="K", lines=["l1"]))
+    return hub, admin, token("--role", "plant", "--plant", "plant-k", "--name", "node-k")
+
+
+def test_node_killed_mid_delivery_to_the_real_hub_loses_and_duplicates_nothing(
+    tmp_path: Path,
+) -> None:
+    # Prepare: the real hub (its events endpoint de-duplicates by event id) and a full outbox.
+    data_dir = tmp_path / "node"
+    url = f"sqlite:///{data_dir / 'node.db'}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    keys = _enqueue_round(factory, "initial", 30)
+    hub_port, node_port = procs.free_port(), procs.free_port()
+    hub, admin, plant_token = _start_real_hub(tmp_path, hub_port)
+    client = HubClient(f"http://127.0.0.1:{hub_port}", token=admin)
+    node = None
+    try:
+        def held() -> int:
+            return sum(1 for _ in client.iter_events("plant-k"))
+
+        # Execute: SIGKILL the real node process while it is delivering, then restart it.
+        node = _start_node(data_dir, hub_port, node_port, hub_token=plant_token)
+        _wait(lambda: held() >= 20, 60, ">= 20 events at the hub")
+        keys += _enqueue_round(factory, "while-running", 4)
+        node.send_signal(signal.SIGKILL)
+        node.wait(10)
+        pending_at_kill = _pending(factory)
+        node = _start_node(data_dir, hub_port, node_port, hub_token=plant_token)
+        _wait(lambda: _pending(factory) == 0, 60, "outbox drained after the restart")
+        events = list(client.iter_events("plant-k"))
+    finally:
+        if node is not None:
+            procs.stop(node)
+        client.close()
+        procs.stop(hub)
+        engine.dispose()
+
+    # Assert: the kill interrupted delivery; the hub holds every message once, in stream order.
+    assert pending_at_kill > 0
+    ids = [e.id for e in events]
+    assert len(ids) == len(set(ids)) == len(keys) and set(ids) == set(keys)
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        seqs[event.payload["outbox"]["stream"]].append(event.payload["outbox"]["seq"])
+    assert set(seqs) == set(STREAMS)
+    for stream, got in seqs.items():
+        assert sorted(got) == list(range(1, len(got) + 1)), f"{stream}: {got}"
