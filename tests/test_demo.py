@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from federation.demo import CMAPSS_PLANTS, DEMO_PLANTS
+from federation.demo import AI4I_PLANTS, CMAPSS_PLANTS, DEMO_PLANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +51,9 @@ def test_demo_run_exits_zero_and_runs_the_whole_loop(tmp_path: Path) -> None:
         # Each node served its test stream with its campaign model, without fallback.
         line = next(x for x in out.splitlines() if x.startswith(f"{plant} (FD00"))
         assert " 0 fallback" in line and " 0 predictions" not in line
+    for plant in AI4I_PLANTS:  # the milling lines serve the published AI4I champion
+        line = next(x for x in out.splitlines() if x.startswith(f"{plant} (AI4I"))
+        assert " 0 fallback" in line and " 0 rejected" in line and " 0 predictions" not in line
     # Monitoring: the shifted plant's table and alert; every plant's report on the hub.
     assert "estimated (nannyml DLE) vs realized RMSE per chunk" in out
     assert "ALERT fd001" in out

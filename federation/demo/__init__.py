@@ -9,6 +9,6 @@ to a replayed test stream. It drives the hub only through its CLI and
 """
 
 from federation.demo.cli import STEPS, app, run_steps
-from federation.demo.plants import CMAPSS_PLANTS, DEMO_PLANTS
+from federation.demo.plants import AI4I_PLANTS, CMAPSS_PLANTS, DEMO_PLANTS
 
-__all__ = ["CMAPSS_PLANTS", "DEMO_PLANTS", "STEPS", "app", "run_steps"]
+__all__ = ["AI4I_PLANTS", "CMAPSS_PLANTS", "DEMO_PLANTS", "STEPS", "app", "run_steps"]

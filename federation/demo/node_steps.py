@@ -15,7 +15,7 @@ import time
 from rich.table import Table
 
 from federation.demo.context import DemoContext, DemoError, free_port, spawn_until_ready
-from federation.demo.plants import CMAPSS_PLANTS
+from federation.demo.plants import AI4I_PLANTS, CMAPSS_PLANTS
 from federation.schemas.metrics_registry import MetricKind
 
 #: The plant whose URL the demo prints for a person to explore (``--keep-running``).
@@ -37,8 +37,8 @@ def _node_dir(ctx: DemoContext, plant: str) -> str:
 
 
 def start_plant_nodes(ctx: DemoContext) -> None:
-    """Start one plant node per turbofan plant; each pulls its champion from the hub."""
-    for plant in CMAPSS_PLANTS:
+    """Start one plant node per demo plant; each pulls its champion from the hub."""
+    for plant in [*CMAPSS_PLANTS, *AI4I_PLANTS]:
         token = json.loads(
             ctx.millwright(
                 "hub", "create-token", "--role", "plant", "--plant", plant,
@@ -93,6 +93,20 @@ def replay_test_streams(ctx: DemoContext) -> None:
             f"{total['requests']} requests, {total['predictions']} predictions, "
             f"{total['fallback']} fallback, {total['outcomes']} failure records"
         )
+    for plant, variant in AI4I_PLANTS.items():
+        out = ctx.millwright(
+            "node", "replay", "--baseline", "ai4i", "--plant", variant,
+            "--node", ctx.nodes[plant][1], "--limit", "200", "--format", "json",
+        )
+        summary = json.loads(out.stdout)
+        ctx.console.print(
+            f"{plant} (AI4I type {variant} rows): {summary['requests']} requests, "
+            f"{summary['predictions']} predictions, {summary['fallback']} fallback, "
+            f"{summary['rejected']} rejected, p50 {summary['p50_ms']:.1f} ms, "
+            f"p99 {summary['p99_ms']:.1f} ms"
+        )
+        if summary["predictions"] == 0:
+            raise DemoError(f"{plant}: the node answered no prediction: {summary}")
 
 
 def monitor_plants(ctx: DemoContext) -> None:

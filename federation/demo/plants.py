@@ -76,3 +76,5 @@ DEMO_PLANTS: list[PlantCreate] = [
 
 #: The C-MAPSS subset each turbofan plant holds as its local history.
 CMAPSS_PLANTS: dict[str, str] = {f"fd00{i}": f"FD00{i}" for i in range(1, 5)}
+#: The AI4I product variant each milling line produces.
+AI4I_PLANTS: dict[str, str] = {"ai4i-l": "L", "ai4i-m": "M", "ai4i-h": "H"}
