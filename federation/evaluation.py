@@ -41,6 +41,7 @@ class EvaluationBudget:
     batch_size: int = 256
     proximal_mu: float = 0.01
     seed: int = 7
+    personal_head_only: bool = True  # as campaigns personalize (run config personalize-head-only)
 
 
 FULL = EvaluationBudget(max_windows=2000, local_epochs=6, rounds=6, personal_epochs=2)
@@ -58,9 +59,11 @@ def _fit(
     epochs: int,
     lr: float,
     b: EvaluationBudget,
+    *,
+    head_only: bool = False,
 ) -> Weights:
     new, _ = task.fit(weights, data, epochs=epochs, learning_rate=lr,
-                      batch_size=b.batch_size, proximal_mu=0.0, seed=b.seed)
+                      batch_size=b.batch_size, proximal_mu=0.0, seed=b.seed, head_only=head_only)
     return new
 
 
@@ -137,7 +140,8 @@ def evaluate_federation(budget: EvaluationBudget, out_path: Path = RESULTS_PATH)
         for p in PLANTS:
             table[p]["fedavg"] = _rmse(task, fedavg, data[p])
             table[p]["fedprox"] = _rmse(task, fedprox, data[p])
-            personal = _fit(task, fedavg, data[p], b.personal_epochs, b.personal_learning_rate, b)
+            personal = _fit(task, fedavg, data[p], b.personal_epochs, b.personal_learning_rate, b,
+                            head_only=b.personal_head_only)
             table[p]["fedavg_personalized"] = _rmse(task, personal, data[p])
 
         # The budget caps every plant at max_windows; the newcomer keeps its share of that
@@ -153,7 +157,7 @@ def evaluate_federation(budget: EvaluationBudget, out_path: Path = RESULTS_PATH)
                     **{p: {} for p in PLANTS if p != NEW_PLANT}}
         new_global, _ = _federate("fedavg", with_new, b, work / "new")
         new_personal = _fit(task, new_global, new_eval, b.personal_epochs,
-                            b.personal_learning_rate, b)
+                            b.personal_learning_rate, b, head_only=b.personal_head_only)
 
     local_mean = float(np.mean([table[p]["local"] for p in PLANTS]))
     personal_mean = float(np.mean([table[p]["fedavg_personalized"] for p in PLANTS]))
