@@ -6,6 +6,7 @@ Every public function takes the session first (keyword-only), returns rows or ra
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -620,8 +621,13 @@ def list_versions(
     return rows[:page_size], token
 
 
+@functools.cache
 def _version_rows() -> Any:
-    """Select every version column plus its model's name, for plain-row reads."""
+    """Select every version column plus its model's name, for plain-row reads.
+
+    Built once: statements are immutable, and rebuilding this one per request cost more
+    than executing its cached compiled form.
+    """
     return select(*ModelVersion.__table__.c, BaselineModel.name.label("model_name")).join(
         BaselineModel, ModelVersion.model_id == BaselineModel.id
     )
