@@ -38,8 +38,6 @@ class DemoContext:
     hub_process: subprocess.Popen[bytes] | None = None
     hub_log: Path | None = None
     hub: HubClient | None = None
-    node_process: subprocess.Popen[bytes] | None = None
-    node_url: str = ""
     published: list[dict[str, Any]] = field(default_factory=list)
     federation: LocalFederation | None = None
     supernodes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -51,11 +49,18 @@ class DemoContext:
         """Where the demo keeps its databases, artifacts and logs."""
         return self.workdir / "var"
 
-    def millwright(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run ``millwright ARGS`` in a subprocess with the demo environment; raise on failure."""
+    def node_dir(self, plant: str) -> Path:
+        """Return a plant node's state directory (database, logs, local data in ``data/``)."""
+        return self.var_dir / f"node-{plant}"
+
+    def millwright(
+        self, *args: str, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``millwright ARGS`` (demo environment plus ``extra_env``); raise on failure."""
         cmd = [sys.executable, "-m", "millwright", *args]
+        env = {**self.env, **(extra_env or {})}
         result = subprocess.run(
-            cmd, cwd=self.workdir, env=self.env, capture_output=True, text=True, check=False
+            cmd, cwd=self.workdir, env=env, capture_output=True, text=True, check=False
         )
         if result.returncode != 0:
             raise DemoError(

@@ -68,7 +68,7 @@ def start_supernodes(ctx: DemoContext) -> None:
     known = {n.name for n in fed.control.list_nodes()}
     ports = free_ports(len(CMAPSS_PLANTS))
     for (plant, subset), port in zip(CMAPSS_PLANTS.items(), ports, strict=True):
-        node_dir = ctx.var_dir / f"node-{plant}"
+        node_dir = ctx.node_dir(plant)
         data_dir = node_dir / "data"
         write_cmapss_plant_files(subset, data_dir)
         keys = ensure_node_keys(fed.settings, plant)

@@ -32,10 +32,6 @@ MONITOR_ENV = {
 METRICS_TIMEOUT_S = 60.0
 
 
-def _node_dir(ctx: DemoContext, plant: str) -> str:
-    return str(ctx.var_dir / f"node-{plant}")
-
-
 def start_plant_nodes(ctx: DemoContext) -> None:
     """Start one plant node per demo plant; each pulls its champion from the hub."""
     for plant in [*CMAPSS_PLANTS, *AI4I_PLANTS]:
@@ -46,7 +42,7 @@ def start_plant_nodes(ctx: DemoContext) -> None:
             ).stdout
         )["token"]
         url = f"http://127.0.0.1:{free_port(8200)}"
-        node_dir = ctx.var_dir / f"node-{plant}"
+        node_dir = ctx.node_dir(plant)
         node_dir.mkdir(parents=True, exist_ok=True)
         env = {**ctx.env, **MONITOR_ENV, "MILLWRIGHT_NODE_HUB_TOKEN": token}
         args = [
@@ -57,8 +53,6 @@ def start_plant_nodes(ctx: DemoContext) -> None:
             ctx, args, node_dir / "node.log", f"{url}/v1/ready", f"plant node {plant}", env=env
         )
         ctx.nodes[plant] = (process, url)
-        if plant == DEMO_NODE_PLANT:
-            ctx.node_process, ctx.node_url = process, url
         ctx.console.print(f"plant node {plant} ready at {url}")
 
 
@@ -111,30 +105,24 @@ def replay_test_streams(ctx: DemoContext) -> None:
 
 def monitor_plants(ctx: DemoContext) -> None:
     """Run each node's monitoring job once: estimated vs realized per chunk, and alerts."""
-    env_backup = dict(ctx.env)
-    ctx.env.update(MONITOR_ENV)
-    try:
-        for plant in CMAPSS_PLANTS:
-            out = ctx.millwright(
-                "node", "monitor", "--once", "--plant", plant, "--data-dir",
-                _node_dir(ctx, plant), "--format", "json",
-            )
-            summaries = json.loads(out.stdout)
-            raised = [a for s in summaries for a in s.get("raised") or []]
-            if plant == SHIFTED_PLANT:
-                ctx.console.print(_chunk_table(plant, summaries))
-                for alert in raised:
-                    ctx.console.print(f"[bold red]ALERT[/bold red] {plant} {alert['kind']}: "
-                                      f"{alert['description']}")
-                if not raised:
-                    raise DemoError(f"{plant}: the shifted stream raised no alert")
-            else:
-                chunks = [c for s in summaries for c in s.get("chunks") or []]
-                ctx.console.print(f"{plant}: {len(chunks)} chunks monitored, "
-                                  f"{len(raised)} alerts raised")
-    finally:
-        ctx.env.clear()
-        ctx.env.update(env_backup)
+    for plant in CMAPSS_PLANTS:
+        out = ctx.millwright(
+            "node", "monitor", "--once", "--plant", plant, "--data-dir",
+            str(ctx.node_dir(plant)), "--format", "json", extra_env=MONITOR_ENV,
+        )
+        summaries = json.loads(out.stdout)
+        raised = [a for s in summaries for a in s.get("raised") or []]
+        if plant == SHIFTED_PLANT:
+            ctx.console.print(_chunk_table(plant, summaries))
+            for alert in raised:
+                ctx.console.print(f"[bold red]ALERT[/bold red] {plant} {alert['kind']}: "
+                                  f"{alert['description']}")
+            if not raised:
+                raise DemoError(f"{plant}: the shifted stream raised no alert")
+        else:
+            chunks = [c for s in summaries for c in s.get("chunks") or []]
+            ctx.console.print(f"{plant}: {len(chunks)} chunks monitored, "
+                              f"{len(raised)} alerts raised")
 
 
 def _num(value: object) -> str:
