@@ -138,14 +138,15 @@ def evaluate_federation(budget: EvaluationBudget, out_path: Path = RESULTS_PATH)
         everyone: dict[str, dict[str, Any]] = {p: {} for p in PLANTS}
         fedavg, stats = _federate("fedavg", everyone, b, work)
         fedprox, _ = _federate("fedprox", everyone, b, work / "prox")
+        # The default scope is the headline arm; the other scope is reported beside it.
+        other = "fedavg_personalized_all" if b.personal_head_only else "fedavg_personalized_head"
         for p in PLANTS:
             table[p]["fedavg"] = _rmse(task, fedavg, data[p])
             table[p]["fedprox"] = _rmse(task, fedprox, data[p])
-            for head_only in (b.personal_head_only, not b.personal_head_only):
+            for arm, head_only in (("fedavg_personalized", b.personal_head_only),
+                                   (other, not b.personal_head_only)):
                 personal = _fit(task, fedavg, data[p], b.personal_epochs,
                                 b.personal_learning_rate, b, head_only=head_only)
-                arm = ("fedavg_personalized" if head_only == b.personal_head_only
-                       else "fedavg_personalized_head" if head_only else "fedavg_personalized_all")
                 table[p][arm] = _rmse(task, personal, data[p])
 
         # The budget caps every plant at max_windows; the newcomer keeps its share of that
