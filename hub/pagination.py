@@ -26,13 +26,19 @@ def encode_token(after: Any, filters: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_token(token: str | None, filters: dict[str, Any]) -> Any:
+def decode_token(
+    token: str | None, filters: dict[str, Any], key_type: type | None = None
+) -> Any:
     """Return the key to continue after, or None for the first page.
+
+    ``key_type`` is the type the key must have (``int`` for numeric ids): tokens are not
+    signed, so a hand-edited one must fail here as bad input, not later in the query.
 
     Raises
     ------
     InvalidInput
-        When the token is malformed or was issued for different filters.
+        When the token is malformed, its key is not a ``key_type``, or it was issued for
+        different filters.
     """
     if not token:
         return None
@@ -44,6 +50,8 @@ def decode_token(token: str | None, filters: dict[str, Any]) -> Any:
         raise InvalidInput(
             "page_token is not a token this hub issued; start again without page_token."
         ) from exc
+    if key_type is not None and (not isinstance(after, key_type) or isinstance(after, bool)):
+        raise InvalidInput("page_token is malformed; start again without it.")
     if fingerprint != _fingerprint(filters):
         raise InvalidInput(
             "page_token was issued for different filters; repeat the original filters or "

@@ -224,9 +224,7 @@ def list_campaigns(
 ) -> tuple[list[Campaign], str | None]:
     """One page of campaigns ordered by id, optionally of one status."""
     filters = {"status": status}
-    after = decode_token(page_token, filters)
-    if after is not None and not isinstance(after, int):
-        raise InvalidInput("page_token is malformed; start again without it.")
+    after = decode_token(page_token, filters, int)
     stmt = select(Campaign)
     if status is not None:
         stmt = stmt.where(Campaign.status == status.value)

@@ -91,7 +91,7 @@ def list_events(
     """One page of a plant's events in the order they were received."""
     registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
     filters = {"plant_id": plant_id, "kind": kind}
-    after = decode_token(page_token, filters)
+    after = decode_token(page_token, filters, int)
     stmt = select(PlantEvent).where(PlantEvent.plant_id == plant_id)
     if kind:
         stmt = stmt.where(PlantEvent.kind == kind)
@@ -99,7 +99,7 @@ def list_events(
         session=session,
         stmt=stmt,
         key=PlantEvent.seq,
-        after=None if after is None else int(after),
+        after=after,
         page_size=page_size,
         filters=filters,
     )

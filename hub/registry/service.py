@@ -122,7 +122,7 @@ def list_plants(
 ) -> tuple[list[Plant], str | None]:
     """One page of plants ordered by id, with the token of the next page."""
     filters = {"site": site}
-    after = decode_token(page_token, filters)
+    after = decode_token(page_token, filters, str)
     stmt = select(Plant)
     if site:
         stmt = stmt.where(Plant.site == site)
@@ -130,7 +130,7 @@ def list_plants(
         session=session,
         stmt=stmt,
         key=Plant.id,
-        after=None if after is None else str(after),
+        after=after,
         page_size=page_size,
         filters=filters,
     )
@@ -208,7 +208,7 @@ def list_models(
 ) -> tuple[list[BaselineModel], str | None]:
     """One page of baseline models ordered by id."""
     filters = {"dataset": dataset}
-    after = decode_token(page_token, filters)
+    after = decode_token(page_token, filters, int)
     stmt = select(BaselineModel)
     if dataset:
         stmt = stmt.where(BaselineModel.dataset == dataset)
@@ -216,7 +216,7 @@ def list_models(
         session=session,
         stmt=stmt,
         key=BaselineModel.id,
-        after=None if after is None else int(after),
+        after=after,
         page_size=page_size,
         filters=filters,
     )
@@ -581,7 +581,7 @@ def list_versions(
         "recipe_id": recipe_id,
         "parent_id": parent_id,
     }
-    after = decode_token(page_token, filters)
+    after = decode_token(page_token, filters, int)
     stmt = _version_rows()
     if model:
         stmt = stmt.where(BaselineModel.name == model)
@@ -605,7 +605,7 @@ def list_versions(
     if parent_id is not None:
         stmt = stmt.where(ModelVersion.parent_id == parent_id)
     if after is not None:
-        stmt = stmt.where(ModelVersion.id < int(after))
+        stmt = stmt.where(ModelVersion.id < after)
     # Core execution on the session's connection: these are plain rows, and the ORM result
     # layer costs more than it gives.
     stmt = stmt.order_by(ModelVersion.id.desc()).limit(page_size + 1)

@@ -158,6 +158,26 @@ def test_page_token_from_other_filters_is_rejected(client: TestClient, tokens: T
     assert garbage.status_code == 422 and garbage.json()["code"] == "invalid_input"
 
 
+def test_page_token_with_a_key_of_the_wrong_type_is_rejected(
+    client: TestClient, tokens: Tokens
+) -> None:
+    # Tokens are not signed: one edited to carry a string where an id belongs must be bad
+    # input for every keyset list, not an error inside the query.
+    from hub.pagination import encode_token
+
+    h = auth(tokens.admin)
+    cases = {
+        f"{API}/models": encode_token("not-an-id", {"dataset": None}),
+        f"{API}/versions": encode_token("x", {
+            "model": None, "plant_id": None, "tag": None, "recipe_id": None, "parent_id": None,
+        }),
+        f"{API}/plants": encode_token(7, {"site": None}),
+    }
+    for path, token in cases.items():
+        r = client.get(path, params={"page_token": token}, headers=h)
+        assert r.status_code == 422 and r.json()["code"] == "invalid_input", (path, r.text)
+
+
 def test_page_size_is_capped(client: TestClient, tokens: Tokens, hub_settings: HubSettings) -> None:
     h = auth(tokens.admin)
     client.post(f"{API}/models", json={"name": "m"}, headers=h)
