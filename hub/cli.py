@@ -99,6 +99,60 @@ def create_token(
         typer.echo(created.token)
 
 
+@app.command("list-tokens")
+def list_tokens(output: FormatOpt = OutputFormat.TABLE) -> None:
+    """List every token in the hub database (metadata and prefix only, never a secret)."""
+    from federation.schemas.auth import TokenRead
+    from hub.auth import service as auth_service
+    from hub.db import make_engine, make_session_factory
+
+    engine = make_engine(_settings())
+    try:
+        with make_session_factory(engine)() as session:
+            rows = [TokenRead.model_validate(r) for r in auth_service.list_tokens(session=session)]
+    finally:
+        engine.dispose()
+    if output == OutputFormat.JSON:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in rows]))
+        return
+    for r in rows:
+        state = f"revoked {r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "active"
+        plant = f" plant={r.plant_id}" if r.plant_id else ""
+        typer.echo(f"{r.id:>5}  {r.prefix}…  {r.role.value:<14}{plant}  {r.name or '-'}  {state}")
+
+
+@app.command("revoke-token")
+def revoke_token(
+    token_id: Annotated[int, typer.Argument(help="Token id (see list-tokens)")],
+    output: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """Revoke a token in the hub database; running hubs refuse it within auth_cache_seconds."""
+    from federation.errors import MillwrightError
+    from federation.schemas.auth import TokenRead
+    from hub.auth import service as auth_service
+    from hub.db import make_engine, make_session_factory
+
+    settings = _settings()
+    engine = make_engine(settings)
+    try:
+        with make_session_factory(engine)() as session:
+            row = TokenRead.model_validate(
+                auth_service.revoke_token(session=session, token_id=token_id)
+            )
+    except MillwrightError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    if output == OutputFormat.JSON:
+        typer.echo(row.model_dump_json())
+    else:
+        typer.echo(
+            f"token {row.id} ({row.prefix}…, {row.role.value}) revoked at {row.revoked_at}; "
+            f"running hubs refuse it within {settings.auth_cache_seconds:g} s"
+        )
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings)")] = None,

@@ -48,6 +48,11 @@ class HubSettings(BaseSettings):
     max_batch_size: int = Field(
         1000, gt=0, description="Most model versions or events accepted in one batch request."
     )
+    idempotency_ttl_hours: float = Field(
+        24.0,
+        gt=0,
+        description="Hours an Idempotency-Key replays its first result; older keys count as new.",
+    )
     auth_cache_seconds: float = Field(
         5.0, ge=0, description="Seconds a verified token is remembered in-process (0: off)."
     )

@@ -7,6 +7,7 @@ token lookup and the route itself).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -78,6 +79,7 @@ ActorDep = Annotated[str, Depends(get_actor)]
 
 
 async def get_idempotency_key(
+    request: Request,
     principal: PrincipalDep,
     idempotency_key: Annotated[
         str | None,
@@ -90,7 +92,12 @@ async def get_idempotency_key(
     """Return the ``Idempotency-Key`` header, scoped to the calling token."""
     if not idempotency_key:
         return None
-    return IdempotencyKey(key=idempotency_key, actor=str(principal.token_id))
+    settings: HubSettings = request.app.state.settings
+    return IdempotencyKey(
+        key=idempotency_key,
+        actor=str(principal.token_id),
+        ttl=dt.timedelta(hours=settings.idempotency_ttl_hours),
+    )
 
 
 IdempotencyDep = Annotated[IdempotencyKey | None, Depends(get_idempotency_key)]

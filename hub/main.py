@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 
 from federation.offline import disable_telemetry
 from federation.problem import install_problem_handlers
@@ -14,8 +17,24 @@ from hub.api import mount_routers
 from hub.auth.service import PrincipalCache
 from hub.config import HubSettings
 from hub.db import make_engine, make_session_factory
+from hub.idempotency.service import purge_expired
 from hub.observability import ObservabilityMiddleware, RequestMetrics, configure_logging
 from hub.registry.artifacts import LocalArtifactStore
+
+log = logging.getLogger("millwright.hub")
+
+
+def _purge_expired_idempotency_keys(app: FastAPI, settings: HubSettings) -> None:
+    """Drop expired keys at start-up; an unmigrated database is /readyz's to report, not ours."""
+    ttl = dt.timedelta(hours=settings.idempotency_ttl_hours)
+    try:
+        with app.state.session_factory() as session:
+            purged = purge_expired(session=session, ttl=ttl)
+    except SQLAlchemyError as exc:
+        log.warning("idempotency keys not purged: %s", exc.__class__.__name__)
+        return
+    if purged:
+        log.info("purged %d expired idempotency keys", purged)
 
 
 def create_app(settings: HubSettings) -> FastAPI:
@@ -51,6 +70,7 @@ def create_app(settings: HubSettings) -> FastAPI:
                 store=app.state.artifact_store,
             )
             worker.start()
+        _purge_expired_idempotency_keys(app, settings)
         # Startup objects (routes, schemas, validators) never die: keep them out of the
         # collector's way so full collections stay short under load.
         gc.freeze()

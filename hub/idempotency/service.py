@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
 
 from pydantic import BaseModel
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from federation.errors import ErrorCode, InvalidInput
+from hub.db import utcnow
 from hub.idempotency.models import IdempotencyRecord
+
+DEFAULT_TTL = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)
 class IdempotencyKey:
-    """A client-chosen key, scoped to the token that sent it."""
+    """A client-chosen key, scoped to the token that sent it, replayed for ``ttl``."""
 
     key: str
     actor: str
+    ttl: dt.timedelta = DEFAULT_TTL
 
 
 def request_hash(scope: str, payload: BaseModel | dict[str, object]) -> str:
@@ -42,6 +48,12 @@ def find_replay(
         return None
     record = session.get(IdempotencyRecord, (idem.actor, idem.key))
     if record is None:
+        return None
+    if record.created_at < utcnow() - idem.ttl:
+        # Expired: the key is new again (clients retry within minutes, not days); the stale
+        # row goes in the caller's transaction so ``remember`` can insert the key afresh.
+        session.delete(record)
+        session.flush()
         return None
     if record.scope != scope or record.request_hash != req_hash:
         raise InvalidInput(
@@ -73,3 +85,12 @@ def remember(
             created_by=idem.actor,
         )
     )
+
+
+def purge_expired(*, session: Session, ttl: dt.timedelta) -> int:
+    """Delete keys older than ``ttl`` and commit; return how many went (the table stays small)."""
+    result = session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < utcnow() - ttl)
+    )
+    session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

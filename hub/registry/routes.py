@@ -190,8 +190,9 @@ def download_artifact(
 ) -> FileResponse:
     """Download artifact bytes; ``X-Content-SHA256`` lets the caller verify them."""
     artifact = service.get_artifact_or_raise(session=session, digest=digest)
+    path = service.stored_blob_or_raise(store=store, artifact=artifact)
     return FileResponse(
-        store.path_for(digest),
+        path,
         media_type=artifact.media_type,
         headers={"X-Content-SHA256": digest, "ETag": f'"sha256:{digest}"'},
     )

@@ -7,13 +7,22 @@ Every public function takes the session first (keyword-only), returns rows or ra
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exists, insert, or_, select
 from sqlalchemy.orm import Session
 
-from federation.errors import Conflict, ErrorCode, IntegrityMismatch, InvalidInput, NotFound
+from federation.errors import (
+    Conflict,
+    ErrorCode,
+    IntegrityMismatch,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
 from federation.schemas.recipes import RecipeStatus
 from federation.schemas.registry import (
     AliasName,
@@ -41,6 +50,8 @@ from hub.registry.models import (
     Plant,
     VersionTag,
 )
+
+log = logging.getLogger("millwright.hub.registry")
 
 # ---------------------------------------------------------------- plants
 
@@ -244,6 +255,40 @@ def get_artifact_or_raise(*, session: Session, digest: str) -> Artifact:
     return artifact
 
 
+def _blob_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+def _blob_intact(store: ArtifactStore, artifact: Artifact) -> bool:
+    return _blob_size(store.path_for(artifact.digest)) == artifact.size_bytes
+
+
+def stored_blob_or_raise(*, store: ArtifactStore, artifact: Artifact) -> Path:
+    """Return the path of an artifact's bytes, checked against the row before streaming.
+
+    The row outlives its blob when someone deletes or truncates files under the store
+    directory; serving that would fail mid-response (a bare 500) or send wrong bytes.
+
+    Raises
+    ------
+    Unavailable
+        When the blob is missing or its size differs from the registered size.
+    """
+    path = store.path_for(artifact.digest)
+    size = _blob_size(path)
+    if size != artifact.size_bytes:
+        found = "missing" if size is None else f"{size} bytes, registered {artifact.size_bytes}"
+        log.error("artifact blob damaged", extra={"digest": artifact.digest, "found": found})
+        raise Unavailable(
+            f"artifact sha256:{artifact.digest} is registered but its bytes in the artifact "
+            f"store are {found}; restore the blob from backup or re-upload the same bytes."
+        )
+    return path
+
+
 def register_artifact(
     *,
     session: Session,
@@ -272,11 +317,11 @@ def register_artifact(
         )
     existing = get_artifact(session=session, digest=declared_digest)
     if existing is not None:
-        store.discard(staged)
-        if not store.exists(declared_digest):  # heal a store that lost the blob
-            raise Conflict(
-                f"artifact sha256:{declared_digest} is registered but its bytes are missing"
-            )
+        if _blob_intact(store, existing):
+            store.discard(staged)
+        else:  # heal a store that lost or truncated the blob: these bytes hash right
+            store.commit(staged)
+            log.warning("artifact blob restored by upload", extra={"digest": declared_digest})
         return existing
     artifact = Artifact(
         digest=declared_digest,

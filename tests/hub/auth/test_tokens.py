@@ -64,3 +64,31 @@ def test_revoked_token_stops_working(client: TestClient, tokens: Tokens) -> None
 def test_plant_token_must_name_a_plant(client: TestClient, tokens: Tokens) -> None:
     r = client.post("/api/v1/tokens", json={"role": "plant"}, headers=auth(tokens.admin))
     assert r.status_code == 422
+
+
+def test_cli_lists_and_revokes_tokens(
+    hub_settings: HubSettings, app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MILLWRIGHT_HUB_DATABASE_URL", hub_settings.database_url)
+    runner = CliRunner()
+    created = json.loads(
+        runner.invoke(
+            hub_cli, ["create-token", "--role", "executive", "--name", "cfo", "--format", "json"]
+        ).output
+    )
+    listed = runner.invoke(hub_cli, ["list-tokens", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.output)
+    assert [r["name"] for r in rows if r["id"] == created["id"]] == ["cfo"]
+    assert all("token" not in r and created["token"] not in json.dumps(r) for r in rows)
+
+    revoked = runner.invoke(hub_cli, ["revoke-token", str(created["id"])])
+    unknown = runner.invoke(hub_cli, ["revoke-token", "999999"])
+
+    assert revoked.exit_code == 0 and "revoked" in revoked.output
+    assert unknown.exit_code == 1 and "does not exist" in unknown.output
+    table = runner.invoke(hub_cli, ["list-tokens"]).output
+    assert f"{created['id']:>5}" in table and "revoked" in table
+    app.state.principal_cache.clear()  # the CLI is another process: the hub's memo expires
+    r = client.get("/api/v1/whoami", headers=auth(created["token"]))
+    assert r.status_code == 401 and r.json()["code"] == "unauthenticated"

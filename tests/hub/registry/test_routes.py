@@ -527,3 +527,65 @@ def test_bad_input_is_4xx_and_changes_nothing(
     assert body["code"] == code
     assert body["status"] == status and body["title"] and body["detail"]
     assert snapshot(hub_settings) == before
+
+
+def test_lost_blob_is_a_clear_503_and_a_re_upload_heals_it(
+    client: TestClient, tokens: Tokens, hub_settings: HubSettings
+) -> None:
+    blob = b"weights" * 50
+    digest = hashlib.sha256(blob).hexdigest()
+    h = auth(tokens.data_scientist)
+    put = client.put(f"{API}/artifacts/sha256/{digest}", content=blob, headers=h)
+    assert put.status_code == 201
+    stored = hub_settings.artifact_root / "sha256" / digest[:2] / digest[2:4] / digest
+
+    stored.write_bytes(blob[:10])  # truncated on disk
+    truncated = client.get(f"{API}/artifacts/sha256/{digest}", headers=h)
+    stored.unlink()  # gone from disk
+    missing = client.get(f"{API}/artifacts/sha256/{digest}", headers=h)
+
+    for response in (truncated, missing):
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == "unavailable"
+        assert digest in response.json()["detail"]
+    assert "10 bytes, registered 350" in truncated.json()["detail"]
+    assert "missing" in missing.json()["detail"]
+
+    healed = client.put(f"{API}/artifacts/sha256/{digest}", content=blob, headers=h)
+    assert healed.status_code == 201
+    assert client.get(f"{API}/artifacts/sha256/{digest}", headers=h).content == blob
+    assert list((hub_settings.artifact_root / ".staging").iterdir()) == []
+
+
+def test_idempotency_key_expires_after_its_ttl(
+    client: TestClient, tokens: Tokens, app: Any
+) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from hub.idempotency.models import IdempotencyRecord
+    from hub.idempotency.service import purge_expired
+
+    h = {**auth(tokens.admin), "Idempotency-Key": "k-old"}
+    client.post(f"{API}/models", json={"name": "m"}, headers=auth(tokens.admin))
+    first = client.post(f"{API}/versions", json={"model": "m", "version": "1"}, headers=h)
+    assert first.status_code == 201
+    with app.state.session_factory() as session:  # age the key past the 24 h default
+        session.execute(
+            update(IdempotencyRecord).values(
+                created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=25)
+            )
+        )
+        session.commit()
+
+    reused = client.post(f"{API}/versions", json={"model": "m", "version": "2"}, headers=h)
+    replay = client.post(f"{API}/versions", json={"model": "m", "version": "2"}, headers=h)
+
+    assert reused.status_code == 201 and reused.json()["version"] == "2"
+    assert replay.json()["id"] == reused.json()["id"]  # the renewed key replays again
+    with app.state.session_factory() as session:
+        assert purge_expired(session=session, ttl=dt.timedelta(hours=1)) == 0
+        assert purge_expired(session=session, ttl=dt.timedelta(0)) == 1
+        assert session.query(IdempotencyRecord).count() == 0
