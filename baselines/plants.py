@@ -115,7 +115,7 @@ def _cmapss(
         y_test=y_test,
         feature_state=state,
         fingerprint=training_fingerprint(
-            train, recipe.for_plant(plant_id).to_json(), plant=plant_id
+            train, recipe.training_json(plant_id), plant=plant_id
         ),
         quarantined_rows=quarantined,
         extra={
@@ -176,7 +176,7 @@ def _ai4i(
         y_test=y_test,
         feature_state=state,
         fingerprint=training_fingerprint(
-            parts["train"], recipe.for_plant(plant_id).to_json(), plant=plant_id
+            parts["train"], recipe.training_json(plant_id), plant=plant_id
         ),
         quarantined_rows=quarantined,
         extra={

@@ -97,6 +97,26 @@ class PrivacyKnobs(_Section):
     secure_aggregation: bool = False
 
 
+class MonitoringKnobs(_Section):
+    """How a plant node monitors models of this recipe (a node's own settings may override).
+
+    Control-chart alerts: raise when the rolling estimate over ``performance_window`` chunks
+    is ``performance_k`` reference sigma worse than the reference mean for ``raise_after``
+    chunks in a row; clear within ``performance_k_clear`` sigma after ``clear_after``.
+    """
+
+    chunk_size: int | None = Field(500, ge=10)
+    chunk_period: str | None = None  # pandas offset alias such as "8h"; replaces chunk_size
+    reference_rows: int = Field(2000, ge=20)
+    performance_k: float = Field(2.0, gt=0)
+    performance_k_clear: float = Field(1.0, ge=0)
+    performance_window: int = Field(3, ge=1)
+    drift_k: float = Field(4.0, gt=0)
+    raise_after: int = Field(2, ge=1)
+    clear_after: int = Field(2, ge=1)
+    min_report_rows: int = Field(100, ge=1)  # anonymization: smaller windows are suppressed
+
+
 class Recipe(_Section):
     """A versioned, JSON-serializable recipe, stored in the hub registry beside each model."""
 
@@ -118,6 +138,7 @@ class Recipe(_Section):
     plants: list[str]
     federation: FederationKnobs = FederationKnobs()
     privacy: PrivacyKnobs = PrivacyKnobs()
+    monitoring: MonitoringKnobs = MonitoringKnobs()
 
     @property
     def recipe_id(self) -> str:
@@ -144,6 +165,18 @@ class Recipe(_Section):
         """
         hp = self.hyperparameters_for(plant).model_copy(update={"overrides": {}})
         return self.model_copy(update={"hyperparameters": hp})
+
+    def training_json(self, plant: str | None) -> str:
+        """Canonical JSON of what shapes a plant's model: :meth:`for_plant` minus monitoring.
+
+        Alert thresholds and chunk sizes change how a model is watched, not the model, so
+        tuning them must not invalidate trained models or their fingerprints.
+        """
+        return json.dumps(
+            self.for_plant(plant).model_dump(mode="json", exclude={"monitoring"}),
+            sort_keys=True,
+            separators=(",", ":"),
+        )
 
     def hyperparameters_for(self, plant: str | None) -> Hyperparameters:
         """Return the hyperparameters with a plant's overrides applied."""

@@ -10,6 +10,7 @@ from baselines.recipes.schema import (
     GateOp,
     Hyperparameters,
     Int8Tolerance,
+    MonitoringKnobs,
     PrivacyKnobs,
     PromotionGate,
     Recipe,
@@ -70,6 +71,9 @@ def cmapss_recipe() -> Recipe:
         plants=["FD001", "FD002", "FD003", "FD004"],
         federation=FederationKnobs(strategy="fedprox", proximal_mu=0.01, rounds=5, local_epochs=1),
         privacy=PrivacyKnobs(),
+        # 500 logged windows per chunk; the reference is the first 2,000 (about 20 engines'
+        # last windows at a fleet's cadence); k = 2 because k = 1 paged on stable new units.
+        monitoring=MonitoringKnobs(chunk_size=500, reference_rows=2000, performance_k=2.0),
     )
 
 
@@ -140,6 +144,7 @@ def ai4i_recipe() -> Recipe:
         plants=["L", "M", "H"],
         federation=FederationKnobs(strategy="fedprox", proximal_mu=0.01, rounds=5, local_epochs=2),
         privacy=PrivacyKnobs(),
+        monitoring=MonitoringKnobs(chunk_size=500, reference_rows=2000, performance_k=2.0),
     )
 
 

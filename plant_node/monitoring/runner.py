@@ -31,17 +31,19 @@ import secrets
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from baselines.export.runtime import METADATA_FILE, RECIPE_FILE
+from baselines.recipes.schema import MonitoringKnobs
 from federation.errors import Conflict
 from federation.schemas.metrics_report import MetricsReport
 from plant_node.config import NodeSettings
@@ -112,6 +114,7 @@ class _Target:
     classifier: bool
     features: tuple[str, ...]
     windowed: bool = False  # inputs hold a window of cycles (C-MAPSS)
+    knobs: MonitoringKnobs = MonitoringKnobs()  # the recipe's, see monitoring_knobs
 
     @property
     def columns(self) -> LogColumns:
@@ -135,18 +138,70 @@ def pseudonym_key(settings: NodeSettings) -> bytes:
     return path.read_text().strip().encode()
 
 
-def _rul_cap(settings: NodeSettings, target: _Target) -> float:
-    """Return the RUL cap of the version's target (its feature state), 125 if unknown."""
-    for meta in settings.cache_path.glob(f"{target.baseline}/*/metadata.json"):
+def _bundle(settings: NodeSettings, target: _Target) -> tuple[Path, dict[str, Any]] | None:
+    """Return the installed model directory of the target's version and its metadata."""
+    for meta in settings.cache_path.glob(f"{target.baseline}/*/{METADATA_FILE}"):
         try:
             data = json.loads(meta.read_text())
         except (OSError, ValueError):
             continue
         if str(data.get("version", meta.parent.name)) == target.model_version:
-            cap = (data.get("feature_state") or {}).get("rul_cap")
-            if isinstance(cap, int | float):
-                return float(cap)
-    return DEFAULT_RUL_CAP
+            return meta.parent, data
+    return None
+
+
+def _rul_cap(settings: NodeSettings, target: _Target) -> float:
+    """Return the RUL cap of the version's target (its feature state), 125 if unknown."""
+    found = _bundle(settings, target)
+    cap = (found[1].get("feature_state") or {}).get("rul_cap") if found else None
+    return float(cap) if isinstance(cap, int | float) else DEFAULT_RUL_CAP
+
+
+# Node settings that, when set explicitly (environment, .env), win over the recipe's knob.
+_SETTING_OF_KNOB = {
+    "chunk_size": "monitor_chunk_size",
+    "chunk_period": "monitor_chunk_period",
+    "reference_rows": "monitor_reference_rows",
+    "min_report_rows": "monitor_min_rows",
+}
+
+
+def monitoring_knobs(settings: NodeSettings, target: _Target) -> MonitoringKnobs:
+    """Return the monitoring section of the version's recipe, overridden by the node's settings.
+
+    The recipe travels inside the exported model directory; a version without one (or with a
+    section this node cannot read) is monitored with the defaults, and says so in the log.
+    """
+    knobs = MonitoringKnobs()
+    found = _bundle(settings, target)
+    recipe_path = found[0] / RECIPE_FILE if found else None
+    if recipe_path is not None and recipe_path.exists():
+        try:
+            section = json.loads(recipe_path.read_text()).get("monitoring")
+            if section is not None:
+                knobs = MonitoringKnobs.model_validate(section)
+        except (OSError, ValueError, ValidationError) as exc:
+            log.warning("%s: recipe monitoring section unreadable (%s); using defaults",
+                        target.model_version, exc)  # fmt: skip
+    explicit = {
+        knob: getattr(settings, name)
+        for knob, name in _SETTING_OF_KNOB.items()
+        if name in settings.model_fields_set
+    }
+    if "chunk_size" in explicit and "chunk_period" not in explicit:
+        explicit["chunk_period"] = None  # the node asked for row chunks
+    return knobs.model_copy(update=explicit) if explicit else knobs
+
+
+def _apply_knobs(settings: NodeSettings, knobs: MonitoringKnobs) -> NodeSettings:
+    return settings.model_copy(
+        update={
+            "monitor_chunk_size": knobs.chunk_size or settings.monitor_chunk_size,
+            "monitor_chunk_period": knobs.chunk_period,
+            "monitor_reference_rows": knobs.reference_rows,
+            "monitor_min_rows": knobs.min_report_rows,
+        }
+    )
 
 
 # -- reading the log -------------------------------------------------------------------------
@@ -310,10 +365,17 @@ def _feedback_labels(
 
 def _config(settings: NodeSettings, target: _Target) -> MonitorConfig:
     period = settings.monitor_chunk_period
+    knobs = target.knobs
     return MonitorConfig(
         chunk_size=None if period else settings.monitor_chunk_size,
         chunk_period=period,
         problem="classification_binary" if target.classifier else "regression",
+        performance_k=knobs.performance_k,
+        performance_k_clear=knobs.performance_k_clear,
+        performance_window=knobs.performance_window,
+        drift_k=knobs.drift_k,
+        raise_after=knobs.raise_after,
+        clear_after=knobs.clear_after,
         expected_interval_s=settings.monitor_expected_interval_s,
     )
 
@@ -530,6 +592,8 @@ def monitor_target(
     settings: NodeSettings, factory: sessionmaker[Session], target: _Target
 ) -> RunSummary:
     """Fit (first time) and run the monitor of one baseline's model version."""
+    target = replace(target, knobs=monitoring_knobs(settings, target))
+    settings = _apply_knobs(settings, target.knobs)
     folder = target.directory(settings.data_path / "monitoring")
     rul_cap = _rul_cap(settings, target)
     fitted_now = False
@@ -671,9 +735,10 @@ def run_node_monitoring(
 def settings_env(settings: NodeSettings) -> dict[str, str]:
     """Return the environment that rebuilds these settings in a child process."""
     env: dict[str, str] = {}
+    recipe_owned = set(_SETTING_OF_KNOB.values()) - settings.model_fields_set
     for name in type(settings).model_fields:
         value = getattr(settings, name)
-        if value is None:
+        if value is None or name in recipe_owned:  # left to the model's recipe
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()

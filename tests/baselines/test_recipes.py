@@ -14,6 +14,7 @@ def test_recipes_carry_every_section_the_registry_needs() -> None:
     for key in (
         "preprocessing", "features", "architecture", "hyperparameters", "split", "metrics",
         "promotion_gates", "int8_tolerance", "data_contract", "federation", "privacy",
+        "monitoring",
     ):  # fmt: skip
         assert key in doc
     assert doc["int8_tolerance"] == {
@@ -29,3 +30,13 @@ def test_gates_are_per_plant_for_cmapss() -> None:
     assert recipe.gates_pass({"rmse": 20.0}, "FD002") == {"rmse": True}
     assert recipe.gates_pass({"rmse": 20.0}, "FD001") == {"rmse": False}
     assert ai4i_recipe().gates_pass({"f1": 0.9}) == {"f1": True, "pr_auc": False, "ece": False}
+
+
+def test_monitoring_knobs_do_not_touch_the_training_fingerprint() -> None:
+    recipe = cmapss_recipe()
+    retuned = recipe.model_copy(
+        update={"monitoring": recipe.monitoring.model_copy(update={"performance_k": 3.0})}
+    )
+    assert retuned.digest() != recipe.digest()  # the published recipe did change
+    assert retuned.training_json("FD001") == recipe.training_json("FD001")
+    assert "monitoring" not in json.loads(recipe.training_json("FD001"))

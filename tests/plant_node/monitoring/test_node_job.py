@@ -203,3 +203,41 @@ def test_metrics_reports_are_anonymized_aggregates(scenario):
         }
         assert not strings & unit_ids
         assert all(math.isfinite(v) for _, v in leaves if isinstance(v, float))
+
+
+def test_monitoring_knobs_come_from_the_recipe_unless_the_node_sets_them(
+    tmp_path: Path, rul_model_dir: Path
+) -> None:
+    import json
+    import shutil
+
+    from baselines.recipes import MonitoringKnobs
+    from plant_node.config import NodeSettings
+    from plant_node.monitoring.runner import _Target, monitoring_knobs
+
+    model = tmp_path / "model"
+    shutil.copytree(rul_model_dir, model)
+    section = MonitoringKnobs(chunk_size=250, reference_rows=800, performance_k=1.5)
+    (model / "recipe.json").write_text(json.dumps({"monitoring": section.model_dump()}))
+    node = monitored_node(tmp_path / "node", model)
+    target = _Target("cmapss", "rul", "1", False, ("s2",), True)
+    bare = NodeSettings(plant_id="plant-m", data_dir=node.data_dir)
+
+    from_recipe = monitoring_knobs(bare, target)
+    overridden = monitoring_knobs(node, target)  # the node set chunk size and reference rows
+    child_env = settings_env(bare)
+
+    assert (from_recipe.chunk_size, from_recipe.reference_rows) == (250, 800)
+    assert from_recipe.performance_k == 1.5
+    assert (overridden.chunk_size, overridden.reference_rows, overridden.min_report_rows) == (
+        100,
+        1000,
+        50,
+    )
+    assert overridden.performance_k == 1.5  # no node setting for it: the recipe's
+    # the scheduler's child process must not turn defaults into explicit overrides
+    assert "MILLWRIGHT_NODE_MONITOR_CHUNK_SIZE" not in child_env
+    assert "MILLWRIGHT_NODE_MONITOR_CHUNK_SIZE" in settings_env(node)
+    (installed,) = node.cache_path.glob("cmapss/*/recipe.json")
+    installed.write_text("{not json")
+    assert monitoring_knobs(bare, target) == MonitoringKnobs()
