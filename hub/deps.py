@@ -28,9 +28,18 @@ async def get_settings(request: Request) -> HubSettings:
     return settings
 
 
+_READS = frozenset({"GET", "HEAD"})
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One session per request; services commit, this only closes (never commits)."""
-    session: Session = request.app.state.session_factory()
+    """One session per request; services commit, this only closes (never commits).
+
+    GET and HEAD requests never write, so they get the read factory (autocommit on
+    PostgreSQL: no BEGIN/ROLLBACK round trips).
+    """
+    state = request.app.state
+    factory = state.read_session_factory if request.method in _READS else state.session_factory
+    session: Session = factory()
     try:
         yield session
     finally:

@@ -16,7 +16,7 @@ from federation.problem import install_problem_handlers
 from hub.api import mount_routers
 from hub.auth.service import PrincipalCache
 from hub.config import HubSettings
-from hub.db import make_engine, make_session_factory
+from hub.db import make_engine, make_read_session_factory, make_session_factory
 from hub.idempotency.service import purge_expired
 from hub.observability import ObservabilityMiddleware, RequestMetrics, configure_logging
 from hub.registry.artifacts import LocalArtifactStore
@@ -59,6 +59,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
+        app.state.read_session_factory = make_read_session_factory(engine)
         app.state.artifact_store = LocalArtifactStore(settings.artifact_root)
         worker = None
         if settings.campaign_superlink:
