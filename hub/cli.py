@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +14,8 @@ from federation.schemas.auth import Role, TokenCreate
 from hub.campaigns.cli import app as campaigns_app
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from hub.config import HubSettings
 
 app = typer.Typer(no_args_is_help=True, help="Run and administer the central hub.")
@@ -34,6 +38,23 @@ def _settings() -> HubSettings:
     from hub.config import HubSettings
 
     return HubSettings()
+
+
+@contextmanager
+def _database(settings: HubSettings | None = None) -> Iterator[Session]:
+    """Yield a session on the hub database for one command; a hub error exits with code 1."""
+    from federation.errors import MillwrightError
+    from hub.db import make_engine, make_session_factory
+
+    engine = make_engine(settings or _settings())
+    try:
+        with make_session_factory(engine)() as session:
+            yield session
+    except MillwrightError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
 
 
 @db_app.command("upgrade")
@@ -76,23 +97,14 @@ def create_token(
     """Mint a bearer token directly in the hub database (prints the secret once)."""
     from pydantic import ValidationError
 
-    from federation.errors import MillwrightError
     from hub.auth import service as auth_service
-    from hub.db import make_engine, make_session_factory
 
     try:
         token_in = TokenCreate(role=role, plant_id=plant, name=name)
     except ValidationError as exc:
         raise typer.BadParameter(exc.errors()[0]["msg"]) from exc
-    engine = make_engine(_settings())
-    try:
-        with make_session_factory(engine)() as session:
-            created = auth_service.create_token(session=session, token_in=token_in, actor="cli")
-    except MillwrightError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from exc
-    finally:
-        engine.dispose()
+    with _database() as session:
+        created = auth_service.create_token(session=session, token_in=token_in, actor="cli")
     if output == OutputFormat.JSON:
         typer.echo(created.model_dump_json())
     else:
@@ -104,14 +116,9 @@ def list_tokens(output: FormatOpt = OutputFormat.TABLE) -> None:
     """List every token in the hub database (metadata and prefix only, never a secret)."""
     from federation.schemas.auth import TokenRead
     from hub.auth import service as auth_service
-    from hub.db import make_engine, make_session_factory
 
-    engine = make_engine(_settings())
-    try:
-        with make_session_factory(engine)() as session:
-            rows = [TokenRead.model_validate(r) for r in auth_service.list_tokens(session=session)]
-    finally:
-        engine.dispose()
+    with _database() as session:
+        rows = [TokenRead.model_validate(r) for r in auth_service.list_tokens(session=session)]
     if output == OutputFormat.JSON:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows]))
         return
@@ -127,23 +134,13 @@ def revoke_token(
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Revoke a token in the hub database; running hubs refuse it within auth_cache_seconds."""
-    from federation.errors import MillwrightError
     from federation.schemas.auth import TokenRead
     from hub.auth import service as auth_service
-    from hub.db import make_engine, make_session_factory
 
     settings = _settings()
-    engine = make_engine(settings)
-    try:
-        with make_session_factory(engine)() as session:
-            row = TokenRead.model_validate(
-                auth_service.revoke_token(session=session, token_id=token_id)
-            )
-    except MillwrightError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from exc
-    finally:
-        engine.dispose()
+    with _database(settings) as session:
+        revoked = auth_service.revoke_token(session=session, token_id=token_id)
+        row = TokenRead.model_validate(revoked)
     if output == OutputFormat.JSON:
         typer.echo(row.model_dump_json())
     else:
