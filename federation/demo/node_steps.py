@@ -136,8 +136,12 @@ def _chunk_table(plant: str, summaries: list[dict[str, object]]) -> Table:
     for summary in summaries:
         for c in summary.get("chunks") or []:  # type: ignore[attr-defined]
             top = ", ".join(f"{n} {v:.2f}" for n, v in c["top_drift"][:2])
+            perf = c.get("performance") or [{}]
+            why = perf[0].get("unreliable") or []
+            # a flagged estimate is shown as what flagged it: the number is not to be trusted
+            estimate = "unreliable: " + ", ".join(why) if why else _num(c["estimated"])
             table.add_row(
-                str(c["chunk"]), str(c["n_rows"]), _num(c["estimated"]),
+                str(c["chunk"]), str(c["n_rows"]), estimate,
                 f"[{_num(c['lower'])}, {_num(c['upper'])}]", _num(c["realized"]),
                 str(c["n_labels"]), top,
             )

@@ -60,6 +60,18 @@ class MetricValue(ReportModel):
     upper: float | None = None
     realized: float | None = Field(None, description="Null until enough labels have arrived.")
     n_labels: NonNegativeInt = 0
+    unreliable: list[Name] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Rules (integrity or multivariate drift) the chunk breached, which put "
+        "its inputs outside what the estimator learned on; the estimate is then null.",
+    )
+
+    @model_validator(mode="after")
+    def _no_estimate_when_unreliable(self) -> Self:
+        if self.unreliable and self.estimated is not None:
+            raise ValueError("an estimate flagged unreliable must not carry a value")
+        return self
 
 
 class DriftScores(ReportModel):

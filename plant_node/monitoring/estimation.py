@@ -171,6 +171,7 @@ class PerformanceEstimator:
         self.threshold = threshold
         self.min_labels = min_labels
         self.reference_stats: dict[str, tuple[float, float]] = {}
+        self._fill: dict[str, float] = {}
         chunker = _ColumnChunker(columns.timestamp)
         if problem is ProblemType.CLASSIFICATION:
             self._estimator: Any = nml.CBPE(
@@ -184,7 +185,7 @@ class PerformanceEstimator:
         else:
             params = {"n_jobs": 1, "verbosity": -1, **(hyperparameters or {})}
             self._estimator = nml.DLE(
-                feature_column_names=list(columns.features),
+                feature_column_names=self._inputs,
                 y_pred=columns.prediction,
                 y_true=columns.label,
                 metrics=list(self.metrics),
@@ -192,15 +193,22 @@ class PerformanceEstimator:
                 hyperparameters=params,
             )
 
+    @property
+    def _inputs(self) -> list[str]:
+        """What DLE reads besides the prediction: the monitored features."""
+        return list(self.columns.features)
+
     def _prepare(self, frame: pd.DataFrame, *, keep_label: bool) -> pd.DataFrame:
         cols = [CHUNK_COLUMN, self.columns.prediction]
         if self.columns.timestamp in frame:
             cols.append(self.columns.timestamp)
         if self.problem is ProblemType.REGRESSION:
-            cols += list(self.columns.features)
+            cols += self._inputs
         if keep_label:
             cols.append(self.columns.label)
         out = frame[cols].copy()
+        if self.problem is ProblemType.REGRESSION:
+            out[self._inputs] = self._impute(frame)
         if self.problem is ProblemType.CLASSIFICATION:
             if self.columns.predicted_class in frame:
                 out[self.columns.predicted_class] = frame[self.columns.predicted_class].astype(int)
@@ -209,6 +217,21 @@ class PerformanceEstimator:
                     out[self.columns.prediction] >= self.threshold
                 ).astype(int)
         return out
+
+    def _impute(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Fill null inputs with the unit's last reading, else the reference median.
+
+        LightGBM reads a null in a column that had none during fitting as 0.0, far outside
+        any sensor's range, so one dropped reading would move DLE's error estimate by
+        whatever its trees say about a sensor at zero. The unit's last reading is what a
+        windowed model carries over a gap; the median is the fallback without one.
+        """
+        x = frame[self._inputs].astype(np.float64)
+        if not x.isna().to_numpy().any():
+            return x
+        if self.columns.unit in frame:  # rows are in time order (assign_chunks sorts)
+            x = x.groupby(frame[self.columns.unit].to_numpy(), sort=False).ffill()
+        return x.fillna(getattr(self, "_fill", {}))
 
     def fit(self, reference: pd.DataFrame) -> PerformanceEstimator:
         """Fit on a fully labelled reference period (chunk column required).
@@ -226,6 +249,9 @@ class PerformanceEstimator:
         """
         if reference[self.columns.label].isna().any():
             raise ValueError("every reference row needs a label")
+        if self.problem is ProblemType.REGRESSION:
+            medians = reference[self._inputs].astype(np.float64).median()
+            self._fill = {k: float(v) for k, v in medians.items() if math.isfinite(v)}
         data = self._prepare(reference, keep_label=True)
         if self.problem is ProblemType.CLASSIFICATION:
             data[self.columns.label] = data[self.columns.label].astype(int)

@@ -116,11 +116,13 @@ def build_metrics_report(
                 metrics=[
                     MetricValue(
                         metric=p.metric,
-                        estimated=_num(p.estimated),
-                        lower=_num(p.lower),
-                        upper=_num(p.upper),
+                        # an unreliable estimate travels as its reasons, never as a number
+                        estimated=None if r.unreliable else _num(p.estimated),
+                        lower=None if r.unreliable else _num(p.lower),
+                        upper=None if r.unreliable else _num(p.upper),
                         realized=_num(p.realized),
                         n_labels=p.n_labels,
+                        unreliable=list(r.unreliable),
                     )
                     for p in r.performance
                 ],

@@ -377,6 +377,7 @@ def _config(settings: NodeSettings, target: _Target) -> MonitorConfig:
         raise_after=knobs.raise_after,
         clear_after=knobs.clear_after,
         expected_interval_s=settings.monitor_expected_interval_s,
+        windowed_inputs=target.windowed,
     )
 
 
@@ -427,6 +428,7 @@ def _chunk_values(target: _Target, monitor: Any, r: ChunkResult) -> dict[str, An
             "upper": records._finite(p.upper),
             "realized": records._finite(p.realized),
             "n_labels": int(p.n_labels),
+            "unreliable": list(r.unreliable),
         }
         for p in r.performance
     ]

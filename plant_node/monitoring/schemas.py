@@ -113,6 +113,11 @@ class MetricRead(BaseModel):
     upper: float | None
     realized: float | None
     n_labels: int
+    unreliable: list[str] = Field(
+        default_factory=list,
+        description="Integrity or multivariate-drift rules this chunk breached: its inputs "
+        "left what the estimator learned on, so the estimate is not to be trusted.",
+    )
 
 
 class ChunkRead(BaseModel):

@@ -59,6 +59,23 @@ _T = TypeVar("_T")
 FEATURE_DRIFT_KEY = "drift:features"
 #: Alert key of the prediction-drift rule.
 PREDICTION_DRIFT_KEY = "drift:prediction"
+#: Rules whose breach on a chunk means its inputs are not what the performance estimator
+#: learned on: nulls (imputed), values outside the reference range, flat sensors, or rows
+#: whose joint pattern the reference PCA cannot reconstruct (a recalibrated sensor, a new
+#: fault mode). CBPE and DLE are valid under covariate shift inside the reference's support;
+#: on such a chunk the estimate is kept on the node but flagged, and the hub gets the
+#: reasons instead of the number. Univariate feature drift alone does not flag (that is
+#: covariate shift), nor do late rows (real readings, only late).
+ESTIMATE_GUARDS = (
+    "integrity:null_rate",
+    "integrity:out_of_range_rate",
+    "integrity:stuck_rate",
+    f"drift:*:{MULTIVARIATE_METRIC}",
+)
+#: Added to the guards when the model reads a window of each unit's recent readings: lost
+#: readings then compress the history the model sees (for a per-record model, or over a
+#: stop of the line, a gap changes no input).
+WINDOWED_GUARD = "integrity:missing_rate"
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,9 @@ class MonitorConfig:
         Seconds between readings of one unit (the contract's frequency); learned if omitted.
     max_delay_s
         Rows received later than this after their timestamp count as late.
+    windowed_inputs
+        The model reads a window of each unit's recent readings (C-MAPSS), so lost readings
+        make its estimate unreliable (see :data:`WINDOWED_GUARD`).
     """
 
     chunk_size: int | None = 500
@@ -125,6 +145,12 @@ class MonitorConfig:
     integrity_window: int = 10
     expected_interval_s: float | None = None
     max_delay_s: float | None = None
+    windowed_inputs: bool = False
+
+    @property
+    def estimate_guards(self) -> tuple[str, ...]:
+        """Rule keys whose breach flags a chunk's estimate as unreliable."""
+        return ESTIMATE_GUARDS + ((WINDOWED_GUARD,) if self.windowed_inputs else ())
 
 
 @dataclass
@@ -176,6 +202,39 @@ class ChunkResult:
     latency_ms: dict[str, float]
     events: list[AlertEvent]
     values: dict[str, float]
+    unreliable: tuple[str, ...] = ()
+    """Guard rules (:data:`ESTIMATE_GUARDS`) this chunk breached; empty: trust the estimate."""
+
+
+def estimate_guards(
+    rules: Sequence[AlertRule],
+    values: Mapping[str, float],
+    guards: Sequence[str] = ESTIMATE_GUARDS,
+) -> tuple[str, ...]:
+    """Return the guard rules a chunk's values breach: why its estimate is not reliable.
+
+    Parameters
+    ----------
+    rules
+        The monitor's rules (their raise levels come from the reference period).
+    values
+        The chunk's observed integrity rates and drift scores.
+    guards
+        Rule keys that guard the estimate (:attr:`MonitorConfig.estimate_guards`).
+
+    Returns
+    -------
+    tuple[str, ...]
+        Breached guard keys, in ``guards`` order; empty when none.
+    """
+    by_key = {r.key: r for r in rules}
+    out = []
+    for key in guards:
+        rule, value = by_key.get(key), values.get(key)
+        if rule is not None and value is not None and math.isfinite(value):
+            if rule.breaches(value):
+                out.append(key)
+    return tuple(out)
 
 
 def _rates_by_chunk(results: Sequence[ChunkIntegrity]) -> dict[str, list[float]]:
@@ -442,13 +501,18 @@ def run_monitor(
             violations=(violations or {}).get(chunk, ()),
         )
         values: dict[str, float] = dict(integ.rates())
-        for p in perf.get(chunk, []):
-            values[f"performance:{p.metric}"] = p.estimated
         values[f"drift:*:{MULTIVARIATE_METRIC}"] = drift.multivariate
         excess = drift.excess(monitor.drift, metric)
         values[FEATURE_DRIFT_KEY] = max(excess.values(), default=0.0)
         if metric in drift.prediction:
             values[PREDICTION_DRIFT_KEY] = drift.prediction[metric]
+        guards = monitor.config.estimate_guards
+        unreliable = estimate_guards(monitor.rules, values, guards) if chunk in perf else ()
+        if not unreliable:
+            # an unreliable estimate never moves the performance control chart (its window
+            # skips the chunk); the integrity or drift rule that flagged it pages instead
+            for p in perf.get(chunk, []):
+                values[f"performance:{p.metric}"] = p.estimated
         start = _iso(rows[cols.timestamp].min())
         obs = ChunkObservation(
             chunk=chunk,
@@ -476,6 +540,7 @@ def run_monitor(
                 latency_ms=latency,
                 events=events,
                 values=values,
+                unreliable=unreliable,
             )
         )
     new_state = MonitorState(
@@ -533,6 +598,7 @@ __all__ = [
     "MonitorConfig",
     "MonitorState",
     "build_rules",
+    "estimate_guards",
     "fit_monitor",
     "load_monitor",
     "load_state",

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from plant_node.monitoring import LogColumns, assign_chunks
+from plant_node.monitoring.chunking import CHUNK_COLUMN
 from plant_node.monitoring.estimation import (
     PerformanceEstimator,
     ProblemType,
@@ -119,3 +120,25 @@ def test_fit_refuses_unlabelled_reference():
 
     with pytest.raises(ValueError, match="label"):
         est.fit(ref)
+
+
+def test_dle_reads_a_null_input_as_the_units_last_reading_not_as_zero(fd001):
+    from tests.plant_node.monitoring.conftest import COLUMNS
+
+    ref = assign_chunks(fd001["reference"], timestamp="timestamp", size=500)
+    stable = assign_chunks(fd001["stable"], timestamp="timestamp", size=500)
+    est = PerformanceEstimator(problem=ProblemType.REGRESSION, columns=COLUMNS).fit(ref)
+    holes = stable.copy()
+    first = holes.groupby("unit_id").cumcount() == 0
+    gone = (holes.index % 3 == 0) & ~first & (holes[CHUNK_COLUMN] == 2)
+    holes.loc[gone, "s4"] = np.nan
+    held = holes.copy()
+    held["s4"] = held.groupby("unit_id")["s4"].ffill()
+    zero = holes.copy()
+    zero["s4"] = zero["s4"].fillna(0.0)
+
+    def rmse(frame):
+        return [p.estimated for p in est.estimate(frame) if p.metric == "rmse" and p.chunk == 2]
+
+    assert rmse(holes) == pytest.approx(rmse(held))
+    assert rmse(holes) != pytest.approx(rmse(zero), rel=1e-9)  # LightGBM: null = 0.0

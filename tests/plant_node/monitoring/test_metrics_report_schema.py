@@ -115,3 +115,16 @@ def test_report_id_is_deterministic_per_window():
 
     assert report_id(**args) == report_id(**args)
     assert report_id(**args) != report_id(**{**args, "plant_id": "q"})
+
+
+def test_an_unreliable_estimate_travels_as_reasons_not_as_a_number():
+    flagged = {"metric": "rmse", "realized": 30.0, "n_labels": 500}
+    why = {"unreliable": ["integrity:null_rate"]}
+    chunk = _report()["chunks"][0] | {"metrics": [flagged | why]}
+
+    report = MetricsReport.model_validate(_report(chunks=[chunk]))
+
+    assert report.chunks[0].metrics[0].unreliable == ["integrity:null_rate"]
+    with pytest.raises(ValidationError, match="unreliable"):
+        bad = flagged | why | {"estimated": 20.0}
+        MetricsReport.model_validate(_report(chunks=[chunk | {"metrics": [bad]}]))

@@ -85,3 +85,27 @@ def test_small_chunks_are_left_out_and_small_windows_suppressed(stuck_run):
     assert report is not None and report.suppressed_chunks == 1
     assert tail.chunk not in [c.chunk for c in report.chunks]
     assert nothing is None
+
+
+def test_a_stuck_sensor_chunk_reports_why_its_estimate_is_unreliable(fd001):
+    config = MonitorConfig(chunk_size=500, problem="regression", metrics=("rmse",))
+    monitor = fit_monitor(fd001["reference"], columns=COLUMNS, config=config)
+    log = fd001["stable"].copy()
+    log.loc[log.index >= 2000, "s7"] = 553.0
+    results, _ = run_monitor(monitor, log)
+
+    report = build_metrics_report(
+        results,
+        plant_id="plant-a",
+        model_name="cmapss-rul",
+        model_version="1.0",
+        pseudonym_key=KEY,
+        min_rows=100,
+    )
+
+    assert report is not None
+    by_chunk = {c.chunk: c.metrics[0] for c in report.chunks}
+    clean, stuck = by_chunk[0], by_chunk[6]
+    assert clean.unreliable == [] and clean.estimated is not None
+    assert "integrity:stuck_rate" in stuck.unreliable and stuck.estimated is None
+    assert stuck.realized is not None  # labels still speak for the chunk

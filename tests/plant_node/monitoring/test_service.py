@@ -7,6 +7,7 @@ from plant_node.monitoring.alerts import AlertKind
 from plant_node.monitoring.service import (
     FEATURE_DRIFT_KEY,
     MonitorConfig,
+    estimate_guards,
     fit_monitor,
     raised_alerts,
     run_monitor,
@@ -148,3 +149,49 @@ def test_estimated_performance_drop_raises_a_performance_alert_before_labels():
     assert perf[0].key == "performance:roc_auc" and perf[0].since_chunk == 4
     assert perf[0].value < perf[0].threshold < perf[0].reference_mean
     assert all(p.realized is None for r in results for p in r.performance)
+
+
+@pytest.fixture(scope="module")
+def dle_monitor(fd001):
+    config = MonitorConfig(
+        chunk_size=500,
+        expected_interval_s=600,
+        problem="regression",
+        metrics=("rmse",),
+        windowed_inputs=True,
+    )
+    return fit_monitor(fd001["reference"], columns=COLUMNS, config=config)
+
+
+def test_estimates_on_corrupted_inputs_are_flagged_and_kept_off_the_performance_chart(
+    dle_monitor, fd001
+):
+    log = fd001["stable"].copy()
+    late = log.index >= 2500
+    log.loc[late & (log.index % 5 == 0), "s4"] = float("nan")  # 20 % nulls from chunk 5
+    log.loc[late, "s11"] += 3.0 * dle_monitor.drift.features["s11"].std
+
+    results, _ = run_monitor(dle_monitor, log)
+
+    clean = [r for r in results if r.chunk < 5]
+    hit = [r for r in results if r.chunk >= 5 and r.n_rows >= 250]
+    assert clean and all(r.unreliable == () for r in clean)
+    assert all("performance:rmse" in r.values for r in clean)
+    assert hit and all("integrity:null_rate" in r.unreliable for r in hit)
+    assert all("drift:*:reconstruction_error" in r.unreliable for r in hit)
+    assert all("performance:rmse" not in r.values for r in hit)
+    assert all(r.performance[0].estimated > 0 for r in hit)  # the node keeps the number
+
+
+def test_estimate_guards_read_the_rules_raise_levels(dle_monitor):
+    quiet = {"integrity:null_rate": 0.0, "drift:*:reconstruction_error": 0.0}
+
+    assert estimate_guards(dle_monitor.rules, quiet) == ()
+    assert estimate_guards(dle_monitor.rules, quiet | {"integrity:null_rate": 0.5}) == (
+        "integrity:null_rate",
+    )
+    assert estimate_guards(dle_monitor.rules, {"integrity:late_rate": 1.0}) == ()
+    gap = {"integrity:missing_rate": 0.5}
+    assert estimate_guards(dle_monitor.rules, gap) == ()  # a per-record model: no input changed
+    guards = dle_monitor.config.estimate_guards
+    assert estimate_guards(dle_monitor.rules, gap, guards) == ("integrity:missing_rate",)
