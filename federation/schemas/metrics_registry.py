@@ -51,8 +51,9 @@ class MetricsReportReceipt(WireModel):
     model_version: str
     window_start: dt.datetime
     window_end: dt.datetime
+    revision: int = Field(0, description="Revision of the report the hub now holds.")
     observations: int = Field(description="Metric observations the report was stored as.")
-    received_at: dt.datetime = Field(description="When the hub first stored the report.")
+    received_at: dt.datetime = Field(description="When the hub stored the revision it holds.")
     duplicate: bool = Field(
         False, description="True when this report id had already been stored (nothing new)."
     )

@@ -153,6 +153,11 @@ class MetricsReport(ReportModel):
 
     schema_version: Literal["1"] = "1"
     report_id: uuid.UUID = Field(description="Deterministic: the hub de-duplicates on it.")
+    revision: NonNegativeInt = Field(
+        0,
+        description="Bumped when the plant re-sends the window because labels arrived after "
+        "it was sent (realized metrics, confirmed alarms); the hub keeps the highest.",
+    )
     plant_id: PlantId
     model_name: ModelName
     model_version: VersionLabel

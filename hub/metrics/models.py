@@ -33,6 +33,9 @@ class MetricsReportRecord(Base):
     window_end: Mapped[dt.datetime]
     # sha256 of the canonical JSON document: a re-send is compared without loading it.
     content_sha256: Mapped[str] = mapped_column(String(64))
+    # The plant bumps it when it re-sends the window with labels that arrived later; the
+    # stored document and observations are those of the highest revision received.
+    revision: Mapped[int] = mapped_column(default=0, server_default="0")
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
     observations: Mapped[int]
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, Table, and_, or_, select, update
+from sqlalchemy import Select, Table, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ from federation.schemas.metrics_registry import (
     MetricSummary,
 )
 from federation.schemas.metrics_report import MetricsReport
+from hub.db import utcnow
 from hub.idempotency import service as idempotency_service
 from hub.idempotency.service import IdempotencyKey
 from hub.metrics.models import MetricLatest, MetricObservation, MetricsReportRecord
@@ -118,6 +119,7 @@ def _receipt(row: MetricsReportRecord, *, duplicate: bool) -> MetricsReportRecei
         model_version=row.model_version,
         window_start=row.window_start,
         window_end=row.window_end,
+        revision=row.revision,
         observations=row.observations,
         received_at=row.received_at,
         duplicate=duplicate,
@@ -173,7 +175,9 @@ def ingest_report(
         When the report names another plant than the path; ``idempotency_mismatch`` when the
         Idempotency-Key was used for another request.
     Conflict
-        When the report id was already stored with different content.
+        When the report id was already stored with different content at the same revision
+        (a lower revision than the stored one is answered as a duplicate and changes nothing;
+        a higher one replaces the stored report and its observations).
     """
     _lock_plant(session, plant_id)
     registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
@@ -191,41 +195,42 @@ def ingest_report(
         )
     document, digest = _canonical(report)
     report_id = str(report.report_id)
-    # The report id is the natural key, so a changed report is a conflict (409) even when
-    # it reuses the first delivery's Idempotency-Key; the key only decides replay (201) vs
-    # re-send (200), and is refused for a different report id.
+    # The report id is the natural key. The same content is a re-send; other content is
+    # accepted only as a higher revision (the plant re-sends a window when labels arrive
+    # after it was sent), else it is a conflict (409) even when it reuses the first
+    # delivery's Idempotency-Key; the key only decides replay (201) vs re-send (200), and
+    # is refused for a different report id.
     existing = _get_report(session, report_id)
-    if existing is not None and (
-        existing.content_sha256 != digest or existing.plant_id != plant_id
-    ):
+    if existing is not None and existing.plant_id != plant_id:
         raise Conflict(
             f"report '{report_id}' was already received with different content; a report "
             "id names one window's report and cannot be reused or changed.",
         )
+    if existing is not None and existing.content_sha256 != digest:
+        if report.revision < existing.revision:
+            # an older revision delivered after a newer one: the stored revision stands
+            return _receipt(existing, duplicate=True)
+        if report.revision == existing.revision:
+            raise Conflict(
+                f"report '{report_id}' revision {report.revision} was already received with "
+                "different content; a report id names one window's report, and a changed "
+                "window is re-sent with a higher revision.",
+            )
     scope = "metrics_report"
     req_hash = idempotency_service.request_hash(scope, {"plant_id": plant_id, "sha256": digest})
     ref = idempotency_service.find_replay(
         session=session, idem=idem, scope=scope, req_hash=req_hash
     )
-    if existing is not None:
+    if existing is not None and existing.content_sha256 == digest:
         return _receipt(existing, duplicate=ref != report_id)
-    rows = [
-        {
-            "plant_id": plant_id,
-            "model_name": report.model_name,
-            "model_version": report.model_version,
-            "kind": o.kind.value,
-            "metric": o.metric,
-            "subject": o.subject,
-            "chunk": o.chunk,
-            "window_start": o.start,
-            "window_end": o.end,
-            "value": o.value,
-            "lower": o.lower,
-            "upper": o.upper,
-        }
-        for o in flatten(report)
-    ]
+    if existing is not None:
+        _replace(session, existing, report, document=document, digest=digest, actor=actor)
+        idempotency_service.remember(
+            session=session, idem=idem, scope=scope, req_hash=req_hash, resource_ref=report_id
+        )
+        session.commit()
+        return _receipt(existing, duplicate=False)
+    rows = _observation_rows(plant_id, report)
     record = MetricsReportRecord(
         report_id=report_id,
         plant_id=plant_id,
@@ -234,6 +239,7 @@ def ingest_report(
         window_start=report.window_start,
         window_end=report.window_end,
         content_sha256=digest,
+        revision=report.revision,
         document=document,
         observations=len(rows),
         received_by=actor,
@@ -263,6 +269,102 @@ def ingest_report(
             diagnostic=str(exc.orig),
         ) from exc
     return _receipt(record, duplicate=False)
+
+
+def _observation_rows(plant_id: str, report: MetricsReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "plant_id": plant_id,
+            "model_name": report.model_name,
+            "model_version": report.model_version,
+            "kind": o.kind.value,
+            "metric": o.metric,
+            "subject": o.subject,
+            "chunk": o.chunk,
+            "window_start": o.start,
+            "window_end": o.end,
+            "value": o.value,
+            "lower": o.lower,
+            "upper": o.upper,
+        }
+        for o in flatten(report)
+    ]
+
+
+def _replace(
+    session: Session,
+    record: MetricsReportRecord,
+    report: MetricsReport,
+    *,
+    document: dict[str, Any],
+    digest: str,
+    actor: str,
+) -> None:
+    """Swap a stored report's observations for those of a higher revision of it.
+
+    Series whose latest value was one of the old observations point at the new revision's
+    value of the same window; a series the new revision no longer holds falls back to its
+    newest value in other reports.
+    """
+    obs, latest = MetricObservation, MetricLatest
+    old_ids = select(obs.id).where(obs.report_seq == record.seq)
+    lost = session.execute(
+        select(latest.kind, latest.metric, latest.subject).where(
+            latest.plant_id == record.plant_id,
+            latest.model_name == record.model_name,
+            latest.observation_id.in_(old_ids),
+        )
+    ).all()
+    session.execute(
+        delete(latest).where(latest.observation_id.in_(old_ids)),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(
+        delete(obs).where(obs.report_seq == record.seq),
+        execution_options={"synchronize_session": False},
+    )
+    rows = _observation_rows(record.plant_id, report)
+    for row in rows:
+        row["report_seq"] = record.seq
+    if rows:
+        session.connection().execute(_OBSERVATIONS.insert(), rows)
+    record.model_version = report.model_version
+    record.content_sha256 = digest
+    record.revision = report.revision
+    record.document = document
+    record.observations = len(rows)
+    record.received_at = utcnow()
+    record.received_by = actor
+    session.flush()
+    _advance_latest(session, plant_id=record.plant_id, model_name=record.model_name, seq=record.seq)
+    for kind, metric, subject in lost:
+        if session.get(latest, (record.plant_id, record.model_name, kind, metric, subject)):
+            continue  # the new revision holds the series
+        newest = session.execute(
+            select(obs.id, obs.window_end)
+            .where(
+                obs.plant_id == record.plant_id,
+                obs.model_name == record.model_name,
+                obs.kind == kind,
+                obs.metric == metric,
+                obs.subject.is_(None) if subject == "" else obs.subject == subject,
+            )
+            .order_by(obs.window_end.desc(), obs.id.desc())
+            .limit(1)
+        ).first()
+        if newest is not None:
+            session.add(
+                MetricLatest(
+                    plant_id=record.plant_id,
+                    model_name=record.model_name,
+                    kind=kind,
+                    metric=metric,
+                    subject=subject,
+                    window_end=newest.window_end,
+                    observation_id=newest.id,
+                )
+            )
+    session.flush()
 
 
 def _advance_latest(session: Session, *, plant_id: str, model_name: str, seq: int) -> None:

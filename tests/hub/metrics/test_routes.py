@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from federation.schemas.metrics_report import DriftScores
 from hub.config import HubSettings
 from hub.metrics.models import MetricsReportRecord
 from hub.metrics.service import flatten
@@ -354,3 +355,60 @@ def test_concurrent_deliveries_neither_fail_nor_lose_the_latest_value(
         f"{API}/metrics/summary", params={"kind": "latency"}, headers=auth(tokens.plant)
     ).json()["items"]
     assert {o["window_start"][:10] for o in summary} == {"2026-11-06"}
+
+
+def _late_labels(rep: Any, revision: int, realized: float) -> dict[str, Any]:
+    """The same window re-sent once chunk 1's labels arrived."""
+    payload = body(rep)
+    payload["revision"] = revision
+    payload["chunks"][1]["metrics"][0] |= {"realized": realized, "n_labels": 60}
+    return payload
+
+
+def test_a_higher_revision_replaces_the_report_and_its_observations(
+    client: TestClient, tokens: Tokens, hub_settings: HubSettings
+) -> None:
+    first = _post(client, tokens.plant, report())
+    revised = _post(client, tokens.plant, _late_labels(report(), 1, 21.5))
+
+    assert first.status_code == 201 and revised.status_code == 201
+    assert revised.json()["revision"] == 1 and revised.json()["duplicate"] is False
+    assert revised.json()["observations"] == first.json()["observations"] + 1
+    realized = _list(client, tokens.executive, kind="realized", metric="rmse")["items"]
+    assert sorted((o["chunk"], o["value"]) for o in realized) == [(0, 19.0), (1, 21.5)]
+    assert len(_list(client, tokens.executive, kind="estimated")["items"]) == 2  # not doubled
+    summary = client.get(
+        f"{API}/metrics/summary", params={"kind": "realized"}, headers=auth(tokens.executive)
+    ).json()["items"]
+    assert [(o["chunk"], o["value"]) for o in summary] == [(1, 21.5)]
+    rid = first.json()["report_id"]
+    doc = client.get(f"{API}/plants/fd001/metrics-reports/{rid}", headers=auth(tokens.plant))
+    assert doc.json()["revision"] == 1
+
+    # the first revision delivered late changes nothing; the same revision changed is a 409
+    before = snapshot(hub_settings)
+    stale = _post(client, tokens.plant, report())
+    clash = _post(client, tokens.plant, _late_labels(report(), 1, 30.0))
+    assert stale.status_code == 200 and stale.json()["revision"] == 1
+    assert stale.json()["duplicate"] is True
+    assert clash.status_code == 409 and clash.json()["code"] == "conflict"
+    assert snapshot(hub_settings) == before
+
+
+def test_a_series_the_revision_drops_falls_back_to_its_newest_other_value(
+    client: TestClient, tokens: Tokens
+) -> None:
+    _post(client, tokens.plant, report(day=0))
+    _post(client, tokens.plant, report(day=1, prediction_drift=DriftScores(psi=0.09)))
+    revised = body(report(day=1))
+    revised |= {"revision": 1, "prediction_drift": None}
+    assert _post(client, tokens.plant, revised).status_code == 201
+
+    r = client.get(
+        f"{API}/metrics/summary",
+        params={"kind": "drift", "metric": "psi", "subject": "prediction"},
+        headers=auth(tokens.executive),
+    )
+    assert [(o["window_start"][:10], o["value"]) for o in r.json()["items"]] == [
+        (window(0)[0].date().isoformat(), 0.05)
+    ]
