@@ -104,3 +104,25 @@ class MonitoringAlert(CreatedAtMixin, Base):
     top_features: Mapped[list[list[Any]]] = mapped_column(JSON, nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False)
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class MonitoringReport(CreatedAtMixin, Base):
+    """The newest revision of each metrics report queued for the hub.
+
+    Labels often arrive after a window's report left (a turbofan's truth comes with its
+    failure): the chunks' realized metrics are then updated, and the report is queued again
+    with the next revision, which the hub keeps in place of the earlier one.
+    """
+
+    __tablename__ = "monitoring_reports"
+    __table_args__ = (
+        Index("ix_monitoring_reports_baseline_model_version", "baseline", "model_version"),
+    )
+
+    report_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    baseline: Mapped[str] = mapped_column(String(64), nullable=False)
+    model_version: Mapped[str] = mapped_column(String(64), nullable=False)
+    first_chunk: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_chunk: Mapped[int] = mapped_column(Integer, nullable=False)
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)

@@ -22,6 +22,7 @@ LightGBM and the frames stay out of the serving process.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -52,7 +53,7 @@ from plant_node.monitoring import records
 from plant_node.monitoring.alerts import EventType
 from plant_node.monitoring.chunking import LogColumns
 from plant_node.monitoring.jobs import run_monitoring_job
-from plant_node.monitoring.models import MonitoringChunk
+from plant_node.monitoring.models import MonitoringChunk, MonitoringReport
 from plant_node.monitoring.outcomes import tally_failure_alarms
 from plant_node.monitoring.service import (
     ChunkResult,
@@ -100,6 +101,7 @@ class RunSummary:
     raised: list[dict[str, Any]] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
     relabelled: int = 0
+    revised: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serializable form."""
@@ -517,36 +519,55 @@ def _store(
                     at=_aware(r.end),
                 )
     for report in reports:
+        payload = report.model_dump(mode="json")
         try:
             outbox_service.enqueue(
                 session=session,
                 stream=METRICS_STREAM,
                 kind=METRICS_KIND,
                 key=str(report.report_id),
-                payload=report.model_dump(mode="json"),
+                payload=payload,
             )
         except Conflict:
             # a repeated window (after a crash) whose alarm tallies moved meanwhile: the hub
             # de-duplicates by report id, so the first version stands
             log.info("report %s already queued", report.report_id)
+        if session.get(MonitoringReport, str(report.report_id)) is None:
+            session.add(
+                MonitoringReport(
+                    report_id=str(report.report_id),
+                    baseline=target.baseline,
+                    model_version=target.model_version,
+                    first_chunk=min(c.chunk for c in report.chunks),
+                    last_chunk=max(c.chunk for c in report.chunks),
+                    revision=report.revision,
+                    payload=payload,
+                )
+            )
         summary.reports.append(str(report.report_id))
 
 
 def _refresh_realized(
     factory: sessionmaker[Session], target: _Target, monitor: Any, rul_cap: float, limit: int = 200
-) -> int:
+) -> tuple[int, list[str]]:
     """Recompute the realized metrics of stored chunks whose labels arrived after they ran.
 
     A turbofan's truth comes with its failure, long after its chunks were monitored; the
-    estimate was stored then, the realized value is set beside it now. Returns the number of
-    chunks updated.
+    estimate was stored then, the realized value is set beside it now, and every report
+    that already went out with those chunks is queued again as its next revision (in the
+    same transaction, so a crash cannot update the chunks and lose the revision).
+
+    Returns
+    -------
+    tuple[int, list[str]]
+        Chunks updated, and the re-sent reports as ``"<report id> r<revision>"``.
     """
     from plant_node.monitoring.estimation import realized_metric
 
     estimator = monitor.estimator
     if estimator is None:
-        return 0
-    updated = 0
+        return 0, []
+    updated: dict[int, MonitoringChunk] = {}
     with managed_session(factory) as session:
         stale = session.execute(
             select(MonitoringChunk)
@@ -578,8 +599,57 @@ def _refresh_realized(
             chunk.performance = perf
             chunk.n_labels = len(labelled)
             chunk.realized = perf[0]["realized"] if perf else None
-            updated += 1
-    return updated
+            updated[chunk.chunk] = chunk
+        revised = _revise_reports(session, target, updated) if updated else []
+    return len(updated), revised
+
+
+def _revise_reports(
+    session: Session, target: _Target, chunks: dict[int, MonitoringChunk]
+) -> list[str]:
+    """Queue the next revision of every sent report holding a chunk whose labels arrived.
+
+    Only realized metrics and label counts change; the estimate (or why it is unreliable),
+    drift, integrity and alerts stay as first reported. The revision is validated against
+    the report schema like the first copy, and its outbox key names the revision.
+    """
+    sent = session.scalars(
+        select(MonitoringReport)
+        .where(
+            MonitoringReport.baseline == target.baseline,
+            MonitoringReport.model_version == target.model_version,
+            MonitoringReport.first_chunk <= max(chunks),
+            MonitoringReport.last_chunk >= min(chunks),
+        )
+        .order_by(MonitoringReport.first_chunk)
+    ).all()
+    out = []
+    for record in sent:
+        payload = copy.deepcopy(record.payload)
+        changed = False
+        for c in payload["chunks"]:
+            row = chunks.get(int(c["chunk"]))
+            now = {p["metric"]: p for p in row.performance} if row is not None else {}
+            for m in c["metrics"]:
+                p = now.get(m["metric"])
+                if p is not None and (p["realized"], p["n_labels"]) != (
+                    m.get("realized"),
+                    m.get("n_labels"),
+                ):
+                    m["realized"], m["n_labels"] = p["realized"], p["n_labels"]
+                    changed = True
+        if not changed:
+            continue
+        payload["revision"] = record.revision + 1
+        report = MetricsReport.model_validate(payload)
+        payload = report.model_dump(mode="json")
+        key = f"{record.report_id}.r{report.revision}"
+        outbox_service.enqueue(
+            session=session, stream=METRICS_STREAM, kind=METRICS_KIND, key=key, payload=payload
+        )
+        record.payload, record.revision = payload, report.revision
+        out.append(f"{record.report_id} r{report.revision}")
+    return out
 
 
 def _alarms(session: Session, target: _Target, settings: NodeSettings) -> tuple[int, int]:
@@ -644,10 +714,12 @@ def monitor_target(
             summary.status = "monitored"
         if not outcome.results or not full["value"]:
             break
-    summary.relabelled = _refresh_realized(factory, target, monitor, rul_cap)
+    summary.relabelled, summary.revised = _refresh_realized(factory, target, monitor, rul_cap)
     summary.detail = f"{len(summary.chunks)} chunk(s), {len(summary.raised)} alert(s) raised"
     if summary.relabelled:
         summary.detail += f", realized metrics updated on {summary.relabelled} earlier chunk(s)"
+    if summary.revised:
+        summary.detail += f", {len(summary.revised)} report(s) re-sent with late labels"
     return summary
 
 

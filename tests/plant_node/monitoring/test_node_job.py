@@ -146,7 +146,8 @@ def test_chunks_api_and_an_idle_run(scenario):
     assert api[-1]["top_drift"][0][0] == "s11"
     assert idle.status == "up_to_date" and idle.chunks == []  # nothing new, nothing repeated
     reports = [MetricsReport.model_validate(i.payload) for i in scenario["reports"]]
-    assert [c.chunk for r in reports for c in r.chunks] == [c["chunk"] for c in api]
+    first = [r for r in reports if r.revision == 0]
+    assert [c.chunk for r in first for c in r.chunks] == [c["chunk"] for c in api]
 
 
 def test_late_labels_fill_in_realized_metrics_of_earlier_chunks(scenario):
@@ -174,14 +175,15 @@ def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def test_metrics_reports_are_anonymized_aggregates(scenario):
-    reports = [MetricsReport.model_validate(i.payload) for i in scenario["reports"]]
+    items = [i for i in scenario["reports"] if i.payload["revision"] == 0]
+    reports = [MetricsReport.model_validate(i.payload) for i in items]
     unit_ids = {str(u) for u in REFERENCE + STABLE + SHIFTED}
 
     stable = len(scenario["stable_reports"])
     shifted = reports[stable:]
 
     assert {i.kind for i in scenario["reports"]} == {"metrics.report"}
-    assert [i.idempotency_key for i in scenario["reports"]] == [str(r.report_id) for r in reports]
+    assert [i.idempotency_key for i in items] == [str(r.report_id) for r in reports]
     assert sum(r.alerts.raised for r in reports[:stable]) == 0
     assert sum(r.alerts.raised for r in shifted) >= 1 and shifted[-1].alerts.open >= 1
     details = [a for r in shifted for a in r.alert_details if a.key == "drift:features"]
@@ -190,7 +192,11 @@ def test_metrics_reports_are_anonymized_aggregates(scenario):
     assert all(
         m.realized is not None for r in reports[:stable] for c in r.chunks for m in c.metrics
     )
-    assert all(m.estimated is not None for r in shifted for c in r.chunks for m in c.metrics)
+    shifted_metrics = [m for r in shifted for c in r.chunks for m in c.metrics]
+    # each estimate is a number or, where the offset took the inputs outside the reference,
+    # the reasons it cannot be trusted
+    assert all((m.estimated is None) == bool(m.unreliable) for m in shifted_metrics)
+    assert any("drift:*:reconstruction_error" in m.unreliable for m in shifted_metrics)
     assert shifted[-1].chunks[-1].metrics[0].realized is None
     for item in scenario["reports"]:
         leaves = list(_leaves(item.payload))
@@ -241,3 +247,28 @@ def test_monitoring_knobs_come_from_the_recipe_unless_the_node_sets_them(
     (installed,) = node.cache_path.glob("cmapss/*/recipe.json")
     installed.write_text("{not json")
     assert monitoring_knobs(bare, target) == MonitoringKnobs()
+
+
+def test_reports_sent_before_the_labels_are_re_sent_as_the_next_revision(scenario):
+    (idle,) = scenario["idle_run"]
+    items = scenario["reports"]
+    first = {i.payload["report_id"]: i for i in items if i.payload["revision"] == 0}
+    revised = [i for i in items if i.payload["revision"] > 0]
+    chunks = {c.chunk: c for c in scenario["chunks"]}
+
+    # the stable windows went out with every label; only the shifted ones are re-sent
+    stable_ids = {i.payload["report_id"] for i in scenario["stable_reports"]}
+    assert revised and not {i.payload["report_id"] for i in revised} & stable_ids
+    assert sorted(idle.revised) == sorted(f"{i.payload['report_id']} r1" for i in revised)
+    assert all(i.seq > first[i.payload["report_id"]].seq for i in revised)  # sent after
+    for item in revised:
+        report = MetricsReport.model_validate(item.payload)
+        old = MetricsReport.model_validate(first[str(report.report_id)].payload)
+        assert item.idempotency_key == f"{report.report_id}.r1" and report.revision == 1
+        for new_chunk, old_chunk in zip(report.chunks, old.chunks, strict=True):
+            row = chunks[new_chunk.chunk]
+            for m, o in zip(new_chunk.metrics, old_chunk.metrics, strict=True):
+                assert m.n_labels == row.n_rows and m.realized is not None
+                # only what the labels changed: the estimate (or why it is unreliable) stays
+                assert (m.estimated, m.unreliable) == (o.estimated, o.unreliable)
+        assert report.drift == old.drift and report.alerts == old.alerts
