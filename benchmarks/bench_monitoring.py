@@ -403,6 +403,7 @@ def stable_splits(
                 "seed": seed,
                 "alerts": s["alerts"],
                 "estimation_mae_rel": s["estimation_mae_rel"],
+                "unreliable_chunks": s["unreliable_chunks"],
                 "alert_log": s["alert_log"],
             }
         )
