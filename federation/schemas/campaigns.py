@@ -81,9 +81,7 @@ class CampaignCreate(WireModel):
     local_epochs: int = Field(ge=1, le=MAX_LOCAL_EPOCHS)
     min_participants: int = Field(ge=1, le=MAX_PLANTS)
     personalize_epochs: int = Field(
-        0,
-        ge=0,
-        le=MAX_LOCAL_EPOCHS,
+        0, ge=0, le=MAX_LOCAL_EPOCHS,
         description="Local fine-tuning epochs per plant after the global rounds (0: none).",
     )
     privacy: PrivacyOptions | None = None
