@@ -57,3 +57,16 @@ def test_client_raises_the_hubs_errors(plant_hub: HubClient, hub_settings: HubSe
     with pytest.raises(Forbidden):
         plant_hub.list_metrics(plant_id="fd002")
     assert snapshot(hub_settings) == before
+
+
+def test_a_revision_goes_through_the_client_under_its_own_key(plant_hub: HubClient) -> None:
+    first = report()
+    plant_hub.submit_metrics_report("fd001", first, idempotency_key=str(first.report_id))
+    revised = first.model_copy(update={"revision": 1, "chunks": first.chunks[:1]})
+
+    receipt = plant_hub.submit_metrics_report(
+        "fd001", revised, idempotency_key=f"{first.report_id}.r1"
+    )
+
+    assert receipt.revision == 1 and receipt.duplicate is False
+    assert plant_hub.get_metrics_report("fd001", str(first.report_id)) == revised
