@@ -156,6 +156,10 @@ def replay(
         str | None, typer.Option(help="AI4I product Type (L/M/H) or C-MAPSS subset (FD001..).")
     ] = None,
     limit: Annotated[int, typer.Option(help="Requests to send.")] = 200,
+    verdicts: Annotated[
+        bool,
+        typer.Option(help="AI4I: then post each part's QA verdict to /v1/outcomes (late labels)."),
+    ] = False,
     format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
 ) -> None:
     """Replay a plant's raw test stream through ``/v1/predict`` and summarize the answers."""
@@ -163,12 +167,16 @@ def replay(
 
     from federation.errors import ContractViolation
     from plant_node.client import NodeClient
-    from plant_node.replay import replay_requests
+    from plant_node.replay import ai4i_stream, replay_requests
 
+    if verdicts and baseline != "ai4i":
+        raise typer.BadParameter("QA verdicts exist for ai4i; C-MAPSS uses replay-fleet")
+    labels = [label for _, label in ai4i_stream(plant, limit)] if verdicts else []
     latencies: list[float] = []
-    counts = {"requests": 0, "predictions": 0, "fallback": 0, "rejected": 0}
+    counts = {"requests": 0, "predictions": 0, "fallback": 0, "rejected": 0, "outcomes": 0}
+    judged: list[dict[str, Any]] = []
     with NodeClient(node) as client:
-        for records in replay_requests(baseline, plant, limit):
+        for i, records in enumerate(replay_requests(baseline, plant, limit)):
             started = time.perf_counter()
             try:
                 answer = client.predict(baseline, records)
@@ -180,6 +188,13 @@ def replay(
                 latencies.append((time.perf_counter() - started) * 1000)
             counts["predictions"] += len(answer.predictions)
             counts["fallback"] += int(answer.fallback)
+            if labels and not answer.fallback:  # a fallback answer is not the model's to judge
+                judged += [{"prediction_id": p.prediction_id, "label": labels[i]}
+                           for p in answer.predictions]  # fmt: skip
+        for start in range(0, len(judged), 500):
+            batch = judged[start : start + 500]
+            key = f"replay-{plant}-verdicts-{batch[0]['prediction_id']}"
+            counts["outcomes"] += client.post_outcomes(batch, idempotency_key=key).created
     ordered = sorted(latencies) or [float("nan")]
     summary = {
         **counts,

@@ -27,16 +27,8 @@ def replay_requests(baseline: str, plant: str | None, limit: int) -> Iterator[li
         The ``records`` of one request.
     """
     if baseline == "ai4i":
-        frame = load_ai4i()
-        if plant is not None:
-            frame = frame[frame["type"] == plant]
-        cols = ["type", *ai4i.RAW_NUMERIC]
-        for i, row in enumerate(frame[cols].itertuples(index=False)):
-            if i >= limit:
-                return
-            yield [
-                {c: (str(v) if c == "type" else float(v)) for c, v in zip(cols, row, strict=True)}
-            ]
+        for record, _label in ai4i_stream(plant, limit):
+            yield [record]
         return
     if baseline != "cmapss":
         raise ValueError(f"unknown baseline {baseline!r}")
@@ -48,6 +40,22 @@ def replay_requests(baseline: str, plant: str | None, limit: int) -> Iterator[li
             {k: (int(v) if k in ("unit", "cycle") else float(v)) for k, v in rec.items()}
             for rec in unit.tail(30).to_dict(orient="records")
         ]
+
+
+def ai4i_stream(plant: str | None, limit: int) -> Iterator[tuple[dict[str, Any], int]]:
+    """Yield AI4I raw records of one product Type in production order, with the QA verdict.
+
+    The verdict (``machine_failure``) is what the quality lab reports a shift later; it is
+    never part of the record sent to ``/v1/predict``.
+    """
+    frame = load_ai4i()
+    if plant is not None:
+        frame = frame[frame["type"] == plant]
+    cols = ["type", *ai4i.RAW_NUMERIC]
+    rows = frame[[*cols, "machine_failure"]].head(limit).itertuples(index=False)
+    for *values, label in rows:
+        pairs = zip(cols, values, strict=True)
+        yield {c: (str(v) if c == "type" else float(v)) for c, v in pairs}, int(label)
 
 
 def fleet_requests(

@@ -54,10 +54,15 @@ def test_demo_run_exits_zero_and_runs_the_whole_loop(tmp_path: Path) -> None:
     for plant in AI4I_PLANTS:  # the milling lines serve the published AI4I champion
         line = next(x for x in out.splitlines() if x.startswith(f"{plant} (AI4I"))
         assert " 0 fallback" in line and " 0 rejected" in line and " 0 predictions" not in line
+        assert " 900 QA verdicts" in line
+        assert f"{plant}: " in out and f"{plant}: 0 chunks monitored" not in out
     # Monitoring: the shifted plant's table and alert; every plant's report on the hub.
     assert "estimated (nannyml DLE) vs realized RMSE per chunk" in out
     assert "ALERT fd001" in out
     assert "latest cross-plant metrics" in out
+    hub_table = out[out.index("latest cross-plant metrics") :]
+    for plant in DEMO_PLANTS:  # every plant's anonymized report reached the hub
+        assert plant.id in hub_table
     assert (tmp_path / "var" / "hub" / "hub.db").is_file()
     for plant in CMAPSS_PLANTS:
         local = tmp_path / "var" / f"node-{plant}" / "data"

@@ -24,11 +24,21 @@ DEMO_NODE_PLANT = "fd001"
 SHIFTED_PLANT = "fd001"
 SHIFT = "s11=0.6"
 #: Monitoring sized for 100 replayed test engines (defaults suit a production line).
+# A demo replays minutes of production, not weeks: every node overrides its recipe's chunk
+# size and reference (explicit node settings win over the recipe's monitoring section).
 MONITOR_ENV = {
     "MILLWRIGHT_NODE_MONITOR_CHUNK_SIZE": "100",
     "MILLWRIGHT_NODE_MONITOR_REFERENCE_ROWS": "1000",
     "MILLWRIGHT_NODE_MONITOR_MIN_ROWS": "50",
 }
+# The milling lines: the first 600 parts with QA verdicts are the reference, then chunks of 150.
+AI4I_MONITOR_ENV = {**MONITOR_ENV, "MILLWRIGHT_NODE_MONITOR_CHUNK_SIZE": "150",
+                    "MILLWRIGHT_NODE_MONITOR_REFERENCE_ROWS": "600"}  # fmt: skip
+AI4I_REPLAY_PARTS = 900  # line H made 1,000 parts in the whole data set
+
+
+def _monitor_env(plant: str) -> dict[str, str]:
+    return AI4I_MONITOR_ENV if plant in AI4I_PLANTS else MONITOR_ENV
 METRICS_TIMEOUT_S = 60.0
 
 
@@ -44,7 +54,7 @@ def start_plant_nodes(ctx: DemoContext) -> None:
         url = f"http://127.0.0.1:{free_port(8200)}"
         node_dir = ctx.node_dir(plant)
         node_dir.mkdir(parents=True, exist_ok=True)
-        env = {**ctx.env, **MONITOR_ENV, "MILLWRIGHT_NODE_HUB_TOKEN": token}
+        env = {**ctx.env, **_monitor_env(plant), "MILLWRIGHT_NODE_HUB_TOKEN": token}
         args = [
             "node", "serve", "--plant", plant, "--hub", ctx.hub_url,
             "--data-dir", str(node_dir), "--port", url.rsplit(":", 1)[1],
@@ -89,15 +99,15 @@ def replay_test_streams(ctx: DemoContext) -> None:
         )
     for plant, variant in AI4I_PLANTS.items():
         out = ctx.millwright(
-            "node", "replay", "--baseline", "ai4i", "--plant", variant,
-            "--node", ctx.nodes[plant][1], "--limit", "200", "--format", "json",
+            "node", "replay", "--baseline", "ai4i", "--plant", variant, "--verdicts",
+            "--node", ctx.nodes[plant][1], "--limit", str(AI4I_REPLAY_PARTS), "--format", "json",
         )
         summary = json.loads(out.stdout)
         ctx.console.print(
-            f"{plant} (AI4I type {variant} rows): {summary['requests']} requests, "
+            f"{plant} (AI4I type {variant} parts): {summary['requests']} requests, "
             f"{summary['predictions']} predictions, {summary['fallback']} fallback, "
-            f"{summary['rejected']} rejected, p50 {summary['p50_ms']:.1f} ms, "
-            f"p99 {summary['p99_ms']:.1f} ms"
+            f"{summary['rejected']} rejected, {summary['outcomes']} QA verdicts, "
+            f"p50 {summary['p50_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms"
         )
         if summary["predictions"] == 0:
             raise DemoError(f"{plant}: the node answered no prediction: {summary}")
@@ -105,10 +115,10 @@ def replay_test_streams(ctx: DemoContext) -> None:
 
 def monitor_plants(ctx: DemoContext) -> None:
     """Run each node's monitoring job once: estimated vs realized per chunk, and alerts."""
-    for plant in CMAPSS_PLANTS:
+    for plant in [*CMAPSS_PLANTS, *AI4I_PLANTS]:
         out = ctx.millwright(
             "node", "monitor", "--once", "--plant", plant, "--data-dir",
-            str(ctx.node_dir(plant)), "--format", "json", extra_env=MONITOR_ENV,
+            str(ctx.node_dir(plant)), "--format", "json", extra_env=_monitor_env(plant),
         )
         summaries = json.loads(out.stdout)
         raised = [a for s in summaries for a in s.get("raised") or []]
@@ -155,14 +165,14 @@ def show_hub_metrics(ctx: DemoContext) -> None:
     while True:
         items = ctx.hub.summarize_metrics().items
         plants = {o.plant_id for o in items}
-        if set(CMAPSS_PLANTS) <= plants:
+        if {*CMAPSS_PLANTS, *AI4I_PLANTS} <= plants:
             break
         if time.monotonic() > deadline:
             raise DemoError(f"hub metrics after {METRICS_TIMEOUT_S:.0f} s cover only "
                             f"{sorted(plants)}; the nodes' outboxes did not deliver")
         time.sleep(1.0)
     table = Table(title="hub: latest cross-plant metrics (GET /api/v1/metrics/summary)")
-    for name in ("plant", "model version", "estimated rmse", "realized rmse", "latency p99 ms",
+    for name in ("plant", "model version", "metric", "estimated", "realized", "latency p99 ms",
                  "alerts raised", "true / false alarms"):
         table.add_column(name, justify="left" if name in ("plant", "model version") else "right")
 
@@ -173,9 +183,10 @@ def show_hub_metrics(ctx: DemoContext) -> None:
 
     for plant in sorted(plants):
         versions = sorted({o.model_version for o in items if o.plant_id == plant})
+        metric = "f1" if plant in AI4I_PLANTS else "rmse"
         table.add_row(
-            plant, ", ".join(versions),
-            value(plant, MetricKind.ESTIMATED, "rmse"), value(plant, MetricKind.REALIZED, "rmse"),
+            plant, ", ".join(versions), metric,
+            value(plant, MetricKind.ESTIMATED, metric), value(plant, MetricKind.REALIZED, metric),
             value(plant, MetricKind.LATENCY, "p99"), value(plant, MetricKind.ALERTS, "raised"),
             f"{value(plant, MetricKind.ALERTS, 'true_alarms')} / "
             f"{value(plant, MetricKind.ALERTS, 'false_alarms')}",
