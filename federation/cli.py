@@ -147,7 +147,7 @@ def run(
     var_dir: VarDirOpt = Path("var/flower"),
     baseline: Annotated[str, typer.Option(help="Task (baseline) to train.")] = "toy-linear",
     strategy: Annotated[
-        str, typer.Option(help="fedavg | fedprox | fedtrimmedavg | fedmedian")
+        str, typer.Option(help="fedavg | fedprox | fedtrimmedavg | fedmedian | fedavgm | fedadam")
     ] = "fedavg",
     rounds: Annotated[int, typer.Option(help="Server rounds.")] = 2,
     local_epochs: Annotated[int, typer.Option(help="Local epochs per round.")] = 1,
@@ -200,15 +200,20 @@ def run(
 @app.command()
 def evaluate(
     quick: Annotated[bool, typer.Option(help="Tiny budget, for smoke runs.")] = False,
+    budget: Annotated[
+        str, typer.Option(help="full (every window) | reduced (2,000 per plant) | quick")
+    ] = "full",
     out: Annotated[Path, typer.Option(help="Results JSON.")] = Path(
         "benchmarks/results/federation.json"
     ),
     output_format: FormatOpt = "text",
 ) -> None:
     """Compare local, centralized, FedAvg, FedProx and personalized models on C-MAPSS."""
-    from federation.evaluation import FULL, QUICK, evaluate_federation, markdown_table
+    from federation.evaluation import BUDGETS, evaluate_federation, markdown_table
 
-    doc = evaluate_federation(QUICK if quick else FULL, out)
+    if budget not in BUDGETS:
+        raise typer.BadParameter(f"budget must be one of {', '.join(BUDGETS)}")
+    doc = evaluate_federation(BUDGETS["quick" if quick else budget], out)
     if output_format == "json":
         typer.echo(json.dumps(doc, indent=2))
     else:

@@ -7,7 +7,7 @@ import json
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Baseline(StrEnum):
@@ -80,8 +80,14 @@ class Int8Tolerance(_Section):
 class FederationKnobs(_Section):
     """Defaults for federated fine-tuning campaigns (the campaign may override them)."""
 
-    strategy: Literal["fedavg", "fedprox"] = "fedprox"
+    strategy: Literal["fedavg", "fedprox", "fedtrimmedavg", "fedmedian", "fedavgm", "fedadam"] = (
+        "fedprox"
+    )
     proximal_mu: float = 0.01
+    # Server optimizer of fedavgm (step, momentum) and fedadam (eta, beta_1); ignored otherwise.
+    # None takes the strategy's default step (federation.strategies.SERVER_LEARNING_RATES).
+    server_learning_rate: float | None = Field(None, gt=0)
+    server_momentum: float = Field(0.9, ge=0, lt=1)
     rounds: int = 5
     local_epochs: int = 1
     min_clients: int = 2
@@ -89,12 +95,25 @@ class FederationKnobs(_Section):
 
 
 class PrivacyKnobs(_Section):
-    """Placeholders for differential privacy and secure aggregation (off until implemented)."""
+    """Differential privacy defaults; secure aggregation is refused (see the validator)."""
 
     differential_privacy: bool = False
     clipping_norm: float | None = None
     noise_multiplier: float | None = None
     secure_aggregation: bool = False
+
+    @field_validator("secure_aggregation")
+    @classmethod
+    def _no_secure_aggregation(cls, value: bool) -> bool:
+        # flwr 1.41's SecAgg+ (SecAggPlusWorkflow + secaggplus_mod) runs only with the legacy
+        # strategy API, and would hide the per-plant updates that validation must see; the
+        # README's privacy paragraph has the details. Refused, never silently ignored.
+        if value:
+            raise ValueError(
+                "secure_aggregation is not supported: flwr 1.41's SecAgg+ needs the legacy "
+                "strategy API (LegacyContext), not the Message-API strategies Millwright runs"
+            )
+        return value
 
 
 class MonitoringKnobs(_Section):

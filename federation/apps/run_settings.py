@@ -43,6 +43,10 @@ class RunSettings:
     batch_size: int = 32
     proximal_mu: float = 0.01
     trim_beta: float = 0.2
+    # Server optimizer of fedavgm (SGD + momentum) and fedadam (eta, beta_1); a learning
+    # rate of 0 takes the strategy's default (federation.strategies.SERVER_LEARNING_RATES).
+    server_learning_rate: float = 0.0
+    server_momentum: float = 0.9
     min_participants: int = 2
     round_timeout: float = 120.0
     node_wait_timeout: float = 60.0

@@ -161,6 +161,8 @@ def main(grid: Grid, context: Context) -> None:
             plants=parse_plants(settings.plants),
             proximal_mu=settings.proximal_mu,
             trim_beta=settings.trim_beta,
+            server_learning_rate=settings.server_learning_rate,
+            server_momentum=settings.server_momentum,
             dp_noise_multiplier=settings.dp_noise_multiplier,
             dp_clipping_norm=settings.dp_clipping_norm,
         )

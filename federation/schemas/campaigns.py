@@ -29,6 +29,8 @@ class CampaignStrategy(StrEnum):
     FEDPROX = "fedprox"
     FEDTRIMMEDAVG = "fedtrimmedavg"
     FEDMEDIAN = "fedmedian"
+    FEDAVGM = "fedavgm"
+    FEDADAM = "fedadam"
 
 
 class CampaignStatus(StrEnum):
@@ -103,6 +105,14 @@ class CampaignCreate(WireModel):
             raise ValueError(
                 f"min_participants ({self.min_participants}) exceeds the number of plants "
                 f"({len(self.plants)})"
+            )
+        if self.privacy is not None and self.strategy in (
+            CampaignStrategy.FEDAVGM, CampaignStrategy.FEDADAM
+        ):
+            # federation.strategies.SERVER_OPTIMIZERS says why; refuse before anything runs.
+            raise ValueError(
+                f"privacy (client-side DP) cannot be combined with {self.strategy.value}: the "
+                "server optimizer's state is built from noise-free averages"
             )
         return self
 

@@ -12,7 +12,9 @@ from typing import Any, cast
 from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, Strategy
 
 from federation.flower.results import RunRecorder
+from federation.strategies.fedadam import GuardedFedAdam
 from federation.strategies.fedavg import GuardedFedAvg
+from federation.strategies.fedavgm import GuardedFedAvgM
 from federation.strategies.fedmedian import GuardedFedMedian
 from federation.strategies.fedprox import GuardedFedProx
 from federation.strategies.fedtrimmedavg import GuardedFedTrimmedAvg
@@ -26,6 +28,18 @@ class StrategyName(StrEnum):
     FEDPROX = "fedprox"
     FEDTRIMMEDAVG = "fedtrimmedavg"
     FEDMEDIAN = "fedmedian"
+    FEDAVGM = "fedavgm"
+    FEDADAM = "fedadam"
+
+
+#: Strategies that take a server-side optimizer step after averaging. Flower's client-side
+#: DP wrapper adds its noise after that step, while the optimizer's state (momentum, Adam
+#: moments) is built from the noise-free average and leaks into later rounds: the noise
+#: would no longer cover the released models, so DP is refused with these strategies.
+SERVER_OPTIMIZERS = frozenset({StrategyName.FEDAVGM, StrategyName.FEDADAM})
+#: Default server step sizes: FedAvgM's SGD step on the averaged update is 1 (Hsu et al.);
+#: Adam normalizes its step per weight, so FedAdam moves each weight by about eta per round.
+SERVER_LEARNING_RATES = {StrategyName.FEDAVGM: 1.0, StrategyName.FEDADAM: 0.01}
 
 
 def build_strategy(
@@ -39,6 +53,8 @@ def build_strategy(
     plants: list[str] | None = None,
     proximal_mu: float = 0.01,
     trim_beta: float = 0.2,
+    server_learning_rate: float | None = None,
+    server_momentum: float = 0.9,
     dp_noise_multiplier: float = 0.0,
     dp_clipping_norm: float = 0.0,
 ) -> tuple[Strategy, RoundGuard]:
@@ -54,6 +70,11 @@ def build_strategy(
         FedProx proximal weight.
     trim_beta : float
         FedTrimmedAvg tail fraction cut on each side.
+    server_learning_rate : float | None
+        Server step size of FedAvgM (1.0 with no momentum is FedAvg) and FedAdam (``eta``);
+        None or 0 takes :data:`SERVER_LEARNING_RATES`.
+    server_momentum : float
+        FedAvgM server momentum; FedAdam's first-moment decay (``beta_1``).
     dp_noise_multiplier, dp_clipping_norm : float
         Client-side DP (fixed clipping on the plant, Gaussian noise on the server) when
         both are positive; the ClientApp's clipping mod reads the norm from the config.
@@ -66,7 +87,7 @@ def build_strategy(
     Raises
     ------
     ValueError
-        If ``name`` is not a known strategy.
+        If ``name`` is not a known strategy, or DP is asked of a server-optimizer strategy.
     """
     common: dict[str, Any] = {
         "recorder": recorder,
@@ -81,17 +102,34 @@ def build_strategy(
     except ValueError:
         known = ", ".join(s.value for s in StrategyName)
         raise ValueError(f"unknown strategy {name!r} (known: {known})") from None
+    dp = dp_noise_multiplier > 0 and dp_clipping_norm > 0
+    if dp and chosen in SERVER_OPTIMIZERS:
+        raise ValueError(
+            f"client-side DP cannot be combined with {chosen.value}: Flower adds the noise "
+            "after the server optimizer step, whose state is built from noise-free averages"
+        )
+    if not 0 <= server_momentum < 1:
+        raise ValueError(f"server_momentum must be in [0, 1), got {server_momentum}")
+    if server_learning_rate is not None and server_learning_rate < 0:
+        raise ValueError(f"server_learning_rate must be positive, got {server_learning_rate}")
+    server_lr = server_learning_rate or SERVER_LEARNING_RATES.get(chosen, 1.0)
     inner: RoundGuard
     if chosen is StrategyName.FEDAVG:
         inner = GuardedFedAvg(**common)
     elif chosen is StrategyName.FEDPROX:
         inner = GuardedFedProx(proximal_mu=proximal_mu, **common)
+    elif chosen is StrategyName.FEDAVGM:
+        inner = GuardedFedAvgM(
+            server_learning_rate=server_lr, server_momentum=server_momentum, **common
+        )
+    elif chosen is StrategyName.FEDADAM:
+        inner = GuardedFedAdam(eta=server_lr, beta_1=server_momentum, **common)
     elif chosen is StrategyName.FEDTRIMMEDAVG:
         inner = GuardedFedTrimmedAvg(beta=trim_beta, **common)
     else:
         inner = GuardedFedMedian(**common)
     strategy: Strategy = cast(Strategy, inner)
-    if dp_noise_multiplier > 0 and dp_clipping_norm > 0:
+    if dp:
         strategy = DifferentialPrivacyClientSideFixedClipping(
             strategy,
             noise_multiplier=dp_noise_multiplier,
@@ -102,7 +140,11 @@ def build_strategy(
 
 
 __all__ = [
+    "SERVER_LEARNING_RATES",
+    "SERVER_OPTIMIZERS",
+    "GuardedFedAdam",
     "GuardedFedAvg",
+    "GuardedFedAvgM",
     "GuardedFedMedian",
     "GuardedFedProx",
     "GuardedFedTrimmedAvg",

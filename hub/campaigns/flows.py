@@ -138,6 +138,9 @@ def run_config(session: Session, campaign: Campaign, paths: CampaignPaths) -> di
         config["seed"] = int(hp["seed"])
     if federation and "proximal_mu" in federation:
         config["proximal-mu"] = float(federation["proximal_mu"])
+    for knob in ("server_learning_rate", "server_momentum"):
+        if federation and federation.get(knob) is not None:
+            config[knob.replace("_", "-")] = float(federation[knob])
     privacy = campaign.options.get("privacy")
     if privacy:
         config["dp-clipping-norm"] = float(privacy["clipping_norm"])

@@ -182,3 +182,78 @@ def test_personalization_saves_one_model_per_plant(tmp_path: Path) -> None:
         assert Path(model.path).exists() and model.path != result.model.path
         assert model.num_examples == 300
         assert model.metrics_after["rmse"] < model.metrics_before["rmse"]
+
+
+def _model(path: str) -> dict[str, np.ndarray]:
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+def test_fedavgm_without_momentum_is_fedavg(tmp_path: Path) -> None:
+    plain, _ = _run(tmp_path / "avg")
+    sgd, error = _run(tmp_path / "avgm", strategy="fedavgm",
+                      **{"server-momentum": 0.0, "server-learning-rate": 1.0})
+
+    assert error is None
+    for name, weights in _model(plain.model.path).items():
+        np.testing.assert_allclose(_model(sgd.model.path)[name], weights, atol=1e-6)
+
+
+@pytest.mark.parametrize("strategy", ["fedavgm", "fedadam"])
+def test_server_optimizers_move_away_from_fedavg_and_keep_validation(
+    tmp_path: Path, strategy: str
+) -> None:
+    plain, _ = _run(tmp_path / "avg")
+    result, error = _run(tmp_path / strategy, strategy=strategy,
+                         **{"fault-plant": "plant-b", "fault-mode": "nan"})
+
+    assert error is None
+    assert {(r.plant_id, r.reason) for r in result.rejections} == {
+        ("plant-b", RejectReason.NON_FINITE)
+    }
+    moved = _model(result.model.path)
+    assert all(np.all(np.isfinite(w)) for w in moved.values())
+    assert any(not np.allclose(moved[k], w) for k, w in _model(plain.model.path).items())
+
+
+def test_fedavgm_steps_from_the_model_sent_each_round(tmp_path: Path) -> None:
+    from flwr.app import ConfigRecord
+
+    from federation.apps.arrays import to_record
+    from federation.simulation import simulation_grid
+
+    strategy, guard = build_strategy(
+        "fedavgm", recorder=RunRecorder.start(None, baseline="x", strategy="fedavgm",
+                                              rounds_planned=2, min_participants=1),
+        min_participants=1,
+    )
+    grid = simulation_grid({"plant-a": {}}, {"baseline": "toy-linear"})
+    for server_round, value in ((1, 0.0), (2, 1.0)):
+        sent = to_record({"w": np.full(3, value, dtype=np.float32)})
+        list(strategy.configure_train(server_round, sent, ConfigRecord({}), grid))  # type: ignore[arg-type]
+        # A DP wrapper or a resumed run changes the model between rounds; the step must
+        # start from what the plants were actually sent.
+        assert guard.current_arrays is sent  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("strategy", ["fedavgm", "fedadam"])
+def test_dp_is_refused_with_a_server_optimizer(strategy: str) -> None:
+    with pytest.raises(ValueError, match="client-side DP cannot be combined"):
+        build_strategy(strategy, recorder=RunRecorder.start(None, baseline="x", strategy="x",
+                                                            rounds_planned=1, min_participants=1),
+                       min_participants=1, dp_noise_multiplier=0.1, dp_clipping_norm=1.0)
+
+
+def test_campaign_refuses_dp_with_a_server_optimizer() -> None:
+    from pydantic import ValidationError
+
+    from federation.schemas.campaigns import CampaignCreate
+
+    body: dict[str, Any] = {
+        "model": "cmapss-fd001", "parent_version_id": 1, "recipe_id": 1, "plants": ["a", "b"],
+        "strategy": "fedavgm", "rounds": 2, "local_epochs": 1, "min_participants": 2,
+        "privacy": {"clipping_norm": 1.0, "noise_multiplier": 0.5},
+    }
+    with pytest.raises(ValidationError, match="cannot be combined with fedavgm"):
+        CampaignCreate.model_validate(body)
+    assert CampaignCreate.model_validate({**body, "privacy": None}).strategy == "fedavgm"

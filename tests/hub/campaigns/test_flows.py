@@ -133,3 +133,24 @@ def test_the_hub_worker_imports_no_torch() -> None:
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_run_config_carries_the_recipes_server_optimizer(
+    app: FastAPI, reg: dict[str, Any], tmp_path: Path
+) -> None:
+    from tests.hub import factories
+
+    with app.state.session_factory() as session:
+        recipe = factories.recipe(
+            session, "server-opt-recipe",
+            hyperparameters={"federation": {"allowed_strategies": ["fedavgm"],
+                                            "server_learning_rate": 0.5, "server_momentum": 0.7}},
+        )
+        campaign = service.create_campaign(
+            session=session, actor="test",
+            campaign_in=CampaignCreate(**body(reg, recipe_id=recipe.id, strategy="fedavgm")),
+        )
+        config = flows.run_config(session, campaign, flows.paths_for(tmp_path, campaign.id))
+
+    assert config["strategy"] == "fedavgm"
+    assert (config["server-learning-rate"], config["server-momentum"]) == (0.5, 0.7)
