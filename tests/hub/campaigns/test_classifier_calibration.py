@@ -13,12 +13,9 @@ import pytest
 
 from federation.apps.protocol import CALIB_TEMPERATURE_KEY, CALIB_THRESHOLD_KEY
 from federation.apps.tasks import get_task
-from federation.schemas.federated_run import FederatedRunResult, RunOutcome
+from federation.schemas.federated_run import FederatedRunResult, RoundRecord, RunOutcome
 from federation.simulation import simulate_run
 from hub.campaigns import flows
-
-# Training, and the export in its own process as the hub runs it (about 20 s in all).
-pytestmark = pytest.mark.slow
 
 PLANTS = ("L", "M", "H")
 
@@ -84,6 +81,7 @@ def _held_out(plant: str) -> tuple[np.ndarray, np.ndarray]:
     return data.x_test, np.asarray(primary_target(data.y_test))
 
 
+@pytest.mark.slow  # training, and the export in its own process as the hub runs it (~20 s)
 def test_global_export_carries_the_fleet_calibration(
     campaign: tuple[FederatedRunResult, list[flows.ExportJob]], parent_export: Path
 ) -> None:
@@ -126,6 +124,7 @@ def test_global_export_carries_the_fleet_calibration(
         assert np.abs(got - predict(model, x)).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_personalized_exports_score_what_their_plant_reported(
     campaign: tuple[FederatedRunResult, list[flows.ExportJob]],
 ) -> None:
@@ -154,3 +153,22 @@ def test_personalized_exports_score_what_their_plant_reported(
             f" t {exported.threshold:.3f})"
         )
     print("\npersonalization " + "; ".join(lines))
+
+
+def test_only_the_final_round_calibrates_the_global_model() -> None:
+    calib = {CALIB_TEMPERATURE_KEY: 1.5, CALIB_THRESHOLD_KEY: 0.3, "f1": 0.8}
+    result = FederatedRunResult(
+        baseline="ai4i",
+        strategy="fedavg",
+        rounds_planned=2,
+        rounds_completed=2,
+        min_participants=2,
+        started_at="2026-01-01T00:00:00Z",
+        rounds=[RoundRecord(round=1), RoundRecord(round=2)],
+    )
+    result.rounds[0].evaluate.aggregated = dict(calib)
+    # Round 1's fit belongs to other weights; without the final round's, keep the parent's.
+    assert flows.global_calibration(result) is None
+    result.rounds[1].evaluate.aggregated = {**calib, CALIB_TEMPERATURE_KEY: 2.0}
+    assert flows.global_calibration(result) == {"temperature": 2.0, "threshold": 0.3}
+    assert flows.calibration_of({"rmse": 20.0}) is None  # a regressor has none
