@@ -190,6 +190,9 @@ def export_baseline(
         "input": {"name": "features", "shape": [-1, *data.input_shape], "dtype": "float32"},
         "output": {**trained.metadata["output"], "tensor": "prediction", "shape": [-1]},
         "threshold": trained.metadata.get("threshold"),
+        # The temperature is in the graph already; recorded so a federated export of new
+        # weights from this one can keep it when no new calibration is given.
+        "calibration": trained.metadata.get("calibration") or None,
         "task": task,
         "files": files,
         "metrics": {"torch": score_predictions(task, y_test, torch_pred, threshold)},

@@ -3,8 +3,11 @@
 The hub runs this as a separate process (``python -m baselines.export.federated``) because
 it imports torch, which the hub process never does. The parent export supplies what the
 weights alone do not say: the recipe (architecture), the input shape, the output semantics
-and the feature state the serving node normalizes with. Only FP32 is written: INT8
-calibration needs plant data, which the hub does not have; serving falls back to FP32.
+and the feature state the serving node normalizes with. A classifier's calibration
+(temperature in the graph, decision threshold in the metadata) is not in the weights: the
+campaign passes the one fitted for these weights, else the parent's is kept. Only FP32 is
+written: INT8 calibration needs plant data, which the hub does not have; serving falls back
+to FP32.
 """
 
 from __future__ import annotations
@@ -40,6 +43,21 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         return {name: f[name] for name in f.files}
 
 
+def _calibration(parent: dict[str, Any], given: dict[str, float] | None) -> dict[str, Any]:
+    """Return the classifier calibration to export: ``given``, else the parent export's."""
+    if given is not None:
+        return {"temperature": float(given["temperature"]),
+                "threshold": float(given["threshold"]), "source": "campaign"}
+    # Exports that predate the recorded calibration carry only the threshold (T = 1 then).
+    recorded = parent.get("calibration") or {}
+    threshold = parent.get("threshold")
+    return {
+        "temperature": float(recorded.get("temperature", 1.0)),
+        "threshold": 0.5 if threshold is None else float(threshold),
+        "source": "parent",
+    }
+
+
 def export_weights(
     weights_path: Path,
     parent_dir: Path,
@@ -48,6 +66,7 @@ def export_weights(
     plant: str | None = None,
     lineage: dict[str, Any] | None = None,
     feature_state_path: Path | None = None,
+    calibration: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Write an FP32 OpenVINO export of ``weights_path`` modelled on the export in ``parent_dir``.
 
@@ -67,6 +86,9 @@ def export_weights(
     feature_state_path
         JSON of the plant's own feature state (a personalized copy is only right with the
         normalization it was tuned under); the parent's when omitted.
+    calibration
+        Classifier only: ``temperature`` and ``threshold`` fitted for these weights (a
+        federated campaign's fleet or plant calibration); the parent's when omitted.
 
     Returns
     -------
@@ -82,7 +104,7 @@ def export_weights(
     import torch
 
     from baselines.export.convert import _convert
-    from baselines.models import build_model, set_weights
+    from baselines.models import FailureClassifier, build_model, set_weights
     from baselines.recipes import Recipe
 
     parent = read_metadata(parent_dir)
@@ -92,6 +114,10 @@ def export_weights(
     model = build_model(recipe, input_shape, seed=recipe.hyperparameters.seed)
     set_weights(model, list(weights.values()))
     model.eval()
+    calib = _calibration(parent, calibration) if isinstance(model, FailureClassifier) else None
+    if isinstance(model, FailureClassifier) and calib is not None:
+        model.calib_temperature.fill_(calib["temperature"])
+        model.calib_threshold.fill_(calib["threshold"])
 
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -116,7 +142,8 @@ def export_weights(
         ),
         "input": parent["input"],
         "output": parent["output"],
-        "threshold": parent.get("threshold"),
+        "threshold": parent.get("threshold") if calib is None else calib["threshold"],
+        "calibration": calib,
         "task": parent["task"],
         "files": {
             "fp32": {
@@ -153,7 +180,8 @@ def export_weights(
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m baselines.export.federated JOBS.json``.
 
-    ``JOBS.json`` is a list of ``{"weights", "parent", "out", "plant", "lineage"}`` objects;
+    ``JOBS.json`` is a list of ``{"weights", "parent", "out", "plant", "lineage",
+    "feature_state", "calibration"}`` objects (the last two optional);
     all are exported in this one process, so torch and OpenVINO load once.
     """
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -168,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(job["weights"]), Path(job["parent"]), Path(job["out"]),
             plant=job.get("plant"), lineage=job.get("lineage"),
             feature_state_path=Path(job["feature_state"]) if job.get("feature_state") else None,
+            calibration=job.get("calibration"),
         )
         out.append({"out": job["out"], "fingerprint": meta["fingerprint"],
                     "parity": meta["parity"]})

@@ -27,6 +27,9 @@ from flwr.clientapp.typing import ClientAppCallable
 
 from federation.apps.arrays import from_record, to_record
 from federation.apps.protocol import (
+    CALIB_TEMPERATURE_KEY,
+    CALIB_THRESHOLD_KEY,
+    CALIBRATION_KEY,
     FEATURE_STATE_KEY,
     PERSONALIZE_ACTION,
     PLANT_ID_KEY,
@@ -172,4 +175,10 @@ def personalize(msg: Message, context: Context) -> Message:
         # The personalized model is only right with the normalization it was tuned under:
         # per-sensor means and deviations of this plant (aggregates, never rows).
         content[FEATURE_STATE_KEY] = ConfigRecord({"json": json.dumps(data.feature_state)})
+    if CALIB_TEMPERATURE_KEY in after and CALIB_THRESHOLD_KEY in after:
+        # A classifier's calibration, fitted on this plant's validation split for the
+        # personalized weights (two numbers; it is not in the exchanged weights).
+        content[CALIBRATION_KEY] = ConfigRecord(
+            {k: after[k] for k in (CALIB_TEMPERATURE_KEY, CALIB_THRESHOLD_KEY)}
+        )
     return _reply(msg, plant, content)

@@ -8,3 +8,8 @@ PLANT_ID_KEY = "plant-id"
 NUM_EXAMPLES_KEY = "num-examples"
 PERSONALIZE_ACTION = "personalize"  # message type "train.personalize"
 FEATURE_STATE_KEY = "feature-state"  # ConfigRecord {"json": ...} of a personalization reply
+# A classifier's calibration (not exchanged weights): evaluate metrics of each plant, and the
+# ConfigRecord {CALIB_TEMPERATURE_KEY, CALIB_THRESHOLD_KEY} of a personalization reply.
+CALIBRATION_KEY = "calibration"
+CALIB_TEMPERATURE_KEY = "calib-temperature"
+CALIB_THRESHOLD_KEY = "calib-threshold"

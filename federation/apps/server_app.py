@@ -19,7 +19,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, R
 from flwr.serverapp import Grid, ServerApp
 
 from federation.apps.arrays import to_record
-from federation.apps.protocol import FEATURE_STATE_KEY, PERSONALIZE_ACTION
+from federation.apps.protocol import CALIBRATION_KEY, FEATURE_STATE_KEY, PERSONALIZE_ACTION
 from federation.apps.run_settings import RunSettings, parse_node_plants, parse_plants
 from federation.apps.tasks import Weights, get_task
 from federation.schemas.federated_run import (
@@ -122,6 +122,7 @@ def personalize(
             state_path.write_text(
                 str(reply.content.config_records[FEATURE_STATE_KEY]["json"]), encoding="utf-8"
             )
+        calibration = reply.content.config_records.get(CALIBRATION_KEY)
         out.append(
             PersonalizedModel(
                 plant_id=plant,
@@ -133,6 +134,8 @@ def personalize(
                 metrics_after={k.removeprefix("after-"): float(cast(float, v))
                                for k, v in metrics.items() if k.startswith("after-")},
                 feature_state_path=None if state_path is None else str(state_path),
+                calibration=None if calibration is None else {
+                    k: float(cast(float, v)) for k, v in calibration.items()},
             )
         )
     return sorted(out, key=lambda m: m.plant_id)

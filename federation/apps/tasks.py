@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from federation.apps.protocol import CALIB_TEMPERATURE_KEY, CALIB_THRESHOLD_KEY
+
 FloatArray = npt.NDArray[np.float32]
 Weights = dict[str, npt.NDArray[np.floating]]
 
@@ -32,6 +34,9 @@ class PlantArrays:
     y_test: FloatArray
     #: The plant's fitted feature normalization (aggregate statistics, JSON-able), if any.
     feature_state: dict[str, Any] | None = None
+    #: The plant's validation split (a classifier's calibration is fitted on it), if any.
+    x_val: FloatArray | None = None
+    y_val: FloatArray | None = None
 
 
 class FederatedTask(Protocol):
@@ -79,7 +84,11 @@ class FederatedTask(Protocol):
         ...
 
     def evaluate(self, weights: Weights, data: PlantArrays) -> dict[str, float]:
-        """Return ``loss`` and ``metric_name`` of ``weights`` on the plant's test set."""
+        """Return ``loss`` and ``metric_name`` of ``weights`` on the plant's test set.
+
+        A classifier is first calibrated on the plant's validation split and also returns
+        that calibration (``protocol.CALIB_TEMPERATURE_KEY`` / ``CALIB_THRESHOLD_KEY``).
+        """
         ...
 
 
@@ -270,7 +279,8 @@ class BaselineTask:
             keep = np.random.default_rng(seed).choice(len(x), max_samples, replace=False)
             x, y = x[np.sort(keep)], y[np.sort(keep)]
         return PlantArrays(
-            plant_id, x, y, data.x_test, data.y_test, feature_state=data.feature_state.to_dict()
+            plant_id, x, y, data.x_test, data.y_test, feature_state=data.feature_state.to_dict(),
+            x_val=data.x_val, y_val=data.y_val,
         )
 
     def fit(
@@ -297,11 +307,38 @@ class BaselineTask:
         return self._named(model), {"train-loss": float(out["loss"])}
 
     def evaluate(self, weights: Weights, data: PlantArrays) -> dict[str, float]:
-        """``baselines.models.evaluate`` on the plant's test split."""
-        from baselines.models import evaluate
+        """``baselines.models.evaluate`` on the plant's test split.
 
-        out = evaluate(self._model(weights, 0), data.x_test, data.y_test)
-        return {k: float(v) for k, v in out.items() if k != "num_examples" and np.isfinite(v)}
+        The classifier's calibration (temperature, decision threshold) is not part of the
+        exchanged weights, so it is fitted here on the plant's validation split first, as
+        centralized training does: the F1 reported is the one a deployed model would get.
+        The fitted values are returned too; aggregated over plants (example-weighted, the
+        MetricRecord default) they calibrate the global model, and a personalized model
+        ships with its plant's own.
+        """
+        from baselines.models import calibrate, evaluate
+        from baselines.models.training import primary_target
+
+        model = self._model(weights, 0)
+        if getattr(model, "task", "") != "failure_classification":
+            out = evaluate(model, data.x_test, data.y_test)
+            return {k: float(v) for k, v in out.items() if k != "num_examples" and np.isfinite(v)}
+        # Without a validation failure there is nothing to fit: keep T = 1, t = 0.5 (still
+        # reported, so every plant's metric record has the same keys).
+        if data.x_val is not None and data.y_val is not None and primary_target(data.y_val).any():
+            calibrate(model, data.x_val, data.y_val)
+        out = evaluate(model, data.x_test, data.y_test)
+        # Flower aggregates only metric records with equal keys, and PR-AUC is undefined on a
+        # split without failures (AI4I line H's test split has none): it is left out, and the
+        # share of failures says when an F1 of 0 only means there was nothing to find.
+        out.pop("pr_auc", None)
+        y_test = primary_target(data.y_test)
+        return {
+            **{k: float(v) for k, v in out.items() if k != "num_examples" and np.isfinite(v)},
+            "positive-rate": float(np.mean(y_test)) if len(y_test) else 0.0,
+            CALIB_TEMPERATURE_KEY: float(model.calib_temperature),
+            CALIB_THRESHOLD_KEY: float(model.calib_threshold),
+        }
 
 
 TASKS: dict[str, Callable[[], FederatedTask]] = {

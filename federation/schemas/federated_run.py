@@ -122,6 +122,11 @@ class PersonalizedModel(BaseModel):
     feature_state_path: str | None = Field(
         None, description="The plant's feature normalization the copy was tuned under (JSON)."
     )
+    calibration: dict[str, float] | None = Field(
+        None,
+        description="A classifier copy's calibration fitted on the plant's validation split "
+        "(calib-temperature, calib-threshold).",
+    )
 
 
 class Failure(BaseModel):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from federation.apps.protocol import CALIB_TEMPERATURE_KEY, CALIB_THRESHOLD_KEY
 from federation.baselines_publish import MEDIA_TYPE, pack_export
 from federation.errors import NotFound
 from federation.flower.results import read_results
@@ -237,6 +238,8 @@ class ExportJob:
     plant: str | None
     lineage: dict[str, Any]
     feature_state: Path | None = None
+    #: A classifier's ``temperature`` and ``threshold`` for these weights (None: the parent's).
+    calibration: dict[str, float] | None = None
 
 
 def export_in_subprocess(jobs: list[ExportJob], parent: Path, jobs_file: Path) -> None:
@@ -245,7 +248,8 @@ def export_in_subprocess(jobs: list[ExportJob], parent: Path, jobs_file: Path) -
     jobs_file.write_text(json.dumps([
         {"weights": str(j.weights), "parent": str(parent), "out": str(j.out), "plant": j.plant,
          "lineage": j.lineage,
-         "feature_state": None if j.feature_state is None else str(j.feature_state)}
+         "feature_state": None if j.feature_state is None else str(j.feature_state),
+         "calibration": j.calibration}
         for j in jobs
     ]), encoding="utf-8")
     cmd = [sys.executable, "-m", "baselines.export.federated", str(jobs_file)]
@@ -295,6 +299,42 @@ def _last_metrics(result: FederatedRunResult) -> dict[str, float]:
     return {}
 
 
+def calibration_of(metrics: dict[str, float] | None) -> dict[str, float] | None:
+    """Return a classifier's calibration from reported metrics (None if they carry none)."""
+    if not metrics or CALIB_TEMPERATURE_KEY not in metrics or CALIB_THRESHOLD_KEY not in metrics:
+        return None
+    return {"temperature": float(metrics[CALIB_TEMPERATURE_KEY]),
+            "threshold": float(metrics[CALIB_THRESHOLD_KEY])}
+
+
+def global_calibration(result: FederatedRunResult) -> dict[str, float] | None:
+    """Return the fleet calibration of the final global model.
+
+    Each plant calibrates the global model it evaluates on its own validation split; the
+    final round's example-weighted average of those fits belongs to the saved weights (an
+    earlier round's would belong to other weights, so it is never used).
+    """
+    final = [r for r in result.rounds if r.round == result.rounds_completed]
+    return calibration_of(final[0].evaluate.aggregated) if final else None
+
+
+def export_jobs(
+    result: FederatedRunResult, paths: CampaignPaths, lineage: dict[str, Any]
+) -> list[ExportJob]:
+    """Return the global model's export job, then one per personalized model."""
+    assert result.model is not None
+    jobs = [ExportJob(Path(result.model.path), paths.export("global"), None, lineage,
+                      calibration=global_calibration(result))]
+    jobs += [
+        ExportJob(Path(item.path), paths.export(f"plant-{item.plant_id}"), item.plant_id,
+                  {**lineage, "personalized_for": item.plant_id},
+                  None if item.feature_state_path is None else Path(item.feature_state_path),
+                  calibration=calibration_of(item.calibration))
+        for item in result.personalized
+    ]
+    return jobs
+
+
 def register_campaign(
     *, session: Session, campaign: Campaign, store: ArtifactStore, work_dir: Path
 ) -> None:
@@ -336,13 +376,7 @@ def register_campaign(
         "precisions": "fp32",
     }
     try:
-        jobs = [ExportJob(Path(result.model.path), paths.export("global"), None, lineage_doc)]
-        jobs += [
-            ExportJob(Path(item.path), paths.export(f"plant-{item.plant_id}"), item.plant_id,
-                      {**lineage_doc, "personalized_for": item.plant_id},
-                      None if item.feature_state_path is None else Path(item.feature_state_path))
-            for item in result.personalized
-        ]
+        jobs = export_jobs(result, paths, lineage_doc)
         export_in_subprocess(jobs, paths.parent, paths.root / "export-jobs.json")
         digest = _upload(session, store, jobs[0].out, actor)
         global_id = _register(
