@@ -201,8 +201,9 @@ def run(
 def evaluate(
     quick: Annotated[bool, typer.Option(help="Tiny budget, for smoke runs.")] = False,
     budget: Annotated[
-        str, typer.Option(help="full (every window) | reduced (2,000 per plant) | quick")
-    ] = "full",
+        str,
+        typer.Option(help="reduced (2,000 windows per plant) | full (every window; hours) | quick"),
+    ] = "reduced",
     out: Annotated[Path, typer.Option(help="Results JSON.")] = Path(
         "benchmarks/results/federation.json"
     ),

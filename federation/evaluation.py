@@ -63,7 +63,8 @@ _CHOSEN = EvaluationBudget(max_windows=2000, local_epochs=6, rounds=6, personal_
                            personal_learning_rate=0.001, strategy="fedavgm", server_momentum=0.7)
 #: 2,000 windows per plant: the budget the published table was run with.
 REDUCED = _CHOSEN
-#: Every training window of every plant (the issue's budget; long: run by make bench).
+#: Every training window of every plant (the issue's budget; about 1-3 h on 2 cores, not yet run:
+#: ``millwright federation evaluate --budget full``).
 FULL = replace(_CHOSEN, max_windows=0)
 QUICK = EvaluationBudget(max_windows=400, local_epochs=2, rounds=2, personal_epochs=1)
 BUDGETS = {"full": FULL, "reduced": REDUCED, "quick": QUICK}

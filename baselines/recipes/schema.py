@@ -186,13 +186,16 @@ class Recipe(_Section):
         return self.model_copy(update={"hyperparameters": hp})
 
     def training_json(self, plant: str | None) -> str:
-        """Canonical JSON of what shapes a plant's model: :meth:`for_plant` minus monitoring.
+        """Return canonical JSON of what trains a plant's baseline (:meth:`for_plant`).
 
-        Alert thresholds and chunk sizes change how a model is watched, not the model, so
-        tuning them must not invalidate trained models or their fingerprints.
+        The federation, privacy and monitoring knobs are left out: they change how a model
+        is later federated or watched, not how its baseline is trained, so tuning them must
+        not invalidate trained models or their fingerprints.
         """
         return json.dumps(
-            self.for_plant(plant).model_dump(mode="json", exclude={"monitoring"}),
+            self.for_plant(plant).model_dump(
+                mode="json", exclude={"federation", "privacy", "monitoring"}
+            ),
             sort_keys=True,
             separators=(",", ":"),
         )
