@@ -29,3 +29,20 @@ def test_gates_are_per_plant_for_cmapss() -> None:
     assert recipe.gates_pass({"rmse": 20.0}, "FD002") == {"rmse": True}
     assert recipe.gates_pass({"rmse": 20.0}, "FD001") == {"rmse": False}
     assert ai4i_recipe().gates_pass({"f1": 0.9}) == {"f1": True, "pr_auc": False, "ece": False}
+
+
+def test_fd001_weight_decay_is_a_plant_override_that_survives_demo_epochs() -> None:
+    from baselines.models.pipeline import with_epochs
+
+    recipe = cmapss_recipe()
+    assert recipe.hyperparameters_for("FD001").weight_decay == 1e-2
+    assert recipe.hyperparameters_for("FD002").weight_decay == 0.0
+    # The override changes FD001's fingerprinted recipe only, never the other plants'.
+    plain = recipe.model_copy(
+        update={"hyperparameters": recipe.hyperparameters.model_copy(update={"overrides": {}})}
+    )
+    assert recipe.for_plant("FD002").digest() == plain.for_plant("FD002").digest()
+    assert recipe.for_plant("FD001").digest() != plain.for_plant("FD001").digest()
+    # The demo trains with a reduced epoch count; the plant's regularization must stay.
+    demo = with_epochs(recipe, 3).hyperparameters_for("FD001")
+    assert (demo.epochs, demo.weight_decay) == (3, 1e-2)
