@@ -31,11 +31,12 @@ def test_gates_are_per_plant_for_cmapss() -> None:
     assert ai4i_recipe().gates_pass({"f1": 0.9}) == {"f1": True, "pr_auc": False, "ece": False}
 
 
-def test_fd001_weight_decay_is_a_plant_override_that_survives_demo_epochs() -> None:
+def test_single_condition_weight_decay_is_a_plant_override_that_survives_demo_epochs() -> None:
     from baselines.models.pipeline import with_epochs
 
     recipe = cmapss_recipe()
     assert recipe.hyperparameters_for("FD001").weight_decay == 1e-2
+    assert recipe.hyperparameters_for("FD003").weight_decay == 1e-2
     assert recipe.hyperparameters_for("FD002").weight_decay == 0.0
     # The override changes FD001's fingerprinted recipe only, never the other plants'.
     plain = recipe.model_copy(
