@@ -56,6 +56,18 @@ def cmapss_recipe() -> Recipe:
             weight_decay=0.0,
             seed=7,
             threads=2,
+            # FD001 / FD003 have one operating condition and ~18k windows from 100 engines: the
+            # CNN memorizes those trajectories (RMSE on held-out training units rises after ~7
+            # epochs). Chosen on 20 held-out training units, never the test set, and kept for
+            # both although FD003's official-test RMSE got worse with it (14.73 vs 14.13):
+            # with Adam L2 1e-2 held-out RMSE after 30 epochs was 14.5 (FD001) / 15.1 (FD003)
+            # against 18.0 / 17.1 without (16.9 for FD001 at the standard 20 epochs; 3e-2 gave
+            # 15.4); the curve is flat after ~15 epochs, so the epoch count stays. FD002 / FD004
+            # (6 conditions, 3x the windows, far inside their gates) keep the defaults.
+            overrides={
+                "FD001": {"weight_decay": 1e-2},
+                "FD003": {"weight_decay": 1e-2},
+            },
         ),
         split=SplitProtocol(
             kind="official_test_set",

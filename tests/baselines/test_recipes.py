@@ -41,3 +41,21 @@ def test_monitoring_knobs_do_not_touch_the_training_fingerprint() -> None:
     assert retuned.training_json("FD001") == recipe.training_json("FD001")
     trained_on = json.loads(recipe.training_json("FD001"))
     assert not {"monitoring", "federation", "privacy"} & set(trained_on)
+
+
+def test_single_condition_weight_decay_is_a_plant_override_that_survives_demo_epochs() -> None:
+    from baselines.models.pipeline import with_epochs
+
+    recipe = cmapss_recipe()
+    assert recipe.hyperparameters_for("FD001").weight_decay == 1e-2
+    assert recipe.hyperparameters_for("FD003").weight_decay == 1e-2
+    assert recipe.hyperparameters_for("FD002").weight_decay == 0.0
+    # The override changes FD001's trained-on recipe only, never the other plants'.
+    plain = recipe.model_copy(
+        update={"hyperparameters": recipe.hyperparameters.model_copy(update={"overrides": {}})}
+    )
+    assert recipe.training_json("FD002") == plain.training_json("FD002")
+    assert recipe.training_json("FD001") != plain.training_json("FD001")
+    # The demo trains with a reduced epoch count; the plant's regularization must stay.
+    demo = with_epochs(recipe, 3).hyperparameters_for("FD001")
+    assert (demo.epochs, demo.weight_decay) == (3, 1e-2)
