@@ -277,7 +277,12 @@ def federate(
     process = start_supernode(spec, log_dir=state / "logs")
     typer.echo(f"SuperNode of {settings.plant_id} started (pid {process.pid}, log "
                f"{process.log_path})")
-    signal.signal(signal.SIGTERM, lambda *_: process.stop())
+    def _terminate(*_: object) -> None:
+        # Stopping waits on the SuperNode, which the interrupted wait below still holds the
+        # lock for; so the handler only interrupts, and the stop happens outside it.
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = process.popen.wait()
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,15 +24,24 @@ def _env() -> dict[str, str]:
 @pytest.mark.slow
 def test_demo_run_exits_zero_and_runs_the_whole_loop(tmp_path: Path) -> None:
     # Execute: once (the demo trains, federates, serves and monitors; minutes on 2 cores).
-    run = subprocess.run(
+    # Its own session, so a timeout takes down the hub, nodes and SuperNodes it started too
+    # (subprocess.run would kill only the demo and leave them running).
+    proc = subprocess.Popen(
         [sys.executable, "-m", "millwright", "demo", "run"],
         cwd=tmp_path,
         env=_env(),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=1200,
-        check=False,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = proc.communicate(timeout=1200)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"the demo took over 1200 s; its output so far:\n{stdout}\n{stderr}")
+    run = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
     # Assert
     out = run.stdout

@@ -35,3 +35,48 @@ def test_federate_refuses_to_run_without_tls() -> None:
 
     assert result.exit_code == 2
     assert "--root-cert" in result.output
+
+
+def test_sigterm_stops_the_supernode_promptly_and_cleanly(tmp_path: Path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:  # a SuperLink address nobody listens on: the node keeps retrying
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "millwright", "node", "federate", "--plant", "fd001",
+         "--insecure", "--superlink", f"127.0.0.1:{port}", "--state-dir", str(tmp_path),
+         "--data-dir", str(tmp_path / "data"), "--runtime-port", str(port + 1)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "SuperNode of fd001 started (pid N, ...)"
+        assert "started (pid" in line, line + proc.stderr.read()  # type: ignore[union-attr]
+        supernode = int(line.split("pid ", 1)[1].split(",", 1)[0])
+        time.sleep(1.0)
+
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        seconds = time.monotonic() - started
+        stderr = proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    assert code == 0 and "Traceback" not in stderr, stderr
+    assert seconds < 12  # the SuperNode's own SIGTERM grace, not two 10 s lock timeouts
+    try:
+        os.kill(supernode, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive
