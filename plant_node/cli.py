@@ -12,6 +12,8 @@ import typer
 from plant_node.config import NodeSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from federation.flower.processes import SuperNodeSpec
 
 app = typer.Typer(help="Run a plant node (serving, sync, monitoring).", no_args_is_help=True)
@@ -171,12 +173,17 @@ def replay(
 
     if verdicts and baseline != "ai4i":
         raise typer.BadParameter("QA verdicts exist for ai4i; C-MAPSS uses replay-fleet")
-    labels = [label for _, label in ai4i_stream(plant, limit)] if verdicts else []
+    # One pass over the stream: each request with the verdict its part will get (if asked).
+    stream: Iterator[tuple[list[dict[str, Any]], int | None]] = (
+        (([record], label) for record, label in ai4i_stream(plant, limit))
+        if verdicts
+        else ((records, None) for records in replay_requests(baseline, plant, limit))
+    )
     latencies: list[float] = []
     counts = {"requests": 0, "predictions": 0, "fallback": 0, "rejected": 0, "outcomes": 0}
     judged: list[dict[str, Any]] = []
     with NodeClient(node) as client:
-        for i, records in enumerate(replay_requests(baseline, plant, limit)):
+        for records, label in stream:
             started = time.perf_counter()
             try:
                 answer = client.predict(baseline, records)
@@ -188,8 +195,8 @@ def replay(
                 latencies.append((time.perf_counter() - started) * 1000)
             counts["predictions"] += len(answer.predictions)
             counts["fallback"] += int(answer.fallback)
-            if labels and not answer.fallback:  # a fallback answer is not the model's to judge
-                judged += [{"prediction_id": p.prediction_id, "label": labels[i]}
+            if label is not None and not answer.fallback:  # a fallback is not the model's
+                judged += [{"prediction_id": p.prediction_id, "label": label}
                            for p in answer.predictions]  # fmt: skip
         for start in range(0, len(judged), 500):
             batch = judged[start : start + 500]
