@@ -320,21 +320,23 @@ class BaselineTask:
         from baselines.models.training import primary_target
 
         model = self._model(weights, 0)
-        if getattr(model, "task", "") != "failure_classification":
-            out = evaluate(model, data.x_test, data.y_test)
-            return {k: float(v) for k, v in out.items() if k != "num_examples" and np.isfinite(v)}
+        classifier = getattr(model, "task", "") == "failure_classification"
         # Without a validation failure there is nothing to fit: keep T = 1, t = 0.5 (still
         # reported, so every plant's metric record has the same keys).
-        if data.x_val is not None and data.y_val is not None and primary_target(data.y_val).any():
-            calibrate(model, data.x_val, data.y_val)
+        if classifier and data.x_val is not None and data.y_val is not None:
+            if primary_target(data.y_val).any():
+                calibrate(model, data.x_val, data.y_val)
         out = evaluate(model, data.x_test, data.y_test)
+        metrics = {k: float(v) for k, v in out.items() if k != "num_examples" and np.isfinite(v)}
+        if not classifier:
+            return metrics
         # Flower aggregates only metric records with equal keys, and PR-AUC is undefined on a
         # split without failures (AI4I line H's test split has none): it is left out, and the
         # share of failures says when an F1 of 0 only means there was nothing to find.
-        out.pop("pr_auc", None)
+        metrics.pop("pr_auc", None)
         y_test = primary_target(data.y_test)
         return {
-            **{k: float(v) for k, v in out.items() if k != "num_examples" and np.isfinite(v)},
+            **metrics,
             "positive-rate": float(np.mean(y_test)) if len(y_test) else 0.0,
             CALIB_TEMPERATURE_KEY: float(model.calib_temperature),
             CALIB_THRESHOLD_KEY: float(model.calib_threshold),
