@@ -353,18 +353,26 @@ def _replace(
             .limit(1)
         ).first()
         if newest is not None:
+            series = (kind, metric, subject)
             session.add(
-                MetricLatest(
-                    plant_id=record.plant_id,
-                    model_name=record.model_name,
-                    kind=kind,
-                    metric=metric,
-                    subject=subject,
-                    window_end=newest.window_end,
-                    observation_id=newest.id,
-                )
+                _latest(record.plant_id, record.model_name, series, newest.window_end, newest.id)
             )
     session.flush()
+
+
+def _latest(
+    plant_id: str, model_name: str, series: tuple[str, str, str], end: dt.datetime, obs_id: int
+) -> MetricLatest:
+    kind, metric, subject = series
+    return MetricLatest(
+        plant_id=plant_id,
+        model_name=model_name,
+        kind=kind,
+        metric=metric,
+        subject=subject,
+        window_end=end,
+        observation_id=obs_id,
+    )
 
 
 def _advance_latest(session: Session, *, plant_id: str, model_name: str, seq: int) -> None:
@@ -387,20 +395,10 @@ def _advance_latest(session: Session, *, plant_id: str, model_name: str, seq: in
             )
         )
     }
-    for (kind, metric, subject), (end, obs_id) in newest.items():
-        row = stored.get((kind, metric, subject))
+    for series, (end, obs_id) in newest.items():
+        row = stored.get(series)
         if row is None:
-            session.add(
-                MetricLatest(
-                    plant_id=plant_id,
-                    model_name=model_name,
-                    kind=kind,
-                    metric=metric,
-                    subject=subject,
-                    window_end=end,
-                    observation_id=obs_id,
-                )
-            )
+            session.add(_latest(plant_id, model_name, series, end, obs_id))
         elif (end, obs_id) > (row.window_end, row.observation_id):
             row.window_end, row.observation_id = end, obs_id
     session.flush()
