@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from federation.hub_client import HubClient
@@ -26,6 +27,15 @@ from tests.plant_node.outbox import procs
 
 pytestmark = pytest.mark.slow
 STREAMS = ("alerts", "feedback", "rollout")
+
+
+def _full_outbox(data_dir: Path) -> tuple[Engine, sessionmaker[Session], list[str]]:
+    """A migrated node database in ``data_dir`` with a first round of 30 messages per stream."""
+    url = f"sqlite:///{data_dir / 'node.db'}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    return engine, factory, _enqueue_round(factory, "initial", 30)
 
 
 def _enqueue_round(factory: sessionmaker[Session], tag: str, per_stream: int) -> list[str]:
@@ -136,11 +146,7 @@ def _start_node(
 def test_node_killed_mid_delivery_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     # Prepare: a node database full of messages, a slow receiver (accepts, then answers late).
     data_dir = tmp_path / "node"
-    url = f"sqlite:///{data_dir / 'node.db'}"
-    upgrade_database(url)
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    keys = _enqueue_round(factory, "initial", 30)
+    engine, factory, keys = _full_outbox(data_dir)
     hub_port, node_port = procs.free_port(), procs.free_port()
     receiver_db = tmp_path / "receiver.db"
     receiver = procs.start_receiver(hub_port, receiver_db, delay_s=0.015)
@@ -200,11 +206,7 @@ def test_node_killed_mid_delivery_to_the_real_hub_loses_and_duplicates_nothing(
 ) -> None:
     # Prepare: the real hub (its events endpoint de-duplicates by event id) and a full outbox.
     data_dir = tmp_path / "node"
-    url = f"sqlite:///{data_dir / 'node.db'}"
-    upgrade_database(url)
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    keys = _enqueue_round(factory, "initial", 30)
+    engine, factory, keys = _full_outbox(data_dir)
     hub_port, node_port = procs.free_port(), procs.free_port()
     hub, admin, plant_token = _start_real_hub(tmp_path, hub_port)
     client = HubClient(f"http://127.0.0.1:{hub_port}", token=admin)
