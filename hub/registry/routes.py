@@ -253,7 +253,7 @@ def list_versions(
     page_token: str | None = None,
 ) -> Response:
     """List versions newest first by model, plant, tag (``key``/``key=value``), recipe, parent."""
-    rows, token = service.list_versions(
+    body = service.render_versions_page(
         session=session,
         model=model,
         plant_id=plant_id,
@@ -263,7 +263,7 @@ def list_versions(
         page_size=page_size,
         page_token=page_token,
     )
-    return json_response(VersionPage(items=rows, next_page_token=token))
+    return Response(body, media_type="application/json")
 
 
 @router.get("/versions/{version_id}", response_model=VersionRead, dependencies=[ReadRegistry])

@@ -6,13 +6,15 @@ Every public function takes the session first (keyword-only), returns rows or ra
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exists, insert, or_, select
+from sqlalchemy import bindparam, exists, insert, or_, select
 from sqlalchemy.orm import Session
 
 from federation.errors import (
@@ -34,6 +36,7 @@ from federation.schemas.registry import (
     PlantUpdate,
     VersionCreate,
     VersionDiff,
+    VersionPage,
     VersionRead,
 )
 from hub.db import commit_or_conflict, utcnow
@@ -41,6 +44,7 @@ from hub.idempotency import service as idempotency_service
 from hub.idempotency.service import IdempotencyKey
 from hub.pagination import decode_token, encode_token, scalar_page
 from hub.recipes import service as recipe_service
+from hub.registry import pg_pages
 from hub.registry.artifacts import ArtifactStore, StagedBlob
 from hub.registry.models import (
     Alias,
@@ -618,52 +622,150 @@ def list_versions(
     ------
     NotFound
         When the model or plant filtered on does not exist.
+    InvalidInput
+        When the page token is malformed or was issued for other filters.
     """
-    filters = {
-        "model": model,
-        "plant_id": plant_id,
-        "tag": tag,
-        "recipe_id": recipe_id,
-        "parent_id": parent_id,
-    }
-    after = decode_token(page_token, filters, int)
-    stmt = _version_rows()
-    if model:
-        stmt = stmt.where(BaselineModel.name == model)
-    if plant_id:
-        stmt = stmt.where(ModelVersion.plant_id == plant_id)
-    if tag:
-        key, sep, value = tag.partition("=")
-        match = select(VersionTag.version_id).where(
-            VersionTag.version_id == ModelVersion.id, VersionTag.key == key
+    filters = _VersionFilters(model, plant_id, tag, recipe_id, parent_id)
+    stmt, params = _filtered_versions(session, filters, page_token, page_size)
+    # Core execution on the session's connection: these are plain rows, and the ORM result
+    # layer costs more than it gives.
+    result = session.connection().execute(stmt, params)
+    rows = [_read_from_row(r) for r in result.mappings().all()]
+    if not rows:
+        _name_missing_filter_targets(session, filters)
+    more = len(rows) > page_size
+    token = encode_token(rows[page_size - 1].id, filters.as_dict()) if more else None
+    return rows[:page_size], token
+
+
+def render_versions_page(
+    *,
+    session: Session,
+    model: str | None,
+    plant_id: str | None,
+    tag: str | None,
+    recipe_id: int | None,
+    parent_id: int | None,
+    page_size: int,
+    page_token: str | None,
+) -> str:
+    """Return the JSON body of :func:`list_versions`'s page (a ``VersionPage``).
+
+    PostgreSQL renders the items itself (:mod:`hub.registry.pg_pages`); other databases go
+    through :func:`list_versions` and pydantic. Same filters, tokens and errors either way.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        rows, token = list_versions(
+            session=session,
+            model=model,
+            plant_id=plant_id,
+            tag=tag,
+            recipe_id=recipe_id,
+            parent_id=parent_id,
+            page_size=page_size,
+            page_token=page_token,
         )
-        if sep:
-            match = match.where(VersionTag.value == value)
-        if session.get_bind().dialect.name == "postgresql":
+        return VersionPage(items=rows, next_page_token=token).model_dump_json()
+    filters = _VersionFilters(model, plant_id, tag, recipe_id, parent_id)
+    stmt, params = _filtered_versions(session, filters, page_token, page_size)
+    items, last_id = pg_pages.render_page(session, stmt, params, page_size)
+    if items == "[]":
+        _name_missing_filter_targets(session, filters)
+    token = encode_token(last_id, filters.as_dict()) if last_id is not None else None
+    return f'{{"items":{items},"next_page_token":{json.dumps(token)}}}'
+
+
+@dataclasses.dataclass(frozen=True)
+class _VersionFilters:
+    model: str | None
+    plant_id: str | None
+    tag: str | None
+    recipe_id: int | None
+    parent_id: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the filters a page token is bound to."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class _QueryShape:
+    """Which filters a version query has: statements are built once per shape, not per request."""
+
+    model: bool
+    plant: bool
+    tag_key: bool
+    tag_value: bool
+    recipe: bool
+    parent: bool
+    after: bool
+    postgresql: bool
+
+
+def _filtered_versions(
+    session: Session, filters: _VersionFilters, page_token: str | None, page_size: int
+) -> tuple[Any, dict[str, Any]]:
+    """Return the query for one page plus one row of matching versions, and its parameters."""
+    after = decode_token(page_token, filters.as_dict(), int)
+    key, sep, value = (filters.tag or "").partition("=")
+    shape = _QueryShape(
+        model=bool(filters.model),
+        plant=bool(filters.plant_id),
+        tag_key=bool(filters.tag),
+        tag_value=bool(filters.tag and sep),
+        recipe=filters.recipe_id is not None,
+        parent=filters.parent_id is not None,
+        after=after is not None,
+        postgresql=session.get_bind().dialect.name == "postgresql",
+    )
+    params = {
+        "model": filters.model,
+        "plant_id": filters.plant_id,
+        "tag_key": key,
+        "tag_value": value,
+        "recipe_id": filters.recipe_id,
+        "parent_id": filters.parent_id,
+        "after": after,
+        "limit": page_size + 1,
+    }
+    return _versions_statement(shape), params
+
+
+@functools.cache
+def _versions_statement(shape: _QueryShape) -> Any:
+    # Building and cache-keying this statement per request cost as much as running it.
+    stmt = _version_rows()
+    if shape.model:
+        stmt = stmt.where(BaselineModel.name == bindparam("model"))
+    if shape.plant:
+        stmt = stmt.where(ModelVersion.plant_id == bindparam("plant_id"))
+    if shape.tag_key:
+        match = select(VersionTag.version_id).where(
+            VersionTag.version_id == ModelVersion.id, VersionTag.key == bindparam("tag_key")
+        )
+        if shape.tag_value:
+            match = match.where(VersionTag.value == bindparam("tag_value"))
+        if shape.postgresql:
             # OFFSET 0 keeps PostgreSQL from flattening EXISTS into a semi-join that, with
             # stale statistics after a bulk load, scans every row carrying the tag; as a
             # per-row probe it uses the (version_id, key) primary key instead.
             match = match.offset(0)
         stmt = stmt.where(match.exists())
-    if recipe_id is not None:
-        stmt = stmt.where(ModelVersion.recipe_id == recipe_id)
-    if parent_id is not None:
-        stmt = stmt.where(ModelVersion.parent_id == parent_id)
-    if after is not None:
-        stmt = stmt.where(ModelVersion.id < after)
-    # Core execution on the session's connection: these are plain rows, and the ORM result
-    # layer costs more than it gives.
-    stmt = stmt.order_by(ModelVersion.id.desc()).limit(page_size + 1)
-    result = session.connection().execute(stmt)
-    rows = [_read_from_row(r) for r in result.mappings()]
-    if not rows:
-        # An empty page is where a typo in a filter would hide; name it instead.
-        if model:
-            get_model_or_raise(session=session, name=model)
-        if plant_id:
-            get_plant_or_raise(session=session, plant_id=plant_id)
-    token = encode_token(rows[page_size - 1].id, filters) if len(rows) > page_size else None
-    return rows[:page_size], token
+    if shape.recipe:
+        stmt = stmt.where(ModelVersion.recipe_id == bindparam("recipe_id"))
+    if shape.parent:
+        stmt = stmt.where(ModelVersion.parent_id == bindparam("parent_id"))
+    if shape.after:
+        stmt = stmt.where(ModelVersion.id < bindparam("after"))
+    return stmt.order_by(ModelVersion.id.desc()).limit(bindparam("limit"))
+
+
+def _name_missing_filter_targets(session: Session, filters: _VersionFilters) -> None:
+    # An empty page is where a typo in a filter would hide; name it instead.
+    if filters.model:
+        get_model_or_raise(session=session, name=filters.model)
+    if filters.plant_id:
+        get_plant_or_raise(session=session, plant_id=filters.plant_id)
 
 
 @functools.cache

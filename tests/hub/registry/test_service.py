@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from federation.errors import Conflict, ErrorCode, InvalidInput, NotFound
-from federation.schemas.registry import AliasName
+from federation.schemas.registry import AliasName, VersionPage
 from hub.registry import service
 from hub.registry.models import ModelVersion, VersionTag
 from tests.hub import factories
@@ -123,3 +123,103 @@ def test_plant_conflict_on_changed_enrollment(session_factory: Any) -> None:
         with pytest.raises(Conflict) as err:
             factories.plant(session, "py", site="elsewhere")
         assert err.value.code == ErrorCode.ALREADY_EXISTS
+
+
+# Every filter the versions endpoint takes, alone and combined (the query is built once per
+# combination, and on PostgreSQL the page is rendered to JSON by the database).
+_FILTERS: list[dict[str, Any]] = [
+    {},
+    {"model": "turbofan-rul"},
+    {"plant_id": "px"},
+    {"tag": "stage"},
+    {"tag": "stage=prod"},
+    {"tag": "stage=nowhere"},
+    {"plant_id": "px", "tag": "stage=prod"},
+    {"model": "bearing", "plant_id": "py", "tag": "owner"},
+    {"recipe_id": "RECIPE"},
+    {"parent_id": "PARENT"},
+]
+
+
+def test_rendered_pages_equal_model_pages_for_every_filter(session_factory: Any) -> None:
+    with session_factory() as session:
+        factories.plant(session, "px")
+        factories.plant(session, "py")
+        factories.model(session)
+        factories.model(session, "bearing")
+        recipe = factories.recipe(session)
+        parent = factories.version(session, label="0", plant_id="px", tags={"stage": "prod"})
+        for i in range(1, 8):
+            factories.version(
+                session,
+                "bearing" if i % 3 == 0 else "turbofan-rul",
+                label=f"{i}.0",
+                plant_id=("px", "py")[i % 2],
+                parent_id=parent.id if i in (1, 2) else None,
+                recipe_id=recipe.id if i % 2 else None,
+                tags={"stage": ("prod", "dev")[i % 2], **({"owner": "ds"} if i > 4 else {})},
+                hyperparameters={"lr": 1e-3, "layers": [16, 16], "note": "größe ✓"},
+                metrics={"rmse": 18 + i, "mae": 0.1 * i},
+                description=f'version {i} — "quoted"',
+            )
+        seen_nonempty = 0
+        for template in _FILTERS:
+            filters = {
+                "model": None,
+                "plant_id": None,
+                "tag": None,
+                "recipe_id": None,
+                "parent_id": None,
+            }
+            filters.update(template)
+            if filters["recipe_id"] == "RECIPE":
+                filters["recipe_id"] = recipe.id
+            if filters["parent_id"] == "PARENT":
+                filters["parent_id"] = parent.id
+            for page_size in (1, 3, 50):
+                token: str | None = None
+                walked: list[int] = []
+                while True:
+                    rows, next_token = service.list_versions(
+                        session=session, page_size=page_size, page_token=token, **filters
+                    )
+                    body = service.render_versions_page(
+                        session=session, page_size=page_size, page_token=token, **filters
+                    )
+                    rendered = VersionPage.model_validate_json(body)
+                    assert rendered == VersionPage(items=rows, next_page_token=next_token), (
+                        template,
+                        page_size,
+                    )
+                    walked += [r.id for r in rows]
+                    if next_token is None:
+                        break
+                    token = next_token
+                assert walked == sorted(walked, reverse=True)
+                seen_nonempty += bool(walked)
+        assert seen_nonempty >= 24  # every filter but the no-match tag found something
+
+
+def test_rendered_page_names_a_missing_plant_or_model(session_factory: Any) -> None:
+    with session_factory() as session:
+        factories.model(session)
+        common = {
+            "tag": None,
+            "recipe_id": None,
+            "parent_id": None,
+            "page_size": 5,
+            "page_token": None,
+        }
+        with pytest.raises(NotFound, match="nowhere"):
+            service.render_versions_page(session=session, model=None, plant_id="nowhere", **common)
+        with pytest.raises(NotFound, match="missing-model"):
+            service.render_versions_page(
+                session=session, model="missing-model", plant_id=None, **common
+            )
+        with pytest.raises(InvalidInput):
+            service.render_versions_page(
+                session=session,
+                model=None,
+                plant_id=None,
+                **{**common, "page_token": "bm90LWEtdG9rZW4"},
+            )
