@@ -109,6 +109,10 @@ def export_weights(
 
     parent = read_metadata(parent_dir)
     recipe = Recipe.model_validate_json((parent_dir / RECIPE_FILE).read_text())
+    # Federated weights are one network even when the parent averaged an ensemble of them.
+    recipe = recipe.model_copy(
+        update={"hyperparameters": recipe.hyperparameters.model_copy(update={"ensemble": 1})}
+    )
     input_shape = tuple(int(d) for d in parent["input"]["shape"][1:])
     weights = _load_npz(weights_path)
     model = build_model(recipe, input_shape, seed=recipe.hyperparameters.seed)
@@ -124,7 +128,7 @@ def export_weights(
     out_dir.mkdir(parents=True)
     ov_model = _convert(model, input_shape)
     ov.save_model(ov_model, out_dir / model_file("fp32"), compress_to_fp16=False)
-    shutil.copyfile(parent_dir / RECIPE_FILE, out_dir / RECIPE_FILE)
+    (out_dir / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=2, sort_keys=True))
     shutil.copyfile(weights_path, out_dir / WEIGHTS_FILE)
     xml = model_file("fp32")
     bin_ = xml.removesuffix(".xml") + ".bin"
@@ -134,7 +138,7 @@ def export_weights(
         "baseline": parent["baseline"],
         "plant": plant if plant is not None else parent.get("plant"),
         "recipe_id": parent["recipe_id"],
-        "recipe_digest": parent["recipe_digest"],
+        "recipe_digest": recipe.digest(),
         "fingerprint": fingerprint,
         "feature_state": (
             json.loads(feature_state_path.read_text()) if feature_state_path is not None

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from baselines.models.networks import FailureClassifier, RulRegressor, build_network
+from baselines.models.networks import FailureClassifier, RulEnsemble, RulRegressor, build_network
 from baselines.models.training import (
     build_model,
     calibrate,
@@ -18,6 +18,7 @@ from baselines.models.training import (
     seed_everything,
     set_weights,
     train_local,
+    train_members,
     weight_names,
 )
 from baselines.plants import PlantData, load_plant_data, plants_of
@@ -25,6 +26,7 @@ from baselines.plants import PlantData, load_plant_data, plants_of
 __all__ = [
     "FailureClassifier",
     "PlantData",
+    "RulEnsemble",
     "RulRegressor",
     "build_model",
     "build_network",
@@ -39,5 +41,6 @@ __all__ = [
     "seed_everything",
     "set_weights",
     "train_local",
+    "train_members",
     "weight_names",
 ]

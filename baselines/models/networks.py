@@ -74,6 +74,34 @@ class RulRegressor(nn.Module):
         return out
 
 
+class RulEnsemble(nn.Module):
+    """The mean of independently initialized and trained RUL networks, as one module.
+
+    Centralized training only (``Hyperparameters.ensemble``): averaging cuts the seed-to-seed
+    variance of the small-data subsets, and one module exports as one OpenVINO graph.
+    Federation trains and exchanges a single network, never an ensemble.
+    """
+
+    task = "rul_regression"
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.ensemble = nn.ModuleList(members)
+
+    @property
+    def rul_scale(self) -> torch.Tensor:
+        """The members' output scale (they share the recipe's RUL cap)."""
+        scale = self.ensemble[0].rul_scale
+        assert isinstance(scale, torch.Tensor)
+        return scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean of the members' RUL in cycles ``(B,)``."""
+        return torch.stack([member(x) for member in self.ensemble]).mean(dim=0)
+
+
 class SensorWiseCnn(nn.Module):
     """Deep CNN after Li, Ding and Sun (2018): convolutions along time, one sensor at a time.
 
@@ -251,4 +279,11 @@ def build_network(
     raise ValueError(f"unknown architecture kind {kind!r}")
 
 
-__all__ = ["CALIB_PREFIX", "FailureClassifier", "RulRegressor", "SensorWiseCnn", "build_network"]
+__all__ = [
+    "CALIB_PREFIX",
+    "FailureClassifier",
+    "RulEnsemble",
+    "RulRegressor",
+    "SensorWiseCnn",
+    "build_network",
+]

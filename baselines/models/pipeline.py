@@ -28,7 +28,7 @@ from baselines.models.training import (
     evaluate,
     predict,
     primary_target,
-    train_local,
+    train_members,
 )
 from baselines.plants import PlantData, load_plant_data
 from baselines.recipes import Baseline, Recipe, get_recipe
@@ -166,9 +166,9 @@ def train_baseline(
             return cached
     hp = recipe.hyperparameters_for(plant)
     torch.set_num_threads(threads or hp.threads)
-    model = build_model(recipe, data.input_shape, seed=hp.seed)
+    model = build_model(recipe, data.input_shape, seed=hp.seed, ensemble=hp.ensemble)
     started = time.perf_counter()
-    train_metrics = train_local(
+    train_metrics = train_members(
         model,
         data.x_train,
         data.y_train,

@@ -7,13 +7,14 @@ buffers; ``train_local`` adds the FedProx proximal term when ``proximal_mu > 0``
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from baselines import metrics as m
-from baselines.models.networks import CALIB_PREFIX, FailureClassifier, build_network
+from baselines.models.networks import CALIB_PREFIX, FailureClassifier, RulEnsemble, build_network
 from baselines.recipes import Recipe
 from baselines.typing import NDArray
 
@@ -27,7 +28,11 @@ def seed_everything(seed: int) -> None:
 
 
 def build_model(
-    recipe: Recipe, input_shape: tuple[int, ...], *, seed: int | None = None
+    recipe: Recipe,
+    input_shape: tuple[int, ...],
+    *,
+    seed: int | None = None,
+    ensemble: int | None = None,
 ) -> nn.Module:
     """Build the recipe's network for samples of ``input_shape`` with seeded initial weights.
 
@@ -39,16 +44,33 @@ def build_model(
         One sample's shape: ``(window, features)`` for C-MAPSS, ``(features,)`` for AI4I.
     seed
         Initialization seed; the recipe's ``hyperparameters.seed`` by default.
+    ensemble
+        Number of copies averaged by a :class:`RulEnsemble`; the recipe's
+        ``hyperparameters.ensemble`` by default. Federation always builds one (``1``).
 
     Returns
     -------
     torch.nn.Module
-        A network in eval mode.
+        A network in eval mode. The first copy of an ensemble is initialized exactly as a
+        single network with the same seed.
+
+    Raises
+    ------
+    ValueError
+        If an ensemble is asked of a network that is not an RUL regressor.
     """
     seed_everything(recipe.hyperparameters.seed if seed is None else seed)
     rul_scale = float(recipe.features.get("rul_cap", 125.0))
-    model = build_network(recipe.architecture, tuple(input_shape), rul_scale=rul_scale)
-    return model.eval()
+    n = recipe.hyperparameters.ensemble if ensemble is None else ensemble
+    nets = [
+        build_network(recipe.architecture, tuple(input_shape), rul_scale=rul_scale)
+        for _ in range(n)
+    ]
+    if n == 1:
+        return nets[0].eval()
+    if recipe.task != "rul_regression":
+        raise ValueError(f"an ensemble of {n} is only built for RUL regression, not {recipe.task}")
+    return RulEnsemble(nets).eval()
 
 
 def weight_names(model: nn.Module) -> list[str]:
@@ -59,11 +81,12 @@ def weight_names(model: nn.Module) -> list[str]:
 def head_parameter_names(model: nn.Module) -> list[str]:
     """Names of the parameters that form the prediction head (what personalization tunes).
 
-    The CNN regressor names its head ``head``; an ensemble's head is each member's last
-    layer. Everything else (convolutions, hidden layers) is the shared representation.
+    The CNN regressor names its head ``head`` (a :class:`RulEnsemble`: each copy's); the
+    classifier's head is each member's last layer. Everything else (convolutions, hidden
+    layers) is the shared representation.
     """
     names = [n for n, _ in model.named_parameters()]
-    head = [n for n in names if n.startswith("head.")]
+    head = [n for n in names if "head" in n.split(".")[:-1]]
     if head:
         return head
     last: dict[str, int] = {}  # member prefix -> index of its last layer
@@ -245,6 +268,26 @@ def train_local(
     }
 
 
+def train_members(
+    model: nn.Module, x: NDArray, y: NDArray, *, seed: int, **kwargs: Any
+) -> dict[str, float]:
+    """``train_local`` for a single network or, one copy after another, a :class:`RulEnsemble`.
+
+    Copy ``i`` trains with ``seed + i`` (its own shuffling and dropout), so copy 0 is exactly
+    the single network of the same recipe. Returns the copies' mean last-epoch ``loss``, the
+    total ``seconds`` and ``members``.
+    """
+    copies = list(model.ensemble) if isinstance(model, RulEnsemble) else [model]
+    runs = [train_local(c, x, y, seed=seed + i, **kwargs) for i, c in enumerate(copies)]
+    model.eval()
+    return {
+        **runs[0],
+        "loss": float(np.mean([r["loss"] for r in runs])),
+        "seconds": float(sum(r["seconds"] for r in runs)),
+        "members": float(len(runs)),
+    }
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: NDArray) -> NDArray:
     """Run the network in eval mode; returns RUL cycles or calibrated probabilities, float32."""
@@ -360,5 +403,6 @@ __all__ = [
     "seed_everything",
     "set_weights",
     "train_local",
+    "train_members",
     "weight_names",
 ]

@@ -57,6 +57,10 @@ class Hyperparameters(_Section):
     seed: int = 0
     threads: int = 2
     aux_weight: float = 1.0
+    # Centralized training only: the published model is the mean of this many copies of the
+    # architecture, each with its own initialization and training seed (seed + i). Federated
+    # rounds train and exchange one copy (see ``baselines.models.RulEnsemble``).
+    ensemble: int = Field(1, ge=1)
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 

@@ -19,3 +19,20 @@ def to_record(weights: Weights) -> ArrayRecord:
 def from_record(record: ArrayRecord) -> Weights:
     """Unwrap an ``ArrayRecord`` into named numpy arrays."""
     return {name: array.numpy() for name, array in record.items()}
+
+
+#: Name prefix of the copies of a centrally trained ensemble (``baselines.models.RulEnsemble``).
+ENSEMBLE_PREFIX = "ensemble."
+
+
+def first_copy(weights: Weights) -> Weights:
+    """Return the single network a campaign federates, from a parent export's weights.
+
+    A published baseline may average several copies of the architecture (``ensemble.<i>.``
+    names); federated rounds exchange one network, so a campaign starts from the first copy
+    (a fully trained network of the same recipe). Other weights are returned unchanged.
+    """
+    first = f"{ENSEMBLE_PREFIX}0."
+    if not any(name.startswith(first) for name in weights):
+        return weights
+    return {name.removeprefix(first): a for name, a in weights.items() if name.startswith(first)}

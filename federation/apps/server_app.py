@@ -18,7 +18,7 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
-from federation.apps.arrays import to_record
+from federation.apps.arrays import first_copy, to_record
 from federation.apps.protocol import CALIBRATION_KEY, FEATURE_STATE_KEY, PERSONALIZE_ACTION
 from federation.apps.run_settings import RunSettings, parse_node_plants, parse_plants
 from federation.apps.tasks import Weights, get_task
@@ -42,11 +42,14 @@ def _model_path(settings: RunSettings) -> Path | None:
 
 
 def _initial_weights(settings: RunSettings) -> Weights:
-    """Start from the parent model's ``.npz`` when given, else the recipe's initialization."""
+    """Start from the parent model's ``.npz`` when given, else the recipe's initialization.
+
+    An ensemble parent contributes its first copy (:func:`first_copy`).
+    """
     if settings.initial_weights_path is None:
         return get_task(settings.baseline).initial_weights(settings.seed)
     with np.load(settings.initial_weights_path) as f:
-        return {name: f[name] for name in f.files}
+        return first_copy({name: f[name] for name in f.files})
 
 
 def save_model(

@@ -243,7 +243,9 @@ class BaselineTask:
     def _model(self, weights: Weights | None, seed: int) -> Any:
         from baselines.models import build_model, set_weights
 
-        model = build_model(self.recipe, self.input_shape(), seed=seed)
+        # One copy even where the published baseline is an ensemble (``ensemble``
+        # hyperparameter): federated rounds exchange one network's weights.
+        model = build_model(self.recipe, self.input_shape(), seed=seed, ensemble=1)
         if weights is not None:
             set_weights(model, list(weights.values()))
         return model

@@ -59,6 +59,28 @@ def trained_cmapss(model_root):
 
 
 @pytest.fixture(scope="session")
+def trained_cmapss_ensemble(model_root):
+    """The FD002 test model as a three-copy ensemble (what FD001 / FD003 publish)."""
+    from baselines.models.pipeline import train_baseline
+
+    recipe = small_export_recipe(cmapss_recipe(), epochs=2)
+    hp = recipe.hyperparameters.model_copy(update={"ensemble": 3})
+    recipe = recipe.model_copy(update={"hyperparameters": hp})
+    return train_baseline(
+        "cmapss", "FD002", recipe=recipe, root=model_root / "ensemble", max_units=8
+    )
+
+
+@pytest.fixture(scope="session")
+def exported_cmapss_ensemble(trained_cmapss_ensemble):
+    from baselines.export.convert import export_baseline
+
+    out = trained_cmapss_ensemble.directory / "export"
+    export_baseline(trained_cmapss_ensemble, out, strict=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def trained_ai4i(model_root):
     from baselines.models.pipeline import train_baseline
 

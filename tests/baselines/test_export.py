@@ -10,7 +10,7 @@ from baselines.models.pipeline import holdout_targets
 from baselines.models.training import predict
 
 
-@pytest.mark.parametrize("which", ["cmapss", "ai4i"])
+@pytest.mark.parametrize("which", ["cmapss", "cmapss_ensemble", "ai4i"])
 def test_fp32_ir_matches_torch(which, request) -> None:
     trained = request.getfixturevalue(f"trained_{which}")
     directory = request.getfixturevalue(f"exported_{which}")
@@ -22,14 +22,55 @@ def test_fp32_ir_matches_torch(which, request) -> None:
 
 
 def test_int8_stays_within_the_recipe_tolerance(
-    trained_cmapss, exported_cmapss, exported_ai4i
+    trained_cmapss, exported_cmapss, exported_cmapss_ensemble, exported_ai4i
 ) -> None:
-    for directory in (exported_cmapss, exported_ai4i):
+    for directory in (exported_cmapss, exported_cmapss_ensemble, exported_ai4i):
         meta = read_metadata(directory)
         int8 = meta["parity"]["int8"]
         assert int8["degradation"] <= int8["tolerance"], int8
         runtime = load_exported(directory, "int8")
         assert runtime.predict(np.zeros([3, *meta["input"]["shape"][1:]], np.float32)).shape == (3,)
+
+
+def test_an_ensembles_export_is_one_graph_and_reloads(
+    trained_cmapss_ensemble, exported_cmapss_ensemble
+) -> None:
+    from baselines.models import RulEnsemble
+    from baselines.models.pipeline import load_trained
+
+    # One IR pair per precision, whatever the number of copies; the cached model reloads as
+    # the same three-copy ensemble from its metadata's recipe.
+    assert sorted(p.name for p in exported_cmapss_ensemble.glob("*.xml")) == [
+        "model_fp32.xml", "model_int8.xml"
+    ]
+    again = load_trained(trained_cmapss_ensemble.directory, data=trained_cmapss_ensemble.data)
+    assert again is not None and isinstance(again.model, RulEnsemble)
+    assert len(again.model.ensemble) == 3
+    x = trained_cmapss_ensemble.data.x_test
+    expected = predict(trained_cmapss_ensemble.model, x)
+    np.testing.assert_array_equal(predict(again.model, x), expected)
+
+
+def test_federated_weights_from_an_ensemble_parent_export_as_one_network(
+    trained_cmapss_ensemble, exported_cmapss_ensemble, tmp_path
+) -> None:
+    from baselines.export.federated import export_weights
+    from baselines.recipes import Recipe
+    from federation.apps.arrays import first_copy
+
+    # A campaign from the ensemble starts from its first copy; its weights export as one network.
+    with np.load(exported_cmapss_ensemble / "weights.npz") as f:
+        single = first_copy({k: f[k] for k in f.files})
+    np.savez(tmp_path / "global.npz", **single)
+    meta = export_weights(tmp_path / "global.npz", exported_cmapss_ensemble, tmp_path / "out")
+
+    assert meta["parity"]["fp32"]["passed"]
+    recipe = Recipe.model_validate_json((tmp_path / "out" / "recipe.json").read_text())
+    assert recipe.hyperparameters.ensemble == 1 and meta["recipe_digest"] == recipe.digest()
+    x = trained_cmapss_ensemble.data.x_test
+    copy0 = predict(trained_cmapss_ensemble.model.ensemble[0], x)
+    got = load_exported(tmp_path / "out", "fp32").predict(x)
+    assert np.abs(got - copy0).max() <= 1e-3 * max(1.0, float(np.abs(copy0).max()))
 
 
 def test_metadata_describes_what_serving_needs(exported_ai4i, trained_ai4i) -> None:

@@ -4,14 +4,17 @@ import numpy as np
 import pytest
 
 from baselines.models import (
+    RulEnsemble,
     build_model,
     calibrate,
     evaluate,
     get_weights,
     head_parameter_names,
     load_plant_data,
+    predict,
     set_weights,
     train_local,
+    train_members,
 )
 
 
@@ -103,6 +106,40 @@ def test_an_ensembles_head_is_each_members_last_layer() -> None:
     assert len(names) == 2 * len(members)  # weight and bias of each member's last layer
     last = max(int(n.split(".")[2]) for n, _ in model.named_parameters())
     assert all(int(n.split(".")[2]) == last for n in names)
+
+
+def test_an_rul_ensemble_serves_the_mean_of_its_independent_copies(
+    cmapss_small, tiny_cmapss_recipe
+) -> None:
+    # Prepare
+    hp = tiny_cmapss_recipe.hyperparameters
+    schedule = {"epochs": hp.epochs, "lr": hp.lr, "batch_size": hp.batch_size, "seed": hp.seed}
+    single = build_model(tiny_cmapss_recipe, cmapss_small.input_shape)
+    ensemble = build_model(tiny_cmapss_recipe, cmapss_small.input_shape, ensemble=3)
+
+    # Execute
+    train_members(single, cmapss_small.x_train, cmapss_small.y_train, **schedule)
+    out = train_members(ensemble, cmapss_small.x_train, cmapss_small.y_train, **schedule)
+
+    # Assert: forward is the mean of the copies; copy 0 is exactly the single network of the
+    # same recipe and seed, the other copies are different networks.
+    assert isinstance(ensemble, RulEnsemble) and out["members"] == 3
+    x = cmapss_small.x_test
+    copies = np.stack([predict(c, x) for c in ensemble.ensemble])
+    np.testing.assert_allclose(predict(ensemble, x), copies.mean(axis=0), rtol=1e-6, atol=1e-4)
+    np.testing.assert_array_equal(copies[0], predict(single, x))
+    assert np.abs(copies[1] - copies[0]).max() > 0.1 and np.abs(copies[2] - copies[1]).max() > 0.1
+    assert len(get_weights(ensemble)) == 3 * len(get_weights(single))
+    head = head_parameter_names(ensemble)
+    assert len(head) == 3 * len(head_parameter_names(single))
+    assert all(n.split(".")[2] == "head" for n in head)
+
+
+def test_only_rul_regressors_are_built_as_ensembles() -> None:
+    from baselines.recipes import get_recipe
+
+    with pytest.raises(ValueError, match="only built for RUL regression"):
+        build_model(get_recipe("ai4i"), (11,), ensemble=2)
 
 
 def test_classifier_calibrates_and_reports_classification_metrics(

@@ -160,6 +160,41 @@ def test_cmapss_baseline_trains_through_the_baselines_api(tmp_path: Path) -> Non
         assert sorted(f.files) == sorted(expected)
 
 
+def test_a_cmapss_campaign_from_an_ensemble_parent_federates_its_first_copy(
+    tmp_path: Path,
+) -> None:
+    from baselines.models import build_model, get_weights, weight_names
+    from federation.apps.run_settings import RunSettings
+    from federation.apps.server_app import _initial_weights
+    from federation.apps.tasks import BaselineTask
+
+    # Prepare: a published FD001 / FD003 baseline averages copies of the recipe's network.
+    task = BaselineTask("cmapss")
+    parent = build_model(task.recipe, task.input_shape(), ensemble=2)
+    single = build_model(task.recipe, task.input_shape())  # the same seed: copy 0's weights
+    path = tmp_path / "parent.npz"
+    np.savez(path, **dict(zip(weight_names(parent), get_weights(parent), strict=True)))
+
+    # Execute
+    start = _initial_weights(RunSettings(baseline="cmapss", initial_weights_path=path))
+    result, error = simulate_run(
+        {"FD001": {}, "FD003": {}},
+        {"baseline": "cmapss", "strategy": "fedavg", "num-server-rounds": 1,
+         "min-participants": 2, "round-timeout": 5.0, "node-wait-timeout": 1.0,
+         "max-samples-per-plant": 200, "max-units-per-plant": 3, "batch-size": 64,
+         "initial-weights-path": str(path)},
+        results_path=tmp_path / "run.json",
+    )
+
+    # Assert: one network's weights start the run, are exchanged and saved.
+    assert list(start) == weight_names(single)
+    for got, want in zip(start.values(), get_weights(single), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert error is None and result.status == RunOutcome.SUCCEEDED
+    with np.load(result.model.path) as f:
+        assert f.files == weight_names(single)
+
+
 def test_run_starts_from_the_parent_weights(tmp_path: Path) -> None:
     parent = tmp_path / "parent.npz"
     np.savez(parent, weight=np.full(8, 0.5, dtype=np.float32), bias=np.ones(1, np.float32))
