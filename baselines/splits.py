@@ -38,4 +38,23 @@ def stratified_holdout(labels: NDArray, fraction: float, seed: int) -> tuple[Int
     return keep.astype(np.int64), out.astype(np.int64)
 
 
-__all__ = ["stratified_holdout"]
+def stratified_folds(labels: NDArray, k: int, seed: int) -> IntArray:
+    """Assign every row to one of ``k`` folds, each class spread evenly over the folds.
+
+    Returns
+    -------
+    numpy.ndarray
+        Fold index in ``0..k-1`` per row; the same inputs always give the same folds.
+    """
+    if k < 2:
+        raise ValueError("k must be at least 2")
+    y = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    fold = np.zeros(len(y), dtype=np.int64)
+    for cls in np.unique(y):
+        idx = np.flatnonzero(y == cls)
+        fold[idx[rng.permutation(len(idx))]] = np.arange(len(idx)) % k
+    return fold
+
+
+__all__ = ["stratified_folds", "stratified_holdout"]

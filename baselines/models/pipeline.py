@@ -25,13 +25,18 @@ from baselines.features import state_from_dict
 from baselines.models.training import (
     build_model,
     calibrate,
+    calibrate_logits,
     evaluate,
     predict,
+    predict_logits,
     primary_target,
     train_members,
 )
 from baselines.plants import PlantData, load_plant_data
 from baselines.recipes import Baseline, Recipe, get_recipe
+from baselines.recipes.schema import Hyperparameters
+from baselines.splits import stratified_folds
+from baselines.typing import NDArray
 
 ALL_LINES = "all"
 MODEL_FILE = "model.pt"
@@ -116,6 +121,44 @@ def recall_by_mode(data: PlantData, model: nn.Module) -> dict[str, float]:
     return out
 
 
+def _fit(
+    recipe: Recipe, hp: Hyperparameters, x: NDArray, y: NDArray
+) -> tuple[nn.Module, dict[str, float]]:
+    """Build the recipe's network and train it on ``(x, y)``; returns it and its train metrics."""
+    model = build_model(recipe, tuple(x.shape[1:]), seed=hp.seed, ensemble=hp.ensemble)
+    metrics = train_members(
+        model,
+        x,
+        y,
+        epochs=hp.epochs,
+        lr=hp.lr,
+        batch_size=hp.batch_size,
+        seed=hp.seed,
+        weight_decay=hp.weight_decay,
+        aux_weight=hp.aux_weight,
+    )
+    return model, metrics
+
+
+def out_of_fold_logits(
+    recipe: Recipe, hp: Hyperparameters, x: NDArray, y: NDArray, folds: int
+) -> NDArray:
+    """Logits of every row from a model of the recipe trained on the other stratified folds.
+
+    The served model is trained on all rows; its temperature and threshold come from these
+    held-out logits, since one validation split of ~55 failures sets a noisy threshold.
+    """
+    fold = stratified_folds(primary_target(y), folds, recipe.split.seed)
+    z: NDArray | None = None
+    for k in range(folds):
+        model, _ = _fit(recipe, hp, x[fold != k], y[fold != k])
+        part = predict_logits(model, x[fold == k])  # type: ignore[arg-type]
+        z = np.zeros((len(x), part.shape[1])) if z is None else z
+        z[fold == k] = part
+    assert z is not None
+    return z
+
+
 def train_baseline(
     baseline: str | Baseline,
     plant: str | None,
@@ -166,22 +209,20 @@ def train_baseline(
             return cached
     hp = recipe.hyperparameters_for(plant)
     torch.set_num_threads(threads or hp.threads)
-    model = build_model(recipe, data.input_shape, seed=hp.seed, ensemble=hp.ensemble)
+    folds = int(recipe.calibration.get("folds", 0))
+    x_fit, y_fit = data.x_train, data.y_train
+    if folds > 1:
+        x_fit = np.concatenate([data.x_train, data.x_val])
+        y_fit = np.concatenate([data.y_train, data.y_val])
     started = time.perf_counter()
-    train_metrics = train_members(
-        model,
-        data.x_train,
-        data.y_train,
-        epochs=hp.epochs,
-        lr=hp.lr,
-        batch_size=hp.batch_size,
-        seed=hp.seed,
-        weight_decay=hp.weight_decay,
-        aux_weight=hp.aux_weight,
-    )
+    model, train_metrics = _fit(recipe, hp, x_fit, y_fit)
     calibration: dict[str, float] = {}
     if model.task == "failure_classification":
-        calibration = calibrate(model, data.x_val, data.y_val)  # type: ignore[arg-type]
+        if folds > 1:
+            z = out_of_fold_logits(recipe, hp, x_fit, y_fit, folds)
+            calibration = {**calibrate_logits(model, z, y_fit), "folds": float(folds)}  # type: ignore[arg-type]
+        else:
+            calibration = calibrate(model, data.x_val, data.y_val)  # type: ignore[arg-type]
     train_seconds = time.perf_counter() - started
     metrics = score_test(model, data, recipe, plant)
     metadata: dict[str, Any] = {

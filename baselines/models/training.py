@@ -369,7 +369,16 @@ def calibrate(model: FailureClassifier, x_val: NDArray, y_val: NDArray) -> dict[
     dict
         ``temperature``, ``threshold`` and the validation ``ece`` before and after.
     """
-    z = predict_logits(model, x_val).astype(np.float64)
+    return calibrate_logits(model, predict_logits(model, x_val), y_val)
+
+
+def calibrate_logits(model: FailureClassifier, z: NDArray, y_val: NDArray) -> dict[str, float]:
+    """:func:`calibrate` on precomputed held-out logits ``z`` ``(n, 1 + n_aux)``.
+
+    The logits may come from other models of the same recipe (out-of-fold predictions of a
+    cross-fit), which gives the threshold several times the positives of one validation split.
+    """
+    z = np.asarray(z, dtype=np.float64)
     y = np.asarray(primary_target(y_val), dtype=np.float64)
 
     def nll(t: float) -> float:
@@ -394,6 +403,7 @@ def calibrate(model: FailureClassifier, x_val: NDArray, y_val: NDArray) -> dict[
 __all__ = [
     "build_model",
     "calibrate",
+    "calibrate_logits",
     "evaluate",
     "get_weights",
     "predict",

@@ -151,17 +151,32 @@ def ai4i_recipe() -> Recipe:
             "members": 3,
             "output": "calibrated_failure_probability",
         },
+        # 300 epochs (5-fold CV on the non-test rows, threshold pooled over the other folds):
+        # F1 0.801 vs 0.793 at 150, never lower in a fold; HDF/PWF/OSF recall 0.88/0.82/0.95.
         hyperparameters=Hyperparameters(
-            epochs=150, lr=2e-3, batch_size=128, weight_decay=1e-4, seed=7, threads=2
+            # One thread: the layers are too small to split (see the C-MAPSS recipe).
+            epochs=300, lr=2e-3, batch_size=128, weight_decay=1e-4, seed=7, threads=1
         ),
-        calibration={"method": "temperature_scaling", "threshold": "max F1 on validation"},
+        # One validation split holds ~55 failures: in 5-fold CV on the non-test rows a threshold
+        # set on one fold scored F1 0.764 +- 0.045 on the other folds, one set on four pooled
+        # folds 0.792 +- 0.018. So the served model trains on all non-test rows and its
+        # temperature and threshold come from 5-fold out-of-fold logits of the same recipe.
+        calibration={
+            "method": "temperature_scaling",
+            "threshold": "max F1 on out-of-fold predictions of the non-test rows",
+            "folds": 5,
+        },
         split=SplitProtocol(
             kind="stratified_holdout",
             test_fraction=0.2,
             validation_fraction=0.2,
             stratify_on="machine_failure",
             seed=2020,
-            description="stratified 80/20 holdout; 20% of train for calibration and threshold",
+            description=(
+                "stratified 80/20 holdout; the 80% trains the model, temperature and threshold "
+                "come from 5-fold cross-fitting on it (federated rounds calibrate on the 20% "
+                "validation part of each plant's train rows)"
+            ),
         ),
         metrics=["f1", "pr_auc", "ece", "recall_by_mode"],
         promotion_gates=[

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from baselines.models.pipeline import load_trained, train_baseline
 from baselines.recipes import cmapss_recipe
 from tests.baselines.conftest import small_export_recipe
@@ -31,3 +33,11 @@ def test_ai4i_reports_recall_per_failure_mode(trained_ai4i) -> None:
     assert set(recall) == {"twf", "hdf", "pwf", "osf", "rnf"}
     assert 0.0 < trained_ai4i.metadata["threshold"] < 1.0
     assert set(trained_ai4i.metadata["gates"]) == {"f1", "pr_auc", "ece"}
+
+
+def test_ai4i_threshold_is_cross_fitted_on_all_non_test_rows(trained_ai4i) -> None:
+    data, meta = trained_ai4i.data, trained_ai4i.metadata
+    assert meta["calibration"]["folds"] == 5
+    assert meta["train"]["num_examples"] == len(data.x_train) + len(data.x_val)
+    assert meta["calibration"]["temperature"] > 0
+    assert meta["threshold"] == pytest.approx(meta["calibration"]["threshold"], rel=1e-6)
