@@ -253,15 +253,9 @@ def list_versions(
     page_token: str | None = None,
 ) -> Response:
     """List versions newest first by model, plant, tag (``key``/``key=value``), recipe, parent."""
+    filters = service.VersionFilters(model, plant_id, tag, recipe_id, parent_id)
     body = service.render_versions_page(
-        session=session,
-        model=model,
-        plant_id=plant_id,
-        tag=tag,
-        recipe_id=recipe_id,
-        parent_id=parent_id,
-        page_size=page_size,
-        page_token=page_token,
+        session=session, filters=filters, page_size=page_size, page_token=page_token
     )
     return Response(body, media_type="application/json")
 

@@ -603,15 +603,7 @@ def create_version(
 
 
 def list_versions(
-    *,
-    session: Session,
-    model: str | None,
-    plant_id: str | None,
-    tag: str | None,
-    recipe_id: int | None,
-    parent_id: int | None,
-    page_size: int,
-    page_token: str | None,
+    *, session: Session, filters: VersionFilters, page_size: int, page_token: str | None
 ) -> tuple[list[VersionRead], str | None]:
     """One page of versions, newest first, filtered by model, plant, tag, recipe or parent.
 
@@ -625,7 +617,6 @@ def list_versions(
     InvalidInput
         When the page token is malformed or was issued for other filters.
     """
-    filters = _VersionFilters(model, plant_id, tag, recipe_id, parent_id)
     stmt, params = _filtered_versions(session, filters, page_token, page_size)
     # Core execution on the session's connection: these are plain rows, and the ORM result
     # layer costs more than it gives.
@@ -639,15 +630,7 @@ def list_versions(
 
 
 def render_versions_page(
-    *,
-    session: Session,
-    model: str | None,
-    plant_id: str | None,
-    tag: str | None,
-    recipe_id: int | None,
-    parent_id: int | None,
-    page_size: int,
-    page_token: str | None,
+    *, session: Session, filters: VersionFilters, page_size: int, page_token: str | None
 ) -> str:
     """Return the JSON body of :func:`list_versions`'s page (a ``VersionPage``).
 
@@ -656,17 +639,9 @@ def render_versions_page(
     """
     if session.get_bind().dialect.name != "postgresql":
         rows, token = list_versions(
-            session=session,
-            model=model,
-            plant_id=plant_id,
-            tag=tag,
-            recipe_id=recipe_id,
-            parent_id=parent_id,
-            page_size=page_size,
-            page_token=page_token,
+            session=session, filters=filters, page_size=page_size, page_token=page_token
         )
         return VersionPage(items=rows, next_page_token=token).model_dump_json()
-    filters = _VersionFilters(model, plant_id, tag, recipe_id, parent_id)
     stmt, params = _filtered_versions(session, filters, page_token, page_size)
     items, last_id = pg_pages.render_page(session, stmt, params, page_size)
     if items == "[]":
@@ -676,12 +651,14 @@ def render_versions_page(
 
 
 @dataclasses.dataclass(frozen=True)
-class _VersionFilters:
-    model: str | None
-    plant_id: str | None
-    tag: str | None
-    recipe_id: int | None
-    parent_id: int | None
+class VersionFilters:
+    """What a version list is filtered on; ``tag`` is ``key`` (has the tag) or ``key=value``."""
+
+    model: str | None = None
+    plant_id: str | None = None
+    tag: str | None = None
+    recipe_id: int | None = None
+    parent_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the filters a page token is bound to."""
@@ -703,7 +680,7 @@ class _QueryShape:
 
 
 def _filtered_versions(
-    session: Session, filters: _VersionFilters, page_token: str | None, page_size: int
+    session: Session, filters: VersionFilters, page_token: str | None, page_size: int
 ) -> tuple[Any, dict[str, Any]]:
     """Return the query for one page plus one row of matching versions, and its parameters."""
     after = decode_token(page_token, filters.as_dict(), int)
@@ -760,7 +737,7 @@ def _versions_statement(shape: _QueryShape) -> Any:
     return stmt.order_by(ModelVersion.id.desc()).limit(bindparam("limit"))
 
 
-def _name_missing_filter_targets(session: Session, filters: _VersionFilters) -> None:
+def _name_missing_filter_targets(session: Session, filters: VersionFilters) -> None:
     # An empty page is where a typo in a filter would hide; name it instead.
     if filters.model:
         get_model_or_raise(session=session, name=filters.model)

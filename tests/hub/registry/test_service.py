@@ -76,11 +76,7 @@ def test_tags_stay_in_sync_for_filtering(session_factory: Any) -> None:
 
         rows, _ = service.list_versions(
             session=session,
-            model=None,
-            plant_id=None,
-            tag="stage=prod",
-            recipe_id=None,
-            parent_id=None,
+            filters=service.VersionFilters(tag="stage=prod"),
             page_size=10,
             page_token=None,
         )
@@ -180,11 +176,12 @@ def test_rendered_pages_equal_model_pages_for_every_filter(session_factory: Any)
                 token: str | None = None
                 walked: list[int] = []
                 while True:
+                    query = service.VersionFilters(**filters)
                     rows, next_token = service.list_versions(
-                        session=session, page_size=page_size, page_token=token, **filters
+                        session=session, filters=query, page_size=page_size, page_token=token
                     )
                     body = service.render_versions_page(
-                        session=session, page_size=page_size, page_token=token, **filters
+                        session=session, filters=query, page_size=page_size, page_token=token
                     )
                     rendered = VersionPage.model_validate_json(body)
                     assert rendered == VersionPage(items=rows, next_page_token=next_token), (
@@ -203,23 +200,15 @@ def test_rendered_pages_equal_model_pages_for_every_filter(session_factory: Any)
 def test_rendered_page_names_a_missing_plant_or_model(session_factory: Any) -> None:
     with session_factory() as session:
         factories.model(session)
-        common = {
-            "tag": None,
-            "recipe_id": None,
-            "parent_id": None,
-            "page_size": 5,
-            "page_token": None,
-        }
+
+        def render(filters: service.VersionFilters, token: str | None = None) -> str:
+            return service.render_versions_page(
+                session=session, filters=filters, page_size=5, page_token=token
+            )
+
         with pytest.raises(NotFound, match="nowhere"):
-            service.render_versions_page(session=session, model=None, plant_id="nowhere", **common)
+            render(service.VersionFilters(plant_id="nowhere"))
         with pytest.raises(NotFound, match="missing-model"):
-            service.render_versions_page(
-                session=session, model="missing-model", plant_id=None, **common
-            )
+            render(service.VersionFilters(model="missing-model"))
         with pytest.raises(InvalidInput):
-            service.render_versions_page(
-                session=session,
-                model=None,
-                plant_id=None,
-                **{**common, "page_token": "bm90LWEtdG9rZW4"},
-            )
+            render(service.VersionFilters(), token="bm90LWEtdG9rZW4")
