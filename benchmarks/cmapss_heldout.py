@@ -8,11 +8,13 @@ seeded 0), fits the features on the other 80 units and trains ``copies`` seeded 
 and the last window of each cut is scored against ``min(RUL, cap)``. Prints the RMSE of each
 copy and of the first-k ensemble.
 
-Usage: ``python -m benchmarks.cmapss_heldout PLANT FOLD COPIES [EPOCHS] [DROPOUT]``.
+Usage: ``python -m benchmarks.cmapss_heldout PLANT FOLD COPIES [EPOCHS] [DROPOUT]
+[--lr LR] [--batch-size N] [--weight-decay WD]`` (unset: the recipe's value for the plant).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import numpy as np
@@ -49,13 +51,34 @@ def held_out_windows(
 
 def main(argv: list[str]) -> None:
     """Train the copies of one fold and print held-out RMSE per copy and per ensemble."""
-    plant, fold, copies = argv[0], int(argv[1]), int(argv[2])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cmapss_heldout")
+    parser.add_argument("plant")
+    parser.add_argument("fold", type=int)
+    parser.add_argument("copies", type=int)
+    parser.add_argument("epochs", type=int, nargs="?")
+    parser.add_argument("dropout", type=float, nargs="?")
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--weight-decay", type=float)
+    args = parser.parse_args(argv)
+    plant, fold, copies = args.plant, args.fold, args.copies
     recipe = get_recipe("cmapss")
     hp = recipe.hyperparameters_for(plant)
-    epochs = int(argv[3]) if len(argv) > 3 else hp.epochs
+    changed = {
+        k: v
+        for k, v in {
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "weight_decay": args.weight_decay,
+        }.items()
+        if v is not None
+    }
+    hp = hp.model_copy(update=changed)
+    epochs = hp.epochs
     arch = dict(recipe.architecture)
-    if len(argv) > 4:
-        arch["dropout"] = float(argv[4])
+    if args.dropout is not None:
+        arch["dropout"] = args.dropout
     torch.set_num_threads(1)
     train = datasets.load_cmapss(plant, "train")
     perm = np.random.default_rng(0).permutation(np.unique(train["unit"].to_numpy()))
@@ -77,7 +100,8 @@ def main(argv: list[str]) -> None:
         preds.append(predict(net, x_ho).astype(np.float64))
         one = float(np.sqrt(np.mean((preds[-1] - y_ho) ** 2)))
         ens = float(np.sqrt(np.mean((np.mean(preds, axis=0) - y_ho) ** 2)))
-        print(f"{plant} fold {fold} epochs {epochs} dropout {arch['dropout']} copy {i + 1}: "
+        print(f"{plant} fold {fold} epochs {epochs} dropout {arch['dropout']} lr {hp.lr} "
+              f"batch {hp.batch_size} wd {hp.weight_decay} copy {i + 1}: "
               f"rmse {one:.3f}, ensemble of {i + 1}: {ens:.3f}", flush=True)
 
 

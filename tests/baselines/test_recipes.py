@@ -48,7 +48,7 @@ def test_single_condition_weight_decay_is_a_plant_override_that_survives_demo_ep
 
     recipe = cmapss_recipe()
     assert recipe.hyperparameters_for("FD001").weight_decay == 1e-2
-    assert recipe.hyperparameters_for("FD003").weight_decay == 1e-2
+    assert recipe.hyperparameters_for("FD003").weight_decay == 3e-3
     assert recipe.hyperparameters_for("FD002").weight_decay == 0.0
     # The override changes FD001's trained-on recipe only, never the other plants'.
     plain = recipe.model_copy(
