@@ -90,8 +90,10 @@ class ModelManifest:
 
         Two layouts are read: the ``baselines.export`` format (``format_version`` 1, with
         ``files`` keyed by precision, each with ``xml``/``bin`` and their ``*_sha256``), of
-        which ``precision`` is preferred and FP32 is the fallback; and a flat layout with
-        ``xml``, ``bin`` and a ``sha256`` map by file name.
+        which ``precision`` is preferred and FP32 is the fallback (an IR whose export parity
+        check failed is passed over while another is available: it broke the recipe's
+        accuracy tolerance); and a flat layout with ``xml``, ``bin`` and a ``sha256`` map by
+        file name.
 
         Parameters
         ----------
@@ -112,7 +114,7 @@ class ModelManifest:
         kind = str(state.get("kind", "")) if isinstance(state, Mapping) else ""
         baseline = str(data.get("baseline") or kind.removesuffix("-features") or data.get("name"))
         if isinstance(files, Mapping) and any(isinstance(v, Mapping) for v in files.values()):
-            chosen = next(p for p in (precision, "fp32", "int8", *files) if p in files)
+            chosen = _pick_precision(files, data.get("parity"), precision)
             entry = files[chosen]
             xml, weights = str(entry["xml"]), str(entry["bin"])
             digests = {xml: str(entry["xml_sha256"]), weights: str(entry["bin_sha256"])}
@@ -136,6 +138,19 @@ class ModelManifest:
             precision=chosen,
             metadata=dict(data),
         )
+
+
+def _pick_precision(files: Mapping[str, Any], parity: Any, preferred: str) -> str:
+    order = [p for p in dict.fromkeys((preferred, "fp32", "int8", *files)) if p in files]
+    checks = parity if isinstance(parity, Mapping) else {}
+    failed = {p for p, e in checks.items() if isinstance(e, Mapping) and e.get("passed") is False}
+    chosen = next((p for p in order if p not in failed), order[0])
+    if chosen != preferred and preferred in failed:
+        log.warning(
+            "serving %s instead of %s: the %s IR failed its export parity check (%s)",
+            chosen, preferred, preferred, checks[preferred],
+        )  # fmt: skip
+    return chosen
 
 
 def sha256_file(path: Path) -> str:

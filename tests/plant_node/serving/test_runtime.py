@@ -272,3 +272,34 @@ def test_export_layout_prefers_int8_and_falls_back_to_fp32(tmp_path: Path) -> No
     assert (fp32.precision, fp32.xml) == ("fp32", "model_fp32.xml")
     assert only_fp32.precision == "fp32"
     assert _runtime().load(d).manifest.precision == "fp32"
+
+
+def test_an_int8_ir_that_failed_its_parity_check_is_not_served(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from plant_node.serving.runtime import read_manifest
+
+    d = build_logistic_ir(tmp_path / "exp", W1, version="1")
+    for ext in ("xml", "bin"):
+        shutil.copy(d / f"model.{ext}", d / f"model_int8.{ext}")
+        (d / f"model.{ext}").rename(d / f"model_fp32.{ext}")
+    digests = json.loads((d / "metadata.json").read_text())["sha256"]
+    entry = {"xml_sha256": digests["model.xml"], "bin_sha256": digests["model.bin"]}
+    files = {
+        p: {"xml": f"model_{p}.xml", "bin": f"model_{p}.bin", **entry} for p in ("fp32", "int8")
+    }
+
+    def manifest(parity: dict[str, object]) -> str:
+        doc = {"format_version": 1, "version": "1", "files": files, "parity": parity}
+        (d / "metadata.json").write_text(json.dumps(doc))
+        return read_manifest(d, "int8").precision
+
+    int8_ok = {"degradation": 0.01, "tolerance": 0.02, "passed": True}
+    int8_bad = {"degradation": 0.025, "tolerance": 0.02, "passed": False}
+    fp32_ok = {"passed": True}
+    assert manifest({"fp32": fp32_ok, "int8": int8_ok}) == "int8"
+    assert manifest({"fp32": fp32_ok, "int8": int8_bad}) == "fp32"
+    assert _runtime().load(d).manifest.precision == "fp32"
+    # Nothing else to serve: the failed IR is still better than no model.
+    assert manifest({"fp32": {"passed": False}, "int8": int8_bad}) == "int8"
