@@ -241,11 +241,10 @@ def test_cached_version_is_named_by_the_registry(tmp_path: Path) -> None:
     assert _runtime().load(path).version == "2026.1"
 
 
-def test_export_layout_prefers_int8_and_falls_back_to_fp32(tmp_path: Path) -> None:
+def _fp32_and_int8_export(tmp_path: Path) -> tuple[Path, dict[str, dict[str, str]]]:
+    """An export directory in the ``baselines.export`` layout: the same toy IR as FP32 and INT8."""
     import json
     import shutil
-
-    from plant_node.serving.runtime import read_manifest
 
     d = build_logistic_ir(tmp_path / "exp", W1, version="1")
     for ext in ("xml", "bin"):
@@ -256,6 +255,15 @@ def test_export_layout_prefers_int8_and_falls_back_to_fp32(tmp_path: Path) -> No
     files = {
         p: {"xml": f"model_{p}.xml", "bin": f"model_{p}.bin", **entry} for p in ("fp32", "int8")
     }
+    return d, files
+
+
+def test_export_layout_prefers_int8_and_falls_back_to_fp32(tmp_path: Path) -> None:
+    import json
+
+    from plant_node.serving.runtime import read_manifest
+
+    d, files = _fp32_and_int8_export(tmp_path)
     (d / "metadata.json").write_text(
         json.dumps({"format_version": 1, "version": "1", "baseline": "toy", "files": files})
     )
@@ -276,19 +284,10 @@ def test_export_layout_prefers_int8_and_falls_back_to_fp32(tmp_path: Path) -> No
 
 def test_an_int8_ir_that_failed_its_parity_check_is_not_served(tmp_path: Path) -> None:
     import json
-    import shutil
 
     from plant_node.serving.runtime import read_manifest
 
-    d = build_logistic_ir(tmp_path / "exp", W1, version="1")
-    for ext in ("xml", "bin"):
-        shutil.copy(d / f"model.{ext}", d / f"model_int8.{ext}")
-        (d / f"model.{ext}").rename(d / f"model_fp32.{ext}")
-    digests = json.loads((d / "metadata.json").read_text())["sha256"]
-    entry = {"xml_sha256": digests["model.xml"], "bin_sha256": digests["model.bin"]}
-    files = {
-        p: {"xml": f"model_{p}.xml", "bin": f"model_{p}.bin", **entry} for p in ("fp32", "int8")
-    }
+    d, files = _fp32_and_int8_export(tmp_path)
 
     def manifest(parity: dict[str, object]) -> str:
         doc = {"format_version": 1, "version": "1", "files": files, "parity": parity}
