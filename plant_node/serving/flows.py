@@ -337,8 +337,13 @@ class ServingFlows:
                     "p99_ms": st.p99_ms,
                     "disagreement": st.disagreement,
                 }
-            champion = runtime.current.version if runtime.current else None
-            out[name] = {"champion": champion, "challenger": challenger}
+            current = runtime.current
+            out[name] = {
+                "champion": current.version if current else None,
+                # Which IR answers: INT8 unless the export has none or its INT8 failed parity.
+                "precision": current.manifest.precision if current else None,
+                "challenger": challenger,
+            }
         return out
 
     def _rollout_event(

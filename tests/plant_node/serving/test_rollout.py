@@ -53,6 +53,7 @@ def test_shadow_is_scored_and_logged_but_never_returned(
     assert {p["model_version"] for p in response.json()["predictions"]} == {"1"}
     assert sorted(roles) == [("champion", "1")] * 3 + [("shadow", "2")] * 3
     assert status["ai4i"]["challenger"]["mode"] == "shadow"
+    assert status["ai4i"]["precision"] == "fp32"  # the test export's only IR
     assert status["ai4i"]["challenger"]["samples"] == 1
     assert status["ai4i"]["challenger"]["disagreement"] == 0.0  # same weights as the champion
 
