@@ -83,7 +83,9 @@ def cmapss_recipe() -> Recipe:
             # The ensemble is the published centralized model only: federated rounds need the
             # same network on every plant and exchange one copy's weights (three copies would
             # triple each round's upload), so campaigns train one copy and start from the first
-            # copy of an ensemble parent (federation.apps.arrays.first_copy). FD002 / FD004
+            # copy of an ensemble parent (federation.apps.arrays.first_copy). On the line it costs
+            # three networks per Shapley evaluation: node CPU per request 2.5 -> 5.3 ms, sustained
+            # 420 -> 235 req/s on one core (benchmarks/results/serving.json). FD002 / FD004
             # (6 conditions, 3x the windows, ~220 s a network, far inside their gates) keep one
             # copy and the defaults: three copies would exceed the 10-minute budget.
             overrides={
