@@ -580,10 +580,11 @@ def run(quick: bool = False) -> dict[str, Any]:
         },
         "notes": [
             "Models are the baselines' own (millwright baselines train/export, demo-sized "
-            "epochs), served as the node serves them: OpenVINO INT8 export via ModelRuntime, "
-            "features from the node's serving pipeline. AI4I reference: the training side of "
-            "the baseline's split (train + validation, 8,000 rows, in UDI order; the weights "
-            "saw the train rows); held-out stream: its test split.",
+            "epochs), served as the node serves them: the OpenVINO export via ModelRuntime (the "
+            "precision each answers with is in models), features from the node's serving "
+            "pipeline. AI4I reference: the training side of the baseline's split (train + "
+            "validation, 8,000 rows, in UDI order; the weights saw the train rows); held-out "
+            "stream: its test split.",
             "C-MAPSS predictions: one per (unit, cycle), the window over the unit's cycles so far "
             "(front-padded under 30 cycles, as the pipeline does); in missing_data a null s4 is "
             "held at the unit's last reading for the model input (the node's contract would "

@@ -413,12 +413,12 @@ def _inproc(data_dir: Path, bodies: dict[str, bytes], n: int) -> dict[str, float
 
 def _answering_precisions(port: int) -> dict[str, str]:
     """Which IR precision each baseline's champion answers with (``GET /v1/rollout``)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    client = Client(port)
     try:
-        conn.request("GET", "/v1/rollout")
-        status = json.loads(conn.getresponse().read())
+        _, data = client.get("/v1/rollout")
     finally:
-        conn.close()
+        client.close()
+    status = json.loads(data)
     return {b: str(status[b]["precision"]) for b in BASELINES}
 
 
@@ -436,6 +436,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     bodies = {b: json.dumps(body).encode() for b, body in _requests().items()}
     results: dict[str, dict[str, Any]] = {b: {} for b in BASELINES}
     extra: dict[str, dict[str, Any]] = {b: {} for b in BASELINES}
+    answering: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for engine in ("openvino", "torch"):

@@ -64,17 +64,8 @@ def main(argv: list[str]) -> None:
     plant, fold, copies = args.plant, args.fold, args.copies
     recipe = get_recipe("cmapss")
     hp = recipe.hyperparameters_for(plant)
-    changed = {
-        k: v
-        for k, v in {
-            "epochs": args.epochs,
-            "lr": args.lr,
-            "batch_size": args.batch_size,
-            "weight_decay": args.weight_decay,
-        }.items()
-        if v is not None
-    }
-    hp = hp.model_copy(update=changed)
+    given = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "weight_decay")}
+    hp = hp.model_copy(update={k: v for k, v in given.items() if v is not None})
     epochs = hp.epochs
     arch = dict(recipe.architecture)
     if args.dropout is not None:

@@ -172,11 +172,11 @@ def test_rendered_pages_equal_model_pages_for_every_filter(session_factory: Any)
                 filters["recipe_id"] = recipe.id
             if filters["parent_id"] == "PARENT":
                 filters["parent_id"] = parent.id
+            query = service.VersionFilters(**filters)
             for page_size in (1, 3, 50):
                 token: str | None = None
                 walked: list[int] = []
                 while True:
-                    query = service.VersionFilters(**filters)
                     rows, next_token = service.list_versions(
                         session=session, filters=query, page_size=page_size, page_token=token
                     )
