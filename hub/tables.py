@@ -4,6 +4,7 @@ from hub.auth import models as auth_models
 from hub.campaigns import models as campaigns_models
 from hub.db import Base
 from hub.events import models as events_models
+from hub.governance import models as governance_models
 from hub.idempotency import models as idempotency_models
 from hub.metrics import models as metrics_models
 from hub.recipes import models as recipes_models
@@ -15,6 +16,7 @@ __all__ = [
     "auth_models",
     "campaigns_models",
     "events_models",
+    "governance_models",
     "idempotency_models",
     "metadata",
     "metrics_models",

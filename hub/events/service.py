@@ -103,3 +103,16 @@ def list_events(
         page_size=page_size,
         filters=filters,
     )
+
+
+def recent_events(
+    *, session: Session, plant_id: str, kind_prefix: str, limit: int = 200
+) -> list[PlantEvent]:
+    """A plant's newest events whose kind starts with ``kind_prefix``, newest first."""
+    stmt = (
+        select(PlantEvent)
+        .where(PlantEvent.plant_id == plant_id, PlantEvent.kind.startswith(kind_prefix))
+        .order_by(PlantEvent.seq.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))

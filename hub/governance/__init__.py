@@ -1,0 +1,1 @@
+"""Governance: published policies, promotion gates on evidence, four-eyes e-signed approvals."""
