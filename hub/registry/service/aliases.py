@@ -1,0 +1,96 @@
+"""Plant aliases of a model: set, read, delete, list."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from federation.errors import (
+    InvalidInput,
+    NotFound,
+)
+from federation.schemas.registry import (
+    AliasName,
+)
+from hub.db import commit_or_conflict, utcnow
+from hub.registry.models import (
+    Alias,
+    BaselineModel,
+)
+from hub.registry.service.baseline_models import get_model_or_raise
+from hub.registry.service.plants import get_plant_or_raise
+from hub.registry.service.versions import get_version_or_raise
+
+
+def set_alias(
+    *, session: Session, plant_id: str, model: str, alias: AliasName, version_id: int, actor: str
+) -> Alias:
+    """Point a plant's alias of ``model`` at a version (PUT semantics: idempotent).
+
+    Raises
+    ------
+    NotFound
+        When the plant, model or version does not exist.
+    InvalidInput
+        When the version belongs to another model or was fine-tuned for another plant.
+    """
+    get_plant_or_raise(session=session, plant_id=plant_id)
+    model_row = get_model_or_raise(session=session, name=model)
+    version = get_version_or_raise(session=session, version_id=version_id)
+    if version.model_id != model_row.id:
+        raise InvalidInput(
+            f"version {version_id} is a version of '{version.model.name}', not of '{model}'."
+        )
+    if version.plant_id is not None and version.plant_id != plant_id:
+        raise InvalidInput(
+            f"version {version_id} was fine-tuned for plant '{version.plant_id}'; it cannot be "
+            f"an alias of plant '{plant_id}'."
+        )
+    row = session.get(Alias, (plant_id, model_row.id, alias.value))
+    if row is None:
+        row = Alias(
+            plant_id=plant_id, model=model_row, alias=alias.value, version=version, updated_by=actor
+        )
+        session.add(row)
+    elif row.version_id != version_id:
+        row.version = version
+        row.updated_at = utcnow()
+        row.updated_by = actor
+    commit_or_conflict(session, detail="the alias was changed concurrently; retry")
+    return row
+
+
+def get_alias_or_raise(*, session: Session, plant_id: str, model: str, alias: AliasName) -> Alias:
+    """Return a plant's alias of a model.
+
+    Raises
+    ------
+    NotFound
+        When the plant, model or alias does not exist.
+    """
+    stmt = (
+        select(Alias)
+        .join(BaselineModel, Alias.model_id == BaselineModel.id)
+        .where(Alias.plant_id == plant_id, BaselineModel.name == model, Alias.alias == alias.value)
+    )
+    row = session.scalars(stmt).unique().first()
+    if row is None:
+        # One query on the hot path; the precise reason only when there is a miss.
+        get_plant_or_raise(session=session, plant_id=plant_id)
+        get_model_or_raise(session=session, name=model)
+        raise NotFound(f"plant '{plant_id}' has no '{alias.value}' alias for '{model}'.")
+    return row
+
+
+def delete_alias(*, session: Session, plant_id: str, model: str, alias: AliasName) -> None:
+    """Remove a plant's alias of a model."""
+    row = get_alias_or_raise(session=session, plant_id=plant_id, model=model, alias=alias)
+    session.delete(row)
+    session.commit()
+
+
+def list_aliases(*, session: Session, plant_id: str) -> list[Alias]:
+    """Every alias of a plant, by model and alias name."""
+    get_plant_or_raise(session=session, plant_id=plant_id)
+    stmt = select(Alias).where(Alias.plant_id == plant_id).order_by(Alias.model_id, Alias.alias)
+    return list(session.scalars(stmt).unique())
