@@ -26,6 +26,7 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_MISMATCH = "idempotency_mismatch"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    LAST_ADMIN_TOKEN = "last_admin_token"
 
 
 # code -> (HTTP status, title). The single table both sides agree on.
@@ -42,6 +43,7 @@ STATUS_BY_CODE: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.IDEMPOTENCY_MISMATCH: (422, "Idempotency key reused with a different request"),
     ErrorCode.UNAVAILABLE: (503, "Service unavailable"),
     ErrorCode.INTERNAL: (500, "Internal error"),
+    ErrorCode.LAST_ADMIN_TOKEN: (409, "Last admin token"),
 }
 
 PROBLEM_TYPE_BASE = "https://millwright.dev/problems/"

@@ -21,7 +21,17 @@ import httpx
 from pydantic import BaseModel
 
 from federation.errors import MillwrightError, Unavailable, error_from_problem
-from federation.schemas.auth import Principal, Role, TokenCreate, TokenCreated, TokenPage
+from federation.schemas.auth import (
+    Principal,
+    Role,
+    TokenCreate,
+    TokenCreated,
+    TokenPage,
+    TokenRead,
+    UserCreate,
+    UserPage,
+    UserRead,
+)
 from federation.schemas.campaigns import CampaignCreate, CampaignPage, CampaignRead
 from federation.schemas.events import (
     EventIngestResult,
@@ -219,15 +229,32 @@ class HubClient:
         return self._get(f"{API}/whoami", Principal)
 
     def create_token(
-        self, role: Role, *, plant_id: str | None = None, name: str = ""
+        self,
+        role: Role,
+        *,
+        plant_id: str | None = None,
+        name: str = "",
+        username: str | None = None,
     ) -> TokenCreated:
-        """Mint a token (admin only); the secret is returned once."""
-        payload = TokenCreate(role=role, plant_id=plant_id, name=name)
+        """Mint a token (admin only) for ``username`` (else a new service user); shown once."""
+        payload = TokenCreate(role=role, plant_id=plant_id, name=name, username=username)
         return self._write("POST", f"{API}/tokens", payload, TokenCreated)
 
     def list_tokens(self) -> TokenPage:
         """Every token's metadata (admin only)."""
         return self._get(f"{API}/tokens", TokenPage)
+
+    def revoke_token(self, token_id: int) -> TokenRead:
+        """Revoke a token (admin only); the last active admin token cannot be revoked."""
+        return self._write("DELETE", f"{API}/tokens/{token_id}", None, TokenRead)
+
+    def create_user(self, user: UserCreate) -> UserRead:
+        """Add a user account (admin only)."""
+        return self._write("POST", f"{API}/users", user, UserRead)
+
+    def list_users(self) -> UserPage:
+        """Every user account (admin only)."""
+        return self._get(f"{API}/users", UserPage)
 
     # ------------------------------------------------------------ plants
 

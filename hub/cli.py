@@ -87,11 +87,82 @@ def db_current(output: FormatOpt = OutputFormat.TABLE) -> None:
         typer.echo(f"current: {current}\nhead:    {head}")
 
 
+@app.command("create-user")
+def create_user(
+    username: Annotated[str, typer.Option(help="Login name (lowercase slug, unique)")],
+    name: Annotated[str, typer.Option("--name", help="Printed name, shown on signatures")],
+    role: Annotated[Role, typer.Option(help="admin, data_scientist, plant or executive")],
+    plant: Annotated[str | None, typer.Option("--plant", help="Plant id (role plant only)")] = None,
+    output: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """Add a user account directly in the hub database (no signing secret yet)."""
+    from pydantic import ValidationError
+
+    from federation.schemas.auth import UserCreate, UserRead
+    from hub.auth import service as auth_service
+
+    try:
+        user_in = UserCreate(username=username, printed_name=name, role=role, plant_id=plant)
+    except ValidationError as exc:
+        raise typer.BadParameter(exc.errors()[0]["msg"]) from exc
+    with _database() as session:
+        user = UserRead.model_validate(
+            auth_service.create_user(session=session, user_in=user_in, actor="cli")
+        )
+    if output == OutputFormat.JSON:
+        typer.echo(user.model_dump_json())
+    else:
+        typer.echo(f"user {user.id} {user.username} ({user.printed_name}, {user.role.value})")
+
+
+@app.command("list-users")
+def list_users(output: FormatOpt = OutputFormat.TABLE) -> None:
+    """List every user account in the hub database."""
+    from federation.schemas.auth import UserRead
+    from hub.auth import service as auth_service
+
+    with _database() as session:
+        rows = [UserRead.model_validate(u) for u in auth_service.list_users(session=session)]
+    if output == OutputFormat.JSON:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in rows]))
+        return
+    for r in rows:
+        plant = f" plant={r.plant_id}" if r.plant_id else ""
+        signs = "can sign" if r.has_signing_secret else "no signing secret"
+        typer.echo(f"{r.id:>5}  {r.username:<20} {r.printed_name}  {r.role.value}{plant}  {signs}")
+
+
+@app.command("set-signing-secret")
+def set_signing_secret(
+    username: Annotated[str, typer.Option(help="Whose signing secret to set")],
+    secret_stdin: Annotated[
+        bool, typer.Option("--secret-stdin", help="Read the secret from standard input")
+    ] = False,
+) -> None:
+    """Set a user's signing secret (prompted twice, or read from stdin); only a hash is kept."""
+    import sys
+
+    from hub.auth import service as auth_service
+
+    if secret_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    else:
+        secret = typer.prompt("Signing secret", hide_input=True, confirmation_prompt=True)
+    with _database() as session:
+        user = auth_service.get_user_by_username_or_raise(session=session, username=username)
+        auth_service.set_signing_secret(session=session, user_id=user.id, secret=secret)
+    typer.echo(f"signing secret of {username} set")
+
+
 @app.command("create-token")
 def create_token(
     role: Annotated[Role, typer.Option(help="admin, data_scientist, plant or executive")],
     plant: Annotated[str | None, typer.Option("--plant", help="Plant id (role plant only)")] = None,
     name: Annotated[str, typer.Option(help="Who or what holds the token")] = "",
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Username the token belongs to (default: a new user)"),
+    ] = None,
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Mint a bearer token directly in the hub database (prints the secret once)."""
@@ -100,7 +171,7 @@ def create_token(
     from hub.auth import service as auth_service
 
     try:
-        token_in = TokenCreate(role=role, plant_id=plant, name=name)
+        token_in = TokenCreate(role=role, plant_id=plant, name=name, username=user)
     except ValidationError as exc:
         raise typer.BadParameter(exc.errors()[0]["msg"]) from exc
     with _database() as session:
@@ -133,20 +204,25 @@ def revoke_token(
     token_id: Annotated[int, typer.Argument(help="Token id (see list-tokens)")],
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
-    """Revoke a token in the hub database; running hubs refuse it within auth_cache_seconds."""
+    """Revoke a token in the hub database; running hubs refuse it from the next request."""
     from federation.schemas.auth import TokenRead
     from hub.auth import service as auth_service
 
     settings = _settings()
     with _database(settings) as session:
-        revoked = auth_service.revoke_token(session=session, token_id=token_id)
+        revoked = auth_service.revoke_token(session=session, token_id=token_id, actor="cli")
         row = TokenRead.model_validate(revoked)
     if output == OutputFormat.JSON:
         typer.echo(row.model_dump_json())
     else:
+        delay = (
+            f"within {settings.auth_cache_seconds:g} s (auth_cache_seconds)"
+            if settings.auth_cache_seconds
+            else "from their next request"
+        )
         typer.echo(
             f"token {row.id} ({row.prefix}…, {row.role.value}) revoked at {row.revoked_at}; "
-            f"running hubs refuse it within {settings.auth_cache_seconds:g} s"
+            f"running hubs refuse it {delay}"
         )
 
 

@@ -54,7 +54,19 @@ class HubSettings(BaseSettings):
         description="Hours an Idempotency-Key replays its first result; older keys count as new.",
     )
     auth_cache_seconds: float = Field(
-        5.0, ge=0, description="Seconds a verified token is remembered in-process (0: off)."
+        0.0,
+        ge=0,
+        description=(
+            "Seconds a verified token is remembered in-process (0, the default: off, so a "
+            "revocation applies to the next request on every hub process)."
+        ),
+    )
+    public_docs: bool = Field(
+        False,
+        description=(
+            "Serve /docs and /openapi.json without a token (development only); otherwise "
+            "/openapi.json needs a valid token and /docs is not served."
+        ),
     )
     sqlite_busy_timeout_ms: int = Field(
         5000, ge=0, description="How long SQLite waits on a locked database before failing."

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from federation.offline import disable_telemetry
@@ -17,6 +18,7 @@ from hub.api import mount_routers
 from hub.auth.service import PrincipalCache
 from hub.config import HubSettings
 from hub.db import make_engine, make_read_session_factory, make_session_factory
+from hub.deps import PrincipalDep
 from hub.idempotency.service import purge_expired
 from hub.observability import ObservabilityMiddleware, RequestMetrics, configure_logging
 from hub.registry.artifacts import LocalArtifactStore
@@ -82,21 +84,35 @@ def create_app(settings: HubSettings) -> FastAPI:
                 worker.stop()
             engine.dispose()
 
+    public_docs = settings.public_docs
     app = FastAPI(
         title="Millwright hub",
         version="0.1.0",
         summary="Model registry, recipes and plant reports for manufacturers that run many plants.",
         lifespan=lifespan,
+        openapi_url="/openapi.json" if public_docs else None,
+        docs_url="/docs" if public_docs else None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = RequestMetrics()
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
     install_problem_handlers(app)
     mount_routers(app)
+    if not public_docs:
+        _mount_private_openapi(app)
     app.add_middleware(
         ObservabilityMiddleware, metrics=app.state.metrics, access_log_enabled=settings.access_log
     )
     return app
+
+
+def _mount_private_openapi(app: FastAPI) -> None:
+    """Serve ``/openapi.json`` to any valid token only (the route map is not public)."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(principal: PrincipalDep) -> JSONResponse:
+        return JSONResponse(app.openapi())
 
 
 def app_from_env() -> FastAPI:

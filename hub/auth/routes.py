@@ -1,19 +1,32 @@
-"""HTTP routes of authentication: the caller, and token administration."""
+"""HTTP routes of authentication: the caller, user accounts and token administration."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
 
 from federation.schemas.auth import Role
 from hub.auth import service
 from hub.auth.permissions import ALL_ROLES, Allow
-from hub.auth.schemas import Principal, TokenCreate, TokenCreated, TokenPage, TokenRead
+from hub.auth.schemas import (
+    Principal,
+    TokenCreate,
+    TokenCreated,
+    TokenPage,
+    TokenRead,
+    UserCreate,
+    UserPage,
+    UserRead,
+)
 from hub.config import API_PREFIX
 from hub.deps import ActorDep, PrincipalCacheDep, PrincipalDep, SessionDep
 
 router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 ManageTokens = Depends(Allow(Role.ADMIN))
+ManageUsers = Depends(Allow(Role.ADMIN))
 AnyRole = Depends(Allow(*ALL_ROLES))
+TokenId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("/whoami", response_model=Principal, dependencies=[AnyRole])
@@ -37,8 +50,22 @@ def list_tokens(session: SessionDep) -> TokenPage:
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenRead, dependencies=[ManageTokens])
-def revoke_token(token_id: int, session: SessionDep, cache: PrincipalCacheDep) -> object:
-    """Revoke a token; it stops working immediately."""
-    revoked = service.revoke_token(session=session, token_id=token_id)
+def revoke_token(
+    token_id: TokenId, session: SessionDep, cache: PrincipalCacheDep, actor: ActorDep
+) -> object:
+    """Revoke a token; it stops working immediately (the last admin token cannot be)."""
+    revoked = service.revoke_token(session=session, token_id=token_id, actor=actor)
     cache.clear()
     return revoked
+
+
+@router.post("/users", response_model=UserRead, status_code=201, dependencies=[ManageUsers])
+def create_user(user_in: UserCreate, session: SessionDep, actor: ActorDep) -> object:
+    """Add a user account; its signing secret is set by the person, with the CLI."""
+    return service.create_user(session=session, user_in=user_in, actor=actor)
+
+
+@router.get("/users", response_model=UserPage, dependencies=[ManageUsers])
+def list_users(session: SessionDep) -> UserPage:
+    """Every user account (never a secret or its hash)."""
+    return UserPage(items=[UserRead.model_validate(u) for u in service.list_users(session=session)])

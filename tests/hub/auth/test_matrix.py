@@ -70,6 +70,8 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("POST", "/api/v1/tokens"): {A},
     ("GET", "/api/v1/tokens"): {A},
     ("DELETE", "/api/v1/tokens/{token_id}"): {A},
+    ("POST", "/api/v1/users"): {A},
+    ("GET", "/api/v1/users"): {A},
 }
 
 PARAMS = {
