@@ -27,6 +27,10 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
     LAST_ADMIN_TOKEN = "last_admin_token"
+    PROMOTION_REQUIRED = "promotion_required"
+    FOUR_EYES = "four_eyes"
+    SIGNATURE_INVALID = "signature_invalid"
+    EVIDENCE_CHANGED = "evidence_changed"
 
 
 # code -> (HTTP status, title). The single table both sides agree on.
@@ -44,6 +48,10 @@ STATUS_BY_CODE: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.UNAVAILABLE: (503, "Service unavailable"),
     ErrorCode.INTERNAL: (500, "Internal error"),
     ErrorCode.LAST_ADMIN_TOKEN: (409, "Last admin token"),
+    ErrorCode.PROMOTION_REQUIRED: (409, "Champion is set only through a promotion"),
+    ErrorCode.FOUR_EYES: (403, "Four-eyes principle"),
+    ErrorCode.SIGNATURE_INVALID: (401, "Signature refused"),
+    ErrorCode.EVIDENCE_CHANGED: (409, "Evidence changed since the request"),
 }
 
 PROBLEM_TYPE_BASE = "https://millwright.dev/problems/"
@@ -183,6 +191,10 @@ _CLASS_BY_CODE: dict[ErrorCode, type[MillwrightError]] = {
     ErrorCode.PAYLOAD_TOO_LARGE: PayloadTooLarge,
     ErrorCode.INTEGRITY_MISMATCH: IntegrityMismatch,
     ErrorCode.UNAVAILABLE: Unavailable,
+    ErrorCode.PROMOTION_REQUIRED: Conflict,
+    ErrorCode.FOUR_EYES: Forbidden,
+    ErrorCode.SIGNATURE_INVALID: Unauthenticated,
+    ErrorCode.EVIDENCE_CHANGED: Conflict,
 }
 
 

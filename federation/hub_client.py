@@ -40,6 +40,20 @@ from federation.schemas.events import (
     PlantEventPage,
     PlantEventRead,
 )
+from federation.schemas.governance import (
+    BreakGlassCreate,
+    LifecycleList,
+    PolicyDiff,
+    PolicyPage,
+    PolicyPublished,
+    PolicyRead,
+    PromotionCreate,
+    PromotionPage,
+    PromotionRead,
+    PromotionStatus,
+    SignatureCreate,
+    SignatureMeaning,
+)
 from federation.schemas.health import Readiness
 from federation.schemas.metrics_registry import (
     MetricKind,
@@ -500,7 +514,10 @@ class HubClient:
     # ------------------------------------------------------------ aliases & assignments
 
     def set_alias(self, plant_id: str, model: str, alias: AliasName, version_id: int) -> AliasRead:
-        """Point a plant's alias at a version (idempotent PUT)."""
+        """Point a plant's challenger or shadow alias at a version (idempotent PUT).
+
+        The champion is set only through :meth:`promote` (``promotion_required`` otherwise).
+        """
         path = f"{API}/plants/{plant_id}/aliases/{model}/{alias.value}"
         response = self._send(
             "PUT", path, json=AliasSet(version_id=version_id).model_dump(), retry=True
@@ -608,6 +625,156 @@ class HubClient:
         """Return the latest value of every plant x model x kind x metric x subject series."""
         params = _metric_filters(plant_id, model, model_version, metric, kind, subject, None, None)
         return self._get(f"{API}/metrics/summary", MetricSummary, params)
+
+    # ------------------------------------------------------------ governance: policies
+
+    def publish_policy(self, document: str | bytes) -> PolicyPublished:
+        """Publish a policy document (YAML or JSON text); ``created`` is False if identical.
+
+        Raises
+        ------
+        InvalidInput
+            When the document does not validate; ``errors`` has one entry per path.
+        Conflict
+            When the same ``id@version`` was published with other content.
+        """
+        body = document.encode() if isinstance(document, str) else document
+        response = self._send(
+            "POST",
+            f"{API}/policies",
+            content=body,
+            headers={"Content-Type": "application/yaml"},
+            retry=True,
+        )
+        return PolicyPublished.model_validate_json(response.content)
+
+    def list_policies(
+        self,
+        *,
+        kind: str | None = None,
+        policy_id: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> PolicyPage:
+        """One page of published policies."""
+        params = {
+            "kind": kind,
+            "policy_id": policy_id,
+            "page_size": page_size,
+            "page_token": page_token,
+        }
+        return self._get(f"{API}/policies", PolicyPage, params)
+
+    def iter_policies(self, **filters: Any) -> Iterator[PolicyRead]:
+        """Every published policy matching the filters of :meth:`list_policies`."""
+        filters.pop("page_token", None)
+        return self._iterate(lambda t: self.list_policies(page_token=t, **filters))
+
+    def get_policy(self, ref: str) -> PolicyRead:
+        """One published policy by ``id@version``."""
+        policy_id, _, version = ref.rpartition("@")
+        return self._get(f"{API}/policies/{policy_id}/versions/{version}", PolicyRead)
+
+    def diff_policies(self, a: str, b: str) -> PolicyDiff:
+        """Return what changed from policy ``a`` to ``b`` (both ``id@version``)."""
+        return self._get(f"{API}/policies/diff", PolicyDiff, {"a": a, "b": b})
+
+    # ------------------------------------------------------------ governance: promotions
+
+    def request_promotion(self, promotion: PromotionCreate) -> PromotionRead:
+        """Ask for a promotion; the answer is ``refused`` (with reasons) or pending approval."""
+        return self._write("POST", f"{API}/promotions", promotion, PromotionRead)
+
+    def promote(
+        self,
+        version_id: int,
+        plant_id: str,
+        *,
+        policy: str,
+        alias: AliasName = AliasName.CHAMPION,
+        reason: str = "",
+    ) -> PromotionRead:
+        """Shorthand for :meth:`request_promotion`."""
+        return self.request_promotion(
+            PromotionCreate(
+                version_id=version_id, plant_id=plant_id, alias=alias, policy=policy, reason=reason
+            )
+        )
+
+    def get_promotion(self, promotion_id: int) -> PromotionRead:
+        """One promotion request with its evidence, decision and signatures."""
+        return self._get(f"{API}/promotions/{promotion_id}", PromotionRead)
+
+    def list_promotions(
+        self,
+        *,
+        plant_id: str | None = None,
+        status: PromotionStatus | str | None = None,
+        version_id: int | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> PromotionPage:
+        """One page of promotion requests."""
+        params = {
+            "plant_id": plant_id,
+            "status": None if status is None else str(status),
+            "version_id": version_id,
+            "page_size": page_size,
+            "page_token": page_token,
+        }
+        return self._get(f"{API}/promotions", PromotionPage, params)
+
+    def iter_promotions(self, **filters: Any) -> Iterator[PromotionRead]:
+        """Every promotion request matching the filters of :meth:`list_promotions`."""
+        filters.pop("page_token", None)
+        return self._iterate(lambda t: self.list_promotions(page_token=t, **filters))
+
+    def approve_promotion(
+        self,
+        promotion_id: int,
+        *,
+        signing_secret: str,
+        meaning: SignatureMeaning | None = None,
+        comment: str = "",
+    ) -> PromotionRead:
+        """Sign an approval with this client's token plus the signer's signing secret.
+
+        Raises
+        ------
+        Forbidden
+            ``four_eyes`` when the signer requested the promotion.
+        Unauthenticated
+            ``signature_invalid`` for a wrong signing secret.
+        Conflict
+            When the request is decided or its evidence changed (``evidence_changed``).
+        """
+        body = SignatureCreate(signing_secret=signing_secret, meaning=meaning, comment=comment)
+        return self._write("POST", f"{API}/promotions/{promotion_id}/approve", body, PromotionRead)
+
+    def reject_promotion(
+        self, promotion_id: int, *, signing_secret: str, comment: str = ""
+    ) -> PromotionRead:
+        """Sign a rejection (same two components as :meth:`approve_promotion`)."""
+        body = SignatureCreate(signing_secret=signing_secret, comment=comment)
+        return self._write("POST", f"{API}/promotions/{promotion_id}/reject", body, PromotionRead)
+
+    def break_glass(
+        self,
+        version_id: int,
+        plant_id: str,
+        *,
+        reason: str,
+        alias: AliasName = AliasName.CHAMPION,
+    ) -> PromotionRead:
+        """Admin override: set the alias without gate or approvals (flagged on the trail)."""
+        body = BreakGlassCreate(
+            version_id=version_id, plant_id=plant_id, alias=alias, reason=reason
+        )
+        return self._write("POST", f"{API}/promotions/break-glass", body, PromotionRead)
+
+    def plant_lifecycle(self, plant_id: str) -> LifecycleList:
+        """Where each version stands at a plant."""
+        return self._get(f"{API}/plants/{plant_id}/lifecycle", LifecycleList)
 
 
 def _metric_filters(

@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from hub.auth.routes import router as auth_router
 from hub.campaigns.routes import router as campaigns_router
 from hub.events.routes import router as events_router
+from hub.governance.routes import router as governance_router
 from hub.health.routes import router as health_router
 from hub.metrics.routes import router as metrics_router
 from hub.recipes.routes import router as recipes_router
@@ -18,6 +19,7 @@ ROUTERS = (
     metrics_router,
     auth_router,
     campaigns_router,
+    governance_router,
 )
 
 

@@ -12,6 +12,8 @@ import typer
 
 from federation.schemas.auth import Role, TokenCreate
 from hub.campaigns.cli import app as campaigns_app
+from hub.governance import cli as governance_cli
+from hub.registry import cli as registry_cli
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -22,6 +24,8 @@ app = typer.Typer(no_args_is_help=True, help="Run and administer the central hub
 db_app = typer.Typer(no_args_is_help=True, help="The hub database (Alembic migrations).")
 app.add_typer(db_app, name="db")
 app.add_typer(campaigns_app, name="campaigns")
+registry_cli.mount(app)
+governance_cli.mount(app)
 
 
 class OutputFormat(StrEnum):

@@ -156,7 +156,8 @@ class SignatureCreate(WireModel):
 
     signing_secret: str = Field(min_length=1, max_length=1024, repr=False)
     meaning: SignatureMeaning | None = Field(
-        None, description="approve: approval (default), review or responsibility; reject: rejection."
+        None,
+        description="approve: approval (default), review or responsibility; reject: rejection.",
     )
     comment: str = Field("", max_length=2000)
 
@@ -190,15 +191,21 @@ class RuleResultRead(WireModel):
     threshold: Any = None
     verdict: str
     message: str = ""
+    required: bool = True
+    reference: Any = None
 
 
 class DecisionRead(WireModel):
     """The gate's decision on the frozen evidence."""
 
     policy_ref: PolicyRef
+    kind: str = "promotion_gate"
     passed: bool
     summary: str
     results: list[RuleResultRead]
+    plant: str | None = None
+    product_line: str | None = None
+    evidence_sha256: str | None = None
     refusals: list[str] = Field(
         default_factory=list, description="Preconditions that refuse regardless of the policy."
     )

@@ -108,7 +108,7 @@ def list_events(
 def recent_events(
     *, session: Session, plant_id: str, kind_prefix: str, limit: int = 200
 ) -> list[PlantEvent]:
-    """A plant's newest events whose kind starts with ``kind_prefix``, newest first."""
+    """Return a plant's newest events whose kind starts with ``kind_prefix``, newest first."""
     stmt = (
         select(PlantEvent)
         .where(PlantEvent.plant_id == plant_id, PlantEvent.kind.startswith(kind_prefix))

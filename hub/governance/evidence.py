@@ -9,7 +9,6 @@ values only: a new report with the same numbers does not invalidate a signature.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,13 +24,12 @@ from hub.recipes import service as recipes_service
 from hub.registry import service as registry_service
 from hub.registry.artifacts import ArtifactStore
 from hub.registry.models import ModelVersion
-from policies import Evidence, evidence_sha256
+from policies import KNOWN_METRICS, Evidence, evidence_sha256
 
 #: Version metrics with these prefixes are per-precision copies (``int8.rmse``).
 _PRECISIONS = ("int8.", "fp32.")
 #: Rollout events the node sends; the newest for the version carries its comparison.
 _ROLLOUT_PREFIX = "rollout."
-_HASH_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class GatheredEvidence:
         return evidence_sha256(self.evidence)
 
     def frozen(self) -> dict[str, Any]:
-        """The JSON stored in the decision record."""
+        """Return the JSON stored in the decision record."""
         return {
             "plant": self.evidence.plant,
             "product_line": self.evidence.product_line,
@@ -97,7 +95,9 @@ def _int8(
         return
     name, quantized, reference = pairs[0]
     assert quantized is not None and reference is not None
-    degradation = abs(quantized - reference)
+    # In the metric's worse direction: positive when INT8 is worse than FP32.
+    lower_better = KNOWN_METRICS.get(name, True)
+    degradation = quantized - reference if lower_better else reference - quantized
     values["int8.degradation"] = degradation
     bound = _number(tolerance.get("max_degradation"))
     if bound is not None:
@@ -217,20 +217,6 @@ def _contract_of(session: Session, version: ModelVersion) -> str | None:
     return None if recipe is None else recipe.data_contract_version or None
 
 
-def artifact_verified(*, session: Session, store: ArtifactStore, digest: str | None) -> bool:
-    """Whether the version's artifact is registered and its stored bytes hash to ``digest``."""
-    if digest is None or registry_service.get_artifact(session=session, digest=digest) is None:
-        return False
-    hasher = hashlib.sha256()
-    try:
-        with store.path_for(digest).open("rb") as fh:
-            for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
-                hasher.update(chunk)
-    except OSError:
-        return False
-    return hasher.hexdigest() == digest
-
-
 def gather(
     *, session: Session, store: ArtifactStore, version: ModelVersion, plant_id: str
 ) -> GatheredEvidence:
@@ -265,7 +251,7 @@ def gather(
         and version.recipe_id is not None
         and version.artifact_digest is not None
     )
-    values["artifact.verified"] = artifact_verified(
+    values["artifact.verified"] = registry_service.blob_matches_digest(
         session=session, store=store, digest=version.artifact_digest
     )
     sources["artifact"] = f"sha256:{version.artifact_digest} re-hashed from the artifact store"

@@ -52,7 +52,7 @@ class Promotion(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     reason: Mapped[str] = mapped_column(String(2000), default="")
     requested_by: Mapped[str] = mapped_column(String(200))
-    requested_by_user_id: Mapped[int | None] = mapped_column(default=None)
+    requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     artifact_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     evidence_sha256: Mapped[str] = mapped_column(String(64))
@@ -80,7 +80,7 @@ class Signature(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     promotion_id: Mapped[int] = mapped_column(ForeignKey("promotions.id"), index=True)
-    user_id: Mapped[int]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     username: Mapped[str] = mapped_column(String(200))
     printed_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))

@@ -54,7 +54,7 @@ def test_registry_workflow(admin_hub: HubClient, plant_hub: HubClient, tmp_path:
     )
 
     # Execute
-    admin_hub.set_alias("fd001", "turbofan-rul", AliasName.CHAMPION, base.id)
+    admin_hub.set_alias("fd001", "turbofan-rul", AliasName.CHALLENGER, base.id)
     assignments = plant_hub.get_assignments("fd001")
     dest = tmp_path / "fetched.onnx"
     size = plant_hub.download_artifact(assignments.items[0].artifact_digest or "", dest)
@@ -63,11 +63,11 @@ def test_registry_workflow(admin_hub: HubClient, plant_hub: HubClient, tmp_path:
     # Assert
     assert artifact.digest == hashlib.sha256(model_file.read_bytes()).hexdigest()
     assert (
-        assignments.items[0].alias == AliasName.CHAMPION and assignments.items[0].version == "1.0"
+        assignments.items[0].alias == AliasName.CHALLENGER and assignments.items[0].version == "1.0"
     )
     assert size == 5000 and dest.read_bytes() == model_file.read_bytes()
     assert {c.field for c in diff.changes} >= {"version", "parent_id", "plant_id", "metrics.rmse"}
-    assert plant_hub.get_alias("fd001", "turbofan-rul", AliasName.CHAMPION).id == base.id
+    assert plant_hub.get_alias("fd001", "turbofan-rul", AliasName.CHALLENGER).id == base.id
 
 
 def test_iterators_follow_page_tokens(admin_hub: HubClient) -> None:

@@ -25,10 +25,13 @@ UNKNOWN = {
     "recipe_id": "987654",
     "token_id": "987654",
     "digest": "0" * 64,
-    "alias": "champion",
+    "alias": "shadow",  # champion answers 409 promotion_required before any lookup
     "key": "no-such-tag",
     "report_id": "00000000-0000-0000-0000-000000000000",
     "campaign_id": "999999",
+    "promotion_id": "987654",
+    "policy_id": "no-such-policy",
+    "policy_version": "987654",
 }
 # Routes whose path names no stored entity, or that create the entity the path names.
 NO_404 = {
@@ -78,6 +81,8 @@ def test_unknown_ids_are_404_everywhere(client: TestClient, app: FastAPI, tokens
             )
         if method == "POST" and path.endswith("/metrics-reports"):
             kwargs["json"] = metrics_body(metrics_report(UNKNOWN["plant_id"]))
+        elif method == "POST" and "/promotions/" in path:
+            kwargs["json"] = {"signing_secret": "x"}
         elif method == "POST":
             kwargs["json"] = {
                 "events": [{"id": "e", "kind": "k", "occurred_at": "2026-01-01T00:00:00Z"}]

@@ -16,12 +16,16 @@ Every public function takes the session first (keyword-only), returns rows or ra
 
 from hub.registry.service.aliases import (
     delete_alias,
+    find_alias,
     get_alias_or_raise,
     list_aliases,
+    point_alias,
+    refuse_champion,
     set_alias,
 )
 from hub.registry.service.artifacts import (
     artifact_assigned_to_plant,
+    blob_matches_digest,
     get_artifact,
     get_artifact_or_raise,
     register_artifact,
@@ -71,11 +75,13 @@ from hub.registry.service.versions import (
 __all__ = [
     "VersionFilters",
     "artifact_assigned_to_plant",
+    "blob_matches_digest",
     "create_model",
     "create_plant",
     "create_version",
     "create_versions",
     "delete_alias",
+    "find_alias",
     "delete_tag",
     "diff_versions",
     "get_alias_or_raise",
@@ -96,9 +102,11 @@ __all__ = [
     "list_models",
     "list_plants",
     "list_versions",
+    "point_alias",
     "read_from_row",
     "register_artifact",
     "render_versions_page",
+    "refuse_champion",
     "set_alias",
     "set_tag",
     "stored_blob_or_raise",

@@ -6,6 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from federation.errors import (
+    Conflict,
+    ErrorCode,
     InvalidInput,
     NotFound,
 )
@@ -25,7 +27,47 @@ from hub.registry.service.versions import get_version_or_raise
 def set_alias(
     *, session: Session, plant_id: str, model: str, alias: AliasName, version_id: int, actor: str
 ) -> Alias:
-    """Point a plant's alias of ``model`` at a version (PUT semantics: idempotent).
+    """Point a plant's challenger or shadow alias of ``model`` at a version (idempotent PUT).
+
+    The champion alias is not set here: it is written only by the governance flow
+    (``POST /api/v1/promotions``), through :func:`point_alias`.
+
+    Raises
+    ------
+    Conflict
+        ``promotion_required`` when ``alias`` is the champion.
+    NotFound
+        When the plant, model or version does not exist.
+    InvalidInput
+        When the version belongs to another model or was fine-tuned for another plant.
+    """
+    refuse_champion(alias)
+    row = point_alias(
+        session=session,
+        plant_id=plant_id,
+        model=model,
+        alias=alias,
+        version_id=version_id,
+        actor=actor,
+    )
+    commit_or_conflict(session, detail="the alias was changed concurrently; retry")
+    return row
+
+
+def refuse_champion(alias: AliasName) -> None:
+    """Raise ``promotion_required`` for the champion alias (written only by governance)."""
+    if alias == AliasName.CHAMPION:
+        raise Conflict(
+            "the champion alias is set only through a promotion: POST /api/v1/promotions "
+            "(gate + approvals), or an admin break-glass POST /api/v1/promotions/break-glass.",
+            code=ErrorCode.PROMOTION_REQUIRED,
+        )
+
+
+def point_alias(
+    *, session: Session, plant_id: str, model: str, alias: AliasName, version_id: int, actor: str
+) -> Alias:
+    """Point an alias at a version inside the caller's transaction (flush only, no commit).
 
     Raises
     ------
@@ -56,8 +98,13 @@ def set_alias(
         row.version = version
         row.updated_at = utcnow()
         row.updated_by = actor
-    commit_or_conflict(session, detail="the alias was changed concurrently; retry")
+    session.flush()
     return row
+
+
+def find_alias(*, session: Session, plant_id: str, model_id: int, alias: AliasName) -> Alias | None:
+    """Return a plant's alias of a model by model id, or None."""
+    return session.get(Alias, (plant_id, model_id, alias.value))
 
 
 def get_alias_or_raise(*, session: Session, plant_id: str, model: str, alias: AliasName) -> Alias:
@@ -83,7 +130,8 @@ def get_alias_or_raise(*, session: Session, plant_id: str, model: str, alias: Al
 
 
 def delete_alias(*, session: Session, plant_id: str, model: str, alias: AliasName) -> None:
-    """Remove a plant's alias of a model."""
+    """Remove a plant's challenger or shadow alias (champion: ``promotion_required``)."""
+    refuse_champion(alias)
     row = get_alias_or_raise(session=session, plant_id=plant_id, model=model, alias=alias)
     session.delete(row)
     session.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -147,3 +148,17 @@ def artifact_assigned_to_plant(*, session: Session, digest: str, plant_id: str) 
         ModelVersion.plant_id == plant_id, ModelVersion.artifact_digest == digest
     )
     return bool(session.scalar(select(or_(via_alias, via_version))))
+
+
+def blob_matches_digest(*, session: Session, store: ArtifactStore, digest: str | None) -> bool:
+    """Whether ``digest`` is registered and its stored bytes, re-hashed now, still match it."""
+    if digest is None or get_artifact(session=session, digest=digest) is None:
+        return False
+    hasher = hashlib.sha256()
+    try:
+        with store.path_for(digest).open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+                hasher.update(chunk)
+    except OSError:
+        return False
+    return hasher.hexdigest() == digest

@@ -1,7 +1,7 @@
 """governance: published policies, promotion requests, e-signatures, version lifecycle
 
 Revision ID: gov_promotions_0001
-Revises: 0004
+Revises: gov_audit_0001
 Create Date: 2026-12-07 01:00:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = 'gov_promotions_0001'
-down_revision: str | None = '0004'
+down_revision: str | None = 'gov_audit_0001'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -56,6 +56,10 @@ def upgrade() -> None:
         sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(['plant_id'], ['plants.id'], name=op.f('fk_promotions_plant_id_plants')),
         sa.ForeignKeyConstraint(
+            ['requested_by_user_id'], ['users.id'],
+            name=op.f('fk_promotions_requested_by_user_id_users'),
+        ),
+        sa.ForeignKeyConstraint(
             ['version_id'], ['model_versions.id'], name=op.f('fk_promotions_version_id_model_versions')
         ),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_promotions')),
@@ -78,6 +82,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ['promotion_id'], ['promotions.id'], name=op.f('fk_signatures_promotion_id_promotions')
         ),
+        sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_signatures_user_id_users')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_signatures')),
     )
     op.create_index(op.f('ix_signatures_promotion_id'), 'signatures', ['promotion_id'], unique=False)

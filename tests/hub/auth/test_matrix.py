@@ -72,6 +72,17 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("DELETE", "/api/v1/tokens/{token_id}"): {A},
     ("POST", "/api/v1/users"): {A},
     ("GET", "/api/v1/users"): {A},
+    ("POST", "/api/v1/policies"): {A},
+    ("GET", "/api/v1/policies"): {A, D, E},
+    ("GET", "/api/v1/policies/diff"): {A, D, E},
+    ("GET", "/api/v1/policies/{policy_id}/versions/{policy_version}"): {A, D, E},
+    ("POST", "/api/v1/promotions"): {A, D},
+    ("GET", "/api/v1/promotions"): {A, D, E},
+    ("POST", "/api/v1/promotions/break-glass"): {A},
+    ("GET", "/api/v1/promotions/{promotion_id}"): {A, D, E},
+    ("POST", "/api/v1/promotions/{promotion_id}/approve"): {A, D, E},
+    ("POST", "/api/v1/promotions/{promotion_id}/reject"): {A, D, E},
+    ("GET", "/api/v1/plants/{plant_id}/lifecycle"): {A, D, E, P},
 }
 
 PARAMS = {
@@ -87,6 +98,9 @@ PARAMS = {
     "alias": "champion",
     "key": "stage",
     "report_id": "00000000-0000-0000-0000-000000000000",
+    "promotion_id": "1",
+    "policy_id": "promotion-default",
+    "policy_version": "1",
 }
 
 

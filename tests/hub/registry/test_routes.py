@@ -196,7 +196,7 @@ def test_aliases_and_assignments(client: TestClient, tokens: Tokens) -> None:
     h = auth(tokens.data_scientist)
 
     put = client.put(
-        f"{API}/plants/fd001/aliases/turbofan-rul/champion",
+        f"{API}/plants/fd001/aliases/turbofan-rul/challenger",
         json={"version_id": reg["v2"]["id"]},
         headers=h,
     )
@@ -206,22 +206,38 @@ def test_aliases_and_assignments(client: TestClient, tokens: Tokens) -> None:
         headers=h,
     )
     alias = client.get(
-        f"{API}/plants/fd001/aliases/turbofan-rul/champion", headers=auth(tokens.plant)
+        f"{API}/plants/fd001/aliases/turbofan-rul/challenger", headers=auth(tokens.plant)
     )
     assignments = client.get(f"{API}/plants/fd001/assignments", headers=auth(tokens.plant))
 
     assert put.status_code == 200, put.text
     assert alias.status_code == 200 and alias.json()["id"] == reg["v2"]["id"]
     items = {a["alias"]: a for a in assignments.json()["items"]}
-    assert set(items) == {"champion", "shadow"}
-    assert items["champion"]["artifact_digest"] == reg["digest"]
-    assert items["champion"]["artifact_size_bytes"] == len(b"onnx-bytes-1")
+    assert set(items) == {"challenger", "shadow"}
+    assert items["challenger"]["artifact_digest"] == reg["digest"]
+    assert items["challenger"]["artifact_size_bytes"] == len(b"onnx-bytes-1")
+
+
+def test_champion_is_not_set_or_removed_by_put(client: TestClient, tokens: Tokens) -> None:
+    reg = _setup_registry(client, tokens.admin)
+    url = f"{API}/plants/fd001/aliases/turbofan-rul/champion"
+
+    put = client.put(url, json={"version_id": reg["v2"]["id"]}, headers=auth(tokens.admin))
+    delete = client.delete(url, headers=auth(tokens.admin))
+
+    for r in (put, delete):
+        assert r.status_code == 409, r.text
+        assert r.json()["code"] == "promotion_required"
+        assert "/api/v1/promotions" in r.json()["detail"]
+    assert client.get(f"{API}/plants/fd001/aliases", headers=auth(tokens.admin)).json() == {
+        "items": []
+    }
 
 
 def test_alias_refuses_version_of_other_plant(client: TestClient, tokens: Tokens) -> None:
     reg = _setup_registry(client, tokens.admin)
     r = client.put(
-        f"{API}/plants/fd002/aliases/turbofan-rul/champion",
+        f"{API}/plants/fd002/aliases/turbofan-rul/challenger",
         json={"version_id": reg["v2"]["id"]},
         headers=auth(tokens.admin),
     )

@@ -96,7 +96,7 @@ def test_alias_moves_and_records_who(session_factory: Any) -> None:
             session=session,
             plant_id="px",
             model="turbofan-rul",
-            alias=AliasName.CHAMPION,
+            alias=AliasName.CHALLENGER,
             version_id=v1.id,
             actor="a",
         )
@@ -104,13 +104,13 @@ def test_alias_moves_and_records_who(session_factory: Any) -> None:
             session=session,
             plant_id="px",
             model="turbofan-rul",
-            alias=AliasName.CHAMPION,
+            alias=AliasName.CHALLENGER,
             version_id=v2.id,
             actor="b",
         )
         assert moved.version_id == v2.id and moved.updated_by == "b"
         assignments = service.list_assignments(session=session, plant_id="px")
-        assert [(a.alias, a.version) for a in assignments.items] == [(AliasName.CHAMPION, "2")]
+        assert [(a.alias, a.version) for a in assignments.items] == [(AliasName.CHALLENGER, "2")]
 
 
 def test_plant_conflict_on_changed_enrollment(session_factory: Any) -> None:

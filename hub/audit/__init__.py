@@ -1,0 +1,1 @@
+"""Audit trail (placeholder until branch gov-audit lands: take theirs on merge)."""
