@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from baselines.export import read_metadata
 from baselines.recipes import Recipe
+from policies import Gate, ScopeLevel
 
 if TYPE_CHECKING:
     from federation.hub_client import HubClient
@@ -51,8 +52,12 @@ def pack_export(directory: Path) -> bytes:
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
-def _gate_metric(metric: str, plant: str | None) -> str:
-    return metric if plant is None else f"{metric}.{plant.lower()}"
+def _hub_gate(gate: Gate) -> dict[str, Any]:
+    # The hub names plants in lower case (fd001), as the version tags do.
+    doc = gate.model_dump(mode="json")
+    if gate.scope.level is ScopeLevel.PLANT and gate.scope.value is not None:
+        doc["scope"]["value"] = gate.scope.value.lower()
+    return doc
 
 
 def recipe_spec(recipe: Recipe) -> dict[str, Any]:
@@ -75,10 +80,7 @@ def recipe_spec(recipe: Recipe) -> dict[str, Any]:
         },
         "data_contract_version": f"{recipe.data_contract.name}@{recipe.data_contract.version}",
         "metrics": list(recipe.metrics),
-        "gates": [
-            {"metric": _gate_metric(g.metric, g.plant), "op": g.op.value, "threshold": g.value}
-            for g in recipe.promotion_gates
-        ],
+        "gates": [_hub_gate(g) for g in recipe.promotion_gates],
         "description": f"{recipe.recipe_id}: {recipe.description}"[:2000],
     }
 
@@ -125,7 +127,9 @@ def _float_metrics(meta: dict[str, Any], plant: str | None) -> dict[str, float]:
             if isinstance(value, float | int) and value == value:
                 out[key if variant == "torch" else f"{variant}.{key}"] = float(value)
     if plant is not None and "rmse" in out:
-        out[_gate_metric("rmse", plant)] = out["rmse"]
+        # Versions published before policies/ carried the plant-qualified name its gates
+        # used (rmse.fd001); kept so the registry's metric keys stay the same.
+        out[f"rmse.{plant.lower()}"] = out["rmse"]
     return out
 
 

@@ -9,8 +9,9 @@ and explains itself (:class:`Decision`).
 from policies.base import OverrideBound, PolicyKind
 from policies.canonical import canonical_json, document_sha256, evidence_sha256, sha256_of
 from policies.documents import PolicyDocument, PolicyValidationError, parse_policy, validate_policy
-from policies.evaluation import Decision, RuleResult, Verdict, evaluate
+from policies.evaluation import Decision, RuleResult, Verdict, check_gate, evaluate
 from policies.evidence import KNOWN_EVIDENCE, KNOWN_METRICS, Evidence, is_known_metric
+from policies.legacy import upgrade_legacy_gates
 from policies.library import standard_document, standard_documents
 from policies.overrides import OverrideRefused, apply_overrides
 from policies.promotion import ApprovalRule, PromotionGatePolicy
@@ -49,6 +50,7 @@ __all__ = [
     "Wave",
     "apply_overrides",
     "canonical_json",
+    "check_gate",
     "document_sha256",
     "evaluate",
     "evidence_sha256",
@@ -59,5 +61,6 @@ __all__ = [
     "sha256_of",
     "standard_document",
     "standard_documents",
+    "upgrade_legacy_gates",
     "validate_policy",
 ]

@@ -126,7 +126,21 @@ def _comparable(observed: Any, threshold: Any) -> bool:
     return _number(observed)
 
 
-def _check(gate: Gate, evidence: Evidence) -> RuleResult:
+def check_gate(gate: Gate, evidence: Evidence) -> RuleResult:
+    """Check one rule against evidence (what :func:`evaluate` does for each rule).
+
+    Parameters
+    ----------
+    gate
+        The rule.
+    evidence
+        The facts.
+
+    Returns
+    -------
+    RuleResult
+        Its verdict and reason.
+    """
     subject = evidence.plant or evidence.product_line or "fleet"
     values = evidence.values
 
@@ -207,7 +221,7 @@ def evaluate(policy: PolicyDocument, evidence: Evidence) -> Decision:
     """
     if not isinstance(policy, PromotionGatePolicy | RolloutPolicy | RetrainingPolicy):
         raise TypeError(f"{policy.kind} policies have no rules to evaluate")
-    results = [_check(gate, evidence) for gate in policy.gates()]
+    results = [check_gate(gate, evidence) for gate in policy.gates()]
     applicable = [r for r in results if r.verdict is not Verdict.NOT_APPLICABLE]
     ref = policy.ref
 

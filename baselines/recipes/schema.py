@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from policies import Comparator, Evidence, Gate, Verdict, check_gate, upgrade_legacy_gates
 
 
 class Baseline(StrEnum):
@@ -15,13 +18,6 @@ class Baseline(StrEnum):
 
     CMAPSS = "cmapss"
     AI4I = "ai4i"
-
-
-class GateOp(StrEnum):
-    """Comparison a promotion gate applies to a metric."""
-
-    LE = "<="
-    GE = ">="
 
 
 class _Section(BaseModel):
@@ -64,13 +60,11 @@ class Hyperparameters(_Section):
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
-class PromotionGate(_Section):
-    """A model is promoted only if ``metric op value`` holds on the split protocol's test set."""
-
-    metric: str
-    op: GateOp
-    value: float
-    plant: str | None = None
+#: A recipe's promotion gates are :class:`policies.Gate` rules on the version's own test-split
+#: metrics (``validation.<metric>``), scoped to a plant where the bound is per plant.
+PromotionGate = Gate
+#: The comparators a gate may use (was a recipe-only enum of ``<=`` and ``>=``).
+GateOp = Comparator
 
 
 class Int8Tolerance(_Section):
@@ -156,12 +150,27 @@ class Recipe(_Section):
     calibration: dict[str, Any] = Field(default_factory=dict)
     split: SplitProtocol
     metrics: list[str]
-    promotion_gates: list[PromotionGate]
+    promotion_gates: list[Gate]
     int8_tolerance: Int8Tolerance
     plants: list[str]
     federation: FederationKnobs = FederationKnobs()
     privacy: PrivacyKnobs = PrivacyKnobs()
     monitoring: MonitoringKnobs = MonitoringKnobs()
+
+    @field_validator("promotion_gates", mode="before")
+    @classmethod
+    def _upgrade_gates(cls, value: Any) -> Any:
+        # Recipes stored before policies/ (exports' recipe.json, metadata.json) wrote
+        # {metric, op, value, plant}; they load as the same rules.
+        return upgrade_legacy_gates(value)
+
+    @field_validator("promotion_gates")
+    @classmethod
+    def _unique_gate_names(cls, value: list[Gate]) -> list[Gate]:
+        names = [g.name for g in value]
+        if len(set(names)) != len(names):
+            raise ValueError("promotion gate names must be unique")
+        return value
 
     @property
     def recipe_id(self) -> str:
@@ -192,13 +201,13 @@ class Recipe(_Section):
     def training_json(self, plant: str | None) -> str:
         """Return canonical JSON of what trains a plant's baseline (:meth:`for_plant`).
 
-        The federation, privacy and monitoring knobs are left out: they change how a model
-        is later federated or watched, not how its baseline is trained, so tuning them must
-        not invalidate trained models or their fingerprints.
+        The federation, privacy and monitoring knobs and the promotion gates are left out:
+        they change how a model is later federated, watched or judged, not how its baseline
+        is trained, so tuning them must not invalidate trained models or their fingerprints.
         """
         return json.dumps(
             self.for_plant(plant).model_dump(
-                mode="json", exclude={"federation", "privacy", "monitoring"}
+                mode="json", exclude={"federation", "privacy", "monitoring", "promotion_gates"}
             ),
             sort_keys=True,
             separators=(",", ":"),
@@ -209,20 +218,34 @@ class Recipe(_Section):
         over = self.hyperparameters.overrides.get(plant or "", {})
         return self.hyperparameters.model_copy(update=over) if over else self.hyperparameters
 
-    def gates_pass(self, metrics: dict[str, float], plant: str | None = None) -> dict[str, bool]:
-        """Evaluate the gates that apply to ``plant`` against ``metrics`` (a missing metric fails).
+    def gates_pass(
+        self, metrics: Mapping[str, float], plant: str | None = None
+    ) -> dict[str, bool]:
+        """Evaluate the gates that apply to ``plant`` on test-split ``metrics``, by gate name.
 
-        Gates without a plant apply everywhere; gates naming a plant apply only to it.
+        Each gate is reported under its own name, so two gates on one metric (a fleet bound
+        and a plant's) are both kept. Fleet gates apply everywhere, plant-scoped gates only
+        to their plant; a missing metric fails.
+
+        Parameters
+        ----------
+        metrics
+            Bare metric names (``"rmse"``) -> value, as the pipeline scores them; they are
+            the ``validation.<metric>`` evidence of the gates.
+        plant
+            The plant the model was trained for.
+
+        Returns
+        -------
+        dict[str, bool]
+            Gate name -> passed, for the gates that apply.
         """
+        evidence = Evidence(
+            plant=plant, values={f"validation.{k}": float(v) for k, v in metrics.items()}
+        )
         out: dict[str, bool] = {}
         for gate in self.promotion_gates:
-            if gate.plant is not None and gate.plant != plant:
-                continue
-            value = metrics.get(gate.metric)
-            if value is None:
-                out[gate.metric] = False
-            elif gate.op is GateOp.LE:
-                out[gate.metric] = value <= gate.value
-            else:
-                out[gate.metric] = value >= gate.value
+            result = check_gate(gate, evidence)
+            if result.verdict is not Verdict.NOT_APPLICABLE:
+                out[gate.name] = result.verdict is Verdict.PASS
         return out

@@ -7,15 +7,14 @@ from baselines.recipes.schema import (
     Baseline,
     DataContractRef,
     FederationKnobs,
-    GateOp,
     Hyperparameters,
     Int8Tolerance,
     MonitoringKnobs,
     PrivacyKnobs,
-    PromotionGate,
     Recipe,
     SplitProtocol,
 )
+from policies import Comparator, Gate, Scope, ScopeLevel
 
 CMAPSS_RMSE_GATES: dict[str, float] = {"FD001": 13.9, "FD002": 24.6, "FD003": 13.9, "FD004": 25.6}
 
@@ -100,7 +99,10 @@ def cmapss_recipe() -> Recipe:
         ),
         metrics=["rmse", "phm08_score", "mae"],
         promotion_gates=[
-            PromotionGate(metric="rmse", op=GateOp.LE, value=v, plant=k)
+            Gate(
+                name=f"rmse_{k.lower()}", metric="validation.rmse", op=Comparator.LE,
+                threshold=v, scope=Scope(level=ScopeLevel.PLANT, value=k),
+            )
             for k, v in CMAPSS_RMSE_GATES.items()
         ],
         int8_tolerance=Int8Tolerance(metric="rmse", max_degradation=0.5, calibration_samples=512),
@@ -187,9 +189,9 @@ def ai4i_recipe() -> Recipe:
         ),
         metrics=["f1", "pr_auc", "ece", "recall_by_mode"],
         promotion_gates=[
-            PromotionGate(metric="f1", op=GateOp.GE, value=0.80),
-            PromotionGate(metric="pr_auc", op=GateOp.GE, value=0.85),
-            PromotionGate(metric="ece", op=GateOp.LE, value=0.03),
+            Gate(name="f1", metric="validation.f1", op=Comparator.GE, threshold=0.80),
+            Gate(name="pr_auc", metric="validation.pr_auc", op=Comparator.GE, threshold=0.85),
+            Gate(name="ece", metric="validation.ece", op=Comparator.LE, threshold=0.03),
         ],
         int8_tolerance=Int8Tolerance(metric="f1", max_degradation=0.02, calibration_samples=512),
         plants=["L", "M", "H"],

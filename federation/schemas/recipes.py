@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from federation.schemas.common import Page, Slug, WireModel
+from policies import Gate, upgrade_legacy_gates
+
+__all__ = [
+    "Gate",
+    "RecipeCreate",
+    "RecipePage",
+    "RecipeRead",
+    "RecipeSpec",
+    "RecipeStatus",
+    "RecipeUpdate",
+]
 
 
 class RecipeStatus(StrEnum):
@@ -18,12 +29,10 @@ class RecipeStatus(StrEnum):
     PUBLISHED = "published"
 
 
-class Gate(WireModel):
-    """A promotion gate: ``metric op threshold`` must hold on held-out data."""
-
-    metric: str = Field(min_length=1, max_length=100)
-    op: Literal["<", "<=", ">", ">="]
-    threshold: float
+def _upgrade_gates(value: Any) -> Any:
+    # Recipes stored before policies/ wrote {metric: "rmse.fd001", op, threshold}; they load
+    # as the same rule with the plant as its scope (policies.upgrade_legacy_gates).
+    return upgrade_legacy_gates(value)
 
 
 class RecipeSpec(WireModel):
@@ -35,8 +44,10 @@ class RecipeSpec(WireModel):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     data_contract_version: str = Field("", max_length=100)
     metrics: list[str] = Field(default_factory=list)
-    gates: list[Gate] = Field(default_factory=list)
+    gates: list[Gate] = Field(default_factory=list, max_length=500)
     description: str = Field("", max_length=2000)
+
+    _legacy_gates = field_validator("gates", mode="before")(_upgrade_gates)
 
 
 class RecipeCreate(RecipeSpec):
@@ -55,8 +66,10 @@ class RecipeUpdate(WireModel):
     hyperparameters: dict[str, Any] | None = None
     data_contract_version: str | None = Field(None, max_length=100)
     metrics: list[str] | None = None
-    gates: list[Gate] | None = None
+    gates: list[Gate] | None = Field(None, max_length=500)
     description: str | None = Field(None, max_length=2000)
+
+    _legacy_gates = field_validator("gates", mode="before")(_upgrade_gates)
 
 
 class RecipeRead(RecipeSpec):

@@ -1,6 +1,7 @@
 import json
 
 from baselines.recipes import Recipe, ai4i_recipe, cmapss_recipe, get_recipe
+from policies import Gate
 
 
 def test_recipes_round_trip_through_json() -> None:
@@ -27,9 +28,38 @@ def test_recipes_carry_every_section_the_registry_needs() -> None:
 
 def test_gates_are_per_plant_for_cmapss() -> None:
     recipe = cmapss_recipe()
-    assert recipe.gates_pass({"rmse": 20.0}, "FD002") == {"rmse": True}
-    assert recipe.gates_pass({"rmse": 20.0}, "FD001") == {"rmse": False}
+    assert recipe.gates_pass({"rmse": 20.0}, "FD002") == {"rmse_fd002": True}
+    assert recipe.gates_pass({"rmse": 20.0}, "FD001") == {"rmse_fd001": False}
     assert ai4i_recipe().gates_pass({"f1": 0.9}) == {"f1": True, "pr_auc": False, "ece": False}
+    gate = recipe.promotion_gates[1]
+    assert (gate.metric, gate.scope.value) == ("validation.rmse", "FD002")
+
+
+def test_two_gates_on_one_metric_are_both_reported() -> None:
+    recipe = cmapss_recipe()
+    fleet_floor = Gate(name="rmse_fleet", metric="validation.rmse", op="<=", threshold=30.0)
+    both = recipe.model_copy(update={"promotion_gates": [fleet_floor, *recipe.promotion_gates]})
+    assert both.gates_pass({"rmse": 25.0}, "FD002") == {"rmse_fleet": True, "rmse_fd002": False}
+
+
+def test_recipes_stored_before_policies_load_as_the_same_gates() -> None:
+    recipe = cmapss_recipe()
+    doc = recipe.to_dict()
+    doc["promotion_gates"] = [
+        {"metric": "rmse", "op": "<=", "value": v, "plant": k}
+        for k, v in {"FD001": 13.9, "FD002": 24.6, "FD003": 13.9, "FD004": 25.6}.items()
+    ]
+    assert Recipe.model_validate(doc) == recipe
+    ai4i = ai4i_recipe().to_dict()
+    ai4i["promotion_gates"] = [{"metric": "f1", "op": ">=", "value": 0.8, "plant": None}]
+    assert Recipe.model_validate(ai4i).promotion_gates[0].name == "f1"
+
+
+def test_gates_do_not_touch_the_training_fingerprint() -> None:
+    recipe = cmapss_recipe()
+    stricter = recipe.model_copy(update={"promotion_gates": recipe.promotion_gates[:1]})
+    assert stricter.training_json("FD001") == recipe.training_json("FD001")
+    assert stricter.digest() != recipe.digest()
 
 
 def test_monitoring_knobs_do_not_touch_the_training_fingerprint() -> None:

@@ -102,12 +102,28 @@ def test_publish_registers_model_recipe_artifact_and_version(export_dir) -> None
 def test_recipe_spec_fits_the_hub_schema() -> None:
     spec = recipe_spec(cmapss_recipe())
     created = RecipeCreate(name="cmapss-rul-cnn", **spec)
-    assert {g.metric for g in created.gates} == {
-        "rmse.fd001",
-        "rmse.fd002",
-        "rmse.fd003",
-        "rmse.fd004",
+    assert {(g.name, g.metric, g.scope.value) for g in created.gates} == {
+        ("rmse_fd001", "validation.rmse", "fd001"),
+        ("rmse_fd002", "validation.rmse", "fd002"),
+        ("rmse_fd003", "validation.rmse", "fd003"),
+        ("rmse_fd004", "validation.rmse", "fd004"),
     }
+
+
+def test_recipes_published_before_policies_still_match() -> None:
+    # A hub row written before policies/ stored the plant in the metric name; it loads as the
+    # same rules, so publishing again reuses it instead of registering a new recipe.
+    spec = recipe_spec(cmapss_recipe())
+    legacy = {
+        **spec,
+        "gates": [
+            {"metric": "rmse.fd001", "op": "<=", "threshold": 13.9},
+            {"metric": "rmse.fd002", "op": "<=", "threshold": 24.6},
+            {"metric": "rmse.fd003", "op": "<=", "threshold": 13.9},
+            {"metric": "rmse.fd004", "op": "<=", "threshold": 25.6},
+        ],
+    }
+    assert RecipeCreate(name="r", **legacy).gates == RecipeCreate(name="r", **spec).gates
 
 
 def test_publish_against_the_real_hub(admin_hub, export_dir) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 
+from hub.recipes.models import Recipe
 from tests.hub.fixtures import Tokens, auth
 
 API = "/api/v1"
@@ -73,3 +76,35 @@ def test_list_filters_by_status(client: TestClient, tokens: Tokens) -> None:
     ).json()
     assert [r["id"] for r in page["items"]] == [a["id"]]
     assert client.get(f"{API}/recipes/424242", headers=h).json()["code"] == "not_found"
+
+
+def test_gates_stored_before_policies_load_as_scoped_rules(
+    client: TestClient, tokens: Tokens, session_factory: Any
+) -> None:
+    # Prepare: a row as the hub stored it before policies/ (plant folded into the metric).
+    h = auth(tokens.data_scientist)
+    created = client.post(f"{API}/recipes", json=SPEC, headers=h).json()
+    legacy = [
+        {"metric": "rmse.fd001", "op": "<=", "threshold": 13.9},
+        {"metric": "rmse.fd002", "op": "<=", "threshold": 24.6},
+        {"metric": "f1", "op": ">=", "threshold": 0.6},
+    ]
+    with session_factory() as session:
+        session.get(Recipe, created["id"]).gates = legacy
+        session.commit()
+    # Execute
+    gates = client.get(f"{API}/recipes/{created['id']}", headers=h).json()["gates"]
+    # Assert: both rmse gates kept, each under its own name and plant scope.
+    assert [(g["name"], g["metric"], g["scope"], g["threshold"]) for g in gates] == [
+        ("rmse_fd001", "validation.rmse", {"level": "plant", "value": "fd001"}, 13.9),
+        ("rmse_fd002", "validation.rmse", {"level": "plant", "value": "fd002"}, 24.6),
+        ("f1", "validation.f1", {"level": "fleet", "value": None}, 0.6),
+    ]
+    assert created["gates"][0]["name"] == "f1"
+
+
+def test_gate_on_unknown_evidence_metric_is_refused(client: TestClient, tokens: Tokens) -> None:
+    bad = {**SPEC, "gates": [{"name": "g", "metric": "validation.rmsee", "op": "<=",
+                              "threshold": 1}]}
+    r = client.post(f"{API}/recipes", json=bad, headers=auth(tokens.data_scientist))
+    assert r.status_code == 422 and r.json()["code"] == "invalid_input"
