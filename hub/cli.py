@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from federation.schemas.auth import Role, TokenCreate
+from hub.audit.cli import app as audit_app
 from hub.campaigns.cli import app as campaigns_app
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ app = typer.Typer(no_args_is_help=True, help="Run and administer the central hub
 db_app = typer.Typer(no_args_is_help=True, help="The hub database (Alembic migrations).")
 app.add_typer(db_app, name="db")
 app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(audit_app, name="audit")
 
 
 class OutputFormat(StrEnum):

@@ -12,6 +12,7 @@ from federation.errors import (
 from federation.schemas.registry import (
     AliasName,
 )
+from hub.audit import service as audit_service
 from hub.db import commit_or_conflict, utcnow
 from hub.registry.models import (
     Alias,
@@ -47,6 +48,7 @@ def set_alias(
             f"an alias of plant '{plant_id}'."
         )
     row = session.get(Alias, (plant_id, model_row.id, alias.value))
+    before = None if row is None else {"version_id": row.version_id}
     if row is None:
         row = Alias(
             plant_id=plant_id, model=model_row, alias=alias.value, version=version, updated_by=actor
@@ -56,6 +58,15 @@ def set_alias(
         row.version = version
         row.updated_at = utcnow()
         row.updated_by = actor
+    if before != {"version_id": version_id}:
+        audit_service.append(
+            session=session,
+            actor=actor,
+            action="alias.set",
+            subject=alias_subject(plant_id, model, alias),
+            before=before,
+            after={"version_id": version_id},
+        )
     commit_or_conflict(session, detail="the alias was changed concurrently; retry")
     return row
 
@@ -82,9 +93,23 @@ def get_alias_or_raise(*, session: Session, plant_id: str, model: str, alias: Al
     return row
 
 
-def delete_alias(*, session: Session, plant_id: str, model: str, alias: AliasName) -> None:
+def alias_subject(plant_id: str, model: str, alias: AliasName) -> str:
+    """How an alias is named on the audit trail."""
+    return f"alias/{plant_id}/{model}/{alias.value}"
+
+
+def delete_alias(
+    *, session: Session, plant_id: str, model: str, alias: AliasName, actor: str = "system"
+) -> None:
     """Remove a plant's alias of a model."""
     row = get_alias_or_raise(session=session, plant_id=plant_id, model=model, alias=alias)
+    audit_service.append(
+        session=session,
+        actor=actor,
+        action="alias.delete",
+        subject=alias_subject(plant_id, model, alias),
+        before={"version_id": row.version_id},
+    )
     session.delete(row)
     session.commit()
 

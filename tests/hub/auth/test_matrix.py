@@ -72,6 +72,7 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("DELETE", "/api/v1/tokens/{token_id}"): {A},
     ("POST", "/api/v1/users"): {A},
     ("GET", "/api/v1/users"): {A},
+    ("GET", "/api/v1/audit"): {A, E},
 }
 
 PARAMS = {

@@ -1,0 +1,1 @@
+"""Audit domain: the append-only, hash-chained trail every other domain appends to."""
