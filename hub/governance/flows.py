@@ -41,7 +41,7 @@ _WAS_LIVE = frozenset({LifecycleState.RETIRED, LifecycleState.ROLLED_BACK})
 
 
 def _subject(promotion: Promotion) -> str:
-    return f"promotion:{promotion.id}"
+    return f"promotion/{promotion.id}"
 
 
 def _decision_record(decision: Decision, refusals: list[str]) -> dict[str, Any]:
@@ -246,14 +246,7 @@ def _apply(
         alias=_alias(promotion),
         version_id=version.id,
         actor=actor,
-    )
-    audit_service.append(
-        session=session,
-        actor=actor,
-        action="alias.set",
-        subject=f"alias:{promotion.plant_id}/{version.model.name}/{promotion.alias}",
-        before=None if displaced is None else {"version_id": displaced},
-        after={"version_id": version.id, "promotion_id": promotion.id},
+        promotion_id=promotion.id,
         flags=flags,
     )
     if displaced is not None and displaced != version.id:
@@ -287,7 +280,7 @@ def _record_failed_signature(
         session=session,
         actor=auth_service.actor_name(principal),
         action="signature.failed",
-        subject=f"promotion:{promotion_id}",
+        subject=f"promotion/{promotion_id}",
         after={"user_id": principal.user_id, "meaning": meaning.value},
         reason="wrong signing secret",
         flags=("signature_failed",),

@@ -123,7 +123,7 @@ def publish_policy(*, session: Session, text: bytes | str, actor: str) -> tuple[
         session=session,
         actor=actor,
         action="policy.publish",
-        subject=f"policy:{document.ref}",
+        subject=f"policy/{document.ref}",
         after={"ref": document.ref, "kind": str(document.kind), "sha256": digest},
     )
     commit_or_conflict(session, detail=f"policy {document.ref} was published concurrently")

@@ -83,6 +83,7 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("POST", "/api/v1/promotions/{promotion_id}/approve"): {A, D, E},
     ("POST", "/api/v1/promotions/{promotion_id}/reject"): {A, D, E},
     ("GET", "/api/v1/plants/{plant_id}/lifecycle"): {A, D, E, P},
+    ("GET", "/api/v1/audit"): {A, E},
 }
 
 PARAMS = {
