@@ -142,6 +142,12 @@ class HubClient:
         if self._owns_client:
             self._client.close()
 
+    def with_token(self, token: str) -> HubClient:
+        """Return a client of the same hub (same connection pool) acting with ``token``."""
+        return HubClient(
+            client=self._client, token=token, retries=self.retries, backoff=self.backoff
+        )
+
     def __enter__(self) -> HubClient:
         return self
 

@@ -17,6 +17,7 @@ from federation.demo.federation_steps import (
     start_supernodes,
     stop_supernodes,
 )
+from federation.demo.governance_steps import govern_promotions, publish_policies
 from federation.demo.hub_steps import (
     assign_champions,
     create_admin_token,
@@ -46,6 +47,7 @@ STEPS: list[Step] = [
     ("enroll demo plants", enroll_plants),
     ("train and export baselines", train_and_export_baselines),
     ("publish baselines", publish_baselines),
+    ("publish governance policies", publish_policies),
     ("assign champions", assign_champions),
     ("start plant SuperNodes", start_supernodes),
     ("federated campaign from the hub", run_campaign),
@@ -53,6 +55,7 @@ STEPS: list[Step] = [
     ("replay test streams (one shifted)", replay_test_streams),
     ("monitor before and after labels", monitor_plants),
     ("cross-plant metrics on the hub", show_hub_metrics),
+    ("promotions: gate, four eyes, e-signature", govern_promotions),
     ("print registry", print_registry),
 ]
 
