@@ -332,7 +332,7 @@ def set_alias(
     session: SessionDep,
     actor: ActorDep,
 ) -> AliasRead:
-    """Point a plant's alias at a version."""
+    """Point a plant's challenger or shadow alias at a version (champion: promotions only)."""
     return service.set_alias(
         session=session,
         plant_id=plant_id,
