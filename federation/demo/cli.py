@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from federation.demo.audit_steps import verify_and_tamper_audit
 from federation.demo.context import DemoContext, DemoError, Step, stop_process
 from federation.demo.federation_steps import (
     run_campaign,
@@ -56,6 +57,7 @@ STEPS: list[Step] = [
     ("monitor before and after labels", monitor_plants),
     ("cross-plant metrics on the hub", show_hub_metrics),
     ("promotions: gate, four eyes, e-signature", govern_promotions),
+    ("audit trail: verify, tamper, verify", verify_and_tamper_audit),
     ("print registry", print_registry),
 ]
 
@@ -81,7 +83,7 @@ def run_steps(ctx: DemoContext, steps: list[Step], *, keep_running: bool = False
         if keep_running:
             node_url = ctx.nodes[DEMO_NODE_PLANT][1]
             ctx.console.print(
-                f"\nhub: {ctx.hub_url}  (API docs {ctx.hub_url}/docs)\n"
+                f"\nhub: {ctx.hub_url}  (OpenAPI: {ctx.hub_url}/openapi.json with a token)\n"
                 f"plant node {DEMO_NODE_PLANT}: {node_url}  (API docs {node_url}/docs)\n"
                 f"admin token: {ctx.admin_token}\nPress Ctrl-C to stop."
             )

@@ -50,7 +50,6 @@ _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 # Key of the PostgreSQL advisory lock that serialises appends ("mwaudit" in ASCII).
 _PG_LOCK_KEY = 0x6D77617564697400
 _HEAD = select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
-_ROWS = select(*(getattr(AuditEntry, c) for c in chain.COLUMNS))
 
 
 def _serialise(session: Session) -> None:
@@ -259,11 +258,26 @@ def list_entries(
     return [to_read(r) for r in rows], token
 
 
-def stream_rows(*, session: Session, batch: int = 20_000) -> Iterator[chain.Row]:
-    """Every entry in chain order as plain tuples, through a server-side cursor."""
-    conn = session.connection().execution_options(stream_results=True, yield_per=batch)
-    for partition in conn.execute(_ROWS.order_by(AuditEntry.seq)).partitions():
-        yield from partition  # type: ignore[misc]
+def stream_rows(*, session: Session, batch: int = 20_000) -> Iterator[tuple[Any, ...]]:
+    """Every entry in chain order as plain driver tuples, ``batch`` rows at a time.
+
+    Straight on the driver's cursor (a named, server-side cursor on PostgreSQL): neither
+    ORM objects nor SQLAlchemy rows are built, which would cost more than the hashing.
+    """
+    sql = f"SELECT {', '.join(chain.COLUMNS)} FROM audit_entries ORDER BY seq"
+    dbapi = session.connection().connection.driver_connection
+    assert dbapi is not None
+    if session.get_bind().dialect.name == "postgresql":
+        cursor = dbapi.cursor(name="audit_verify")
+        cursor.itersize = batch
+    else:
+        cursor = dbapi.cursor()
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        cursor.close()
 
 
 def verify(*, session: Session, expect_head: str | None = None) -> chain.Verification:

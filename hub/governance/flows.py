@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from federation.errors import Conflict, ErrorCode, Forbidden, InvalidInput, Unauthenticated
 from federation.schemas.auth import Principal
@@ -155,23 +156,28 @@ def request_promotion(
     )
     session.add(promotion)
     session.flush()
-    audit_service.append(
-        session=session,
-        actor=actor,
-        action="promotion.request",
-        subject=_subject(promotion),
-        after={
-            "version_id": version.id,
-            "plant_id": promotion.plant_id,
-            "alias": promotion.alias,
-            "policy": ref,
-            "evidence_sha256": evidence_digest,
-            "binding_sha256": promotion.binding_sha256,
-        },
-        reason=promotion_in.reason or None,
-    )
+    set_committed_value(promotion, "signatures", [])  # new: none yet, no query to learn it
+    trail = [
+        audit_service.entry(
+            actor=actor,
+            action="promotion.request",
+            subject=_subject(promotion),
+            after={
+                "version_id": version.id,
+                "plant_id": promotion.plant_id,
+                "alias": promotion.alias,
+                "policy": ref,
+                "evidence_sha256": evidence_digest,
+                "binding_sha256": promotion.binding_sha256,
+            },
+            reason=promotion_in.reason or None,
+        )
+    ]
     if status is PromotionStatus.REFUSED:
-        _decide(session, promotion, PromotionStatus.REFUSED, actor, decision["summary"])
+        trail.append(
+            _decide(promotion, PromotionStatus.REFUSED, actor, decision["summary"])
+        )
+        audit_service.append_batch(session=session, entries=trail)
         service.set_lifecycle(
             session=session,
             plant_id=promotion.plant_id,
@@ -181,12 +187,14 @@ def request_promotion(
             actor=actor,
         )
     elif policy.approvals.required <= 0:
-        _decide(
-            session, promotion, PromotionStatus.APPROVED, actor,
-            f"approved without signatures: policy {ref} requires none",
+        reason = f"approved without signatures: policy {ref} requires none"
+        trail.append(
+            _decide(promotion, PromotionStatus.APPROVED, actor, reason, ("auto_approved",))
         )
+        audit_service.append_batch(session=session, entries=trail)
         _apply(session, promotion, version, actor, flags=("auto_approved",))
     else:
+        audit_service.append_batch(session=session, entries=trail)
         service.set_lifecycle(
             session=session,
             plant_id=promotion.plant_id,
@@ -200,15 +208,17 @@ def request_promotion(
 
 
 def _decide(
-    session: Session, promotion: Promotion, status: PromotionStatus, actor: str, why: str,
+    promotion: Promotion,
+    status: PromotionStatus,
+    actor: str,
+    why: str,
     flags: tuple[str, ...] = (),
-) -> None:
+) -> dict[str, Any]:
+    """Decide the request; return its ``promotion.decide`` audit entry (for the batch)."""
     before = promotion.status
     promotion.status = status.value
     promotion.decided_at = utcnow()
-    session.flush()
-    audit_service.append(
-        session=session,
+    return audit_service.entry(
         actor=actor,
         action="promotion.decide",
         subject=_subject(promotion),
@@ -357,23 +367,25 @@ def sign(
         meaning=meaning,
         comment=signature_in.comment,
     )
-    audit_service.append(
-        session=session,
-        actor=actor,
-        action="signature.create",
-        subject=_subject(promotion),
-        after={
-            "signature_id": signature.id,
-            "user_id": signature.user_id,
-            "printed_name": signature.printed_name,
-            "meaning": signature.meaning,
-            "signed_at": signature.signed_at.isoformat(),
-            "binding_sha256": signature.binding_sha256,
-        },
-        reason=signature_in.comment or None,
-    )
+    trail = [
+        audit_service.entry(
+            actor=actor,
+            action="signature.create",
+            subject=_subject(promotion),
+            after={
+                "signature_id": signature.id,
+                "user_id": signature.user_id,
+                "printed_name": signature.printed_name,
+                "meaning": signature.meaning,
+                "signed_at": signature.signed_at.isoformat(),
+                "binding_sha256": signature.binding_sha256,
+            },
+            reason=signature_in.comment or None,
+        )
+    ]
     if reject:
-        _decide(session, promotion, PromotionStatus.REJECTED, actor, f"rejected by {actor}")
+        trail.append(_decide(promotion, PromotionStatus.REJECTED, actor, f"rejected by {actor}"))
+        audit_service.append_batch(session=session, entries=trail)
         service.set_lifecycle(
             session=session,
             plant_id=promotion.plant_id,
@@ -385,10 +397,9 @@ def sign(
     elif service.valid_approvals(promotion, binding=promotion.binding_sha256) >= max(
         promotion.approvals_required, 1
     ):
-        _decide(
-            session, promotion, PromotionStatus.APPROVED, actor,
-            f"{promotion.approvals_required} approval(s) signed",
-        )
+        why = f"{promotion.approvals_required} approval(s) signed"
+        trail.append(_decide(promotion, PromotionStatus.APPROVED, actor, why))
+        audit_service.append_batch(session=session, entries=trail)
         service.set_lifecycle(
             session=session,
             plant_id=promotion.plant_id,
@@ -398,6 +409,8 @@ def sign(
             actor=actor,
         )
         _apply(session, promotion, version, actor)
+    else:
+        audit_service.append_batch(session=session, entries=trail)
     commit_or_conflict(session, detail="the promotion was signed concurrently; retry")
     return promotion
 
