@@ -283,8 +283,13 @@ def _alias(promotion: Promotion) -> AliasName:
 
 
 def _record_failed_signature(
-    session: Session, promotion_id: int, principal: Principal, meaning: SignatureMeaning
+    session: Session,
+    promotion_id: int,
+    principal: Principal,
+    meaning: SignatureMeaning,
+    why: str,
 ) -> None:
+    """Roll back, then record the failed attempt on the audit trail in its own transaction."""
     session.rollback()
     audit_service.append(
         session=session,
@@ -292,7 +297,7 @@ def _record_failed_signature(
         action="signature.failed",
         subject=f"promotion/{promotion_id}",
         after={"user_id": principal.user_id, "meaning": meaning.value},
-        reason="wrong signing secret",
+        reason=why,
         flags=("signature_failed",),
     )
     session.commit()
@@ -332,22 +337,29 @@ def sign(
     if PromotionStatus(promotion.status).final:
         raise Conflict(f"promotion {promotion.id} is already decided ({promotion.status}).")
     if principal.user_id == promotion.requested_by_user_id:
+        _record_failed_signature(session, promotion_id, principal, meaning, "four eyes")
         raise Forbidden(
             f"{principal.printed_name or principal.username} requested promotion "
             f"{promotion.id} and cannot also sign it: a second person must (four eyes).",
             code=ErrorCode.FOUR_EYES,
         )
     if principal.role.value not in promotion.approver_roles:
+        roles = ", ".join(promotion.approver_roles)
+        _record_failed_signature(
+            session, promotion_id, principal, meaning, f"role {principal.role.value}"
+        )
         raise Forbidden(
-            f"policy {promotion.policy_ref} lets only {', '.join(promotion.approver_roles)} "
-            f"sign promotions; you are {principal.role.value}."
+            f"policy {promotion.policy_ref} lets only {roles} sign promotions; you are "
+            f"{principal.role.value}."
         )
     if any(s.user_id == principal.user_id for s in promotion.signatures):
         raise Conflict(f"{principal.username} already signed promotion {promotion.id}.")
     if not auth_service.verify_signing_secret(
         session=session, user_id=principal.user_id, secret=signature_in.signing_secret
     ):
-        _record_failed_signature(session, promotion_id, principal, meaning)
+        _record_failed_signature(
+            session, promotion_id, principal, meaning, "wrong signing secret"
+        )
         raise Unauthenticated(
             "the signing secret is wrong; the failed attempt is recorded on the audit trail.",
             code=ErrorCode.SIGNATURE_INVALID,

@@ -77,9 +77,14 @@ def test_four_eyes_e_signature_promotes_to_champion(
     # The failed attempts changed nothing but the audit trail, where the wrong secret is recorded.
     trail = unchanged["rows"].pop("audit_entries")
     assert trail != before["rows"].pop("audit_entries") and unchanged == before
-    [failed] = g.admin.iter_audit(action="signature.failed")
-    assert failed.subject == f"promotion/{pending.id}" and "signature_failed" in failed.flags
-    assert failed.after == {"user_id": g.approver.user_id, "meaning": "approval"}
+    failed = list(g.admin.iter_audit(action="signature.failed"))
+    assert [(e.after or {}).get("user_id") for e in failed] == [
+        g.requester.user_id,
+        g.approver.user_id,
+        g.viewer.user_id,
+    ]
+    assert [e.reason for e in failed] == ["four eyes", "wrong signing secret", "role executive"]
+    assert all(e.subject == f"promotion/{pending.id}" for e in failed)
     assert approved.status == PromotionStatus.APPROVED and approved.approvals == 1
     [sig] = approved.signatures
     assert (sig.printed_name, sig.user_id, sig.meaning) == (
@@ -96,7 +101,7 @@ def test_four_eyes_e_signature_promotes_to_champion(
     actions = [e.action for e in g.admin.iter_audit(subject=f"promotion/{pending.id}")]
     assert actions == [
         "promotion.request",
-        "signature.failed",
+        *["signature.failed"] * 3,
         "signature.create",
         "promotion.decide",
     ]
