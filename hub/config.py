@@ -43,6 +43,17 @@ class HubSettings(BaseSettings):
     max_upload_bytes: int = Field(
         512 * 1024 * 1024, gt=0, description="Largest artifact upload accepted, in bytes."
     )
+    max_body_bytes: int = Field(
+        1024 * 1024, gt=0, description="Largest request body of a route without its own limit."
+    )
+    max_batch_body_bytes: int = Field(
+        8 * 1024 * 1024,
+        gt=0,
+        description="Largest body of a batch route (versions/batch, plant events).",
+    )
+    max_recipe_body_bytes: int = Field(
+        128 * 1024, gt=0, description="Largest body of a recipe create or update."
+    )
     default_page_size: int = Field(50, gt=0, description="Page size when a list omits it.")
     max_page_size: int = Field(500, gt=0, description="Largest page size a list returns.")
     max_batch_size: int = Field(

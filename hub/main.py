@@ -18,6 +18,7 @@ from hub.auth.service import PrincipalCache
 from hub.config import HubSettings
 from hub.db import make_engine, make_read_session_factory, make_session_factory
 from hub.idempotency.service import purge_expired
+from hub.limits import RequestLimitsMiddleware
 from hub.observability import ObservabilityMiddleware, RequestMetrics, configure_logging
 from hub.registry.artifacts import LocalArtifactStore
 
@@ -93,6 +94,7 @@ def create_app(settings: HubSettings) -> FastAPI:
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
     install_problem_handlers(app)
     mount_routers(app)
+    app.add_middleware(RequestLimitsMiddleware, settings=settings)
     app.add_middleware(
         ObservabilityMiddleware, metrics=app.state.metrics, access_log_enabled=settings.access_log
     )

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from federation.schemas.common import Identifier, Page, WireModel
+from federation.schemas.common import Identifier, InputModel, Label, Page, WireModel
 
 
 class Role(StrEnum):
@@ -19,12 +19,12 @@ class Role(StrEnum):
     EXECUTIVE = "executive"
 
 
-class TokenCreate(WireModel):
+class TokenCreate(InputModel):
     """Request to mint a bearer token; ``plant`` tokens must name their plant."""
 
     role: Role
     plant_id: Identifier | None = None
-    name: str = Field("", max_length=200, description="Who or what holds the token.")
+    name: Label = Field("", max_length=200, description="Who or what holds the token.")
 
     @model_validator(mode="after")
     def _plant_binding(self) -> TokenCreate:

@@ -9,7 +9,7 @@ from hub.auth import service
 from hub.auth.permissions import ALL_ROLES, Allow
 from hub.auth.schemas import Principal, TokenCreate, TokenCreated, TokenPage, TokenRead
 from hub.config import API_PREFIX
-from hub.deps import ActorDep, PrincipalCacheDep, PrincipalDep, SessionDep
+from hub.deps import ActorDep, IdPath, PrincipalCacheDep, PrincipalDep, SessionDep
 
 router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 ManageTokens = Depends(Allow(Role.ADMIN))
@@ -37,7 +37,7 @@ def list_tokens(session: SessionDep) -> TokenPage:
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenRead, dependencies=[ManageTokens])
-def revoke_token(token_id: int, session: SessionDep, cache: PrincipalCacheDep) -> object:
+def revoke_token(token_id: IdPath, session: SessionDep, cache: PrincipalCacheDep) -> object:
     """Revoke a token; it stops working immediately."""
     revoked = service.revoke_token(session=session, token_id=token_id)
     cache.clear()
