@@ -20,4 +20,3 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation() -> None:
     assert stats.cases >= CASES
     assert (stats.server_errors, stats.schema_violations) == (0, 0), stats.examples
     assert stats.statuses[422] > 0  # negative data reached validation, not only happy paths
-
