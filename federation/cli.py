@@ -175,7 +175,7 @@ def run(
     from federation.flower.control import ControlClient
 
     ca = None if insecure else (root_cert or var_dir / "certs" / "ca.crt")
-    with ControlClient(superlink, ca) as control:
+    with ControlClient(superlink, ca, allow_insecure=insecure) as control:
         report = runner.run_and_wait(
             control, run_config=run_config, results_path=results, model_path=model,
             timeout=timeout,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -87,6 +88,7 @@ from federation.schemas.registry import (
     VersionPage,
     VersionRead,
 )
+from federation.tls import client_context
 
 M = TypeVar("M", bound=BaseModel)
 API = "/api/v1"
@@ -111,6 +113,11 @@ class HubClient:
         Extra attempts for connection errors and 502/503/504 on safe or idempotent calls.
     backoff
         Seconds before the first retry; doubles each time.
+    ca_file
+        PEM CA to pin for an ``https://`` hub (instead of the system store); the demo and
+        plant nodes pass the CA that signed the hub's certificate.
+    client_cert
+        ``(certificate, key)`` to present when the hub requires mutual TLS.
 
     Examples
     --------
@@ -128,9 +135,17 @@ class HubClient:
         timeout: float = 30.0,
         retries: int = 2,
         backoff: float = 0.2,
+        ca_file: str | Path | None = None,
+        client_cert: tuple[str | Path, str | Path] | None = None,
     ) -> None:
         self._owns_client = client is None
-        self._client = client or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        if client is None:
+            verify: ssl.SSLContext | bool = True
+            if ca_file is not None or client_cert is not None:
+                cert, key = client_cert if client_cert is not None else (None, None)
+                verify = client_context(ca_file, client_cert=cert, client_key=key)
+            client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, verify=verify)
+        self._client = client
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.retries = retries
         self.backoff = backoff

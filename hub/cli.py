@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -236,27 +237,37 @@ def revoke_token(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings)")] = None,
+    certfile: Annotated[
+        Path | None, typer.Option(help="PEM server certificate: serve HTTPS (TLS 1.2+)")
+    ] = None,
+    keyfile: Annotated[Path | None, typer.Option(help="PEM private key of --certfile")] = None,
+    client_ca: Annotated[
+        Path | None, typer.Option(help="Require client certificates signed by this CA (mTLS)")
+    ] = None,
 ) -> None:
     """Serve the hub with uvicorn: one worker process, keep-alive, uvloop + httptools.
 
     One worker is the recommended configuration: with several workers uvicorn stalls
     keep-alive clients (uvicorn issue 3149), and the hub's work per request is tiny.
+    With ``--certfile/--keyfile`` (or ``MILLWRIGHT_HUB_TLS_*``) it speaks HTTPS only.
     """
     import uvicorn
 
-    settings = _settings()
-    uvicorn.run(
-        "hub.main:app_from_env",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=1,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        timeout_keep_alive=30,
-    )
+    from hub.server import server_config
+
+    try:
+        config = server_config(
+            _settings(),
+            host=host,
+            port=port,
+            certfile=certfile,
+            keyfile=keyfile,
+            client_ca=client_ca,
+        )
+    except ValueError as exc:  # InsecureTransport included
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    uvicorn.Server(config).run()
 
 
 @app.command("plants")

@@ -43,6 +43,17 @@ class HubSettings(BaseSettings):
     max_upload_bytes: int = Field(
         512 * 1024 * 1024, gt=0, description="Largest artifact upload accepted, in bytes."
     )
+    max_body_bytes: int = Field(
+        1024 * 1024, gt=0, description="Largest request body of a route without its own limit."
+    )
+    max_batch_body_bytes: int = Field(
+        8 * 1024 * 1024,
+        gt=0,
+        description="Largest body of a batch route (versions/batch, plant events).",
+    )
+    max_recipe_body_bytes: int = Field(
+        128 * 1024, gt=0, description="Largest body of a recipe create or update."
+    )
     default_page_size: int = Field(50, gt=0, description="Page size when a list omits it.")
     max_page_size: int = Field(500, gt=0, description="Largest page size a list returns.")
     max_batch_size: int = Field(
@@ -78,7 +89,8 @@ class HubSettings(BaseSettings):
     )
     campaign_superlink_root_cert: Path | None = Field(
         None,
-        description="CA certificate of the SuperLink's TLS (unset: plain HTTP, tests only).",
+        description="CA certificate of the SuperLink's TLS (unset: insecure, loopback in "
+        "development only).",
     )
     campaign_work_dir: Path = Field(
         DEFAULT_VAR_DIR / "hub" / "campaigns",
@@ -86,6 +98,13 @@ class HubSettings(BaseSettings):
     )
     campaign_poll_seconds: float = Field(
         1.0, gt=0, description="How often the campaign worker checks running campaigns."
+    )
+    tls_certfile: Path | None = Field(
+        None, description="PEM server certificate: `hub serve` speaks HTTPS (TLS 1.2+)."
+    )
+    tls_keyfile: Path | None = Field(None, description="PEM private key of `tls_certfile`.")
+    tls_client_ca: Path | None = Field(
+        None, description="CA of client certificates: when set, every client needs one (mTLS)."
     )
     host: str = Field("127.0.0.1", description="Interface `millwright hub serve` binds.")
     port: int = Field(8100, gt=0, lt=65536, description="Port `millwright hub serve` binds.")
@@ -108,6 +127,19 @@ class HubSettings(BaseSettings):
             raise ValueError("default_page_size must not exceed max_page_size")
         if self.environment == "production" and self.is_sqlite and ":memory:" in self.database_url:
             raise ValueError("an in-memory database cannot back a production hub")
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        if self.tls_client_ca is not None and self.tls_certfile is None:
+            raise ValueError("tls_client_ca (mTLS) needs tls_certfile and tls_keyfile")
+        if (
+            self.environment == "production"
+            and self.campaign_superlink
+            and self.campaign_superlink_root_cert is None
+        ):
+            raise ValueError(
+                "a production hub refuses an insecure Control API: set "
+                "MILLWRIGHT_HUB_CAMPAIGN_SUPERLINK_ROOT_CERT to the SuperLink's CA"
+            )
         return self
 
     @property

@@ -11,15 +11,21 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from federation.schemas.auth import Principal
+from federation.schemas.common import MAX_DB_ID
 from hub.auth import service as auth_service
 from hub.config import HubSettings
 from hub.idempotency.service import IdempotencyKey
 from hub.registry.artifacts import ArtifactStore
+
+#: A row id in the path: 1..MAX_DB_ID, so a larger one is 422 (not a driver overflow, 500).
+IdPath = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
+#: An optional row id filter in the query string, bounded the same way.
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_DB_ID)]
 
 
 async def get_settings(request: Request) -> HubSettings:

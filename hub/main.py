@@ -20,6 +20,7 @@ from hub.config import HubSettings
 from hub.db import make_engine, make_read_session_factory, make_session_factory
 from hub.deps import PrincipalDep
 from hub.idempotency.service import purge_expired
+from hub.limits import RequestLimitsMiddleware
 from hub.observability import ObservabilityMiddleware, RequestMetrics, configure_logging
 from hub.registry.artifacts import LocalArtifactStore
 
@@ -101,6 +102,7 @@ def create_app(settings: HubSettings) -> FastAPI:
     mount_routers(app)
     if not public_docs:
         _mount_private_openapi(app)
+    app.add_middleware(RequestLimitsMiddleware, settings=settings)
     app.add_middleware(
         ObservabilityMiddleware, metrics=app.state.metrics, access_log_enabled=settings.access_log
     )

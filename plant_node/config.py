@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from federation.tls import require_secure_url
+
 PLACEHOLDER_TOKENS = frozenset({"", "changeme", "change-me", "secret", "token", "dev-token"})
 
 
@@ -36,6 +38,11 @@ class NodeSettings(BaseSettings):
     hub_url: str = "http://127.0.0.1:8100"
     hub_token: SecretStr | None = None
     hub_timeout_s: float = Field(default=5.0, gt=0)
+    # TLS to the hub: the CA that signed the hub's certificate is pinned (system CAs are not
+    # trusted when it is set); a client certificate is presented when the hub requires mTLS.
+    hub_ca_file: Path | None = None
+    hub_client_cert: Path | None = None
+    hub_client_key: Path | None = None
 
     host: str = "127.0.0.1"
     port: int = Field(default=8200, ge=0, le=65535)
@@ -104,7 +111,11 @@ class NodeSettings(BaseSettings):
             self.model_cache_dir = self.data_dir / "models"
         if self.database_url is None:
             self.database_url = f"sqlite:///{self.data_dir / 'node.db'}"
+        if (self.hub_client_cert is None) != (self.hub_client_key is None):
+            raise ValueError("MILLWRIGHT_NODE_HUB_CLIENT_CERT and _HUB_CLIENT_KEY go together")
         if self.environment == "production":
+            # The token must never cross a network in clear text.
+            require_secure_url(self.hub_url, what="MILLWRIGHT_NODE_HUB_URL")
             token = self.hub_token.get_secret_value() if self.hub_token else ""
             if token.lower() in PLACEHOLDER_TOKENS:
                 raise ValueError(

@@ -44,7 +44,19 @@ def metrics(state: StateDep) -> Response:
 def _hub_client(settings: NodeSettings) -> HubClient:
     token = settings.hub_token.get_secret_value() if settings.hub_token else None
     # The outbox owns retries and backoff, so the client itself does not retry.
-    return HubClient(settings.hub_url, token=token, timeout=settings.hub_timeout_s, retries=0)
+    client_cert = (
+        (settings.hub_client_cert, settings.hub_client_key)
+        if settings.hub_client_cert is not None and settings.hub_client_key is not None
+        else None
+    )
+    return HubClient(
+        settings.hub_url,
+        token=token,
+        timeout=settings.hub_timeout_s,
+        retries=0,
+        ca_file=settings.hub_ca_file,
+        client_cert=client_cert,
+    )
 
 
 def build_state(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import httpx
 from rich.console import Console
 
 from federation.hub_client import HubClient
+from federation.tls import client_context
 
 if TYPE_CHECKING:
     from federation.flower.deployment import LocalFederation
@@ -34,6 +36,8 @@ class DemoContext:
     console: Console
     env: dict[str, str] = field(default_factory=dict)
     hub_url: str = ""
+    #: CA that signed the hub's (and the SuperLink's) certificate; every client pins it.
+    ca_file: Path | None = None
     admin_token: str = ""
     hub_process: subprocess.Popen[bytes] | None = None
     hub_log: Path | None = None
@@ -43,6 +47,11 @@ class DemoContext:
     supernodes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     nodes: dict[str, tuple[subprocess.Popen[bytes], str]] = field(default_factory=dict)
     campaign: CampaignRead | None = None
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What the demo's own HTTP calls verify TLS with (the pinned demo CA)."""
+        return client_context(self.ca_file) if self.ca_file is not None else True
 
     @property
     def var_dir(self) -> Path:
@@ -109,7 +118,7 @@ def spawn_until_ready(
             tail = log_path.read_text(errors="replace")[-2000:]
             raise DemoError(f"the {what} exited with {proc.returncode}; log tail:\n{tail}")
         try:
-            if httpx.get(ready_url, timeout=2.0).status_code == 200:
+            if httpx.get(ready_url, timeout=2.0, verify=ctx.verify).status_code == 200:
                 return proc
         except httpx.TransportError:
             pass

@@ -42,9 +42,36 @@ def migrate_hub(ctx: DemoContext) -> None:
 
 
 
+def enable_hub_tls(ctx: DemoContext) -> None:
+    """Give the hub an HTTPS certificate from the CA the SuperLink's certificate came from.
+
+    Every client of the demo pins that one CA: this process, the CLI subprocesses
+    (``SSL_CERT_FILE``, which httpx reads) and the plant nodes (``MILLWRIGHT_NODE_HUB_CA_FILE``).
+    """
+    from federation.flower.certs import generate_tls, issue_certificate
+
+    hub_dir = ctx.var_dir / "hub"
+    if ctx.federation is not None and ctx.federation.tls is not None:
+        ca_dir = ctx.federation.tls.ca_cert.parent
+    else:  # no SuperLink started: the hub gets a CA of its own
+        ca_dir = generate_tls(hub_dir / "ca").ca_cert.parent
+    issued = issue_certificate(ca_dir, hub_dir / "tls", "hub")
+    ctx.ca_file = ca_dir / "ca.crt"
+    ctx.env.update(
+        {
+            "MILLWRIGHT_HUB_TLS_CERTFILE": str(issued.cert),
+            "MILLWRIGHT_HUB_TLS_KEYFILE": str(issued.key),
+            "MILLWRIGHT_NODE_HUB_CA_FILE": str(ctx.ca_file),
+            "SSL_CERT_FILE": str(ctx.ca_file),
+        }
+    )
+    ctx.hub_url = ctx.hub_url.replace("http://", "https://", 1)
+
+
 def start_hub(ctx: DemoContext) -> None:
-    """Start ``millwright hub serve`` and wait until /readyz answers 200."""
+    """Start ``millwright hub serve`` over HTTPS and wait until /readyz answers 200."""
     assert ctx.hub_log is not None
+    enable_hub_tls(ctx)
     ctx.hub_process = spawn_until_ready(
         ctx, ["hub", "serve"], ctx.hub_log, f"{ctx.hub_url}/readyz", "hub"
     )
@@ -58,7 +85,7 @@ def create_admin_token(ctx: DemoContext) -> None:
         "hub", "create-token", "--role", "admin", "--name", "demo", "--format", "json"
     )
     ctx.admin_token = json.loads(out.stdout)["token"]
-    ctx.hub = HubClient(ctx.hub_url, token=ctx.admin_token)
+    ctx.hub = HubClient(ctx.hub_url, token=ctx.admin_token, ca_file=ctx.ca_file)
     ctx.console.print(f"admin token {ctx.admin_token[:10]}... (role {ctx.hub.whoami().role.value})")
 
 

@@ -186,3 +186,84 @@ def generate_node_keys(out_dir: Path, plant_id: str) -> NodeKeyFiles:
         + f" millwright-{plant_id}\n".encode()
     )
     return files
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """Paths of a certificate issued by the local CA and its private key."""
+
+    cert: Path
+    key: Path
+
+
+def issue_certificate(
+    ca_dir: Path,
+    out_dir: Path,
+    name: str,
+    *,
+    hosts: list[str] | None = None,
+    client: bool = False,
+) -> IssuedCertificate:
+    """Issue a server (or client) certificate from the CA made by :func:`generate_tls`.
+
+    The hub's HTTPS certificate comes from the same CA as the SuperLink's, so one pinned CA
+    file verifies every hop of a deployment (hub API, plant nodes, Control API, Fleet API).
+
+    Parameters
+    ----------
+    ca_dir : Path
+        Directory holding ``ca.crt`` and ``ca.key`` (as written by :func:`generate_tls`).
+    out_dir : Path
+        Directory that receives ``<name>.pem`` and ``<name>.key``.
+    name : str
+        Common name and file stem (e.g. ``hub`` or ``node-fd001``).
+    hosts : list[str] | None
+        Server names and addresses (loopback is always included); ignored for ``client``.
+    client : bool
+        Issue a TLS client certificate (mTLS) instead of a server certificate.
+
+    Returns
+    -------
+    IssuedCertificate
+        Where the certificate and key were written.
+    """
+    ca_cert = x509.load_pem_x509_certificate((ca_dir / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP384R1())
+    usage = (
+        x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
+        if client
+        else (x509.oid.ExtendedKeyUsageOID.SERVER_AUTH)
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(name))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=_VALID_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+    )
+    if not client:
+        all_hosts = ["127.0.0.1", "::1", "localhost", *(hosts or [])]
+        builder = builder.add_extension(_san(list(dict.fromkeys(all_hosts))), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA384())
+    files = IssuedCertificate(cert=out_dir / f"{name}.pem", key=out_dir / f"{name}.key")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_private(
+        files.key,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        ),
+    )
+    return files

@@ -34,6 +34,8 @@ from flwr.proto.control_pb2 import (  # pylint: disable=no-name-in-module
 from flwr.supercore.fab import Fab
 from flwr.supercore.primitives.asymmetric import public_key_to_bytes
 
+from federation.tls import InsecureTransport, is_loopback_host
+
 RunConfigValue = str | int | float | bool
 
 
@@ -75,10 +77,27 @@ class ControlClient:
         ``host:port`` of the SuperLink.
     root_certificate : Path | None
         CA certificate that signed the SuperLink's certificate; None for an insecure
-        (plain HTTP) SuperLink.
+        (plain HTTP) SuperLink, which needs ``allow_insecure`` and a loopback address.
+    allow_insecure : bool
+        Explicit development opt-in to an insecure SuperLink on loopback.
+
+    Raises
+    ------
+    InsecureTransport
+        No root certificate, and not an explicitly allowed loopback SuperLink.
     """
 
-    def __init__(self, address: str, root_certificate: Path | None) -> None:
+    def __init__(
+        self, address: str, root_certificate: Path | None, *, allow_insecure: bool = False
+    ) -> None:
+        if root_certificate is None:
+            host = address.rsplit(":", 1)[0]
+            if not (allow_insecure and is_loopback_host(host)):
+                raise InsecureTransport(
+                    f"the Control API at {address} would be used without TLS: set its root "
+                    "certificate (MILLWRIGHT_HUB_CAMPAIGN_SUPERLINK_ROOT_CERT, --root-cert); "
+                    "an insecure SuperLink is allowed only on loopback in development"
+                )
         connection = SuperLinkConnection(
             name="millwright",
             address=address,

@@ -98,7 +98,11 @@ class LocalFederation:
         if self._control is None:
             from federation.flower.control import ControlClient
 
-            self._control = ControlClient(self.settings.superlink_address, self.root_certificate)
+            self._control = ControlClient(
+                self.settings.superlink_address,
+                self.root_certificate,
+                allow_insecure=not self.settings.tls,  # a local, loopback federation
+            )
         return self._control
 
     def __enter__(self) -> LocalFederation:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
-from federation.schemas.common import Identifier, Page, WireModel
+from federation.schemas.common import Identifier, InputModel, Label, Page, WireModel
 
 #: Login names of people (and of the service users tokens were migrated to).
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", max_length=64)]
@@ -37,7 +37,7 @@ def _check_plant_binding(role: Role, plant_id: str | None, what: str) -> None:
         raise ValueError(f"only plant {what}s are bound to a plant")
 
 
-class UserCreate(WireModel):
+class UserCreate(InputModel):
     """Request to add a user account; ``plant`` users must name their plant."""
 
     username: Username
@@ -68,7 +68,7 @@ class UserPage(Page[UserRead]):
     """A page of users."""
 
 
-class TokenCreate(WireModel):
+class TokenCreate(InputModel):
     """Request to mint a bearer token; ``plant`` tokens must name their plant.
 
     A token belongs to a user. Without ``username`` a service user is created for it
@@ -77,7 +77,7 @@ class TokenCreate(WireModel):
 
     role: Role
     plant_id: Identifier | None = None
-    name: str = Field("", max_length=200, description="Who or what holds the token.")
+    name: Label = Field("", max_length=200, description="Who or what holds the token.")
     username: Username | None = Field(
         None, description="The user the token belongs to (same role and plant)."
     )

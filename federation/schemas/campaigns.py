@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from federation.schemas.common import Identifier, Page, Slug, WireModel
+from federation.schemas.common import MAX_INT32, DbId, Identifier, InputModel, Page, Slug, WireModel
 from federation.schemas.federated_run import Dropout, Rejection, RoundRecord
 
 #: Bounds of a campaign's size: kept small enough that a mistyped number cannot occupy
@@ -62,7 +62,7 @@ class CampaignFailureCode(StrEnum):
     INTERNAL = "internal"
 
 
-class PrivacyOptions(WireModel):
+class PrivacyOptions(InputModel):
     """Client-side differential privacy: each plant clips its update, the server adds noise."""
 
     clipping_norm: float = Field(gt=0, le=1e6, description="L2 bound of a plant's update.")
@@ -71,19 +71,21 @@ class PrivacyOptions(WireModel):
     )
 
 
-class CampaignCreate(WireModel):
+class CampaignCreate(InputModel):
     """Start a federated fine-tuning campaign of ``model`` from ``parent_version_id``."""
 
     model: Slug = Field(description="Baseline model name (e.g. cmapss-fd001).")
-    parent_version_id: int = Field(gt=0, description="Registry version the campaign starts from.")
-    recipe_id: int = Field(gt=0, description="Published recipe version (lr, batch size, knobs).")
+    parent_version_id: DbId = Field(description="Registry version the campaign starts from.")
+    recipe_id: DbId = Field(description="Published recipe version (lr, batch size, knobs).")
     plants: list[Identifier] = Field(min_length=1, max_length=MAX_PLANTS)
     strategy: CampaignStrategy
     rounds: int = Field(ge=1, le=MAX_ROUNDS)
     local_epochs: int = Field(ge=1, le=MAX_LOCAL_EPOCHS)
     min_participants: int = Field(ge=1, le=MAX_PLANTS)
     personalize_epochs: int = Field(
-        0, ge=0, le=MAX_LOCAL_EPOCHS,
+        0,
+        ge=0,
+        le=MAX_LOCAL_EPOCHS,
         description="Local fine-tuning epochs per plant after the global rounds (0: none).",
     )
     privacy: PrivacyOptions | None = None
@@ -91,10 +93,16 @@ class CampaignCreate(WireModel):
         300.0, ge=5, le=86_400, description="How long a round waits for the plants' replies."
     )
     max_samples_per_plant: int = Field(
-        0, ge=0, description="Cap on each plant's training windows per round (0: all)."
+        0,
+        ge=0,
+        le=MAX_INT32,
+        description="Cap on each plant's training windows per round (0: all).",
     )
     max_units_per_plant: int = Field(
-        0, ge=0, description="Read only each plant's first N run-to-failure units (0: all)."
+        0,
+        ge=0,
+        le=MAX_INT32,
+        description="Read only each plant's first N run-to-failure units (0: all).",
     )
 
     @model_validator(mode="after")
@@ -107,7 +115,8 @@ class CampaignCreate(WireModel):
                 f"({len(self.plants)})"
             )
         if self.privacy is not None and self.strategy in (
-            CampaignStrategy.FEDAVGM, CampaignStrategy.FEDADAM
+            CampaignStrategy.FEDAVGM,
+            CampaignStrategy.FEDADAM,
         ):
             # federation.strategies.SERVER_OPTIMIZERS says why; refuse before anything runs.
             raise ValueError(

@@ -7,19 +7,19 @@ from typing import Any
 
 from pydantic import Field
 
-from federation.schemas.common import Identifier, Page, WireModel
+from federation.schemas.common import Identifier, InputModel, Label, Page, WireModel
 
 
-class PlantEventCreate(WireModel):
+class PlantEventCreate(InputModel):
     """One event from a plant; ``id`` is chosen by the plant and makes delivery idempotent."""
 
     id: Identifier = Field(description="Unique event id (e.g. a UUID) set by the sender.")
-    kind: str = Field(min_length=1, max_length=100, description="e.g. drift_alert, serving_stats")
+    kind: Label = Field(min_length=1, max_length=100, description="e.g. drift_alert, serving_stats")
     occurred_at: dt.datetime
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
-class PlantEventBatch(WireModel):
+class PlantEventBatch(InputModel):
     """Events delivered together; all are stored or none."""
 
     events: list[PlantEventCreate] = Field(min_length=1)

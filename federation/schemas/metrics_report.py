@@ -25,9 +25,6 @@ from pydantic import (
     model_validator,
 )
 
-#: Namespace of deterministic report ids (uuid5 of plant, model, version and window).
-REPORT_NAMESPACE = uuid.UUID("6d1f4f3e-3b7a-5c39-9d5e-6a0c2f8b7e41")
-
 Pseudonym = Annotated[str, StringConstraints(pattern=r"^u_[0-9a-f]{16}$")]
 PlantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
@@ -152,7 +149,9 @@ class MetricsReport(ReportModel):
     """One plant's anonymized monitoring report for one model version and time window."""
 
     schema_version: Literal["1"] = "1"
-    report_id: uuid.UUID = Field(description="Deterministic: the hub de-duplicates on it.")
+    report_id: uuid.UUID = Field(
+        description="Keyed by a plant-held secret; the hub de-duplicates on (plant, id)."
+    )
     revision: NonNegativeInt = Field(
         0,
         description="Bumped when the plant re-sends the window because labels arrived after "
@@ -229,11 +228,45 @@ def pseudonymize(unit_id: str, key: bytes) -> str:
 
 
 def report_id(
-    *, plant_id: str, model_name: str, model_version: str, start: dt.datetime, end: dt.datetime
+    *,
+    plant_id: str,
+    model_name: str,
+    model_version: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    secret: bytes,
 ) -> uuid.UUID:
-    """Return the deterministic id of a window's report, so a resent report is a duplicate."""
-    name = f"{plant_id}|{model_name}|{model_version}|{start.isoformat()}|{end.isoformat()}"
-    return uuid.uuid5(REPORT_NAMESPACE, name)
+    """Return the id of a window's report: stable at one plant, unpredictable to anyone else.
+
+    The id is an HMAC-SHA256 of plant, model, version and window under a plant-held secret
+    (never sent), so a re-sent report keeps its id and is a duplicate, while another plant
+    cannot compute the id of a report this plant has not delivered yet. The hub also scopes
+    ids per plant, so even a leaked id cannot displace this plant's report.
+
+    Parameters
+    ----------
+    plant_id, model_name, model_version, start, end
+        What the report is about.
+    secret
+        The plant-held secret (at least 16 bytes).
+
+    Returns
+    -------
+    uuid.UUID
+        A version-5-shaped UUID made of the first 16 bytes of the HMAC.
+
+    Raises
+    ------
+    ValueError
+        If the secret is shorter than 16 bytes.
+    """
+    if len(secret) < 16:
+        raise ValueError("the report id secret must be at least 16 bytes")
+    name = (
+        f"report-id|{plant_id}|{model_name}|{model_version}|{start.isoformat()}|{end.isoformat()}"
+    )
+    digest = hmac.new(secret, name.encode("utf-8"), hashlib.sha256).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
 
 
 __all__ = [

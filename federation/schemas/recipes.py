@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from federation.schemas.common import Page, Slug, WireModel
+from federation.schemas.common import MAX_INT32, InputModel, Label, Page, Slug, Text
 from policies import Gate, upgrade_legacy_gates
 
 __all__ = [
@@ -20,6 +21,10 @@ __all__ = [
     "RecipeStatus",
     "RecipeUpdate",
 ]
+
+#: Largest recipe, as compact JSON of its structured parts: a recipe is a training spec of
+#: a few kilobytes, never a place to park data (the hub stores and re-serves it to plants).
+MAX_RECIPE_BYTES = 64 * 1024
 
 
 class RecipeStatus(StrEnum):
@@ -35,17 +40,23 @@ def _upgrade_gates(value: Any) -> Any:
     return upgrade_legacy_gates(value)
 
 
-class RecipeSpec(WireModel):
-    """The structured parts of a recipe."""
+def _check_recipe_size(recipe: InputModel) -> None:
+    size = len(json.dumps(recipe.model_dump(mode="json"), separators=(",", ":")))
+    if size > MAX_RECIPE_BYTES:
+        raise ValueError(f"the recipe is {size} bytes as JSON; at most {MAX_RECIPE_BYTES}")
+
+
+class RecipeSpec(InputModel):
+    """The structured parts of a recipe (at most :data:`MAX_RECIPE_BYTES` as JSON)."""
 
     preprocessing: dict[str, Any] = Field(default_factory=dict)
     features: dict[str, Any] = Field(default_factory=dict)
     architecture: dict[str, Any] = Field(default_factory=dict)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
-    data_contract_version: str = Field("", max_length=100)
-    metrics: list[str] = Field(default_factory=list)
+    data_contract_version: Label = Field("", max_length=100)
+    metrics: list[Label] = Field(default_factory=list, max_length=100)
     gates: list[Gate] = Field(default_factory=list, max_length=500)
-    description: str = Field("", max_length=2000)
+    description: Text = Field("", max_length=2000)
 
     _legacy_gates = field_validator("gates", mode="before")(_upgrade_gates)
 
@@ -54,20 +65,30 @@ class RecipeCreate(RecipeSpec):
     """Create a draft recipe version; ``version`` defaults to the next free number."""
 
     name: Slug
-    version: int | None = Field(None, gt=0)
+    version: int | None = Field(None, gt=0, le=MAX_INT32)
+
+    @model_validator(mode="after")
+    def _bounded_size(self) -> RecipeCreate:
+        _check_recipe_size(self)
+        return self
 
 
-class RecipeUpdate(WireModel):
+class RecipeUpdate(InputModel):
     """Change a draft (published recipes refuse updates)."""
 
     preprocessing: dict[str, Any] | None = None
     features: dict[str, Any] | None = None
     architecture: dict[str, Any] | None = None
     hyperparameters: dict[str, Any] | None = None
-    data_contract_version: str | None = Field(None, max_length=100)
-    metrics: list[str] | None = None
+    data_contract_version: Label | None = Field(None, max_length=100)
+    metrics: list[Label] | None = Field(None, max_length=100)
     gates: list[Gate] | None = Field(None, max_length=500)
-    description: str | None = Field(None, max_length=2000)
+    description: Text | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _bounded_size(self) -> RecipeUpdate:
+        _check_recipe_size(self)
+        return self
 
     _legacy_gates = field_validator("gates", mode="before")(_upgrade_gates)
 

@@ -9,12 +9,16 @@ from typing import Any
 from pydantic import Field
 
 from federation.schemas.common import (
+    DbId,
     Identifier,
+    InputModel,
+    Label,
     Page,
     Sha256,
     Slug,
     TagKey,
     TagValue,
+    Text,
     VersionLabel,
     WireModel,
 )
@@ -31,22 +35,22 @@ class AliasName(StrEnum):
 # ---------------------------------------------------------------- plants
 
 
-class HardwareProfile(WireModel):
+class HardwareProfile(InputModel):
     """What the plant's edge PC can run (used to pick export targets)."""
 
-    cpu: str = Field("", max_length=200)
-    cores: int | None = Field(None, gt=0)
-    memory_gb: float | None = Field(None, gt=0)
-    accelerator: str | None = Field(None, max_length=100)
-    os: str = Field("", max_length=100)
+    cpu: Label = Field("", max_length=200)
+    cores: int | None = Field(None, gt=0, le=1_000_000)
+    memory_gb: float | None = Field(None, gt=0, le=1e9)
+    accelerator: Label | None = Field(None, max_length=100)
+    os: Label = Field("", max_length=100)
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
-class PlantBase(WireModel):
-    """Fields a plant is enrolled with."""
+class PlantBase(InputModel):
+    """Fields a plant is enrolled with (names are one line: no NUL or control characters)."""
 
-    name: str = Field(min_length=1, max_length=200)
-    site: str = Field("", max_length=200)
+    name: Label = Field(min_length=1, max_length=200)
+    site: Label = Field("", max_length=200)
     lines: list[Identifier] = Field(default_factory=list, max_length=200)
     hardware_profile: HardwareProfile = Field(default_factory=HardwareProfile)
 
@@ -57,11 +61,11 @@ class PlantCreate(PlantBase):
     id: Identifier
 
 
-class PlantUpdate(WireModel):
+class PlantUpdate(InputModel):
     """Change any subset of a plant's descriptive fields."""
 
-    name: str | None = Field(None, min_length=1, max_length=200)
-    site: str | None = Field(None, max_length=200)
+    name: Label | None = Field(None, min_length=1, max_length=200)
+    site: Label | None = Field(None, max_length=200)
     lines: list[Identifier] | None = None
     hardware_profile: HardwareProfile | None = None
 
@@ -81,13 +85,13 @@ class PlantPage(Page[PlantRead]):
 # ---------------------------------------------------------------- baseline models
 
 
-class BaselineModelCreate(WireModel):
+class BaselineModelCreate(InputModel):
     """Register a baseline model (the family that versions belong to)."""
 
     name: Slug
-    task: str = Field("", max_length=100, description="e.g. rul_regression, failure_classification")
-    dataset: str = Field("", max_length=100, description="Dataset family, e.g. cmapss or ai4i")
-    description: str = Field("", max_length=2000)
+    task: Label = Field("", max_length=100, description="e.g. rul_regression")
+    dataset: Label = Field("", max_length=100, description="Dataset family, e.g. cmapss or ai4i")
+    description: Text = Field("", max_length=2000)
 
 
 class BaselineModelRead(BaselineModelCreate):
@@ -118,24 +122,28 @@ class ArtifactRead(WireModel):
 # ---------------------------------------------------------------- versions
 
 
-class VersionCreate(WireModel):
+class VersionCreate(InputModel):
     """Register a model version with its full lineage; ``(model, version)`` is its natural key."""
 
     model: Slug
     version: VersionLabel
     plant_id: Identifier | None = Field(None, description="Plant it was fine-tuned for, if any.")
-    parent_id: int | None = Field(None, description="Version this one was derived from.")
-    recipe_id: int | None = Field(None, description="Published recipe version it was trained with.")
+    parent_id: DbId | None = Field(None, description="Version this one was derived from.")
+    recipe_id: DbId | None = Field(
+        None, description="Published recipe version it was trained with."
+    )
     artifact_digest: Sha256 | None = Field(None, description="sha256 of an uploaded artifact.")
-    training_data_fingerprint: str = Field("", max_length=200)
-    code_version: str = Field("", max_length=200)
+    training_data_fingerprint: Label = Field("", max_length=200)
+    code_version: Label = Field("", max_length=200)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, float] = Field(default_factory=dict, description="Held-out metrics.")
-    tags: dict[TagKey, TagValue] = Field(default_factory=dict)
-    description: str = Field("", max_length=2000)
+    metrics: dict[str, float] = Field(
+        default_factory=dict, max_length=200, description="Held-out metrics (finite numbers)."
+    )
+    tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=200)
+    description: Text = Field("", max_length=2000)
 
 
-class VersionBatchCreate(WireModel):
+class VersionBatchCreate(InputModel):
     """Many versions in one transaction: all are registered or none."""
 
     versions: list[VersionCreate] = Field(min_length=1)
@@ -171,7 +179,7 @@ class VersionBatchRead(WireModel):
     items: list[VersionRead]
 
 
-class TagSet(WireModel):
+class TagSet(InputModel):
     """Set one tag value."""
 
     value: TagValue
@@ -196,10 +204,10 @@ class VersionDiff(WireModel):
 # ---------------------------------------------------------------- aliases & assignments
 
 
-class AliasSet(WireModel):
+class AliasSet(InputModel):
     """Point an alias at a version."""
 
-    version_id: int
+    version_id: DbId
 
 
 class AliasRead(WireModel):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 
 from federation.schemas.auth import Role
 from hub.auth import service
@@ -20,13 +18,12 @@ from hub.auth.schemas import (
     UserRead,
 )
 from hub.config import API_PREFIX
-from hub.deps import ActorDep, PrincipalCacheDep, PrincipalDep, SessionDep
+from hub.deps import ActorDep, IdPath, PrincipalCacheDep, PrincipalDep, SessionDep
 
 router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 ManageTokens = Depends(Allow(Role.ADMIN))
 ManageUsers = Depends(Allow(Role.ADMIN))
 AnyRole = Depends(Allow(*ALL_ROLES))
-TokenId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("/whoami", response_model=Principal, dependencies=[AnyRole])
@@ -51,7 +48,7 @@ def list_tokens(session: SessionDep) -> TokenPage:
 
 @router.delete("/tokens/{token_id}", response_model=TokenRead, dependencies=[ManageTokens])
 def revoke_token(
-    token_id: TokenId, session: SessionDep, cache: PrincipalCacheDep, actor: ActorDep
+    token_id: IdPath, session: SessionDep, cache: PrincipalCacheDep, actor: ActorDep
 ) -> object:
     """Revoke a token; it stops working immediately (the last admin token cannot be)."""
     revoked = service.revoke_token(session=session, token_id=token_id, actor=actor)

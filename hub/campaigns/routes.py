@@ -8,7 +8,7 @@ from federation.schemas.campaigns import CampaignCreate, CampaignPage, CampaignR
 from hub.campaigns import service
 from hub.campaigns.permissions import ReadCampaigns, RunCampaigns
 from hub.config import API_PREFIX
-from hub.deps import ActorDep, IdempotencyDep, PageSizeDep, SessionDep
+from hub.deps import ActorDep, IdempotencyDep, IdPath, PageSizeDep, SessionDep
 
 router = APIRouter(prefix=API_PREFIX, tags=["campaigns"])
 
@@ -42,7 +42,7 @@ def list_campaigns(
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignRead, dependencies=[ReadCampaigns])
-def get_campaign(campaign_id: int, session: SessionDep) -> CampaignRead:
+def get_campaign(campaign_id: IdPath, session: SessionDep) -> CampaignRead:
     """One campaign with its per-round metrics, rejections, drop-outs and results."""
     campaign = service.get_campaign_or_raise(session=session, campaign_id=campaign_id)
     return service.to_read(session=session, campaign=campaign)
@@ -51,7 +51,7 @@ def get_campaign(campaign_id: int, session: SessionDep) -> CampaignRead:
 @router.post(
     "/campaigns/{campaign_id}/cancel", response_model=CampaignRead, dependencies=[RunCampaigns]
 )
-def cancel_campaign(campaign_id: int, session: SessionDep, actor: ActorDep) -> CampaignRead:
+def cancel_campaign(campaign_id: IdPath, session: SessionDep, actor: ActorDep) -> CampaignRead:
     """Cancel a queued or running campaign (its Flower run is stopped)."""
     campaign = service.cancel_campaign(session=session, campaign_id=campaign_id, actor=actor)
     return service.to_read(session=session, campaign=campaign)

@@ -82,7 +82,9 @@ class CampaignWorker:
 
             assert self.settings.campaign_superlink is not None
             self._control = ControlClient(
-                self.settings.campaign_superlink, self.settings.campaign_superlink_root_cert
+                self.settings.campaign_superlink,
+                self.settings.campaign_superlink_root_cert,
+                allow_insecure=self.settings.environment == "development",
             )
         return self._control
 

@@ -1,4 +1,4 @@
-"""Ingestion of plant events: idempotent by the sender's event id, all-or-nothing per batch."""
+"""Ingestion of plant events: idempotent by (plant, event id), all-or-nothing per batch."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def ingest_events(
     InvalidInput
         When the batch is too large or repeats an id.
     Conflict
-        When an id was already received with different content or from another plant.
+        When an id was already received from this plant with different content (ids are
+        unique per plant: another plant's id is never a duplicate nor a conflict).
     """
     registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
     if len(events_in) > max_batch:
@@ -49,7 +50,9 @@ def ingest_events(
         raise InvalidInput("The batch repeats an event id.")
     existing = {
         r.event_id: r
-        for r in session.scalars(select(PlantEvent).where(PlantEvent.event_id.in_(ids)))
+        for r in session.scalars(
+            select(PlantEvent).where(PlantEvent.plant_id == plant_id, PlantEvent.event_id.in_(ids))
+        )
     }
     duplicates: list[str] = []
     for event in events_in:
@@ -70,8 +73,7 @@ def ingest_events(
             )
             continue
         same = (
-            old.plant_id == plant_id
-            and old.kind == event.kind
+            old.kind == event.kind
             and old.occurred_at == event.occurred_at
             and old.payload == event.model_dump(mode="json")["payload"]
         )

@@ -5,17 +5,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, utcnow
 
 
 class MetricsReportRecord(Base):
-    """One report as received; ``report_id`` is the plant's deterministic id (de-duplication)."""
+    """One report as received; ``report_id`` is the plant's id, unique per plant (de-duplication).
+
+    Uniqueness is ``(plant_id, report_id)``: a plant cannot claim, shadow or block another
+    plant's report by posting under its id.
+    """
 
     __tablename__ = "metrics_reports"
     __table_args__ = (
+        UniqueConstraint("plant_id", "report_id"),
         Index(
             "ix_metrics_reports_plant_id_model_name_window_start",
             "plant_id",
@@ -25,7 +30,7 @@ class MetricsReportRecord(Base):
     )
 
     seq: Mapped[int] = mapped_column(primary_key=True)
-    report_id: Mapped[str] = mapped_column(String(36), unique=True)
+    report_id: Mapped[str] = mapped_column(String(36))
     plant_id: Mapped[str] = mapped_column(ForeignKey("plants.id"))
     model_name: Mapped[str] = mapped_column(String(64))
     model_version: Mapped[str] = mapped_column(String(64))

@@ -1,6 +1,6 @@
 """Ingestion and queries of plant metrics reports.
 
-A report is stored once per ``report_id``: re-sending the same document is a no-op that
+A report is stored once per ``(plant_id, report_id)``: re-sending the same document is a no-op that
 returns the first receipt, the same id with other content is a conflict. Windows may arrive
 late and in any order; observations are ordered by their window, not by arrival.
 """
@@ -126,9 +126,12 @@ def _receipt(row: MetricsReportRecord, *, duplicate: bool) -> MetricsReportRecei
     )
 
 
-def _get_report(session: Session, report_id: str) -> MetricsReportRecord | None:
+def _get_report(session: Session, plant_id: str, report_id: str) -> MetricsReportRecord | None:
+    """Return the plant's report with this id (unique per plant, never across plants)."""
     return session.scalars(
-        select(MetricsReportRecord).where(MetricsReportRecord.report_id == report_id)
+        select(MetricsReportRecord).where(
+            MetricsReportRecord.plant_id == plant_id, MetricsReportRecord.report_id == report_id
+        )
     ).first()
 
 
@@ -200,12 +203,7 @@ def ingest_report(
     # after it was sent), else it is a conflict (409) even when it reuses the first
     # delivery's Idempotency-Key; the key only decides replay (201) vs re-send (200), and
     # is refused for a different report id.
-    existing = _get_report(session, report_id)
-    if existing is not None and existing.plant_id != plant_id:
-        raise Conflict(
-            f"report '{report_id}' was already received with different content; a report "
-            "id names one window's report and cannot be reused or changed.",
-        )
+    existing = _get_report(session, plant_id, report_id)
     if existing is not None and existing.content_sha256 != digest:
         if report.revision < existing.revision:
             # an older revision delivered after a newer one: the stored revision stands
@@ -261,8 +259,8 @@ def ingest_report(
     except IntegrityError as exc:
         session.rollback()
         # Another delivery of the same report won the race: answer as for a re-send.
-        winner = _get_report(session, report_id)
-        if winner is not None and winner.content_sha256 == digest and winner.plant_id == plant_id:
+        winner = _get_report(session, plant_id, report_id)
+        if winner is not None and winner.content_sha256 == digest:
             return _receipt(winner, duplicate=True)
         raise Conflict(
             f"report '{report_id}' was received concurrently with other content; resend it",
@@ -413,8 +411,8 @@ def get_report_document(*, session: Session, plant_id: str, report_id: str) -> d
         When the plant or the report (for that plant) does not exist.
     """
     registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
-    row = _get_report(session, report_id)
-    if row is None or row.plant_id != plant_id:
+    row = _get_report(session, plant_id, report_id)
+    if row is None:
         raise NotFound(f"plant '{plant_id}' has no metrics report '{report_id}'.")
     return dict(row.document)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from hub.config import API_PREFIX
-from hub.deps import ActorDep, IdempotencyDep, PageSizeDep, SessionDep
+from hub.deps import ActorDep, IdempotencyDep, IdPath, PageSizeDep, SessionDep
 from hub.recipes import service
 from hub.recipes.permissions import ReadRecipes, WriteRecipes
 from hub.recipes.schemas import RecipeCreate, RecipePage, RecipeRead, RecipeStatus, RecipeUpdate
@@ -37,18 +37,18 @@ def list_recipes(
 
 
 @router.get("/recipes/{recipe_id}", response_model=RecipeRead, dependencies=[ReadRecipes])
-def get_recipe(recipe_id: int, session: SessionDep) -> object:
+def get_recipe(recipe_id: IdPath, session: SessionDep) -> object:
     """Get one recipe version."""
     return service.get_recipe_or_raise(session=session, recipe_id=recipe_id)
 
 
 @router.patch("/recipes/{recipe_id}", response_model=RecipeRead, dependencies=[WriteRecipes])
-def update_recipe(recipe_id: int, recipe_in: RecipeUpdate, session: SessionDep) -> object:
+def update_recipe(recipe_id: IdPath, recipe_in: RecipeUpdate, session: SessionDep) -> object:
     """Change a draft recipe (published recipes answer 409)."""
     return service.update_recipe(session=session, recipe_id=recipe_id, recipe_in=recipe_in)
 
 
 @router.post("/recipes/{recipe_id}/publish", response_model=RecipeRead, dependencies=[WriteRecipes])
-def publish_recipe(recipe_id: int, session: SessionDep, actor: ActorDep) -> object:
+def publish_recipe(recipe_id: IdPath, session: SessionDep, actor: ActorDep) -> object:
     """Publish a draft; from then on it never changes."""
     return service.publish_recipe(session=session, recipe_id=recipe_id, actor=actor)

@@ -15,6 +15,8 @@ from hub.deps import (
     ActorDep,
     ArtifactStoreDep,
     IdempotencyDep,
+    IdPath,
+    IdQuery,
     PageSizeDep,
     SessionDep,
     SettingsDep,
@@ -248,8 +250,8 @@ def list_versions(
     model: str | None = None,
     plant_id: str | None = None,
     tag: Annotated[str | None, "key or key=value"] = None,
-    recipe_id: int | None = None,
-    parent_id: int | None = None,
+    recipe_id: IdQuery = None,
+    parent_id: IdQuery = None,
     page_token: str | None = None,
 ) -> Response:
     """List versions newest first by model, plant, tag (``key``/``key=value``), recipe, parent."""
@@ -261,7 +263,7 @@ def list_versions(
 
 
 @router.get("/versions/{version_id}", response_model=VersionRead, dependencies=[ReadRegistry])
-def get_version(version_id: int, session: SessionDep) -> Response:
+def get_version(version_id: IdPath, session: SessionDep) -> Response:
     """Get one version with its lineage."""
     return json_response(service.get_version_read_or_raise(session=session, version_id=version_id))
 
@@ -271,7 +273,7 @@ def get_version(version_id: int, session: SessionDep) -> Response:
     response_model=VersionDiff,
     dependencies=[ReadRegistry],
 )
-def diff_versions(version_id: int, other_id: int, session: SessionDep) -> Response:
+def diff_versions(version_id: IdPath, other_id: IdPath, session: SessionDep) -> Response:
     """Compare version ``version_id`` with ``other_id`` field by field."""
     return json_response(service.diff_versions(session=session, a_id=version_id, b_id=other_id))
 
@@ -279,7 +281,7 @@ def diff_versions(version_id: int, other_id: int, session: SessionDep) -> Respon
 @router.put(
     "/versions/{version_id}/tags/{key}", response_model=VersionRead, dependencies=[WriteRegistry]
 )
-def set_tag(version_id: int, key: str, tag_in: TagSet, session: SessionDep) -> VersionRead:
+def set_tag(version_id: IdPath, key: str, tag_in: TagSet, session: SessionDep) -> VersionRead:
     """Set one tag on a version."""
     return service.set_tag(
         session=session, version_id=version_id, key=key, value=tag_in.value
@@ -289,7 +291,7 @@ def set_tag(version_id: int, key: str, tag_in: TagSet, session: SessionDep) -> V
 @router.delete(
     "/versions/{version_id}/tags/{key}", response_model=VersionRead, dependencies=[WriteRegistry]
 )
-def delete_tag(version_id: int, key: str, session: SessionDep) -> VersionRead:
+def delete_tag(version_id: IdPath, key: str, session: SessionDep) -> VersionRead:
     """Remove one tag from a version."""
     return service.delete_tag(session=session, version_id=version_id, key=key).to_read()
 

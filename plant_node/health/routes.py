@@ -33,6 +33,7 @@ def ready(state: StateDep) -> JSONResponse:
             "pending": stats.pending,
             "delivered": stats.delivered,
             "rejected": stats.rejected,
+            "conflict": stats.conflict,
             "oldest_pending_at": stats.oldest_pending_at.isoformat()
             if stats.oldest_pending_at
             else None,

@@ -86,7 +86,8 @@ def build_metrics_report(
     plant_id, model_name, model_version
         Who reports on what.
     pseudonym_key
-        The plant-held key for :func:`~federation.schemas.metrics_report.pseudonymize`.
+        The plant-held key for :func:`~federation.schemas.metrics_report.pseudonymize`; it
+        also keys the report id (:func:`~federation.schemas.metrics_report.report_id`).
     min_rows
         The policy minimum of rows per chunk and per window.
     open_alerts
@@ -194,6 +195,7 @@ def build_metrics_report(
             model_version=model_version,
             start=start,
             end=end,
+            secret=pseudonym_key,
         ),
         plant_id=plant_id,
         model_name=model_name,

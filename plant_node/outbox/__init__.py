@@ -4,6 +4,7 @@ from plant_node.outbox.service import enqueue
 from plant_node.outbox.types import (
     AlreadyDelivered,
     Deliverer,
+    DeliveryConflict,
     OutboxMessage,
     PermanentDeliveryError,
     RetryPolicy,
@@ -12,6 +13,7 @@ from plant_node.outbox.types import (
 __all__ = [
     "AlreadyDelivered",
     "Deliverer",
+    "DeliveryConflict",
     "OutboxMessage",
     "PermanentDeliveryError",
     "RetryPolicy",

@@ -1,9 +1,11 @@
 """Deliverers: send outbox messages to the hub's ``POST /api/v1/plants/{plant_id}/events``.
 
 The hub's contract (``federation.schemas.events``): a batch ``{"events": [{id, kind,
-occurred_at, payload}]}``, stored all-or-none, idempotent by event id; ids it already holds
-come back in ``duplicates`` of a 2xx answer. The outbox's idempotency key is the event id, and
-the stream position travels inside the payload under ``outbox`` so the hub can check order.
+occurred_at, payload}]}``, stored all-or-none, idempotent by (plant, event id); ids it already
+holds with the same content come back in ``duplicates`` of a 2xx answer, and a 409 means it
+holds the id with other content (a conflict, never "delivered"). The outbox's idempotency
+key is the event id, and the stream position travels inside the payload under ``outbox`` so
+the hub can check order.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any, Protocol
 import httpx
 
 from federation.schemas.metrics_report import MetricsReport
-from plant_node.outbox.types import AlreadyDelivered, OutboxMessage, PermanentDeliveryError
+from plant_node.outbox.types import DeliveryConflict, OutboxMessage, PermanentDeliveryError
 
 # Statuses that mean "this body will never be accepted"; anything else non-2xx is retried.
 # 401/403/404 are retried on purpose: a wrong token or an unregistered plant is fixed by an
@@ -58,8 +60,8 @@ class HttpEventDeliverer:
         )
         if response.is_success:
             return
-        if response.status_code == 409:
-            raise AlreadyDelivered(message.idempotency_key)
+        if response.status_code == 409:  # the hub holds the id with other content
+            raise DeliveryConflict(f"HTTP 409: {response.text[:500]}")
         text = response.text[:500]
         if response.status_code in PERMANENT_STATUSES:
             raise PermanentDeliveryError(f"HTTP {response.status_code}: {text}")
@@ -124,7 +126,7 @@ class HubClientDeliverer:
             else:
                 event = PlantEventCreate.model_validate(event_body(message))
                 self._client.post_events(self._plant_id, [event])
-        except Conflict as exc:
-            raise AlreadyDelivered(message.idempotency_key) from exc
+        except Conflict as exc:  # identical re-sends are 2xx; a 409 is other content
+            raise DeliveryConflict(str(exc)) from exc
         except (InvalidInput, PayloadTooLarge) as exc:
             raise PermanentDeliveryError(str(exc)) from exc

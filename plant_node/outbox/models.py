@@ -18,6 +18,8 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     REJECTED = "rejected"  # the hub refused it permanently; kept for inspection, never resent
+    # the hub holds this id with other content (409) after every retry: an operator decides
+    CONFLICT = "conflict"
 
 
 class OutboxStream(Base):

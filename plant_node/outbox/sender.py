@@ -21,6 +21,7 @@ from plant_node.outbox import service as outbox_service
 from plant_node.outbox.types import (
     AlreadyDelivered,
     Deliverer,
+    DeliveryConflict,
     OutboxMessage,
     PermanentDeliveryError,
     RetryPolicy,
@@ -36,6 +37,7 @@ class DrainReport:
     delivered: int = 0
     failed: int = 0
     rejected: int = 0
+    conflicts: int = 0
     blocked_streams: list[str] = field(default_factory=list)
 
 
@@ -56,7 +58,7 @@ class OutboxSender:
         Returns the current UTC time.
     on_result
         Optional callback ``(outcome, message)`` for metrics; outcome is ``delivered``,
-        ``failed`` or ``rejected``.
+        ``failed``, ``rejected`` or ``conflict`` (the hub holds the id with other content).
     """
 
     def __init__(
@@ -94,6 +96,8 @@ class OutboxSender:
             report.rejected += 1
             self._notify("rejected", message)
             return True
+        except DeliveryConflict as exc:
+            return self._conflict(message, exc, report)
         except Exception as exc:  # any other failure: keep it, back off, block the stream
             now = self._clock()
             with managed_session(self._factory) as session:
@@ -127,6 +131,50 @@ class OutboxSender:
         report.delivered += 1
         self._notify("delivered", message)
         return True
+
+    def _conflict(self, message: OutboxMessage, exc: Exception, report: DrainReport) -> bool:
+        """Handle a 409: retry with backoff (stream blocked), then park it and alert."""
+        report.conflicts += 1
+        self._notify("conflict", message)
+        now = self._clock()
+        error = f"conflict: {exc}"
+        with managed_session(self._factory) as session:
+            item = outbox_service.get_item(session=session, idempotency_key=message.idempotency_key)
+            attempts = (item.attempts if item else 0) + 1
+            if attempts >= self._policy.conflict_attempts:
+                outbox_service.mark_conflict(
+                    session=session, idempotency_key=message.idempotency_key, error=error
+                )
+            else:
+                delay = self._policy.delay(attempts, self._rng)
+                outbox_service.mark_failed(
+                    session=session,
+                    idempotency_key=message.idempotency_key,
+                    error=error,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                )
+        if attempts >= self._policy.conflict_attempts:
+            log.error(
+                "ALERT outbox %s#%d key %s: the hub holds this id with other content after "
+                "%d attempts; parked as 'conflict', NOT delivered (%s)",
+                message.stream,
+                message.seq,
+                message.idempotency_key,
+                attempts,
+                exc,
+            )
+            return True
+        log.warning(
+            "outbox %s#%d key %s conflicts with the hub's copy (attempt %d); retrying: %s",
+            message.stream,
+            message.seq,
+            message.idempotency_key,
+            attempts,
+            exc,
+        )
+        report.failed += 1
+        report.blocked_streams.append(message.stream)
+        return False
 
     def _notify(self, outcome: str, message: OutboxMessage) -> None:
         if self._on_result is not None:

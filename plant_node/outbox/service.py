@@ -199,6 +199,19 @@ def mark_rejected(*, session: Session, idempotency_key: str, error: str) -> None
     session.flush()
 
 
+def mark_conflict(*, session: Session, idempotency_key: str, error: str) -> None:
+    """Park a message the hub holds with other content; the stream moves on (flush only).
+
+    It is never counted as delivered and never resent on its own; an operator inspects it
+    (``last_error``) and re-enqueues or drops it.
+    """
+    item = _get_or_raise(session, idempotency_key)
+    item.attempts += 1
+    item.status = OutboxStatus.CONFLICT
+    item.last_error = error[:MAX_ERROR_CHARS]
+    session.flush()
+
+
 @dataclass(frozen=True)
 class OutboxStats:
     """Counts for ``/v1/ready`` and metrics."""
@@ -207,6 +220,7 @@ class OutboxStats:
     delivered: int
     rejected: int
     oldest_pending_at: datetime | None
+    conflict: int = 0
 
 
 def get_stats(*, session: Session) -> OutboxStats:
@@ -226,6 +240,7 @@ def get_stats(*, session: Session) -> OutboxStats:
         delivered=int(counts.get(OutboxStatus.DELIVERED, 0)),
         rejected=int(counts.get(OutboxStatus.REJECTED, 0)),
         oldest_pending_at=oldest,
+        conflict=int(counts.get(OutboxStatus.CONFLICT, 0)),
     )
 
 

@@ -37,7 +37,20 @@ class OutboxMessage:
 
 
 class AlreadyDelivered(Exception):
-    """The receiver says it already holds this idempotency key (e.g. HTTP 409): count as sent."""
+    """The receiver says it holds this exact message already (a 2xx duplicate): count as sent.
+
+    Never raise it for a plain HTTP 409: that means the receiver holds the key with *other*
+    content, which is a :class:`DeliveryConflict`.
+    """
+
+
+class DeliveryConflict(Exception):
+    """The receiver holds this key with other content (HTTP 409): NOT delivered.
+
+    Retried with backoff (a concurrent write may settle it); after
+    :attr:`RetryPolicy.conflict_attempts` it is parked as ``conflict`` for an operator, never
+    counted as delivered.
+    """
 
 
 class PermanentDeliveryError(Exception):
@@ -51,8 +64,9 @@ class Deliverer(Protocol):
     Implementations MUST be idempotent by ``message.idempotency_key`` on the receiving side,
     MUST return normally only once the receiver has durably accepted the message, and MUST
     raise :class:`AlreadyDelivered` or return normally when the receiver already holds the
-    key. Any other exception means "not delivered, try again later" unless it is a
-    :class:`PermanentDeliveryError`.
+    same message under the key, and :class:`DeliveryConflict` when it holds the key with
+    other content. Any other exception means "not delivered, try again later" unless it is
+    a :class:`PermanentDeliveryError`.
     """
 
     def deliver(self, message: OutboxMessage) -> None:
@@ -72,11 +86,14 @@ class RetryPolicy:
         Cap on the delay.
     jitter
         Fraction of the delay that is randomized (0 = none, 1 = full jitter).
+    conflict_attempts
+        Attempts a conflicting message gets before it is parked as ``conflict``.
     """
 
     base_delay_s: float = 0.5
     max_delay_s: float = 300.0
     jitter: float = 0.5
+    conflict_attempts: int = 5
 
     def delay(self, attempts: int, rng: random.Random) -> float:
         """Return the delay in seconds before the next attempt after ``attempts`` failures.

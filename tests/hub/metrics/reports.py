@@ -48,6 +48,7 @@ def report(
             model_version=model_version,
             start=start,
             end=end,
+            secret=KEY,
         ),
         "plant_id": plant_id,
         "model_name": model_name,

@@ -293,7 +293,7 @@ def test_a_concurrent_copy_of_the_same_report_is_answered_as_a_duplicate(
     # Simulate losing the race: the pre-insert lookup misses the row the other request wrote.
     real = service._get_report
     calls = iter([None])
-    monkeypatch.setattr(service, "_get_report", lambda s, rid: next(calls, real(s, rid)))
+    monkeypatch.setattr(service, "_get_report", lambda s, p, rid: next(calls, real(s, p, rid)))
     with session_factory() as session:
         receipt = service.ingest_report(
             session=session, plant_id="fd001", report=report(), actor="test"

@@ -112,9 +112,27 @@ def test_pseudonyms_are_keyed_stable_and_not_reversible_by_shape():
 
 def test_report_id_is_deterministic_per_window():
     args = dict(plant_id="p", model_name="m", model_version="1", start=T0, end=T0)
+    secret = b"plant-held-secret-0123"
 
-    assert report_id(**args) == report_id(**args)
-    assert report_id(**args) != report_id(**{**args, "plant_id": "q"})
+    assert report_id(**args, secret=secret) == report_id(**args, secret=secret)
+    assert report_id(**args, secret=secret) != report_id(**{**args, "plant_id": "q"}, secret=secret)
+
+
+def test_report_id_cannot_be_predicted_without_the_plant_secret():
+    # Issue 18 defect 2: ids were uuid5 of public fields, so another plant could compute a
+    # pending report's id. Now the same window under another secret gets an unrelated id.
+    import uuid
+
+    args = dict(plant_id="p", model_name="m", model_version="1", start=T0, end=T0)
+    public_name = f"p|m|1|{T0.isoformat()}|{T0.isoformat()}"
+    old_namespace = uuid.UUID("6d1f4f3e-3b7a-5c39-9d5e-6a0c2f8b7e41")
+
+    mine = report_id(**args, secret=b"a" * 32)
+
+    assert mine != report_id(**args, secret=b"b" * 32)
+    assert mine != uuid.uuid5(old_namespace, public_name)
+    with pytest.raises(ValueError):
+        report_id(**args, secret=b"short")
 
 
 def test_an_unreliable_estimate_travels_as_reasons_not_as_a_number():

@@ -22,7 +22,10 @@ from plant_node.outbox.sender import OutboxSender
 
 
 class MirrorHubClient:
-    """Records what the node sends; holds each report id once, like the hub."""
+    """Records what the node sends; holds each report id once, like the hub (per plant).
+
+    An identical re-send is a 2xx duplicate; the same id with other content is a 409.
+    """
 
     def __init__(self) -> None:
         self.events: list[tuple[str, list[Any]]] = []
@@ -35,7 +38,9 @@ class MirrorHubClient:
         self, plant_id: str, report: MetricsReport, *, idempotency_key: str
     ) -> dict[str, str]:
         if idempotency_key in self.reports:
-            raise Conflict(f"report {idempotency_key} already stored")
+            if self.reports[idempotency_key] == (plant_id, report):
+                return {"report_id": str(report.report_id), "duplicate": "true"}
+            raise Conflict(f"report {idempotency_key} already stored with other content")
         self.reports[idempotency_key] = (plant_id, report)
         return {"report_id": str(report.report_id)}
 
@@ -44,7 +49,7 @@ def _report(hour: int) -> MetricsReport:
     start = dt.datetime(2026, 3, 1, hour, tzinfo=dt.UTC)
     end = start + dt.timedelta(minutes=50)
     rid = report_id(plant_id="plant-a", model_name="fd001-ridge", model_version="1", start=start,
-                    end=end)  # fmt: skip
+                    end=end, secret=b"plant-held-secret-0123")  # fmt: skip
     return MetricsReport(
         report_id=rid, plant_id="plant-a", model_name="fd001-ridge", model_version="1",
         window_start=start, window_end=end, n_rows=500, min_rows_policy=100,
