@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from plant_node.auth.schemas import BootstrapKey
+
 PLACEHOLDER_TOKENS = frozenset({"", "changeme", "change-me", "secret", "token", "dev-token"})
 
 
@@ -36,6 +38,21 @@ class NodeSettings(BaseSettings):
     hub_url: str = "http://127.0.0.1:8100"
     hub_token: SecretStr | None = None
     hub_timeout_s: float = Field(default=5.0, gt=0)
+
+    # Keys hashed into the node's database on start (JSON list of {role, name, key}), so a
+    # node can start with credentials (demo, tests, provisioning); see `millwright node
+    # create-key` for the usual way. A bootstrap key revoked with revoke-key stays revoked.
+    bootstrap_keys: list[BootstrapKey] = Field(default_factory=list)
+
+    # Request body limits in bytes, enforced while the body streams in (413 before buffering).
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_predict_body_bytes: int = Field(default=8_000_000, ge=1024)
+    # What quarantine keeps of a rejected batch (the sha256 of the whole batch is kept too).
+    quarantine_excerpt_bytes: int = Field(default=16_384, ge=256)
+    # Model artifacts: limits of an unpacked archive (a decompression bomb is refused).
+    artifact_max_bytes: int = Field(default=512_000_000, ge=1024)
+    artifact_max_members: int = Field(default=1000, ge=1)
+    artifact_max_ratio: float = Field(default=200.0, gt=1)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8200, ge=0, le=65535)

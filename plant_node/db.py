@@ -19,6 +19,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations" / "node"
 
 # Every module that defines node tables; Alembic and the no-diff test load them all.
 MODEL_MODULES: tuple[str, ...] = (
+    "plant_node.auth.models",
     "plant_node.outbox.models",
     "plant_node.serving.models",
     "plant_node.monitoring.models",

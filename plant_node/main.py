@@ -7,11 +7,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 
 from federation.hub_client import HubClient
 from federation.offline import disable_telemetry
 from federation.problem import install_problem_handlers
+from plant_node.auth import service as auth_service
+from plant_node.auth.permissions import allow_read
 from plant_node.config import NodeSettings
 from plant_node.db import make_engine, make_session_factory
 from plant_node.deps import NodeState, StateDep
@@ -33,12 +38,27 @@ log = logging.getLogger("millwright.node")
 metrics_router = APIRouter(tags=["metrics"])
 
 
-@metrics_router.get("/metrics", include_in_schema=False)
+@metrics_router.get("/metrics", include_in_schema=False, dependencies=allow_read)
 def metrics(state: StateDep) -> Response:
-    """Prometheus exposition of the node's own registry."""
+    """Prometheus exposition of the node's own registry (any node key; scrape with ``monitor``)."""
     with state.session_factory() as session:
         monitoring_records.refresh_gauges(session=session, metrics=state.metrics)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _docs_router(app: FastAPI) -> APIRouter:
+    """``/openapi.json`` and ``/docs`` behind a node key, like every route but health."""
+    router = APIRouter(include_in_schema=False, dependencies=allow_read)
+
+    @router.get("/openapi.json")
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+    return router
 
 
 def _hub_client(settings: NodeSettings) -> HubClient:
@@ -76,6 +96,15 @@ def build_state(
     state = NodeState(
         settings=settings, engine=engine, session_factory=factory, metrics=node_metrics
     )
+    if settings.bootstrap_keys:
+        try:
+            with factory() as session:
+                added = auth_service.install_bootstrap_keys(
+                    session=session, keys=settings.bootstrap_keys
+                )
+            log.info("bootstrap keys: %d new of %d", added, len(settings.bootstrap_keys))
+        except SQLAlchemyError:  # unmigrated: /v1/ready says so, and every key is refused
+            log.exception("could not store the bootstrap keys")
     hub = _hub_client(settings)
     state.extras["hub_client"] = hub
     state.model_source = HubModelSource(hub, settings.plant_id)
@@ -164,10 +193,14 @@ def create_app(
         title=f"Millwright plant node {settings.plant_id}",
         version="0.1.0",
         lifespan=lifespan,
+        openapi_url=None,  # served by _docs_router, behind a key
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
     app.include_router(health_router, prefix="/v1")
     app.include_router(serving_router, prefix="/v1")
     app.include_router(monitoring_router, prefix="/v1")
     app.include_router(metrics_router)
+    app.include_router(_docs_router(app))
     return app

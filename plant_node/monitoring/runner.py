@@ -814,6 +814,8 @@ def settings_env(settings: NodeSettings) -> dict[str, str]:
         value = getattr(settings, name)
         if value is None or name in recipe_owned:  # left to the model's recipe
             continue
+        if name == "bootstrap_keys":  # the monitoring child serves no requests: no keys
+            continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         elif isinstance(value, Enum):

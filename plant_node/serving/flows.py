@@ -264,9 +264,17 @@ class ServingFlows:
         )
 
     def start_rollout(
-        self, baseline: str, version: str, mode: RolloutMode | None = None
+        self,
+        baseline: str,
+        version: str,
+        mode: RolloutMode | None = None,
+        *,
+        actor: str | None = None,
     ) -> dict[str, Any]:
         """Put a cached version in front of traffic as challenger (shadow, canary) or promote it.
+
+        The change is queued for the hub as a ``rollout.started`` or ``rollout.promoted``
+        event; ``actor`` (the engineer's key, e.g. ``engineer:alice``) is recorded in it.
 
         Raises
         ------
@@ -295,11 +303,11 @@ class ServingFlows:
                     RolloutGuard(loaded.version, mode, self._limits()),
                 )
         kind = "promoted" if mode == RolloutMode.FULL else "started"
-        self._rollout_event(kind, baseline, loaded.version, mode, None)
+        self._rollout_event(kind, baseline, loaded.version, mode, None, actor=actor)
         return self.rollout_status()
 
-    def stop_rollout(self, baseline: str, reason: str) -> None:
-        """Withdraw the challenger of ``baseline`` and record why."""
+    def stop_rollout(self, baseline: str, reason: str, *, actor: str | None = None) -> None:
+        """Withdraw the challenger of ``baseline`` and record why (and who, when a person)."""
         with self._rollout_lock:
             entry = self._challengers.pop(baseline, None)
         if entry is None:
@@ -318,6 +326,7 @@ class ServingFlows:
                 "p99_ms": status.p99_ms,
                 "disagreement": status.disagreement,
             },
+            actor=actor,
         )
         self.metrics.fallbacks.labels(baseline, "rollback").inc()
 
@@ -354,8 +363,13 @@ class ServingFlows:
         mode: RolloutMode,
         reason: str | None,
         stats: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
     ) -> None:
-        log.warning("rollout %s: %s %s (%s) %s", kind, baseline, version, mode.value, reason or "")
+        log.warning(
+            "rollout %s: %s %s (%s) %s by %s",
+            kind, baseline, version, mode.value, reason or "", actor or "the node",
+        )  # fmt: skip
         try:
             with managed_session(self._factory) as session:
                 serving_service.enqueue_rollout_event(
@@ -368,6 +382,8 @@ class ServingFlows:
                         "mode": mode.value,
                         "reason": reason,
                         "stats": stats or {},
+                        # "node" when the node decided (a guard's automatic rollback).
+                        "actor": actor or "node",
                         "at": utcnow().isoformat(),
                     },
                 )

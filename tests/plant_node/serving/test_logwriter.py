@@ -19,6 +19,7 @@ from plant_node.serving.explain import shapley
 from plant_node.serving.flows import PendingExplanation
 from plant_node.serving.logwriter import PredictionLog
 from plant_node.serving.models import Prediction
+from tests.plant_node.keys import auth
 
 
 def _count(settings: NodeSettings) -> int:
@@ -45,7 +46,7 @@ def _row(i: int) -> dict[str, Any]:
 def test_every_answered_prediction_is_logged_on_clean_shutdown(
     served_settings: NodeSettings, ai4i_records: list[dict[str, Any]]
 ) -> None:
-    with TestClient(create_app(served_settings)) as client:
+    with TestClient(create_app(served_settings), headers=auth()) as client:
         ids = []
         for i in range(40):
             body = {"baseline": "ai4i", "records": ai4i_records[i % 5 : i % 5 + 3]}
