@@ -61,6 +61,9 @@ class NodeSettings(BaseSettings):
     model_cache_dir: Path | None = None
     database_url: str | None = None
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # FULL: every commit (one per group of concurrent predictions) fsyncs the WAL, so an
+    # acknowledged prediction survives power loss too; NORMAL survives a killed process only.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
     # Serving.
     keep_model_versions: int = Field(default=3, ge=1)

@@ -90,7 +90,11 @@ def build_state(
         State shared by every request of the app.
     """
     settings.ensure_dirs()
-    engine = make_engine(settings.db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    engine = make_engine(
+        settings.db_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        synchronous=settings.sqlite_synchronous,
+    )
     factory = make_session_factory(engine)
     node_metrics = NodeMetrics()
     state = NodeState(

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -471,12 +472,15 @@ class ServingFlows:
             )
         return pipeline
 
-    def predict(self, request: PredictRequest) -> tuple[dict[str, Any], PendingExplanation | None]:
-        """Validate, score and log one request; return the response and deferred explain work.
+    def predict(
+        self, request: PredictRequest
+    ) -> tuple[dict[str, Any], PendingExplanation | None, Future[None]]:
+        """Validate, score and log one request: response, deferred work, log-commit future.
 
         The response is a JSON-ready dict of the ``PredictResponse`` shape (built directly:
         validating the model the service itself built would only cost time). Its log rows are
-        handed to the log writer, which the caller can wait for with :meth:`flush_log`.
+        handed to the log writer (group commit); the caller answers only once the returned
+        future has resolved, so every prediction id given out is durable.
 
         With the explanation worker running, deferred work is queued to it and None is
         returned in its place; otherwise the caller may run :meth:`explain_pending`.
@@ -494,7 +498,9 @@ class ServingFlows:
         finally:
             self._leave()
 
-    def _predict(self, request: PredictRequest) -> tuple[dict[str, Any], PendingExplanation | None]:
+    def _predict(
+        self, request: PredictRequest
+    ) -> tuple[dict[str, Any], PendingExplanation | None, Future[None]]:
         started = time.perf_counter()
         pipeline = self._pipeline(request.baseline)
         records = request.all_records()
@@ -534,7 +540,7 @@ class ServingFlows:
         if shadow is not None:  # scored and logged, never returned
             none: list[dict[str, Any] | None] = [None] * len(items)
             shadow_rows = self._rows(pipeline, batch_id, items, shadow, none, latency_ms, "shadow")
-        self.log.add(rows + shadow_rows)  # before the explanation: its update follows the row
+        durable = self.log.add(rows + shadow_rows)  # before the explanation: its update follows
         pending = None
         overloaded = False
         if deferred and scored.model is not None:
@@ -559,7 +565,7 @@ class ServingFlows:
         elapsed = time.perf_counter() - started
         self.metrics.predict_latency.labels(pipeline.baseline).observe(elapsed)
         self.metrics.predictions.labels(pipeline.baseline, scored.served_by).inc(len(rows))
-        return response, pending
+        return response, pending, durable
 
     def _note_overload(self, n: int) -> None:
         """Count unexplained predictions; warn at most every 10 s (not once per request)."""

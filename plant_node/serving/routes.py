@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
@@ -74,7 +75,13 @@ async def predict(request: Request, state: StateDep, background: BackgroundTasks
     """
     flows = _flows(state)
     body = _predict_request(await request.body())
-    response, pending = flows.predict(body)
+    response, pending, durable = flows.predict(body)
+    try:
+        await asyncio.wrap_future(durable)  # answer only once the log rows are on disk
+    except Exception as exc:
+        raise Unavailable(
+            "The prediction could not be logged, so it is not returned; retry."
+        ) from exc
     if pending is not None:
         background.add_task(flows.explain_pending, pending)
     return Response(to_json(response), media_type="application/json")
