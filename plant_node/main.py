@@ -27,6 +27,7 @@ from plant_node.monitoring.routes import router as monitoring_router
 from plant_node.outbox.deliverers import HubClientDeliverer
 from plant_node.outbox.sender import OutboxSender
 from plant_node.outbox.types import Deliverer, OutboxMessage, RetryPolicy
+from plant_node.serving.archive import ArchiveLimits
 from plant_node.serving.cache import ModelCache
 from plant_node.serving.flows import ServingFlows
 from plant_node.serving.hub_source import HubModelSource
@@ -111,7 +112,12 @@ def build_state(
             log.exception("could not store the bootstrap keys")
     hub = _hub_client(settings)
     state.extras["hub_client"] = hub
-    state.model_source = HubModelSource(hub, settings.plant_id)
+    limits = ArchiveLimits(
+        max_bytes=settings.artifact_max_bytes,
+        max_members=settings.artifact_max_members,
+        max_ratio=settings.artifact_max_ratio,
+    )
+    state.model_source = HubModelSource(hub, settings.plant_id, limits)
     if settings.outbox_enabled:
         if deliverer is None:
             deliverer = HubClientDeliverer(hub, settings.plant_id)
