@@ -287,12 +287,19 @@ def federate(
     settings = _settings(plant, None, None)
     state = state_dir or (settings.data_path / "flower")
     spec = supernode_spec(
-        plant_id=settings.plant_id, superlink=superlink, root_cert=root_cert, auth_key=auth_key,
-        data_dir=data_dir, state_dir=state, runtime_port=runtime_port,
+        plant_id=settings.plant_id,
+        superlink=superlink,
+        root_cert=root_cert,
+        auth_key=auth_key,
+        data_dir=data_dir,
+        state_dir=state,
+        runtime_port=runtime_port,
     )
     process = start_supernode(spec, log_dir=state / "logs")
-    typer.echo(f"SuperNode of {settings.plant_id} started (pid {process.pid}, log "
-               f"{process.log_path})")
+    typer.echo(
+        f"SuperNode of {settings.plant_id} started (pid {process.pid}, log {process.log_path})"
+    )
+
     def _terminate(*_: object) -> None:
         # Stopping waits on the SuperNode, which the interrupted wait below still holds the
         # lock for; so the handler only interrupts, and the stop happens outside it.

@@ -21,6 +21,7 @@ from plant_node.config import NodeSettings
 from plant_node.db import make_engine, make_session_factory
 from plant_node.deps import NodeState, StateDep
 from plant_node.health.routes import router as health_router
+from plant_node.limits import BodyLimit
 from plant_node.metrics import NodeMetrics
 from plant_node.monitoring import records as monitoring_records
 from plant_node.monitoring.routes import router as monitoring_router
@@ -208,6 +209,11 @@ def create_app(
         redoc_url=None,
     )
     install_problem_handlers(app)
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_body_bytes,
+        per_path={"/v1/predict": settings.max_predict_body_bytes},
+    )
     app.include_router(health_router, prefix="/v1")
     app.include_router(serving_router, prefix="/v1")
     app.include_router(monitoring_router, prefix="/v1")

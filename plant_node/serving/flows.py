@@ -589,6 +589,7 @@ class ServingFlows:
                 baseline=baseline,
                 records=records,
                 violations=violations,
+                excerpt_bytes=self.settings.quarantine_excerpt_bytes,
             )
         self.metrics.quarantined.labels(baseline).inc()
         self.metrics.violations.labels(baseline).inc(len(violations))
