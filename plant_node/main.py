@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -46,6 +47,40 @@ def metrics(state: StateDep) -> Response:
     with state.session_factory() as session:
         monitoring_records.refresh_gauges(session=session, metrics=state.metrics)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+_PROBLEM = {
+    "content": {
+        "application/problem+json": {
+            "schema": {
+                "type": "object",
+                "required": ["type", "title", "status", "code"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "instance": {"type": "string"},
+                    "code": {"type": "string"},
+                    "errors": {"type": "array"},
+                },
+            }
+        }
+    }
+}
+#: What every authenticated route may answer besides its success (RFC 9457 problems).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, **_PROBLEM}
+    for status, description in (
+        (401, "No node key, or an unknown or revoked one."),
+        (403, "The key's role may not call this route."),
+        (404, "Not found."),
+        (409, "Conflicts with what the node holds."),
+        (413, "The request body is over this route's limit."),
+        (422, "Invalid input or a data-contract violation."),
+        (503, "Serving is not ready, or the prediction could not be logged."),
+    )
+}
 
 
 def _docs_router(app: FastAPI) -> APIRouter:
@@ -215,8 +250,8 @@ def create_app(
         per_path={"/v1/predict": settings.max_predict_body_bytes},
     )
     app.include_router(health_router, prefix="/v1")
-    app.include_router(serving_router, prefix="/v1")
-    app.include_router(monitoring_router, prefix="/v1")
+    app.include_router(serving_router, prefix="/v1", responses=PROBLEM_RESPONSES)
+    app.include_router(monitoring_router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(metrics_router)
     app.include_router(_docs_router(app))
     return app

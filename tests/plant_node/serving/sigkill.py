@@ -85,7 +85,7 @@ def start_node(data_dir: Path, port: int, **env_extra: str) -> subprocess.Popen[
          "--data-dir", str(data_dir), "--port", str(port)],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded CI machine starts a node slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"node exited with {proc.returncode}")
