@@ -74,3 +74,18 @@ def test_a_cached_version_whose_manifest_or_recipe_changed_is_not_loaded(
 
     with pytest.raises(IntegrityMismatch, match=name):
         runtime.load(installed)
+
+
+def test_the_monitoring_job_ignores_a_cached_recipe_that_changed(
+    tmp_path: Path, ai4i_state: ai4i.Ai4iFeatureState
+) -> None:
+    from plant_node.monitoring.runner import _recipe_intact
+
+    src = ai4i_model(tmp_path / "src", ai4i_state, "1")
+    (src / "recipe.json").write_text(json.dumps({"monitoring": {"chunk_size": 500}}))
+    installed = ModelCache(tmp_path / "cache").install(src, "1", "ai4i")
+    intact = _recipe_intact(installed / "recipe.json")
+    (installed / "recipe.json").write_text(json.dumps({"monitoring": {"chunk_size": 5}}))
+
+    assert intact is True
+    assert _recipe_intact(installed / "recipe.json") is False
