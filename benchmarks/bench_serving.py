@@ -100,7 +100,12 @@ def _requests() -> dict[str, dict[str, Any]]:
 # -- the server process ---------------------------------------------------------------------
 
 
+# The benchmark node's one key (a line client's role: predict and read back; rollout reads).
+BENCH_KEY = "mwn_bench-line-key-" + "0" * 32
+
+
 def _settings(data_dir: Path, hub_port: int) -> Any:
+    from plant_node.auth.schemas import BootstrapKey, NodeRole
     from plant_node.config import NodeSettings
 
     return NodeSettings(
@@ -109,6 +114,7 @@ def _settings(data_dir: Path, hub_port: int) -> Any:
         hub_url=f"http://127.0.0.1:{hub_port}",  # nothing listens: the node serves its cache
         outbox_enabled=False,
         serving_precision=PRECISION,
+        bootstrap_keys=[BootstrapKey(role=NodeRole.LINE, name="bench", key=BENCH_KEY)],
     )
 
 
@@ -236,7 +242,7 @@ class Client:
 
     def __init__(self, port: int) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.headers = {"Content-Type": "application/json"}
+        self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {BENCH_KEY}"}
 
     def post(self, path: str, body: bytes) -> tuple[int, bytes]:
         self.conn.request("POST", path, body, self.headers)
@@ -244,7 +250,7 @@ class Client:
         return r.status, r.read()
 
     def get(self, path: str) -> tuple[int, bytes]:
-        self.conn.request("GET", path)
+        self.conn.request("GET", path, headers={"Authorization": self.headers["Authorization"]})
         r = self.conn.getresponse()
         return r.status, r.read()
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from plant_node.auth.cli import create_key, list_keys, revoke_key
 from plant_node.config import NodeSettings
 
 if TYPE_CHECKING:
@@ -21,6 +22,9 @@ db_app = typer.Typer(help="The node's local database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 models_app = typer.Typer(help="The node's local model cache.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.command("create-key")(create_key)
+app.command("list-keys")(list_keys)
+app.command("revoke-key")(revoke_key)
 
 
 def _settings(plant: str | None, hub: str | None, data_dir: Path | None) -> NodeSettings:
@@ -42,6 +46,10 @@ HubOpt = Annotated[
 ]
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory (default var/node-<plant>).")
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option("--key", envvar="MILLWRIGHT_NODE_KEY", help="A line key of the node."),
 ]
 
 
@@ -162,6 +170,7 @@ def replay(
         bool,
         typer.Option(help="AI4I: then post each part's QA verdict to /v1/outcomes (late labels)."),
     ] = False,
+    key: KeyOpt = None,
     format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
 ) -> None:
     """Replay a plant's raw test stream through ``/v1/predict`` and summarize the answers."""
@@ -182,7 +191,7 @@ def replay(
     latencies: list[float] = []
     counts = {"requests": 0, "predictions": 0, "fallback": 0, "rejected": 0, "outcomes": 0}
     judged: list[dict[str, Any]] = []
-    with NodeClient(node) as client:
+    with NodeClient(node, key=key) as client:
         for records, label in stream:
             started = time.perf_counter()
             try:
@@ -200,8 +209,8 @@ def replay(
                            for p in answer.predictions]  # fmt: skip
         for start in range(0, len(judged), 500):
             batch = judged[start : start + 500]
-            key = f"replay-{plant}-verdicts-{batch[0]['prediction_id']}"
-            counts["outcomes"] += client.post_outcomes(batch, idempotency_key=key).created
+            idem = f"replay-{plant}-verdicts-{batch[0]['prediction_id']}"
+            counts["outcomes"] += client.post_outcomes(batch, idempotency_key=idem).created
     ordered = sorted(latencies) or [float("nan")]
     summary = {
         **counts,
@@ -278,12 +287,19 @@ def federate(
     settings = _settings(plant, None, None)
     state = state_dir or (settings.data_path / "flower")
     spec = supernode_spec(
-        plant_id=settings.plant_id, superlink=superlink, root_cert=root_cert, auth_key=auth_key,
-        data_dir=data_dir, state_dir=state, runtime_port=runtime_port,
+        plant_id=settings.plant_id,
+        superlink=superlink,
+        root_cert=root_cert,
+        auth_key=auth_key,
+        data_dir=data_dir,
+        state_dir=state,
+        runtime_port=runtime_port,
     )
     process = start_supernode(spec, log_dir=state / "logs")
-    typer.echo(f"SuperNode of {settings.plant_id} started (pid {process.pid}, log "
-               f"{process.log_path})")
+    typer.echo(
+        f"SuperNode of {settings.plant_id} started (pid {process.pid}, log {process.log_path})"
+    )
+
     def _terminate(*_: object) -> None:
         # Stopping waits on the SuperNode, which the interrupted wait below still holds the
         # lock for; so the handler only interrupts, and the stop happens outside it.
@@ -322,6 +338,7 @@ def replay_fleet(
     post_failures: Annotated[
         bool, typer.Option(help="Then post the units' failure records to /v1/outcomes.")
     ] = True,
+    key: KeyOpt = None,
     format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
 ) -> None:
     """Replay C-MAPSS test units as a running fleet through ``/v1/predict`` (monitoring demo).
@@ -335,7 +352,7 @@ def replay_fleet(
     shift = {k: float(v) for k, _, v in (o.partition("=") for o in offset or [])}
     chosen = _units(units)
     counts = {"requests": 0, "predictions": 0, "fallback": 0, "outcomes": 0}
-    with NodeClient(node, timeout=60.0) as client:
+    with NodeClient(node, timeout=60.0, key=key) as client:
         for records in fleet_requests(
             subset, chosen, slots=slots, every=every, offset=shift, seed=seed
         ):

@@ -22,14 +22,22 @@ class NodeClient:
         An ``httpx.Client`` to use instead (tests pass a ``TestClient``).
     timeout
         Request timeout in seconds.
+    key
+        The node key sent as ``Authorization: Bearer <key>`` (``millwright node create-key``);
+        ``line`` for predict, feedback and outcomes.
     """
 
     def __init__(
         self, base_url: str = "http://127.0.0.1:8200", *, client: httpx.Client | None = None,
-        timeout: float = 10.0,
+        timeout: float = 10.0, key: str | None = None,
     ) -> None:  # fmt: skip
         self._own = client is None
-        self._client = client or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        if client is None:
+            client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, headers=headers)
+        else:
+            client.headers.update(headers)
+        self._client = client
 
     def close(self) -> None:
         """Close the connection pool if this client created it."""

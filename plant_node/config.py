@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from federation.tls import require_secure_url
+from plant_node.auth.schemas import BootstrapKey
 
 PLACEHOLDER_TOKENS = frozenset({"", "changeme", "change-me", "secret", "token", "dev-token"})
 
@@ -44,6 +45,21 @@ class NodeSettings(BaseSettings):
     hub_client_cert: Path | None = None
     hub_client_key: Path | None = None
 
+    # Keys hashed into the node's database on start (JSON list of {role, name, key}), so a
+    # node can start with credentials (demo, tests, provisioning); see `millwright node
+    # create-key` for the usual way. A bootstrap key revoked with revoke-key stays revoked.
+    bootstrap_keys: list[BootstrapKey] = Field(default_factory=list)
+
+    # Request body limits in bytes, enforced while the body streams in (413 before buffering).
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_predict_body_bytes: int = Field(default=8_000_000, ge=1024)
+    # What quarantine keeps of a rejected batch (the sha256 of the whole batch is kept too).
+    quarantine_excerpt_bytes: int = Field(default=16_384, ge=256)
+    # Model artifacts: limits of an unpacked archive (a decompression bomb is refused).
+    artifact_max_bytes: int = Field(default=512_000_000, ge=1024)
+    artifact_max_members: int = Field(default=1000, ge=1)
+    artifact_max_ratio: float = Field(default=200.0, gt=1)
+
     host: str = "127.0.0.1"
     port: int = Field(default=8200, ge=0, le=65535)
 
@@ -51,6 +67,9 @@ class NodeSettings(BaseSettings):
     model_cache_dir: Path | None = None
     database_url: str | None = None
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # FULL: every commit (one per group of concurrent predictions) fsyncs the WAL, so an
+    # acknowledged prediction survives power loss too; NORMAL survives a killed process only.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
     # Serving.
     keep_model_versions: int = Field(default=3, ge=1)

@@ -19,6 +19,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations" / "node"
 
 # Every module that defines node tables; Alembic and the no-diff test load them all.
 MODEL_MODULES: tuple[str, ...] = (
+    "plant_node.auth.models",
     "plant_node.outbox.models",
     "plant_node.serving.models",
     "plant_node.monitoring.models",
@@ -92,7 +93,9 @@ def load_metadata() -> MetaData:
     return Base.metadata
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) -> Engine:
+def make_engine(
+    url: str, *, busy_timeout_ms: int = 5000, echo: bool = False, synchronous: str = "FULL"
+) -> Engine:
     """Create an engine; on SQLite turn on WAL, foreign keys and a busy timeout per connection.
 
     Parameters
@@ -103,6 +106,10 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) ->
         How long a SQLite writer waits for the lock before failing.
     echo
         Log SQL statements.
+    synchronous
+        SQLite ``PRAGMA synchronous``: ``FULL`` (default) fsyncs the WAL at every commit, so
+        a committed row survives power loss as well as a killed process; ``NORMAL`` survives
+        a killed process only (the WAL tail may be lost with the OS).
 
     Returns
     -------
@@ -110,6 +117,9 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) ->
         The configured engine.
     """
     is_sqlite = url.startswith("sqlite")
+    level = synchronous.upper()
+    if level not in {"FULL", "NORMAL", "EXTRA"}:
+        raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
     connect_args: dict[str, Any] = {}
     if is_sqlite:
         # Sessions cross threads (threadpool routes, the outbox sender); each checkout is exclusive.
@@ -129,8 +139,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) ->
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            # WAL + NORMAL is durable across process crashes (only power loss can drop the tail).
-            cur.execute("PRAGMA synchronous=NORMAL")
+            # A prediction is acknowledged only after its commit: make the commit an fsync.
+            cur.execute(f"PRAGMA synchronous={level}")
             cur.close()
 
     return engine

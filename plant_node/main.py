@@ -5,23 +5,31 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 
 from federation.hub_client import HubClient
 from federation.offline import disable_telemetry
 from federation.problem import install_problem_handlers
+from plant_node.auth import service as auth_service
+from plant_node.auth.permissions import allow_read
 from plant_node.config import NodeSettings
 from plant_node.db import make_engine, make_session_factory
 from plant_node.deps import NodeState, StateDep
 from plant_node.health.routes import router as health_router
+from plant_node.limits import BodyLimit
 from plant_node.metrics import NodeMetrics
 from plant_node.monitoring import records as monitoring_records
 from plant_node.monitoring.routes import router as monitoring_router
 from plant_node.outbox.deliverers import HubClientDeliverer
 from plant_node.outbox.sender import OutboxSender
 from plant_node.outbox.types import Deliverer, OutboxMessage, RetryPolicy
+from plant_node.serving.archive import ArchiveLimits
 from plant_node.serving.cache import ModelCache
 from plant_node.serving.flows import ServingFlows
 from plant_node.serving.hub_source import HubModelSource
@@ -33,12 +41,61 @@ log = logging.getLogger("millwright.node")
 metrics_router = APIRouter(tags=["metrics"])
 
 
-@metrics_router.get("/metrics", include_in_schema=False)
+@metrics_router.get("/metrics", include_in_schema=False, dependencies=allow_read)
 def metrics(state: StateDep) -> Response:
-    """Prometheus exposition of the node's own registry."""
+    """Prometheus exposition of the node's own registry (any node key; scrape with ``monitor``)."""
     with state.session_factory() as session:
         monitoring_records.refresh_gauges(session=session, metrics=state.metrics)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+_PROBLEM = {
+    "content": {
+        "application/problem+json": {
+            "schema": {
+                "type": "object",
+                "required": ["type", "title", "status", "code"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "instance": {"type": "string"},
+                    "code": {"type": "string"},
+                    "errors": {"type": "array"},
+                },
+            }
+        }
+    }
+}
+#: What every authenticated route may answer besides its success (RFC 9457 problems).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, **_PROBLEM}
+    for status, description in (
+        (401, "No node key, or an unknown or revoked one."),
+        (403, "The key's role may not call this route."),
+        (404, "Not found."),
+        (409, "Conflicts with what the node holds."),
+        (413, "The request body is over this route's limit."),
+        (422, "Invalid input or a data-contract violation."),
+        (503, "Serving is not ready, or the prediction could not be logged."),
+    )
+}
+
+
+def _docs_router(app: FastAPI) -> APIRouter:
+    """``/openapi.json`` and ``/docs`` behind a node key, like every route but health."""
+    router = APIRouter(include_in_schema=False, dependencies=allow_read)
+
+    @router.get("/openapi.json")
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+    return router
 
 
 def _hub_client(settings: NodeSettings) -> HubClient:
@@ -82,15 +139,33 @@ def build_state(
         State shared by every request of the app.
     """
     settings.ensure_dirs()
-    engine = make_engine(settings.db_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    engine = make_engine(
+        settings.db_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        synchronous=settings.sqlite_synchronous,
+    )
     factory = make_session_factory(engine)
     node_metrics = NodeMetrics()
     state = NodeState(
         settings=settings, engine=engine, session_factory=factory, metrics=node_metrics
     )
+    if settings.bootstrap_keys:
+        try:
+            with factory() as session:
+                added = auth_service.install_bootstrap_keys(
+                    session=session, keys=settings.bootstrap_keys
+                )
+            log.info("bootstrap keys: %d new of %d", added, len(settings.bootstrap_keys))
+        except SQLAlchemyError:  # unmigrated: /v1/ready says so, and every key is refused
+            log.exception("could not store the bootstrap keys")
     hub = _hub_client(settings)
     state.extras["hub_client"] = hub
-    state.model_source = HubModelSource(hub, settings.plant_id)
+    limits = ArchiveLimits(
+        max_bytes=settings.artifact_max_bytes,
+        max_members=settings.artifact_max_members,
+        max_ratio=settings.artifact_max_ratio,
+    )
+    state.model_source = HubModelSource(hub, settings.plant_id, limits)
     if settings.outbox_enabled:
         if deliverer is None:
             deliverer = HubClientDeliverer(hub, settings.plant_id)
@@ -176,10 +251,19 @@ def create_app(
         title=f"Millwright plant node {settings.plant_id}",
         version="0.1.0",
         lifespan=lifespan,
+        openapi_url=None,  # served by _docs_router, behind a key
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_body_bytes,
+        per_path={"/v1/predict": settings.max_predict_body_bytes},
+    )
     app.include_router(health_router, prefix="/v1")
-    app.include_router(serving_router, prefix="/v1")
-    app.include_router(monitoring_router, prefix="/v1")
+    app.include_router(serving_router, prefix="/v1", responses=PROBLEM_RESPONSES)
+    app.include_router(monitoring_router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(metrics_router)
+    app.include_router(_docs_router(app))
     return app

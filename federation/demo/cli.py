@@ -82,9 +82,11 @@ def run_steps(ctx: DemoContext, steps: list[Step], *, keep_running: bool = False
             step(ctx)
         if keep_running:
             node_url = ctx.nodes[DEMO_NODE_PLANT][1]
+            engineer = ctx.node_keys.get(DEMO_NODE_PLANT, {}).get("engineer")
             ctx.console.print(
                 f"\nhub: {ctx.hub_url}  (OpenAPI: {ctx.hub_url}/openapi.json with a token)\n"
-                f"plant node {DEMO_NODE_PLANT}: {node_url}  (API docs {node_url}/docs)\n"
+                f"plant node {DEMO_NODE_PLANT}: {node_url}  (API docs {node_url}/docs, with "
+                f"'Authorization: Bearer {engineer}')\n"
                 f"admin token: {ctx.admin_token}\nPress Ctrl-C to stop."
             )
             while ctx.hub_process is not None and ctx.hub_process.poll() is None:

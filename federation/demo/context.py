@@ -46,6 +46,8 @@ class DemoContext:
     federation: LocalFederation | None = None
     supernodes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     nodes: dict[str, tuple[subprocess.Popen[bytes], str]] = field(default_factory=dict)
+    # plant -> {"line": key, "engineer": key}: the node keys the demo created for each node.
+    node_keys: dict[str, dict[str, str]] = field(default_factory=dict)
     campaign: CampaignRead | None = None
 
     @property

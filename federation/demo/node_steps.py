@@ -4,7 +4,8 @@ One plant node per turbofan plant serves that plant's campaign model; the test s
 replayed (one of them shifted), monitored, and reported to the hub's cross-plant registry.
 The plant nodes are real ``millwright node serve`` processes with plant-scoped tokens; the
 steps drive them through the node CLI (``replay-fleet``, ``monitor --once``), never by
-importing ``plant_node``.
+importing ``plant_node``. Each node gets its own keys (``node create-key``): a ``line`` key
+the replays send, and an ``engineer`` key printed for a person to explore the node's API.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ AI4I_REPLAY_PARTS = 900  # line H made 1,000 parts in the whole data set
 
 def _monitor_env(plant: str) -> dict[str, str]:
     return AI4I_MONITOR_ENV if plant in AI4I_PLANTS else MONITOR_ENV
+
+
 METRICS_TIMEOUT_S = 60.0
 
 
@@ -47,17 +50,42 @@ def start_plant_nodes(ctx: DemoContext) -> None:
     for plant in [*CMAPSS_PLANTS, *AI4I_PLANTS]:
         token = json.loads(
             ctx.millwright(
-                "hub", "create-token", "--role", "plant", "--plant", plant,
-                "--name", f"node-{plant}", "--format", "json",
+                "hub",
+                "create-token",
+                "--role",
+                "plant",
+                "--plant",
+                plant,
+                "--name",
+                f"node-{plant}",
+                "--format",
+                "json",
             ).stdout
         )["token"]
         url = f"http://127.0.0.1:{free_port(8200)}"
         node_dir = ctx.node_dir(plant)
         node_dir.mkdir(parents=True, exist_ok=True)
+        ctx.node_keys[plant] = {
+            role: json.loads(
+                ctx.millwright(
+                    "node", "create-key", "--role", role, "--name", f"demo-{role}",
+                    "--plant", plant, "--data-dir", str(node_dir), "--format", "json",
+                ).stdout
+            )["key"]
+            for role in ("line", "engineer")
+        }  # fmt: skip
         env = {**ctx.env, **_monitor_env(plant), "MILLWRIGHT_NODE_HUB_TOKEN": token}
         args = [
-            "node", "serve", "--plant", plant, "--hub", ctx.hub_url,
-            "--data-dir", str(node_dir), "--port", url.rsplit(":", 1)[1],
+            "node",
+            "serve",
+            "--plant",
+            plant,
+            "--hub",
+            ctx.hub_url,
+            "--data-dir",
+            str(node_dir),
+            "--port",
+            url.rsplit(":", 1)[1],
         ]
         process = spawn_until_ready(
             ctx, args, node_dir / "node.log", f"{url}/v1/ready", f"plant node {plant}", env=env
@@ -69,8 +97,18 @@ def start_plant_nodes(ctx: DemoContext) -> None:
 def _replay(ctx: DemoContext, plant: str, units: str, *extra: str) -> dict[str, int]:
     _, url = ctx.nodes[plant]
     out = ctx.millwright(
-        "node", "replay-fleet", "--node", url, "--subset", CMAPSS_PLANTS[plant],
-        "--units", units, *extra, "--format", "json",
+        "node",
+        "replay-fleet",
+        "--node",
+        url,
+        "--subset",
+        CMAPSS_PLANTS[plant],
+        "--units",
+        units,
+        *extra,
+        "--format",
+        "json",
+        extra_env={"MILLWRIGHT_NODE_KEY": ctx.node_keys[plant]["line"]},
     )
     counts: dict[str, int] = json.loads(out.stdout)
     if counts["predictions"] == 0:
@@ -99,8 +137,20 @@ def replay_test_streams(ctx: DemoContext) -> None:
         )
     for plant, variant in AI4I_PLANTS.items():
         out = ctx.millwright(
-            "node", "replay", "--baseline", "ai4i", "--plant", variant, "--verdicts",
-            "--node", ctx.nodes[plant][1], "--limit", str(AI4I_REPLAY_PARTS), "--format", "json",
+            "node",
+            "replay",
+            "--baseline",
+            "ai4i",
+            "--plant",
+            variant,
+            "--verdicts",
+            "--node",
+            ctx.nodes[plant][1],
+            "--limit",
+            str(AI4I_REPLAY_PARTS),
+            "--format",
+            "json",
+            extra_env={"MILLWRIGHT_NODE_KEY": ctx.node_keys[plant]["line"]},
         )
         summary = json.loads(out.stdout)
         ctx.console.print(
@@ -117,22 +167,32 @@ def monitor_plants(ctx: DemoContext) -> None:
     """Run each node's monitoring job once: estimated vs realized per chunk, and alerts."""
     for plant in [*CMAPSS_PLANTS, *AI4I_PLANTS]:
         out = ctx.millwright(
-            "node", "monitor", "--once", "--plant", plant, "--data-dir",
-            str(ctx.node_dir(plant)), "--format", "json", extra_env=_monitor_env(plant),
+            "node",
+            "monitor",
+            "--once",
+            "--plant",
+            plant,
+            "--data-dir",
+            str(ctx.node_dir(plant)),
+            "--format",
+            "json",
+            extra_env=_monitor_env(plant),
         )
         summaries = json.loads(out.stdout)
         raised = [a for s in summaries for a in s.get("raised") or []]
         if plant == SHIFTED_PLANT:
             ctx.console.print(_chunk_table(plant, summaries))
             for alert in raised:
-                ctx.console.print(f"[bold red]ALERT[/bold red] {plant} {alert['kind']}: "
-                                  f"{alert['description']}")
+                ctx.console.print(
+                    f"[bold red]ALERT[/bold red] {plant} {alert['kind']}: {alert['description']}"
+                )
             if not raised:
                 raise DemoError(f"{plant}: the shifted stream raised no alert")
         else:
             chunks = [c for s in summaries for c in s.get("chunks") or []]
-            ctx.console.print(f"{plant}: {len(chunks)} chunks monitored, "
-                              f"{len(raised)} alerts raised")
+            ctx.console.print(
+                f"{plant}: {len(chunks)} chunks monitored, {len(raised)} alerts raised"
+            )
 
 
 def _num(value: object) -> str:
@@ -151,9 +211,13 @@ def _chunk_table(plant: str, summaries: list[dict[str, object]]) -> Table:
             # a flagged estimate is shown as what flagged it: the number is not to be trusted
             estimate = "unreliable: " + ", ".join(why) if why else _num(c["estimated"])
             table.add_row(
-                str(c["chunk"]), str(c["n_rows"]), estimate,
-                f"[{_num(c['lower'])}, {_num(c['upper'])}]", _num(c["realized"]),
-                str(c["n_labels"]), top,
+                str(c["chunk"]),
+                str(c["n_rows"]),
+                estimate,
+                f"[{_num(c['lower'])}, {_num(c['upper'])}]",
+                _num(c["realized"]),
+                str(c["n_labels"]),
+                top,
             )
     return table
 
@@ -168,26 +232,43 @@ def show_hub_metrics(ctx: DemoContext) -> None:
         if {*CMAPSS_PLANTS, *AI4I_PLANTS} <= plants:
             break
         if time.monotonic() > deadline:
-            raise DemoError(f"hub metrics after {METRICS_TIMEOUT_S:.0f} s cover only "
-                            f"{sorted(plants)}; the nodes' outboxes did not deliver")
+            raise DemoError(
+                f"hub metrics after {METRICS_TIMEOUT_S:.0f} s cover only "
+                f"{sorted(plants)}; the nodes' outboxes did not deliver"
+            )
         time.sleep(1.0)
     table = Table(title="hub: latest cross-plant metrics (GET /api/v1/metrics/summary)")
-    for name in ("plant", "model version", "metric", "estimated", "realized", "latency p99 ms",
-                 "alerts raised", "true / false alarms"):
+    for name in (
+        "plant",
+        "model version",
+        "metric",
+        "estimated",
+        "realized",
+        "latency p99 ms",
+        "alerts raised",
+        "true / false alarms",
+    ):
         table.add_column(name, justify="left" if name in ("plant", "model version") else "right")
 
     def value(plant: str, kind: MetricKind, metric: str) -> str:
-        found = [o for o in items if o.plant_id == plant and o.kind == kind
-                 and o.metric == metric and o.subject is None]
+        found = [
+            o
+            for o in items
+            if o.plant_id == plant and o.kind == kind and o.metric == metric and o.subject is None
+        ]
         return _num(found[-1].value) if found else "-"
 
     for plant in sorted(plants):
         versions = sorted({o.model_version for o in items if o.plant_id == plant})
         metric = "f1" if plant in AI4I_PLANTS else "rmse"
         table.add_row(
-            plant, ", ".join(versions), metric,
-            value(plant, MetricKind.ESTIMATED, metric), value(plant, MetricKind.REALIZED, metric),
-            value(plant, MetricKind.LATENCY, "p99"), value(plant, MetricKind.ALERTS, "raised"),
+            plant,
+            ", ".join(versions),
+            metric,
+            value(plant, MetricKind.ESTIMATED, metric),
+            value(plant, MetricKind.REALIZED, metric),
+            value(plant, MetricKind.LATENCY, "p99"),
+            value(plant, MetricKind.ALERTS, "raised"),
             f"{value(plant, MetricKind.ALERTS, 'true_alarms')} / "
             f"{value(plant, MetricKind.ALERTS, 'false_alarms')}",
         )

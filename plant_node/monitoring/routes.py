@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, status
 
+from plant_node.auth.permissions import allow_line, allow_read
 from plant_node.deps import SessionDep
 from plant_node.monitoring import records
 from plant_node.monitoring.schemas import AlertRead, ChunkRead, OutcomeBatch, OutcomeResult
@@ -13,7 +14,12 @@ from plant_node.monitoring.schemas import AlertRead, ChunkRead, OutcomeBatch, Ou
 router = APIRouter(tags=["monitoring"])
 
 
-@router.post("/outcomes", response_model=OutcomeResult, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/outcomes",
+    response_model=OutcomeResult,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=allow_line,
+)
 def create_outcomes(
     body: OutcomeBatch,
     session: SessionDep,
@@ -27,7 +33,7 @@ def create_outcomes(
     return records.create_outcomes(session=session, batch=body, idempotency_key=idempotency_key)
 
 
-@router.get("/alerts", response_model=list[AlertRead])
+@router.get("/alerts", response_model=list[AlertRead], dependencies=allow_read)
 def list_alerts(
     session: SessionDep,
     status: Literal["open", "closed"] | None = None,
@@ -38,7 +44,7 @@ def list_alerts(
     return records.list_alerts(session=session, status=status, baseline=baseline, limit=limit)
 
 
-@router.get("/monitoring/chunks", response_model=list[ChunkRead])
+@router.get("/monitoring/chunks", response_model=list[ChunkRead], dependencies=allow_read)
 def list_chunks(
     session: SessionDep,
     baseline: str | None = None,

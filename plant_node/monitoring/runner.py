@@ -23,6 +23,7 @@ LightGBM and the frames stay out of the serving process.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -168,6 +169,18 @@ _SETTING_OF_KNOB = {
 }
 
 
+def _recipe_intact(recipe_path: Path) -> bool:
+    """Return whether the recipe matches the digest the model cache took at install (if any)."""
+    record = recipe_path.parent / ".integrity.json"  # plant_node.serving.runtime.INTEGRITY_FILE
+    if not record.is_file():
+        return True  # not a cached version (an export directory read directly)
+    try:
+        expected = json.loads(record.read_text()).get(RECIPE_FILE)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(expected == hashlib.sha256(recipe_path.read_bytes()).hexdigest())
+
+
 def monitoring_knobs(settings: NodeSettings, target: _Target) -> MonitoringKnobs:
     """Return the monitoring section of the version's recipe, overridden by the node's settings.
 
@@ -177,6 +190,10 @@ def monitoring_knobs(settings: NodeSettings, target: _Target) -> MonitoringKnobs
     knobs = MonitoringKnobs()
     found = _bundle(settings, target)
     recipe_path = found[0] / RECIPE_FILE if found else None
+    if recipe_path is not None and recipe_path.exists() and not _recipe_intact(recipe_path):
+        log.warning("%s: recipe.json changed since the model was installed; using defaults",
+                    target.model_version)  # fmt: skip
+        recipe_path = None
     if recipe_path is not None and recipe_path.exists():
         try:
             section = json.loads(recipe_path.read_text()).get("monitoring")
@@ -813,6 +830,8 @@ def settings_env(settings: NodeSettings) -> dict[str, str]:
     for name in type(settings).model_fields:
         value = getattr(settings, name)
         if value is None or name in recipe_owned:  # left to the model's recipe
+            continue
+        if name == "bootstrap_keys":  # the monitoring child serves no requests: no keys
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()

@@ -14,7 +14,12 @@ import time
 import uuid
 from pathlib import Path
 
-from plant_node.serving.runtime import CACHE_MARKER, read_manifest, verify_model_dir
+from plant_node.serving.runtime import (
+    CACHE_MARKER,
+    read_manifest,
+    record_side_files,
+    verify_model_dir,
+)
 
 log = logging.getLogger("millwright.node.cache")
 MARKER = CACHE_MARKER
@@ -75,6 +80,7 @@ class ModelCache:
         shutil.copytree(src_dir, tmp)
         try:
             verify_model_dir(tmp, manifest)
+            record_side_files(tmp)
             (tmp / MARKER).write_text(str(time.time_ns()))
             if final.exists():
                 shutil.rmtree(final)

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,9 +265,17 @@ class ServingFlows:
         )
 
     def start_rollout(
-        self, baseline: str, version: str, mode: RolloutMode | None = None
+        self,
+        baseline: str,
+        version: str,
+        mode: RolloutMode | None = None,
+        *,
+        actor: str | None = None,
     ) -> dict[str, Any]:
         """Put a cached version in front of traffic as challenger (shadow, canary) or promote it.
+
+        The change is queued for the hub as a ``rollout.started`` or ``rollout.promoted``
+        event; ``actor`` (the engineer's key, e.g. ``engineer:alice``) is recorded in it.
 
         Raises
         ------
@@ -295,11 +304,11 @@ class ServingFlows:
                     RolloutGuard(loaded.version, mode, self._limits()),
                 )
         kind = "promoted" if mode == RolloutMode.FULL else "started"
-        self._rollout_event(kind, baseline, loaded.version, mode, None)
+        self._rollout_event(kind, baseline, loaded.version, mode, None, actor=actor)
         return self.rollout_status()
 
-    def stop_rollout(self, baseline: str, reason: str) -> None:
-        """Withdraw the challenger of ``baseline`` and record why."""
+    def stop_rollout(self, baseline: str, reason: str, *, actor: str | None = None) -> None:
+        """Withdraw the challenger of ``baseline`` and record why (and who, when a person)."""
         with self._rollout_lock:
             entry = self._challengers.pop(baseline, None)
         if entry is None:
@@ -318,6 +327,7 @@ class ServingFlows:
                 "p99_ms": status.p99_ms,
                 "disagreement": status.disagreement,
             },
+            actor=actor,
         )
         self.metrics.fallbacks.labels(baseline, "rollback").inc()
 
@@ -354,8 +364,13 @@ class ServingFlows:
         mode: RolloutMode,
         reason: str | None,
         stats: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
     ) -> None:
-        log.warning("rollout %s: %s %s (%s) %s", kind, baseline, version, mode.value, reason or "")
+        log.warning(
+            "rollout %s: %s %s (%s) %s by %s",
+            kind, baseline, version, mode.value, reason or "", actor or "the node",
+        )  # fmt: skip
         try:
             with managed_session(self._factory) as session:
                 serving_service.enqueue_rollout_event(
@@ -368,6 +383,8 @@ class ServingFlows:
                         "mode": mode.value,
                         "reason": reason,
                         "stats": stats or {},
+                        # "node" when the node decided (a guard's automatic rollback).
+                        "actor": actor or "node",
                         "at": utcnow().isoformat(),
                     },
                 )
@@ -455,12 +472,15 @@ class ServingFlows:
             )
         return pipeline
 
-    def predict(self, request: PredictRequest) -> tuple[dict[str, Any], PendingExplanation | None]:
-        """Validate, score and log one request; return the response and deferred explain work.
+    def predict(
+        self, request: PredictRequest
+    ) -> tuple[dict[str, Any], PendingExplanation | None, Future[None]]:
+        """Validate, score and log one request: response, deferred work, log-commit future.
 
         The response is a JSON-ready dict of the ``PredictResponse`` shape (built directly:
         validating the model the service itself built would only cost time). Its log rows are
-        handed to the log writer, which the caller can wait for with :meth:`flush_log`.
+        handed to the log writer (group commit); the caller answers only once the returned
+        future has resolved, so every prediction id given out is durable.
 
         With the explanation worker running, deferred work is queued to it and None is
         returned in its place; otherwise the caller may run :meth:`explain_pending`.
@@ -478,7 +498,9 @@ class ServingFlows:
         finally:
             self._leave()
 
-    def _predict(self, request: PredictRequest) -> tuple[dict[str, Any], PendingExplanation | None]:
+    def _predict(
+        self, request: PredictRequest
+    ) -> tuple[dict[str, Any], PendingExplanation | None, Future[None]]:
         started = time.perf_counter()
         pipeline = self._pipeline(request.baseline)
         records = request.all_records()
@@ -518,7 +540,7 @@ class ServingFlows:
         if shadow is not None:  # scored and logged, never returned
             none: list[dict[str, Any] | None] = [None] * len(items)
             shadow_rows = self._rows(pipeline, batch_id, items, shadow, none, latency_ms, "shadow")
-        self.log.add(rows + shadow_rows)  # before the explanation: its update follows the row
+        durable = self.log.add(rows + shadow_rows)  # before the explanation: its update follows
         pending = None
         overloaded = False
         if deferred and scored.model is not None:
@@ -543,7 +565,7 @@ class ServingFlows:
         elapsed = time.perf_counter() - started
         self.metrics.predict_latency.labels(pipeline.baseline).observe(elapsed)
         self.metrics.predictions.labels(pipeline.baseline, scored.served_by).inc(len(rows))
-        return response, pending
+        return response, pending, durable
 
     def _note_overload(self, n: int) -> None:
         """Count unexplained predictions; warn at most every 10 s (not once per request)."""
@@ -567,6 +589,7 @@ class ServingFlows:
                 baseline=baseline,
                 records=records,
                 violations=violations,
+                excerpt_bytes=self.settings.quarantine_excerpt_bytes,
             )
         self.metrics.quarantined.labels(baseline).inc()
         self.metrics.violations.labels(baseline).inc(len(violations))

@@ -8,11 +8,11 @@ from; the cache then verifies every file's sha256 before anything loads it.
 
 from __future__ import annotations
 
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
+from plant_node.serving.archive import ArchiveLimits, safe_extract
 from plant_node.serving.sync import Assignment
 
 BASELINE_PREFIXES: tuple[str, ...] = ("cmapss", "ai4i")
@@ -45,11 +45,16 @@ class HubModelSource:
         The hub client.
     plant_id
         This node's plant id.
+    limits
+        Caps of an unpacked artifact (size, members, compression ratio).
     """
 
-    def __init__(self, client: HubModels, plant_id: str) -> None:
+    def __init__(
+        self, client: HubModels, plant_id: str, limits: ArchiveLimits | None = None
+    ) -> None:
         self._client = client
         self._plant_id = plant_id
+        self._limits = limits or ArchiveLimits()
         self._digests: dict[tuple[str, str], str] = {}
 
     def list_assignments(self) -> list[Assignment]:
@@ -72,14 +77,14 @@ class HubModelSource:
             If the assignment was not listed first.
         tarfile.TarError
             If the artifact is not a tar archive.
+        ArchiveRefused
+            If it breaks a limit or holds a link, device or escaping path (nothing is kept).
         """
         digest = self._digests[(assignment.name, assignment.version)]
         with tempfile.TemporaryDirectory() as tmp:
             blob = Path(tmp) / "artifact"
             self._client.download_artifact(digest, blob)
-            with tarfile.open(blob) as tar:
-                # The "data" filter refuses absolute paths, links out of the tree and devices.
-                tar.extractall(dest_dir, filter="data")
+            safe_extract(blob, dest_dir, self._limits)
         inner = [p for p in dest_dir.iterdir() if p.is_dir()]
         if not any(dest_dir.glob("*.json")) and len(inner) == 1:
             for path in inner[0].iterdir():  # archive wrapped the export in one folder

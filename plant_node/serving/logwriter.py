@@ -1,24 +1,30 @@
-"""The prediction log's single writer: batched inserts and attribution updates off the request path.
+"""The prediction log's single writer: group commit, and a request answers only once durable.
 
-A request hands its log rows to :meth:`PredictionLog.add` and answers; one thread writes every
-pending row in one transaction (one ``executemany``), so a burst of requests costs one commit
-instead of one each, and the request never waits for SQLite. Explanations computed after the
-response go through the same thread (:meth:`PredictionLog.set_attributions`), so an update is
-always written after the row it updates, and SQLite sees a single writer.
+A request hands its log rows to :meth:`PredictionLog.add` and gets a future; one thread
+writes every row waiting at that moment in one transaction (one ``executemany``, one WAL
+fsync), then resolves all their futures. The request awaits its future before it answers,
+so a burst of requests still costs one commit (group commit), and no prediction id is ever
+given out for a row that is not on disk. Explanations computed after the response go through
+the same thread (:meth:`PredictionLog.set_attributions`), so an update is always written
+after the row it updates, and SQLite sees a single writer.
 
 Semantics
 ---------
-* Read-your-writes: :meth:`flush` returns once everything handed over before the call is
-  committed; ``GET /v1/predictions/{id}`` and feedback call it first, so a client that got a
-  prediction id can always read it back.
+* Durable acknowledgement: the future resolves after the commit returned. The node's SQLite
+  runs in WAL mode with ``synchronous=FULL`` (``plant_node.db``): the WAL is fsynced at every
+  commit, so an acknowledged row survives SIGKILL of the node (which WAL with NORMAL would
+  too: the data is in the OS page cache) and also an OS crash or power loss (which NORMAL
+  would not). A row whose write fails resolves its future with the error: the request
+  answers 503, never 200 without a row.
+* Read-your-writes follows from the above; :meth:`flush` still waits for queued attribution
+  updates (``GET /v1/predictions/{id}`` calls it so a finished explanation is visible).
 * Backpressure, never loss: the queue is bounded (``max_pending`` operations). When it is full
-  the caller writes its own rows inline (the pre-writer behaviour, slower but nothing dropped).
+  the caller writes its own rows inline (slower, still durable before the answer).
 * Clean shutdown (:meth:`stop`, called by the app's lifespan on SIGTERM/SIGINT) drains the
-  queue before the thread exits: nothing handed over is lost.
-* Crash (SIGKILL, power loss): rows still in the queue are lost, at most the last few
-  milliseconds of predictions (the writer commits as soon as it wakes, typically within one
-  request's time). The response has already been sent for them; the caller holds its
-  prediction ids but the node may have no log row for them. Committed rows survive (SQLite WAL).
+  queue before the thread exits.
+* Crash (SIGKILL): rows still queued were never acknowledged (their requests were waiting),
+  so the client saw an error or a dropped connection, never a prediction id. Only queued
+  explanation updates can be lost; those predictions then read ``attributions: null``.
   Nothing bound for the hub goes through here: the outbox keeps its own synchronous durability.
 """
 
@@ -30,7 +36,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +56,8 @@ MAX_BATCH = 512
 @dataclass
 class _Insert:
     rows: list[dict[str, Any]]
+    # Resolved once the rows are committed (or with the error that kept them out).
+    done: Future[None] = field(default_factory=Future)
 
 
 @dataclass
@@ -138,17 +147,29 @@ class PredictionLog:
             return False
         return True
 
-    def add(self, rows: list[dict[str, Any]]) -> None:
-        """Hand over log rows (``predictions`` columns); written inline if the writer is busy."""
+    def add(self, rows: list[dict[str, Any]]) -> Future[None]:
+        """Hand over log rows (``predictions`` columns); the future resolves once they are durable.
+
+        Written inline (and returned resolved) when the writer is not running or its queue
+        is full. Await it (``asyncio.wrap_future``) before answering the request.
+        """
+        op = _Insert(rows)
         if not rows:
-            return
+            op.done.set_result(None)
+            return op.done
         if self._thread is not None:
             try:
-                self._queue.put_nowait(_Insert(rows))
-                return
+                self._queue.put_nowait(op)
+                return op.done
             except queue.Full:
                 log.warning("prediction log queue full; writing %d rows inline", len(rows))
-        self._write([_Insert(rows)])
+        try:
+            self._write([op])
+        except Exception as exc:
+            op.done.set_exception(exc)
+        else:
+            op.done.set_result(None)
+        return op.done
 
     def set_attributions(self, updates: list[tuple[str, dict[str, Any]]]) -> None:
         """Hand over late attributions; queued behind the rows they update (blocks if full)."""
@@ -186,14 +207,19 @@ class PredictionLog:
                     break
             work = [op for op in ops if isinstance(op, _Insert | _Attributions)]
             try:
-                self._write(work)
+                self._write(work)  # one transaction for every request waiting now
             except Exception:  # a bad batch must not stop the log; retried row by row
                 log.exception("prediction log batch failed; writing its operations one by one")
                 for item in work:
                     try:
                         self._write([item])
-                    except Exception:
-                        log.exception("dropping an unwritable prediction log operation")
+                    except Exception as exc:
+                        log.exception("an unwritable prediction log operation was refused")
+                        if isinstance(item, _Insert):
+                            item.done.set_exception(exc)
+            for written in work:
+                if isinstance(written, _Insert) and not written.done.done():
+                    written.done.set_result(None)
             for op in ops:
                 if isinstance(op, _Barrier):
                     op.done.set()

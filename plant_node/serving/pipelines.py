@@ -6,6 +6,7 @@ the same code training uses, so serving cannot drift from it.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import operator
 import threading
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from baselines.contracts import DataContract, Severity, ViolationReport, get_contract
+from baselines.contracts import DataContract, Severity, Violation, ViolationReport, get_contract
 from baselines.features import ai4i, cmapss, state_from_dict
 from baselines.rules import ai4i as ai4i_rules
 from plant_node.serving.explain import ValueFunction
@@ -88,6 +89,7 @@ def _model_state(model: LoadedModel) -> Any:
 
 
 _NUMBER_TYPES = frozenset({int, float})
+_STR_TYPES: frozenset[type] = frozenset({str})
 # Integers beyond this lose precision as float64; the fast path leaves them to pandera.
 _EXACT_INT = 2.0**53
 
@@ -188,13 +190,38 @@ class ContractGate:
                 return False
         return True
 
+    def _type_violations(self, records: Sequence[Record]) -> list[Violation]:
+        """Fields of the wrong JSON type: pandera would coerce ``"42"`` to 42; the node does not.
+
+        A numeric field takes a JSON number (not a string, not a boolean), a string field a
+        string; null is left to the contract's null rules.
+        """
+        out = []
+        for spec in self.specs:
+            wanted: frozenset[type] = _STR_TYPES if spec.kind == "str" else _NUMBER_TYPES
+            bad = [
+                i
+                for i, r in enumerate(records)
+                if r.get(spec.name) is not None and type(r[spec.name]) not in wanted
+            ]
+            if bad:
+                expected = "a string" if spec.kind == "str" else "a JSON number, not a string"
+                out.append(
+                    Violation("type", spec.name, bad, len(bad), detail=f"expected {expected}")
+                )
+        return out
+
     def validate(self, records: Sequence[Record]) -> ViolationReport:
-        """Return the contract's report; clean batches skip pandera."""
+        """Return the contract's report (plus strict JSON types); clean batches skip pandera."""
         if records and self._fast_ok(records):
             return ViolationReport(self.contract.name, self.contract.version, len(records), [])
         import pandas as pd
 
-        return self.contract.validate(pd.DataFrame(list(records)), with_labels=False)
+        report = self.contract.validate(pd.DataFrame(list(records)), with_labels=False)
+        typed = self._type_violations(records)
+        if not typed:
+            return report
+        return dataclasses.replace(report, violations=[*typed, *report.violations])
 
 
 def blocking_violations(report: ViolationReport) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 
 from federation.errors import Unavailable
+from plant_node.auth.permissions import EngineerDep, allow_engineer, allow_line, allow_read
 from plant_node.deps import SessionDep, StateDep
 from plant_node.serving import service as serving_service
 from plant_node.serving.flows import ServingFlows
@@ -57,7 +59,12 @@ _PREDICT_BODY = {
 }
 
 
-@router.post("/predict", response_model=PredictResponse, openapi_extra=_PREDICT_BODY)
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    openapi_extra=_PREDICT_BODY,
+    dependencies=allow_line,
+)
 async def predict(request: Request, state: StateDep, background: BackgroundTasks) -> Response:
     """Score one record or a batch; explanations follow right after the response.
 
@@ -68,13 +75,21 @@ async def predict(request: Request, state: StateDep, background: BackgroundTasks
     """
     flows = _flows(state)
     body = _predict_request(await request.body())
-    response, pending = flows.predict(body)
+    response, pending, durable = flows.predict(body)
+    try:
+        await asyncio.wrap_future(durable)  # answer only once the log rows are on disk
+    except Exception as exc:
+        raise Unavailable(
+            "The prediction could not be logged, so it is not returned; retry."
+        ) from exc
     if pending is not None:
         background.add_task(flows.explain_pending, pending)
     return Response(to_json(response), media_type="application/json")
 
 
-@router.get("/predictions/{prediction_id}", response_model=PredictionDetail)
+@router.get(
+    "/predictions/{prediction_id}", response_model=PredictionDetail, dependencies=allow_line
+)
 def get_prediction(prediction_id: str, session: SessionDep, state: StateDep) -> PredictionDetail:
     """Return a logged prediction with its inputs, features, outputs and attributions."""
     if state.serving is not None:
@@ -83,7 +98,12 @@ def get_prediction(prediction_id: str, session: SessionDep, state: StateDep) -> 
     return serving_service.to_detail(row)
 
 
-@router.post("/feedback", response_model=FeedbackRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/feedback",
+    response_model=FeedbackRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=allow_line,
+)
 def create_feedback(body: FeedbackCreate, session: SessionDep, state: StateDep) -> FeedbackRead:
     """Record the floor's verdict on a prediction; its summary is queued for the hub."""
     if state.serving is not None:
@@ -95,25 +115,28 @@ def create_feedback(body: FeedbackCreate, session: SessionDep, state: StateDep) 
     return FeedbackRead.model_validate(row)
 
 
-@router.post("/models/reload")
+@router.post("/models/reload", dependencies=allow_engineer)
 def reload_models(state: StateDep) -> dict[str, Any]:
     """Pull assignments from the hub (cache when away) and hot-swap to each champion."""
     return _flows(state).sync_models(state.model_source)
 
 
-@router.get("/rollout")
+@router.get("/rollout", dependencies=allow_read)
 def rollout_status(state: StateDep) -> dict[str, Any]:
     """Champion and challenger of every baseline, with the challenger's record."""
     return _flows(state).rollout_status()
 
 
 @router.post("/rollout")
-def start_rollout(body: RolloutStart, state: StateDep) -> dict[str, Any]:
-    """Stage a cached version as challenger, or promote it with mode ``full``."""
-    return _flows(state).start_rollout(body.baseline, body.version, body.mode)
+def start_rollout(body: RolloutStart, state: StateDep, engineer: EngineerDep) -> dict[str, Any]:
+    """Stage a cached version as challenger, or promote it with mode ``full``.
+
+    The change is queued for the hub as a ``rollout.*`` event naming the engineer's key.
+    """
+    return _flows(state).start_rollout(body.baseline, body.version, body.mode, actor=engineer.actor)
 
 
 @router.delete("/rollout/{baseline}", status_code=status.HTTP_204_NO_CONTENT)
-def stop_rollout(baseline: str, state: StateDep) -> None:
+def stop_rollout(baseline: str, state: StateDep, engineer: EngineerDep) -> None:
     """Withdraw a baseline's challenger (recorded as an operator rollback)."""
-    _flows(state).stop_rollout(baseline, "withdrawn by operator")
+    _flows(state).stop_rollout(baseline, "withdrawn by operator", actor=engineer.actor)

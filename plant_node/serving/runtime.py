@@ -36,6 +36,10 @@ MANIFEST_NAMES: tuple[str, ...] = ("metadata.json", "manifest.json")
 # Written by the model cache into each installed version; its folder name is the registry
 # version, which wins over whatever the export's metadata calls itself.
 CACHE_MARKER = ".installed"
+# Also written by the cache: the sha256 of the manifest and the recipe, taken when the
+# version was verified and installed; a cached version is loaded only while they still match.
+INTEGRITY_FILE = ".integrity.json"
+SIDE_FILES: tuple[str, ...] = (*MANIFEST_NAMES, "recipe.json")
 CHUNK = 1 << 20
 
 
@@ -206,6 +210,39 @@ def verify_model_dir(model_dir: Path, manifest: ModelManifest) -> None:
             raise IntegrityMismatch(
                 f"{fname} of model {manifest.name} {manifest.version} does not match its sha256.",
                 diagnostic=f"expected {expected}, got {actual}",
+            )
+
+
+def record_side_files(model_dir: Path) -> None:
+    """Write the sha256 of the manifest and recipe files the directory holds (cache install)."""
+    digests = {n: sha256_file(model_dir / n) for n in SIDE_FILES if (model_dir / n).is_file()}
+    (model_dir / INTEGRITY_FILE).write_text(json.dumps(digests, sort_keys=True))
+
+
+def verify_side_files(model_dir: Path) -> None:
+    """Check a cached version's manifest and recipe against the digests taken at install.
+
+    Raises
+    ------
+    IntegrityMismatch
+        If the record is missing or unreadable, or a file changed, appeared or disappeared.
+    """
+    try:
+        recorded = json.loads((model_dir / INTEGRITY_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise IntegrityMismatch(
+            f"Cached model {model_dir.name} has no readable integrity record; reinstall it."
+        ) from exc
+    if not isinstance(recorded, dict):
+        raise IntegrityMismatch(f"Cached model {model_dir.name} has a malformed integrity record.")
+    for name in SIDE_FILES:
+        path = model_dir / name
+        expected = recorded.get(name)
+        if expected is None and not path.is_file():
+            continue
+        if expected is None or not path.is_file() or sha256_file(path) != expected:
+            raise IntegrityMismatch(
+                f"{name} of cached model {model_dir.name} changed since it was installed."
             )
 
 
@@ -434,8 +471,11 @@ class ModelRuntime:
         InvalidInput
             If the manifest is missing or the IR does not compile.
         """
+        cached = (model_dir / CACHE_MARKER).is_file()
+        if cached:  # metadata.json and recipe.json too, before either is read
+            verify_side_files(model_dir)
         manifest = read_manifest(model_dir, self.precision)
-        if (model_dir / CACHE_MARKER).is_file():
+        if cached:
             manifest = dataclasses.replace(manifest, version=model_dir.name)
         verify_model_dir(model_dir, manifest)
         try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,20 +34,42 @@ def quarantine_batch(
     baseline: str,
     records: list[dict[str, Any]],
     violations: list[dict[str, Any]],
+    excerpt_bytes: int = 16_384,
+    max_violations: int = 200,
 ) -> QuarantinedBatch:
-    """Keep a rejected request whole with its violation report (flush only).
+    """Keep a rejected request's excerpt, size and sha256 with its violation report (flush only).
+
+    The payload holds the leading records that fit in ``excerpt_bytes`` of JSON, the number
+    of records, the batch's JSON size and the sha256 of that JSON (the canonical encoding of
+    the records as parsed), so a 10 MB rejected batch costs kilobytes, and a copy kept by
+    the sender can still be matched. At most ``max_violations`` violations are kept.
 
     Returns
     -------
     QuarantinedBatch
         The stored row.
     """
+    encoded = [to_json(r, inf_nan_mode="constants") for r in records]
+    whole = b"[" + b",".join(encoded) + b"]"
+    kept: list[dict[str, Any]] = []
+    used = 2
+    for record, raw in zip(records, encoded, strict=True):
+        used += len(raw) + 1
+        if used > excerpt_bytes:
+            break
+        kept.append(record)
     row = QuarantinedBatch(
         id=batch_id,
         baseline=baseline,
         n_rows=len(records),
-        payload={"records": records},
-        violations=violations,
+        payload={
+            "records": kept,
+            "truncated": len(kept) < len(records),
+            "n_records": len(records),
+            "bytes": len(whole),
+            "sha256": hashlib.sha256(whole).hexdigest(),
+        },
+        violations=violations[:max_violations],
     )
     session.add(row)
     session.flush()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from plant_node.config import NodeSettings
 from plant_node.db import make_engine, make_session_factory, upgrade_database
+from tests.plant_node.keys import BOOTSTRAP
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +31,7 @@ def node_settings(tmp_path: Path, migrated_db_file: Path) -> NodeSettings:
         data_dir=tmp_path,
         database_url=f"sqlite:///{db_file}",
         outbox_enabled=False,
+        bootstrap_keys=BOOTSTRAP,
     )
 
 

@@ -9,10 +9,11 @@ from typer.testing import CliRunner
 from plant_node.cli import app as cli_app
 from plant_node.config import NodeSettings
 from plant_node.main import create_app
+from tests.plant_node.keys import auth
 
 
 def test_health_ready_metrics(node_settings: NodeSettings) -> None:
-    with TestClient(create_app(node_settings)) as client:
+    with TestClient(create_app(node_settings), headers=auth()) as client:
         health = client.get("/v1/health")
         ready = client.get("/v1/ready")
         metrics = client.get("/metrics")
@@ -29,7 +30,7 @@ def test_health_ready_metrics(node_settings: NodeSettings) -> None:
 def test_unmigrated_database_is_not_ready(tmp_path: Path) -> None:
     settings = NodeSettings(plant_id="p", data_dir=tmp_path, outbox_enabled=False)
 
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=auth()) as client:
         ready = client.get("/v1/ready")
 
     assert ready.status_code == 503
@@ -37,7 +38,7 @@ def test_unmigrated_database_is_not_ready(tmp_path: Path) -> None:
 
 
 def test_unknown_route_is_problem_json(node_settings: NodeSettings) -> None:
-    with TestClient(create_app(node_settings)) as client:
+    with TestClient(create_app(node_settings), headers=auth()) as client:
         response = client.get("/v1/nope")
 
     assert response.status_code == 404

@@ -16,14 +16,15 @@ from plant_node.config import NodeSettings
 from plant_node.main import create_app
 from plant_node.replay import failure_records, fleet_requests
 from plant_node.scheduler import JOBS
+from tests.plant_node.keys import BOOTSTRAP, auth
 
 UNITS = list(range(1, 13))
 
 
 def main() -> None:
     data_dir, overrides = Path(sys.argv[1]), json.loads(sys.argv[2])
-    settings = NodeSettings(data_dir=data_dir, **overrides)
-    with TestClient(create_app(settings)) as client:
+    settings = NodeSettings(data_dir=data_dir, bootstrap_keys=BOOTSTRAP, **overrides)
+    with TestClient(create_app(settings), headers=auth()) as client:
         statuses = []
         for records in fleet_requests(units=UNITS, slots=4, every=5, seed=0):
             response = client.post("/v1/predict", json={"baseline": "cmapss", "records": records})

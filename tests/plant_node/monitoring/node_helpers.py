@@ -16,6 +16,7 @@ from baselines.features import cmapss
 from plant_node.config import NodeSettings
 from plant_node.db import upgrade_database
 from plant_node.serving.cache import ModelCache
+from tests.plant_node.keys import BOOTSTRAP
 
 RUL_CAP = 125.0
 
@@ -71,6 +72,7 @@ def monitored_node(root: Path, model_dir: Path, **overrides: Any) -> NodeSetting
             "monitor_reference_rows": 1000,
             "monitor_min_rows": 50,
             "monitor_pseudonym_key": "k" * 32,
+            "bootstrap_keys": BOOTSTRAP,
             **overrides,
         }
     )

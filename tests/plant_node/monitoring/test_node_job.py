@@ -27,6 +27,7 @@ from plant_node.monitoring.models import MonitoringAlert, MonitoringChunk
 from plant_node.monitoring.runner import METRICS_STREAM, run_node_monitoring, settings_env
 from plant_node.outbox.models import OutboxItem
 from plant_node.replay import failure_records, fleet_requests
+from tests.plant_node.keys import auth
 from tests.plant_node.monitoring.node_helpers import monitored_node
 
 OFFSET = {"s11": 0.6}
@@ -57,7 +58,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, rul_model_dir: Path) -> d
     )
     raw: set[float] = set()
     out: dict[str, Any] = {"raw": raw}
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=auth()) as client:
         out["logged"] = _replay(client, fleet_requests(units=REFERENCE, seed=1), raw)
         out["logged"] += _replay(client, fleet_requests(units=STABLE, seed=2), raw)
         posted = client.post(

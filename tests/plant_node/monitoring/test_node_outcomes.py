@@ -15,6 +15,7 @@ from plant_node.main import create_app
 from plant_node.monitoring.models import Outcome
 from plant_node.replay import fleet_requests
 from plant_node.serving.cache import ModelCache
+from tests.plant_node.keys import auth
 from tests.plant_node.monitoring.node_helpers import monitored_node
 
 UNITS = [1, 2, 3]
@@ -25,7 +26,7 @@ def _node(root: Path, rul_model_dir: Path, ai4i_model_dir: Path) -> TestClient:
     cache = ModelCache(settings.cache_path)
     cache.install(ai4i_model_dir)
     cache.set_champion("ai4i", "1")
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings), headers=auth())
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from baselines.features import ai4i, cmapss
 from plant_node.config import NodeSettings
 from plant_node.main import create_app
 from plant_node.serving.cache import ModelCache
+from tests.plant_node.keys import auth
 from tests.plant_node.serving.irs import build_logistic_ir, build_window_ir
 
 AI4I_WEIGHTS = [0.3, -0.2, 0.1, 0.9, 1.2, 0.4, -0.5, 1.1, 0.2, 0.0, -0.1]
@@ -89,7 +90,7 @@ def served_settings(
 
 @pytest.fixture
 def client(served_settings: NodeSettings) -> Iterator[TestClient]:
-    with TestClient(create_app(served_settings)) as c:
+    with TestClient(create_app(served_settings), headers=auth()) as c:
         yield c
 
 

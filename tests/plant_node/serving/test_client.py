@@ -35,3 +35,21 @@ def test_replay_requests_shape(baseline: str, plant: str | None) -> None:
 
     assert len(batches) == 3
     assert all(len(b) == (1 if baseline == "ai4i" else 30) for b in batches)
+
+
+def test_the_client_sends_its_key(served_settings: Any) -> None:
+    from federation.errors import Forbidden, Unauthenticated
+    from plant_node.main import create_app
+    from tests.plant_node.keys import LINE_KEY
+
+    records = next(replay_requests("ai4i", "M", 1))
+    with TestClient(create_app(served_settings)) as raw:
+        anonymous = NodeClient(client=raw)
+        with pytest.raises(Unauthenticated):
+            anonymous.predict("ai4i", records)
+        line = NodeClient(client=raw, key=LINE_KEY)
+        answer = line.predict("ai4i", records)
+        with pytest.raises(Forbidden):
+            line._check(raw.post("/v1/models/reload"))
+
+    assert len(answer.predictions) == 1

@@ -19,6 +19,7 @@ from plant_node.serving.explain import shapley
 from plant_node.serving.flows import PendingExplanation
 from plant_node.serving.logwriter import PredictionLog
 from plant_node.serving.models import Prediction
+from tests.plant_node.keys import auth
 
 
 def _count(settings: NodeSettings) -> int:
@@ -45,7 +46,7 @@ def _row(i: int) -> dict[str, Any]:
 def test_every_answered_prediction_is_logged_on_clean_shutdown(
     served_settings: NodeSettings, ai4i_records: list[dict[str, Any]]
 ) -> None:
-    with TestClient(create_app(served_settings)) as client:
+    with TestClient(create_app(served_settings), headers=auth()) as client:
         ids = []
         for i in range(40):
             body = {"baseline": "ai4i", "records": ai4i_records[i % 5 : i % 5 + 3]}
@@ -242,3 +243,30 @@ def test_explain_lane_has_its_own_compiled_copy_made_on_first_use(
 
     assert set(model._pools) == {"live", "explain"}
     np.testing.assert_allclose(lane, live, rtol=1e-6)
+
+
+def test_the_future_resolves_only_once_committed_and_fails_for_a_refused_row(
+    node_settings: NodeSettings, session_factory: Any
+) -> None:
+    gate = threading.Event()
+    log = PredictionLog(session_factory)
+    real_write = log._write
+
+    def gated_write(ops: list[Any]) -> None:
+        gate.wait(10)
+        real_write(ops)
+
+    log._write = gated_write  # type: ignore[method-assign]
+    log.start()
+    first = log.add([_row(1)])
+    pending = first.done()  # the writer has not committed yet
+    gate.set()
+    first.result(10)
+    committed = _count(node_settings)
+    duplicate = log.add([_row(1)])  # same primary key: the database refuses it
+    error = duplicate.exception(10)
+    log.stop()
+
+    assert pending is False
+    assert committed == 1
+    assert error is not None  # the request answers 503, never a 200 without its row

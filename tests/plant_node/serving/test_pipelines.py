@@ -59,8 +59,11 @@ def test_fast_path_agrees_with_pandera(
         full = contract.validate(pd.DataFrame(batch), with_labels=False)
         fast = gate.validate(batch)
 
-        assert fast.ok == full.ok, (trial, batch)
-        assert fast.rules() == full.rules()
+        # The node is stricter than pandera on JSON types only: "42" or true for a number
+        # is a "type" violation (pandera would coerce it); every other verdict is pandera's.
+        typed = {r for r in fast.rules() if r[0] == "type"}
+        assert fast.ok == (full.ok and not typed), (trial, batch)
+        assert fast.rules() - typed == full.rules()
 
 
 def test_fallback_rules_come_from_baselines(cmapss_records: list[dict[str, Any]]) -> None:

@@ -15,11 +15,12 @@ from plant_node.outbox import service as outbox_service
 from plant_node.serving.cache import ModelCache
 from plant_node.serving.models import Prediction
 from plant_node.serving.rollout import RolloutGuard, RolloutLimits
+from tests.plant_node.keys import auth
 from tests.plant_node.serving.conftest import AI4I_WEIGHTS, ai4i_model
 
 
 def _client(settings: NodeSettings) -> TestClient:
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings), headers=auth())
 
 
 def _roles(client: TestClient) -> list[tuple[str, str]]:
@@ -117,3 +118,30 @@ def test_guard_limits() -> None:
 
     assert slow.status().breach is not None and "p99" in slow.status().breach  # type: ignore[operator]
     assert failing.status().breach is not None and "error rate" in failing.status().breach  # type: ignore[operator]
+
+
+def test_an_engineers_rollout_is_queued_for_the_hub_with_who_did_it(
+    served_settings: NodeSettings, tmp_path: Path, ai4i_state: ai4i.Ai4iFeatureState
+) -> None:
+    ModelCache(served_settings.cache_path).install(ai4i_model(tmp_path / "c", ai4i_state, "2"))
+    with TestClient(create_app(served_settings), headers=auth()) as client:
+        anonymous = client.post(
+            "/v1/rollout",
+            json={"baseline": "ai4i", "version": "2", "mode": "full"},
+            headers={"Authorization": ""},
+        )
+        line = client.post(
+            "/v1/rollout",
+            json={"baseline": "ai4i", "version": "2", "mode": "full"},
+            headers=auth("line"),
+        )
+        promoted = client.post(
+            "/v1/rollout", json={"baseline": "ai4i", "version": "2", "mode": "full"}
+        )
+        with client.app.state.node.session_factory() as session:  # type: ignore[attr-defined]
+            events = outbox_service.list_items(session=session, stream="rollout")
+
+    assert (anonymous.status_code, line.status_code, promoted.status_code) == (401, 403, 200)
+    assert [e.kind for e in events] == ["rollout.promoted"]
+    assert events[0].payload["actor"] == "engineer:test-engineer"
+    assert events[0].payload["model_version"] == "2"

@@ -14,6 +14,7 @@ from plant_node.main import create_app
 from plant_node.outbox import service as outbox_service
 from plant_node.serving import service as serving_service
 from plant_node.serving.cache import ModelCache
+from tests.plant_node.keys import auth
 from tests.plant_node.serving.conftest import ai4i_model, logistic_score
 
 
@@ -136,7 +137,9 @@ def test_failing_versions_fall_back_to_previous_then_rule_never_500(
 ) -> None:
     cache = ModelCache(served_settings.cache_path)
     record = ai4i_records[0]
-    with TestClient(create_app(served_settings), raise_server_exceptions=False) as client:
+    with TestClient(
+        create_app(served_settings), headers=auth(), raise_server_exceptions=False
+    ) as client:
         # v2 compiles but expects 12 features: it fails at inference.
         cache.install(ai4i_model(tmp_path / "src", ai4i_state, "2", weights=[0.1] * 12))
         cache.set_champion("ai4i", "2")  # as a hub assignment would
@@ -169,7 +172,7 @@ def test_inline_explanations_and_cmapss_windows(
     served_settings: NodeSettings, cmapss_records: list[dict[str, Any]]
 ) -> None:
     settings = served_settings.model_copy(update={"explain": "inline"})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=auth()) as client:
         response = client.post(
             "/v1/predict", json={"baseline": "cmapss", "records": cmapss_records}
         )
@@ -198,7 +201,7 @@ def test_serves_the_baselines_export_layout(
     export = as_baselines_export(ai4i_model(tmp_path, ai4i_state, "x"), ai4i_state.to_dict())
     ModelCache(node_settings.cache_path).install(export, version="2026.11.1")
 
-    with TestClient(create_app(node_settings)) as client:
+    with TestClient(create_app(node_settings), headers=auth()) as client:
         response = client.post("/v1/predict", json={"baseline": "ai4i", "record": ai4i_records[0]})
 
     assert response.status_code == 200, response.text
@@ -213,7 +216,7 @@ def test_oversized_batch_is_413(
     served_settings: NodeSettings, ai4i_records: list[dict[str, Any]]
 ) -> None:
     settings = served_settings.model_copy(update={"max_batch_size": 2})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=auth()) as client:
         response = client.post(
             "/v1/predict", json={"baseline": "ai4i", "records": ai4i_records[:3]}
         )

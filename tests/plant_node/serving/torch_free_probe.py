@@ -19,6 +19,7 @@ import uvicorn
 from plant_node.config import NodeSettings
 from plant_node.db import upgrade_database
 from plant_node.main import create_app
+from tests.plant_node.keys import BOOTSTRAP, auth
 
 
 def _peak_rss_mb() -> float:
@@ -36,7 +37,9 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = NodeSettings(plant_id="probe", data_dir=data_dir, outbox_enabled=False)
+    settings = NodeSettings(
+        plant_id="probe", data_dir=data_dir, outbox_enabled=False, bootstrap_keys=BOOTSTRAP
+    )
     upgrade_database(settings.db_url)
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
@@ -45,7 +48,7 @@ def main() -> None:
     thread.start()
     base = f"http://127.0.0.1:{port}"
     statuses: list[int] = []
-    with httpx.Client(base_url=base, timeout=10) as client:
+    with httpx.Client(base_url=base, timeout=10, headers=auth("line")) as client:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
