@@ -376,6 +376,8 @@ def _config(settings: NodeSettings, target: _Target) -> MonitorConfig:
         performance_k_clear=knobs.performance_k_clear,
         performance_window=knobs.performance_window,
         drift_k=knobs.drift_k,
+        false_alarm_rate=knobs.false_alarm_rate,
+        failure_mode_features=tuple(knobs.failure_mode_features),
         raise_after=knobs.raise_after,
         clear_after=knobs.clear_after,
         expected_interval_s=settings.monitor_expected_interval_s,
@@ -435,7 +437,7 @@ def _chunk_values(target: _Target, monitor: Any, r: ChunkResult) -> dict[str, An
         for p in r.performance
     ]
     first = perf[0] if perf else {}
-    excess = r.drift.excess(monitor.drift, monitor.config.drift_alert_metric)
+    excess = r.drift.excess(monitor.drift)
     finite = ((k, float(v)) for k, v in excess.items() if math.isfinite(v))
     top = sorted(finite, key=lambda kv: -kv[1])
     return {

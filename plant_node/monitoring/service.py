@@ -31,15 +31,25 @@ from plant_node.monitoring.alerts import (
     AlertState,
     ChunkObservation,
     Direction,
+    EventType,
     evaluate,
 )
 from plant_node.monitoring.chunking import CHUNK_COLUMN, LogColumns, assign_chunks
+from plant_node.monitoring.detectors import CusumState, DetectorBank, build_detectors, step_all
 from plant_node.monitoring.drift import (
     MULTIVARIATE_METRIC,
     ChunkDrift,
     DriftReference,
     fit_drift_reference,
     score_chunk,
+)
+from plant_node.monitoring.guards import (
+    CONCEPT_SHIFT_KEY,
+    ESTIMATE_GUARDS,
+    WINDOWED_GUARD,
+    ConceptState,
+    estimate_guards,
+    update_concept,
 )
 from plant_node.monitoring.integrity import (
     ChunkIntegrity,
@@ -59,23 +69,12 @@ _T = TypeVar("_T")
 FEATURE_DRIFT_KEY = "drift:features"
 #: Alert key of the prediction-drift rule.
 PREDICTION_DRIFT_KEY = "drift:prediction"
-#: Rules whose breach on a chunk means its inputs are not what the performance estimator
-#: learned on: nulls (imputed), values outside the reference range, flat sensors, or rows
-#: whose joint pattern the reference PCA cannot reconstruct (a recalibrated sensor, a new
-#: fault mode). CBPE and DLE are valid under covariate shift inside the reference's support;
-#: on such a chunk the estimate is kept on the node but flagged, and the hub gets the
-#: reasons instead of the number. Univariate feature drift alone does not flag (that is
-#: covariate shift), nor do late rows (real readings, only late).
-ESTIMATE_GUARDS = (
-    "integrity:null_rate",
-    "integrity:out_of_range_rate",
-    "integrity:stuck_rate",
-    f"drift:*:{MULTIVARIATE_METRIC}",
-)
-#: Added to the guards when the model reads a window of each unit's recent readings: lost
-#: readings then compress the history the model sees (for a per-record model, or over a
-#: stop of the line, a gap changes no input).
-WINDOWED_GUARD = "integrity:missing_rate"
+#: Alert key of the sequential (CUSUM) rule over every feature's chunk mean.
+SEQUENTIAL_FEATURES_KEY = "cusum:features"
+#: Alert key of the CUSUM on the prediction's chunk mean.
+SEQUENTIAL_PREDICTION_KEY = "cusum:prediction"
+#: Alert key of the CUSUM on the multivariate reconstruction error.
+SEQUENTIAL_MULTIVARIATE_KEY = f"cusum:*:{MULTIVARIATE_METRIC}"
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,21 @@ class MonitorConfig:
     drift_k
         Width of the calibrated drift bands, in reference-chunk sigma.
     drift_alert_metric
-        Univariate metric that raises feature-drift alerts (all four are reported).
+        Preferred univariate metric for feature-drift alerts (all four are reported); a
+        feature where its calibrated threshold leaves no room below the metric's maximum
+        falls back to KS, then Wasserstein (:attr:`.drift.DriftReference.live`).
+    false_alarm_rate
+        Per-chunk false-alarm rate the sequential (CUSUM) detectors are designed for,
+        shared by all of them (:mod:`.detectors`); ``0`` turns them off.
+    cusum_k
+        CUSUM reference value: half the shift, in standard deviations of a stable chunk's
+        mean, the detectors are tuned to catch fastest.
+    failure_mode_features
+        Features the failure modes depend on: a drift alert naming one marks the following
+        estimates ``unreliable (concept shift suspected)`` (:mod:`.guards`).
+    concept_confirm
+        Labelled chunks in a row whose realized metric falls outside the estimate's band
+        before a concept shift is suspected.
     drift_clear_ratio
         The feature-drift alert clears when no feature scores above this share of its
         threshold.
@@ -130,6 +143,10 @@ class MonitorConfig:
     performance_window: int = 3
     drift_k: float = 4.0
     drift_alert_metric: str = "js"
+    false_alarm_rate: float = 0.002
+    cusum_k: float = 0.5
+    failure_mode_features: tuple[str, ...] = ()
+    concept_confirm: int = 2
     drift_clear_ratio: float = 0.8
     raise_after: int = 2
     clear_after: int = 2
@@ -163,6 +180,7 @@ class FittedMonitor:
     integrity: IntegrityReference
     estimator: PerformanceEstimator | None
     rules: list[AlertRule]
+    detectors: DetectorBank | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +193,10 @@ class MonitorState:
         Alert-rule memory.
     integrity
         Per-unit tails for stuck-sensor and gap checks.
+    detectors
+        Sums of the sequential detectors, per watched column.
+    concept
+        The concept-shift guard's memory.
     next_chunk
         Number of the next chunk.
     processed_through
@@ -184,6 +206,8 @@ class MonitorState:
 
     alerts: AlertState = field(default_factory=AlertState)
     integrity: IntegrityState = field(default_factory=IntegrityState)
+    detectors: Mapping[str, CusumState] = field(default_factory=dict)
+    concept: ConceptState = field(default_factory=ConceptState)
     next_chunk: int = 0
     processed_through: str | None = None
 
@@ -203,38 +227,10 @@ class ChunkResult:
     events: list[AlertEvent]
     values: dict[str, float]
     unreliable: tuple[str, ...] = ()
-    """Guard rules (:data:`ESTIMATE_GUARDS`) this chunk breached; empty: trust the estimate."""
-
-
-def estimate_guards(
-    rules: Sequence[AlertRule],
-    values: Mapping[str, float],
-    guards: Sequence[str] = ESTIMATE_GUARDS,
-) -> tuple[str, ...]:
-    """Return the guard rules a chunk's values breach: why its estimate is not reliable.
-
-    Parameters
-    ----------
-    rules
-        The monitor's rules (their raise levels come from the reference period).
-    values
-        The chunk's observed integrity rates and drift scores.
-    guards
-        Rule keys that guard the estimate (:attr:`MonitorConfig.estimate_guards`).
-
-    Returns
-    -------
-    tuple[str, ...]
-        Breached guard keys, in ``guards`` order; empty when none.
-    """
-    by_key = {r.key: r for r in rules}
-    out = []
-    for key in guards:
-        rule, value = by_key.get(key), values.get(key)
-        if rule is not None and value is not None and math.isfinite(value):
-            if rule.breaches(value):
-                out.append(key)
-    return tuple(out)
+    """Guard rules (:data:`ESTIMATE_GUARDS`, or :data:`.guards.CONCEPT_SHIFT_KEY`) this chunk
+    breached; empty: trust the estimate."""
+    sequential: dict[str, float] = field(default_factory=dict)
+    """Each CUSUM's sum over its limit after this chunk (a detector fires above 1)."""
 
 
 def _rates_by_chunk(results: Sequence[ChunkIntegrity]) -> dict[str, list[float]]:
@@ -267,6 +263,7 @@ def build_rules(
     performance_stats: Mapping[str, tuple[float, float]],
     feature_ratio_stats: tuple[float, float],
     config: MonitorConfig,
+    detectors: DetectorBank | None = None,
 ) -> list[AlertRule]:
     """Build the alert rules from reference statistics.
 
@@ -283,12 +280,14 @@ def build_rules(
         drift score divided by its threshold (in-sample, for the alert's context only).
     config
         Monitoring knobs.
+    detectors
+        The sequential detectors; each kind gets one rule on its sum over the limit.
 
     Returns
     -------
     list[AlertRule]
         Performance (first metric), multivariate drift, feature drift (one rule over all
-        features), prediction drift and integrity rules.
+        features), prediction drift, sequential (CUSUM) and integrity rules.
     """
     rules: list[AlertRule] = []
     for metric, (mean, std) in list(performance_stats.items())[:1]:
@@ -328,9 +327,33 @@ def build_rules(
         )
     )
     if drift.prediction is not None:
-        thr = drift.thresholds.get(drift.prediction.name, {}).get(metric)
+        live = drift.live_metric(drift.prediction.name, metric)
+        thr = drift.thresholds.get(drift.prediction.name, {}).get(live)
         if thr is not None and math.isfinite(thr.upper):
             rules.append(_drift_rule(PREDICTION_DRIFT_KEY, thr, config))
+    if detectors is not None and detectors.detectors:
+        watched = {d.column for d in detectors.detectors}
+        prediction = drift.prediction.name if drift.prediction is not None else None
+        keys = [SEQUENTIAL_FEATURES_KEY]
+        if prediction in watched:
+            keys.append(SEQUENTIAL_PREDICTION_KEY)
+        if "*" in watched:
+            keys.append(SEQUENTIAL_MULTIVARIATE_KEY)
+        for key in keys:
+            # a CUSUM already accumulates evidence: it raises on the chunk it passes its limit
+            rules.append(
+                AlertRule(
+                    key=key,
+                    kind=AlertKind.DRIFT,
+                    direction=Direction.ABOVE,
+                    raise_at=1.0,
+                    clear_at=0.5,
+                    reference_mean=0.0,
+                    reference_std=0.0,
+                    raise_after=1,
+                    clear_after=config.clear_after,
+                )
+            )
     for key, floor in config.integrity_floors.items():
         vals = np.asarray(integrity_rates.get(key, [0.0]), dtype=float)
         mean = float(vals.mean())
@@ -391,9 +414,24 @@ def fit_monitor(
         features=columns.features,
         prediction=columns.prediction,
         unit=columns.unit if columns.unit in ref else None,
+        timestamp=columns.timestamp,
         chunk_size=config.chunk_size or max(1, len(ref) // max(1, ref[CHUNK_COLUMN].nunique())),
         k=config.drift_k,
+        alert_metric=config.drift_alert_metric,
     )
+    detectors = None
+    if config.false_alarm_rate > 0:
+        watched = [*columns.features, *([columns.prediction] if columns.prediction else [])]
+        row_std = {n: c.std for n, c in drift.features.items()}
+        if drift.prediction is not None:
+            row_std[drift.prediction.name] = drift.prediction.std
+        detectors = build_detectors(
+            drift.chunk_means,
+            columns=watched,
+            row_std=row_std,
+            false_alarm_rate=config.false_alarm_rate,
+            k=config.cusum_k,
+        )
     integrity = fit_integrity_reference(
         ref,
         columns=columns,
@@ -408,7 +446,7 @@ def fit_monitor(
         chunk = int(key)
         res, state = check_chunk(integrity, rows, state, columns=columns, chunk=chunk)
         ref_integrity.append(res)
-        excess = score_chunk(drift, rows, chunk=chunk).excess(drift, config.drift_alert_metric)
+        excess = score_chunk(drift, rows, chunk=chunk).excess(drift)
         ratios.append(max(excess.values(), default=0.0))
     ratio_stats = (
         float(np.mean(ratios)),
@@ -429,8 +467,9 @@ def fit_monitor(
         performance_stats=stats,
         feature_ratio_stats=ratio_stats,
         config=config,
+        detectors=detectors,
     )
-    return FittedMonitor(columns, config, drift, integrity, estimator, rules)
+    return FittedMonitor(columns, config, drift, integrity, estimator, rules, detectors)
 
 
 def _iso(value: Any) -> str | None:
@@ -485,7 +524,11 @@ def run_monitor(
         for p in monitor.estimator.estimate(data):
             perf.setdefault(p.chunk, []).append(p)
     metric = monitor.config.drift_alert_metric
+    bank: DetectorBank | None = getattr(monitor, "detectors", None)  # None: fitted before CUSUM
     alert_state, int_state = state.alerts, state.integrity
+    cusum_state = dict(getattr(state, "detectors", {}) or {})
+    concept: ConceptState = getattr(state, "concept", None) or ConceptState()
+    config = monitor.config
     results = []
     last = state.next_chunk - 1
     for key, rows in data.groupby(CHUNK_COLUMN, sort=True):
@@ -502,12 +545,23 @@ def run_monitor(
         )
         values: dict[str, float] = dict(integ.rates())
         values[f"drift:*:{MULTIVARIATE_METRIC}"] = drift.multivariate
-        excess = drift.excess(monitor.drift, metric)
+        excess = drift.excess(monitor.drift)
         values[FEATURE_DRIFT_KEY] = max(excess.values(), default=0.0)
-        if metric in drift.prediction:
-            values[PREDICTION_DRIFT_KEY] = drift.prediction[metric]
-        guards = monitor.config.estimate_guards
+        if monitor.drift.prediction is not None:
+            live = monitor.drift.live_metric(monitor.drift.prediction.name, metric)
+            if live in drift.prediction:
+                values[PREDICTION_DRIFT_KEY] = drift.prediction[live]
+        context = dict(integ.worst_columns())
+        sequential: dict[str, float] = {}
+        if bank is not None and bank.detectors:
+            cusum_state, sequential = step_all(
+                bank, cusum_state, _chunk_statistics(bank, rows, drift), chunk=chunk
+            )
+            context.update(_sequential_values(bank, sequential, monitor, values))
+        guards = config.estimate_guards
         unreliable = estimate_guards(monitor.rules, values, guards) if chunk in perf else ()
+        if concept.suspected and chunk in perf:
+            unreliable = (*unreliable, CONCEPT_SHIFT_KEY)
         if not unreliable:
             # an unreliable estimate never moves the performance control chart (its window
             # skips the chunk); the integrity or drift rule that flagged it pages instead
@@ -519,9 +573,21 @@ def run_monitor(
             values=values,
             start=start,
             top_features=list(excess.items())[:3],
-            context=integ.worst_columns(),
+            context=context,
         )
         alert_state, events = evaluate(monitor.rules, alert_state, obs)
+        was = concept.suspected
+        concept = update_concept(
+            concept,
+            chunk=chunk,
+            performance=perf.get(chunk, []),
+            raised=[e.alert for e in events if e.type is EventType.RAISED],
+            failure_mode_features=getattr(config, "failure_mode_features", ()),
+            confirm=getattr(config, "concept_confirm", 2),
+        )
+        if concept.suspected and not was and chunk in perf and CONCEPT_SHIFT_KEY not in unreliable:
+            # the evidence came with this chunk (its labels, or an alert it raised)
+            unreliable = (*unreliable, CONCEPT_SHIFT_KEY)
         latency = {}
         if cols.latency_ms in rows:
             lat = rows[cols.latency_ms].dropna().to_numpy(dtype=float)
@@ -541,17 +607,53 @@ def run_monitor(
                 events=events,
                 values=values,
                 unreliable=unreliable,
+                sequential=sequential,
             )
         )
     new_state = MonitorState(
         alerts=alert_state,
         integrity=int_state,
+        detectors=cusum_state,
+        concept=concept,
         next_chunk=last + 1,
         processed_through=_iso(data[cols.timestamp].max())
         if len(data)
         else state.processed_through,
     )
     return results, new_state
+
+
+def _chunk_statistics(
+    bank: DetectorBank, rows: pd.DataFrame, drift: ChunkDrift
+) -> dict[str, float]:
+    """Return each detector's per-chunk statistic: column means, and the multivariate error."""
+    out: dict[str, float] = {}
+    for d in bank.detectors:
+        if d.column == "*":
+            out["*"] = drift.multivariate
+        elif d.column in rows:
+            col = rows[d.column].to_numpy(dtype=np.float64)
+            col = col[np.isfinite(col)]
+            out[d.column] = float(col.mean()) if col.size else math.nan
+    return out
+
+
+def _sequential_values(
+    bank: DetectorBank,
+    ratios: Mapping[str, float],
+    monitor: FittedMonitor,
+    values: dict[str, float],
+) -> dict[str, list[tuple[str, float]]]:
+    """Put each sequential rule's value in ``values``; return the columns each alert names."""
+    prediction = monitor.drift.prediction.name if monitor.drift.prediction is not None else None
+    feats = {c: r for c, r in ratios.items() if c not in ("*", prediction) and math.isfinite(r)}
+    values[SEQUENTIAL_FEATURES_KEY] = max(feats.values(), default=0.0)
+    if prediction is not None and prediction in ratios:
+        values[SEQUENTIAL_PREDICTION_KEY] = ratios[prediction]
+    if "*" in ratios:
+        values[SEQUENTIAL_MULTIVARIATE_KEY] = ratios["*"]
+    top = sorted(feats.items(), key=lambda kv: -kv[1])[:3]
+    return {SEQUENTIAL_FEATURES_KEY: top}
 
 
 def _save(obj: object, path: Path) -> None:
@@ -593,6 +695,9 @@ def raised_alerts(results: Sequence[ChunkResult]) -> list[Alert]:
 
 
 __all__ = [
+    "ESTIMATE_GUARDS",
+    "SEQUENTIAL_FEATURES_KEY",
+    "WINDOWED_GUARD",
     "ChunkResult",
     "FittedMonitor",
     "MonitorConfig",
