@@ -250,6 +250,7 @@ def calibrate(
     prediction: str | None,
     chunk_size: int,
     k: float,
+    mean_columns: Sequence[str] = (),
     preferred_metric: str = "js",
     n_chunks: int = 150,
     seed: int = 0,
@@ -268,6 +269,8 @@ def calibrate(
         Monitored features.
     prediction
         Model output column, or ``None``.
+    mean_columns
+        Further columns whose chunk mean is tracked (e.g. per-feature residuals).
     chunk_size
         Rows per chunk.
     k
@@ -287,7 +290,7 @@ def calibrate(
     rng = np.random.default_rng(seed)
     scores: dict[str, dict[str, list[float]]] = {}
     means: dict[str, dict[float, list[float]]] = {}
-    columns = [*features, *([prediction] if prediction else [])]
+    columns = [*features, *([prediction] if prediction else []), *mean_columns]
     values = reference[columns].to_numpy(dtype=np.float64)
     total = 0
     for fold, scorer in zip(folds, scorers, strict=True):
@@ -309,7 +312,8 @@ def calibrate(
         col: {m: _band(v, metric=m, k=k) for m, v in per_metric.items()}
         for col, per_metric in scores.items()
     }
-    live = {name: live_metric(bands.get(name, {}), preferred_metric) for name in columns}
+    scored = [*features, *([prediction] if prediction else [])]
+    live = {name: live_metric(bands.get(name, {}), preferred_metric) for name in scored}
     return Calibration(
         bands=bands,
         live=live,

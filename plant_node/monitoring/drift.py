@@ -97,6 +97,70 @@ class PCAReference:
 
 
 @dataclass(frozen=True)
+class ResidualReference:
+    """Each feature predicted linearly from the others, on standardized reference features.
+
+    A fault of one sensor (an offset, a slow drift, a change of unit) moves that sensor's
+    residual by the size of the fault, while what moves every sensor together (which units
+    a chunk holds, their wear, the weather) is largely explained by the other sensors, so
+    the residual's chunk mean varies far less between stable chunks than the raw mean.
+
+    Parameters
+    ----------
+    columns
+        Features, in the order of the weights.
+    center, scale
+        Standardization (reference mean and standard deviation).
+    weights
+        ``weights[i][j]``: weight of standardized feature ``j`` in the prediction of ``i``
+        (zero diagonal; ridge regression on the reference).
+    """
+
+    columns: list[str]
+    center: list[float]
+    scale: list[float]
+    weights: list[list[float]]
+
+    def residuals(self, x: FloatArray) -> FloatArray:
+        """Return the standardized residual of every feature for rows ``x`` (same columns)."""
+        z = (x - np.asarray(self.center)) / np.asarray(self.scale)
+        z = np.where(np.isfinite(z), z, 0.0)
+        out: FloatArray = z - z @ np.asarray(self.weights).T
+        return out
+
+
+#: Prefix of residual columns in :attr:`DriftReference.chunk_means` and the detectors.
+RESIDUAL_PREFIX = "residual:"
+
+
+def fit_residuals(
+    frame: pd.DataFrame, columns: list[str], *, ridge: float = 1e-2
+) -> ResidualReference | None:
+    """Fit one ridge regression per feature on the others (``None`` under two features)."""
+    x = frame[columns].to_numpy(dtype=np.float64)
+    center, scale = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
+    keep = scale > 0
+    if keep.sum() < 2:
+        return None
+    cols = [c for c, k in zip(columns, keep, strict=True) if k]
+    z = (x[:, keep] - center[keep]) / scale[keep]
+    z = np.where(np.isfinite(z), z, 0.0)
+    n, m = z.shape
+    gram = z.T @ z / max(1, n)
+    weights = np.zeros((m, m))
+    for i in range(m):
+        others = [j for j in range(m) if j != i]
+        a = gram[np.ix_(others, others)] + ridge * np.eye(m - 1)
+        weights[i, others] = np.linalg.solve(a, gram[others, i])
+    return ResidualReference(
+        columns=cols,
+        center=center[keep].tolist(),
+        scale=scale[keep].tolist(),
+        weights=weights.tolist(),
+    )
+
+
+@dataclass(frozen=True)
 class Threshold:
     """Alert band of one drift score, calibrated on reference chunks.
 
@@ -136,6 +200,9 @@ class DriftReference:
         (see :attr:`.calibration.Calibration.means`).
     calibration
         How the thresholds were calibrated (bootstrap chunks, fold kind).
+    residuals
+        Each feature regressed on the others (``None`` under two features): the
+        sequential detectors also watch each feature's residual mean.
     """
 
     features: dict[str, ColumnReference]
@@ -145,6 +212,7 @@ class DriftReference:
     live: dict[str, str] = field(default_factory=dict)
     chunk_means: dict[str, list[float]] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)
+    residuals: ResidualReference | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serializable form (see :meth:`from_dict`)."""
@@ -155,6 +223,7 @@ class DriftReference:
         """Rebuild a reference from :meth:`to_dict` output."""
         prediction = data.get("prediction")
         pca = data.get("pca")
+        residuals = data.get("residuals")
         return cls(
             features={k: ColumnReference(**v) for k, v in data["features"].items()},
             prediction=ColumnReference(**prediction) if prediction else None,
@@ -166,6 +235,7 @@ class DriftReference:
             live=dict(data.get("live", {})),
             chunk_means={k: list(v) for k, v in data.get("chunk_means", {}).items()},
             calibration=dict(data.get("calibration", {})),
+            residuals=ResidualReference(**residuals) if residuals else None,
         )
 
     def live_metric(self, feature: str, default: str = "js") -> str:
@@ -512,9 +582,18 @@ def fit_drift_reference(
         columns, pred, pca = _summaries(reference.iloc[fit_rows], names, prediction, **opts)
         return _array_scorer(columns, pred, pca, reference)
 
+    residuals = fit_residuals(reference, names)
+    extra = None
+    if residuals is not None:
+        extra = pd.DataFrame(
+            residuals.residuals(reference[residuals.columns].to_numpy(dtype=np.float64)),
+            columns=[RESIDUAL_PREFIX + c for c in residuals.columns],
+            index=reference.index,
+        )
     # chunks of fold i are scored against summaries of the other fold
     cal = calibrate(
-        reference,
+        reference if extra is None else pd.concat([reference, extra], axis=1),
+        mean_columns=[] if extra is None else list(extra.columns),
         scorers=[scorer(folds[1]), scorer(folds[0])],
         folds=folds,
         kind=kind,
@@ -546,6 +625,7 @@ def fit_drift_reference(
         live=cal.live,
         chunk_means=chunk_means,
         calibration={"bootstrap_chunks": cal.n_chunks, "folds": cal.folds},
+        residuals=residuals,
     )
 
 

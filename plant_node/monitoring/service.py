@@ -38,6 +38,7 @@ from plant_node.monitoring.chunking import CHUNK_COLUMN, LogColumns, assign_chun
 from plant_node.monitoring.detectors import CusumState, DetectorBank, build_detectors, step_all
 from plant_node.monitoring.drift import (
     MULTIVARIATE_METRIC,
+    RESIDUAL_PREFIX,
     ChunkDrift,
     DriftReference,
     fit_drift_reference,
@@ -422,7 +423,12 @@ def fit_monitor(
     detectors = None
     if config.false_alarm_rate > 0:
         watched = [*columns.features, *([columns.prediction] if columns.prediction else [])]
+        if drift.residuals is not None:
+            watched += [RESIDUAL_PREFIX + c for c in drift.residuals.columns]
         row_std = {n: c.std for n, c in drift.features.items()}
+        if drift.residuals is not None:
+            # a step of one row sigma moves the standardized residual by 1
+            row_std.update({RESIDUAL_PREFIX + c: 1.0 for c in drift.residuals.columns})
         if drift.prediction is not None:
             row_std[drift.prediction.name] = drift.prediction.std
         detectors = build_detectors(
@@ -555,7 +561,7 @@ def run_monitor(
         sequential: dict[str, float] = {}
         if bank is not None and bank.detectors:
             cusum_state, sequential = step_all(
-                bank, cusum_state, _chunk_statistics(bank, rows, drift), chunk=chunk
+                bank, cusum_state, _chunk_statistics(bank, rows, drift, monitor.drift), chunk=chunk
             )
             context.update(_sequential_values(bank, sequential, monitor, values))
         guards = config.estimate_guards
@@ -624,11 +630,18 @@ def run_monitor(
 
 
 def _chunk_statistics(
-    bank: DetectorBank, rows: pd.DataFrame, drift: ChunkDrift
+    bank: DetectorBank, rows: pd.DataFrame, drift: ChunkDrift, monitor_drift: DriftReference
 ) -> dict[str, float]:
     """Return each detector's per-chunk statistic: column means, and the multivariate error."""
     out: dict[str, float] = {}
+    ref = getattr(monitor_drift, "residuals", None)
+    if ref is not None and any(d.column.startswith(RESIDUAL_PREFIX) for d in bank.detectors):
+        res = ref.residuals(rows[ref.columns].to_numpy(dtype=np.float64))
+        for i, c in enumerate(ref.columns):
+            out[RESIDUAL_PREFIX + c] = float(res[:, i].mean()) if len(res) else math.nan
     for d in bank.detectors:
+        if d.column.startswith(RESIDUAL_PREFIX):
+            continue
         if d.column == "*":
             out["*"] = drift.multivariate
         elif d.column in rows:
@@ -646,7 +659,13 @@ def _sequential_values(
 ) -> dict[str, list[tuple[str, float]]]:
     """Put each sequential rule's value in ``values``; return the columns each alert names."""
     prediction = monitor.drift.prediction.name if monitor.drift.prediction is not None else None
-    feats = {c: r for c, r in ratios.items() if c not in ("*", prediction) and math.isfinite(r)}
+    # a residual's detector names its feature: the operator looks at one sensor either way
+    feats: dict[str, float] = {}
+    for c, r in ratios.items():
+        if c in ("*", prediction) or not math.isfinite(r):
+            continue
+        name = c.removeprefix(RESIDUAL_PREFIX)
+        feats[name] = max(r, feats.get(name, 0.0))
     values[SEQUENTIAL_FEATURES_KEY] = max(feats.values(), default=0.0)
     if prediction is not None and prediction in ratios:
         values[SEQUENTIAL_PREDICTION_KEY] = ratios[prediction]
