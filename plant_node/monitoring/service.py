@@ -566,6 +566,14 @@ def run_monitor(
             context.update(_sequential_values(bank, sequential, monitor, values))
         guards = config.estimate_guards
         unreliable = estimate_guards(monitor.rules, values, guards) if chunk in perf else ()
+        # labels that arrived with this chunk are evidence before its estimate is used
+        concept = update_concept(
+            concept,
+            chunk=chunk,
+            performance=perf.get(chunk, []),
+            raised=[],
+            confirm=getattr(config, "concept_confirm", 2),
+        )
         if concept.suspected and chunk in perf:
             unreliable = (*unreliable, CONCEPT_SHIFT_KEY)
         if not unreliable:
@@ -586,13 +594,12 @@ def run_monitor(
         concept = update_concept(
             concept,
             chunk=chunk,
-            performance=perf.get(chunk, []),
+            performance=[],
             raised=[e.alert for e in events if e.type is EventType.RAISED],
             failure_mode_features=getattr(config, "failure_mode_features", ()),
-            confirm=getattr(config, "concept_confirm", 2),
         )
-        if concept.suspected and not was and chunk in perf and CONCEPT_SHIFT_KEY not in unreliable:
-            # the evidence came with this chunk (its labels, or an alert it raised)
+        if concept.suspected and not was and chunk in perf:
+            # an alert this chunk raised names a failure-mode feature: its estimate too
             unreliable = (*unreliable, CONCEPT_SHIFT_KEY)
         latency = {}
         if cols.latency_ms in rows:
