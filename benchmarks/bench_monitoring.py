@@ -40,7 +40,7 @@ disable_telemetry()
 
 from benchmarks import monitoring_scenarios as suite  # noqa: E402
 from plant_node.monitoring.chunking import LogColumns  # noqa: E402
-from plant_node.monitoring.service import (  # noqa: E402
+from plant_node.monitoring.engine import (  # noqa: E402
     FittedMonitor,
     MonitorConfig,
     fit_monitor,

@@ -35,8 +35,8 @@ import pandas as pd
 
 from plant_node.monitoring.alerts import Alert, AlertKind
 from plant_node.monitoring.chunking import CHUNK_COLUMN, assign_chunks
+from plant_node.monitoring.engine import ChunkResult
 from plant_node.monitoring.guards import CONCEPT_SHIFT_KEY
-from plant_node.monitoring.service import ChunkResult
 
 FEEDS: tuple[str, ...] = ("unit_ordered", "interleaved")
 SCENARIOS: tuple[str, ...] = (

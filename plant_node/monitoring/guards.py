@@ -67,7 +67,7 @@ def estimate_guards(
     values
         The chunk's observed integrity rates and drift scores.
     guards
-        Rule keys that guard the estimate (:attr:`.service.MonitorConfig.estimate_guards`).
+        Rule keys that guard the estimate (:attr:`.engine.MonitorConfig.estimate_guards`).
 
     Returns
     -------

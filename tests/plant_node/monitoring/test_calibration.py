@@ -14,7 +14,7 @@ from plant_node.monitoring.calibration import (
     has_room,
 )
 from plant_node.monitoring.drift import fit_drift_reference
-from plant_node.monitoring.service import (
+from plant_node.monitoring.engine import (
     FEATURE_DRIFT_KEY,
     SEQUENTIAL_FEATURES_KEY,
     MonitorConfig,

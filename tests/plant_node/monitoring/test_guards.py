@@ -5,6 +5,7 @@ import pytest
 
 from plant_node.monitoring import LogColumns
 from plant_node.monitoring.alerts import Alert, AlertKind, Direction
+from plant_node.monitoring.engine import MonitorConfig, fit_monitor, run_monitor
 from plant_node.monitoring.estimation import ChunkPerformance
 from plant_node.monitoring.guards import (
     CONCEPT_SHIFT_KEY,
@@ -12,7 +13,6 @@ from plant_node.monitoring.guards import (
     band_coverage,
     update_concept,
 )
-from plant_node.monitoring.service import MonitorConfig, fit_monitor, run_monitor
 from tests.plant_node.monitoring.test_service import _classifier_log
 
 
