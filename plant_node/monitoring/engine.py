@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from plant_node.monitoring.alerts import (
+    SEQUENTIAL_PREFIX,
     Alert,
     AlertEvent,
     AlertKind,
@@ -71,11 +72,11 @@ FEATURE_DRIFT_KEY = "drift:features"
 #: Alert key of the prediction-drift rule.
 PREDICTION_DRIFT_KEY = "drift:prediction"
 #: Alert key of the sequential (CUSUM) rule over every feature's chunk mean.
-SEQUENTIAL_FEATURES_KEY = "cusum:features"
+SEQUENTIAL_FEATURES_KEY = f"{SEQUENTIAL_PREFIX}features"
 #: Alert key of the CUSUM on the prediction's chunk mean.
-SEQUENTIAL_PREDICTION_KEY = "cusum:prediction"
+SEQUENTIAL_PREDICTION_KEY = f"{SEQUENTIAL_PREFIX}prediction"
 #: Alert key of the CUSUM on the multivariate reconstruction error.
-SEQUENTIAL_MULTIVARIATE_KEY = f"cusum:*:{MULTIVARIATE_METRIC}"
+SEQUENTIAL_MULTIVARIATE_KEY = f"{SEQUENTIAL_PREFIX}*:{MULTIVARIATE_METRIC}"
 
 
 @dataclass(frozen=True)

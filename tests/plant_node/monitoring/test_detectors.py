@@ -83,3 +83,16 @@ def test_autocorrelated_statistics_get_wider_limits_and_constant_columns_none():
     assert not by["*"].two_sided
     with pytest.raises(ValueError, match="false_alarm_rate"):
         build_detectors({}, columns=[], row_std={}, false_alarm_rate=0.0)
+
+
+def test_a_cusum_alert_says_what_built_up_and_names_the_shifted_features():
+    from plant_node.monitoring.alerts import Alert, AlertKind, Direction
+
+    alert = Alert("cusum:features", AlertKind.DRIFT, Direction.ABOVE, 5, "2026-02-01T10:00:00", 6,
+                  1.3, 1.3, 1.0, 0.0, 0.0, top_features=[("s11", 1.3), ("s4", 0.4)])  # fmt: skip
+
+    text = alert.describe()
+
+    assert text.startswith("cusum:features: a sustained shift built up to 1.30× the CUSUM limit")
+    assert "since chunk 5 (2026-02-01T10:00:00); shifted: s11 (1.3× limit)" in text
+    assert "never varied" not in text
