@@ -414,7 +414,7 @@ def monitor(
     import time
 
     from plant_node.db import upgrade_database
-    from plant_node.monitoring.runner import run_node_monitoring
+    from plant_node.monitoring.flows import run_node_monitoring
 
     settings = _settings(plant, None, data_dir)
     settings.ensure_dirs()

@@ -100,7 +100,7 @@ class NodeSettings(BaseSettings):
     outbox_retention_days: float = Field(default=30.0, gt=0)
     scheduler_enabled: bool = True
 
-    # Monitoring (plant_node.monitoring.runner). Chunks of logged champion predictions per
+    # Monitoring (plant_node.monitoring.flows). Chunks of logged champion predictions per
     # baseline and model version; the reference is the first ``monitor_reference_rows``
     # predictions of that version, fitted once they are all labelled.
     monitoring_enabled: bool = True

@@ -24,7 +24,7 @@ from plant_node.deps import NodeState, StateDep
 from plant_node.health.routes import router as health_router
 from plant_node.limits import BodyLimit
 from plant_node.metrics import NodeMetrics
-from plant_node.monitoring import records as monitoring_records
+from plant_node.monitoring import service as monitoring_service
 from plant_node.monitoring.routes import router as monitoring_router
 from plant_node.outbox.deliverers import HubClientDeliverer
 from plant_node.outbox.sender import OutboxSender
@@ -45,7 +45,7 @@ metrics_router = APIRouter(tags=["metrics"])
 def metrics(state: StateDep) -> Response:
     """Prometheus exposition of the node's own registry (any node key; scrape with ``monitor``)."""
     with state.session_factory() as session:
-        monitoring_records.refresh_gauges(session=session, metrics=state.metrics)
+        monitoring_service.refresh_gauges(session=session, metrics=state.metrics)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -16,7 +16,7 @@ Interval = float | Callable[[NodeSettings], float]
 
 def _monitoring(state: NodeState) -> Any:
     # A child process: nannyml and the frames never load into the serving process.
-    from plant_node.monitoring.runner import run_in_subprocess
+    from plant_node.monitoring.jobs import run_in_subprocess
 
     if not state.settings.monitoring_enabled:
         return None

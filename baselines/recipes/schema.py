@@ -132,6 +132,8 @@ class MonitoringKnobs(_Section):
     raise_after: int = Field(2, ge=1)
     clear_after: int = Field(2, ge=1)
     min_report_rows: int = Field(100, ge=1)  # anonymization: smaller windows are suppressed
+    false_alarm_rate: float = Field(0.002, ge=0, lt=0.5)
+    failure_mode_features: list[str] = Field(default_factory=list, max_length=64)
 
 
 class Recipe(_Section):

@@ -111,7 +111,10 @@ def cmapss_recipe() -> Recipe:
         privacy=PrivacyKnobs(),
         # 500 logged windows per chunk; the reference is the first 2,000 (about 20 engines'
         # last windows at a fleet's cadence); k = 2 because k = 1 paged on stable new units.
-        monitoring=MonitoringKnobs(chunk_size=500, reference_rows=2000, performance_k=2.0),
+        # CUSUM limits for one false alarm in 500 chunks over all sequential detectors.
+        monitoring=MonitoringKnobs(
+            chunk_size=500, reference_rows=2000, performance_k=2.0, false_alarm_rate=0.002
+        ),
     )
 
 
@@ -197,7 +200,15 @@ def ai4i_recipe() -> Recipe:
         plants=["L", "M", "H"],
         federation=FederationKnobs(strategy="fedprox", proximal_mu=0.01, rounds=5, local_epochs=2),
         privacy=PrivacyKnobs(),
-        monitoring=MonitoringKnobs(chunk_size=500, reference_rows=2000, performance_k=2.0),
+        # tool wear and torque set the wear, overstrain and power failure modes: drift in
+        # them may bring a failure mechanism CBPE never saw (concept shift suspected)
+        monitoring=MonitoringKnobs(
+            chunk_size=500,
+            reference_rows=2000,
+            performance_k=2.0,
+            false_alarm_rate=0.002,
+            failure_mode_features=["tool_wear_min", "torque_nm"],
+        ),
     )
 
 

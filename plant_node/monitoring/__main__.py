@@ -1,7 +1,8 @@
-"""``python -m plant_node.monitoring --once``: one monitoring run, settings from the environment.
+"""``python -m plant_node.monitoring --once [--settings-stdin]``: one monitoring run.
 
 The node's scheduler starts this as a child process so that nannyml never loads in the
-serving process. Prints the run summaries as one JSON line.
+serving process, and passes its settings as JSON on standard input (``--settings-stdin``);
+without it the settings come from the environment. Prints the run summaries as one JSON line.
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ import json
 import sys
 
 from plant_node.config import NodeSettings
-from plant_node.monitoring.runner import run_node_monitoring
+from plant_node.monitoring.flows import run_node_monitoring
 
 
 def main(argv: list[str]) -> int:
     """Run once over every monitored model version and print the summaries."""
-    if argv != ["--once"]:
-        print("usage: python -m plant_node.monitoring --once", file=sys.stderr)
+    if argv not in (["--once"], ["--once", "--settings-stdin"]):
+        print("usage: python -m plant_node.monitoring --once [--settings-stdin]", file=sys.stderr)
         return 2
-    summaries = run_node_monitoring(NodeSettings())
+    settings = NodeSettings(**json.loads(sys.stdin.read())) if len(argv) == 2 else NodeSettings()
+    summaries = run_node_monitoring(settings)
     print(json.dumps([s.to_dict() for s in summaries], default=str))
     return 0
 

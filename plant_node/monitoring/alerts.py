@@ -21,6 +21,9 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+#: Keys of sequential (CUSUM) rules start with this; their value is the sum over its limit.
+SEQUENTIAL_PREFIX = "cusum:"
+
 
 class Direction(StrEnum):
     """Which way is bad for the watched value."""
@@ -199,6 +202,17 @@ class Alert:
 
     def describe(self) -> str:
         """Return a one-line, operator-readable summary."""
+        if self.key.startswith(SEQUENTIAL_PREFIX):
+            text = (
+                f"{self.key}: a sustained shift built up to {self.value:.2f}× the CUSUM limit "
+                f"since chunk {self.since_chunk}"
+            )
+            if self.since:
+                text += f" ({self.since})"
+            if self.top_features:
+                tops = ", ".join(f"{n} ({r:.1f}× limit)" for n, r in self.top_features)
+                text += f"; shifted: {tops}"
+            return text
         verb = "rose" if self.direction is Direction.ABOVE else "fell"
         moved = (
             f"± {self.reference_std:.2g}, {self.sigmas:+.1f}σ"

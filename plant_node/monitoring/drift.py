@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from plant_node.monitoring.calibration import calibrate, calibration_folds
 from plant_node.monitoring.chunking import CHUNK_COLUMN, FloatArray
 
 UNIVARIATE_METRICS: tuple[str, ...] = ("js", "ks", "wasserstein", "psi")
@@ -96,6 +97,70 @@ class PCAReference:
 
 
 @dataclass(frozen=True)
+class ResidualReference:
+    """Each feature predicted linearly from the others, on standardized reference features.
+
+    A fault of one sensor (an offset, a slow drift, a change of unit) moves that sensor's
+    residual by the size of the fault, while what moves every sensor together (which units
+    a chunk holds, their wear, the weather) is largely explained by the other sensors, so
+    the residual's chunk mean varies far less between stable chunks than the raw mean.
+
+    Parameters
+    ----------
+    columns
+        Features, in the order of the weights.
+    center, scale
+        Standardization (reference mean and standard deviation).
+    weights
+        ``weights[i][j]``: weight of standardized feature ``j`` in the prediction of ``i``
+        (zero diagonal; ridge regression on the reference).
+    """
+
+    columns: list[str]
+    center: list[float]
+    scale: list[float]
+    weights: list[list[float]]
+
+    def residuals(self, x: FloatArray) -> FloatArray:
+        """Return the standardized residual of every feature for rows ``x`` (same columns)."""
+        z = (x - np.asarray(self.center)) / np.asarray(self.scale)
+        z = np.where(np.isfinite(z), z, 0.0)
+        out: FloatArray = z - z @ np.asarray(self.weights).T
+        return out
+
+
+#: Prefix of residual columns in :attr:`DriftReference.chunk_means` and the detectors.
+RESIDUAL_PREFIX = "residual:"
+
+
+def fit_residuals(
+    frame: pd.DataFrame, columns: list[str], *, ridge: float = 1e-2
+) -> ResidualReference | None:
+    """Fit one ridge regression per feature on the others (``None`` under two features)."""
+    x = frame[columns].to_numpy(dtype=np.float64)
+    center, scale = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
+    keep = scale > 0
+    if keep.sum() < 2:
+        return None
+    cols = [c for c, k in zip(columns, keep, strict=True) if k]
+    z = (x[:, keep] - center[keep]) / scale[keep]
+    z = np.where(np.isfinite(z), z, 0.0)
+    n, m = z.shape
+    gram = z.T @ z / max(1, n)
+    weights = np.zeros((m, m))
+    for i in range(m):
+        others = [j for j in range(m) if j != i]
+        a = gram[np.ix_(others, others)] + ridge * np.eye(m - 1)
+        weights[i, others] = np.linalg.solve(a, gram[others, i])
+    return ResidualReference(
+        columns=cols,
+        center=center[keep].tolist(),
+        scale=scale[keep].tolist(),
+        weights=weights.tolist(),
+    )
+
+
+@dataclass(frozen=True)
 class Threshold:
     """Alert band of one drift score, calibrated on reference chunks.
 
@@ -126,12 +191,28 @@ class DriftReference:
         The multivariate basis (``None`` with fewer than two usable features).
     thresholds
         ``thresholds[column][metric]``; the multivariate score is under column ``"*"``.
+    live
+        The metric that raises feature drift, per feature (see :mod:`.calibration`): the
+        preferred one where its threshold leaves room below the metric's maximum.
+    chunk_means
+        ``[mean, std, rho]`` of each column's per-chunk mean over the bootstrap chunks (and
+        ``"*"``: of the multivariate error), what the sequential detectors standardize by
+        (see :attr:`.calibration.Calibration.means`).
+    calibration
+        How the thresholds were calibrated (bootstrap chunks, fold kind).
+    residuals
+        Each feature regressed on the others (``None`` under two features): the
+        sequential detectors also watch each feature's residual mean.
     """
 
     features: dict[str, ColumnReference]
     prediction: ColumnReference | None
     pca: PCAReference | None
     thresholds: dict[str, dict[str, Threshold]] = field(default_factory=dict)
+    live: dict[str, str] = field(default_factory=dict)
+    chunk_means: dict[str, list[float]] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    residuals: ResidualReference | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serializable form (see :meth:`from_dict`)."""
@@ -142,6 +223,7 @@ class DriftReference:
         """Rebuild a reference from :meth:`to_dict` output."""
         prediction = data.get("prediction")
         pca = data.get("pca")
+        residuals = data.get("residuals")
         return cls(
             features={k: ColumnReference(**v) for k, v in data["features"].items()},
             prediction=ColumnReference(**prediction) if prediction else None,
@@ -150,7 +232,16 @@ class DriftReference:
                 col: {m: Threshold(**t) for m, t in metrics.items()}
                 for col, metrics in data.get("thresholds", {}).items()
             },
+            live=dict(data.get("live", {})),
+            chunk_means={k: list(v) for k, v in data.get("chunk_means", {}).items()},
+            calibration=dict(data.get("calibration", {})),
+            residuals=ResidualReference(**residuals) if residuals else None,
         )
+
+    def live_metric(self, feature: str, default: str = "js") -> str:
+        """Return the metric that raises drift on ``feature`` (``default`` if not calibrated)."""
+        live: dict[str, str] = getattr(self, "live", None) or {}
+        return live.get(feature, default)
 
 
 @dataclass(frozen=True)
@@ -180,13 +271,17 @@ class ChunkDrift:
     multivariate: float
     drifted: list[tuple[str, str]]
 
-    def excess(self, reference: DriftReference, metric: str = "js") -> dict[str, float]:
-        """Return each feature's score on ``metric`` divided by its threshold, highest first."""
+    def excess(self, reference: DriftReference, metric: str | None = None) -> dict[str, float]:
+        """Return each feature's score divided by its threshold, highest first.
+
+        ``metric=None`` reads each feature's live metric (:attr:`DriftReference.live`).
+        """
         ratios = {}
         for name, scores in self.features.items():
-            thr = reference.thresholds.get(name, {}).get(metric)
-            if thr is not None and thr.upper > 0 and np.isfinite(scores.get(metric, np.nan)):
-                ratios[name] = scores[metric] / thr.upper
+            m = metric or reference.live_metric(name)
+            thr = reference.thresholds.get(name, {}).get(m)
+            if thr is not None and thr.upper > 0 and np.isfinite(scores.get(m, np.nan)):
+                ratios[name] = scores[m] / thr.upper
         return dict(sorted(ratios.items(), key=lambda kv: -kv[1]))
 
 
@@ -343,7 +438,10 @@ def reconstruction_error(pca: PCAReference, frame: pd.DataFrame) -> float:
 
     Missing values are imputed with the reference mean (a zero after standardizing).
     """
-    x = frame[pca.columns].to_numpy(dtype=np.float64)
+    return _reconstruction_error(pca, frame[pca.columns].to_numpy(dtype=np.float64))
+
+
+def _reconstruction_error(pca: PCAReference, x: FloatArray) -> float:
     z = (x - np.asarray(pca.center)) / np.asarray(pca.scale)
     z = np.where(np.isfinite(z), z, 0.0)
     v = np.asarray(pca.components)
@@ -364,13 +462,26 @@ def _scores(
     return feats, pred, multi
 
 
-def _band(values: list[float], k: float) -> Threshold:
-    v = _finite(values)
-    if v.size == 0:
-        return Threshold(upper=float("inf"), reference_mean=float("nan"), reference_std=0.0)
-    mean, std = float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
-    upper = max(mean + k * std, float(v.max()))
-    return Threshold(upper=upper, reference_mean=mean, reference_std=std)
+def _array_scorer(
+    columns: Mapping[str, ColumnReference],
+    prediction: ColumnReference | None,
+    pca: PCAReference | None,
+    frame: pd.DataFrame,
+) -> Any:
+    """Score chunks given as row positions of ``frame`` (no pandas indexing per chunk)."""
+    x = frame[list(columns)].to_numpy(dtype=np.float64)
+    p = frame[prediction.name].to_numpy(dtype=np.float64) if prediction else None
+    pos = {c: i for i, c in enumerate(columns)}
+    pca_cols = [pos[c] for c in pca.columns] if pca else []
+
+    def score(rows: np.ndarray) -> tuple[dict[str, dict[str, float]], dict[str, float], float]:
+        chunk = x[rows]
+        feats = {n: score_column(ref, chunk[:, i]) for i, (n, ref) in enumerate(columns.items())}
+        pred = score_column(prediction, p[rows]) if prediction and p is not None else {}
+        multi = _reconstruction_error(pca, chunk[:, pca_cols]) if pca else float("nan")
+        return feats, pred, multi
+
+    return score
 
 
 def _summaries(
@@ -393,65 +504,69 @@ def _summaries(
     return columns, pred, fit_pca(frame, names, variance=pca_variance)
 
 
-def _calibration_folds(reference: pd.DataFrame, unit: str | None) -> list[np.ndarray]:
-    """Split the reference in two halves whose rows share no unit (or, without units, no time).
-
-    Scoring a chunk against summaries that contain that chunk's own units understates how
-    far a chunk of *new* units can sit from the reference: readings of one unit are
-    correlated, so in-sample calibration gives thresholds that fire on any fresh fleet.
-    """
-    n = len(reference)
-    if unit is not None and unit in reference and reference[unit].nunique() >= 4:
-        codes = pd.factorize(reference[unit], sort=True)[0]
-        fold = codes % 2
-    else:
-        fold = (np.arange(n) >= n // 2).astype(int)
-    return [np.flatnonzero(fold == f) for f in (0, 1)]
-
-
 def fit_drift_reference(
     reference: pd.DataFrame,
     *,
     features: Iterable[str],
     prediction: str | None = None,
     unit: str | None = None,
+    timestamp: str | None = "timestamp",
     chunk_size: int = 500,
     k: float = 4.0,
+    alert_metric: str = "js",
     n_bins: int = 10,
     sample_size: int = 1000,
     pca_variance: float = 0.65,
+    bootstrap_chunks: int = 150,
+    seed: int = 0,
 ) -> DriftReference:
-    """Summarize the reference period and calibrate every drift threshold on its chunks.
+    """Summarize the reference period and calibrate every drift threshold by block bootstrap.
 
-    Calibration is out-of-sample: the reference is split into two halves that share no
-    unit (or, without a unit column, an early and a late half); the chunks of each half are
-    scored against summaries of the other half, and each threshold is the mean of those
-    chunk scores plus ``k`` standard deviations, at least the worst calibration chunk.
+    The reference is split into two folds that share no unit (or, with fewer than four
+    units, into alternating time blocks); bootstrap chunks of each fold, built from blocks
+    of every length between a well-mixed fleet and one unit or time stretch, are scored
+    against summaries of the other fold (:mod:`.calibration`). Each threshold is the mean
+    of those scores plus ``k`` standard deviations, at least the worst bootstrap chunk, and
+    capped inside the metric's range.
 
     Parameters
     ----------
     reference
-        Reference rows (the model's known-good period), in time order.
+        Reference rows (the model's known-good period).
     features
         Feature columns to monitor; constant columns are summarized but give no PCA axis.
     prediction
         Model output column, for prediction drift.
     unit
         Unit-id column, used to split the reference for calibration.
+    timestamp
+        Time column: order of rows inside a unit (or of time blocks).
     chunk_size
         Rows per calibration chunk; use the production chunk size.
     k
-        Width of the band, in standard deviations of the reference chunk scores. The
+        Width of the band, in standard deviations of the bootstrap chunk scores. The
         default 4 (not 3) accounts for testing many features and metrics on every chunk.
+    alert_metric
+        Preferred metric for feature drift; a feature where it has no room falls back
+        (:attr:`DriftReference.live`).
     n_bins, sample_size
         See :func:`summarize_column`.
     pca_variance
         Share of variance the PCA basis keeps.
+    bootstrap_chunks
+        Bootstrap chunks drawn per fold.
+    seed
+        Seed of the bootstrap (calibration is reproducible).
 
     Returns
     -------
     DriftReference
         Summaries of the whole reference, and thresholds; holds no row of the reference.
+
+    Raises
+    ------
+    plant_node.monitoring.calibration.ReferenceTooSmall
+        If a fold holds less than one chunk of rows.
     """
     names = list(features)
     opts: dict[str, Any] = {
@@ -459,26 +574,59 @@ def fit_drift_reference(
         "sample_size": sample_size,
         "pca_variance": pca_variance,
     }
-    per_chunk: dict[str, dict[str, list[float]]] = {}
-    folds = _calibration_folds(reference, unit)
-    for fit_rows, score_rows in ((folds[0], folds[1]), (folds[1], folds[0])):
+    folds, kind = calibration_folds(
+        reference, unit=unit, timestamp=timestamp, chunk_size=chunk_size
+    )
+
+    def scorer(fit_rows: np.ndarray) -> Any:
         columns, pred, pca = _summaries(reference.iloc[fit_rows], names, prediction, **opts)
-        held_out = reference.iloc[score_rows]
-        for i in range(max(1, len(held_out) // chunk_size)):
-            rows = held_out.iloc[i * chunk_size : (i + 1) * chunk_size]
-            feats, pscores, multi = _scores(columns, pred, pca, rows)
-            for name, scores in feats.items():
-                for m, v in scores.items():
-                    per_chunk.setdefault(name, {}).setdefault(m, []).append(v)
-            for m, v in pscores.items():
-                per_chunk.setdefault(prediction or "", {}).setdefault(m, []).append(v)
-            per_chunk.setdefault("*", {}).setdefault(MULTIVARIATE_METRIC, []).append(multi)
+        return _array_scorer(columns, pred, pca, reference)
+
+    residuals = fit_residuals(reference, names)
+    extra = None
+    if residuals is not None:
+        extra = pd.DataFrame(
+            residuals.residuals(reference[residuals.columns].to_numpy(dtype=np.float64)),
+            columns=[RESIDUAL_PREFIX + c for c in residuals.columns],
+            index=reference.index,
+        )
+    # chunks of fold i are scored against summaries of the other fold
+    cal = calibrate(
+        reference if extra is None else pd.concat([reference, extra], axis=1),
+        mean_columns=[] if extra is None else list(extra.columns),
+        scorers=[scorer(folds[1]), scorer(folds[0])],
+        folds=folds,
+        kind=kind,
+        features=names,
+        prediction=prediction,
+        chunk_size=chunk_size,
+        k=k,
+        preferred_metric=alert_metric,
+        n_chunks=bootstrap_chunks,
+        seed=seed,
+    )
     thresholds = {
-        col: {m: _band(vals, k) for m, vals in metrics.items()}
-        for col, metrics in per_chunk.items()
+        col: {
+            m: Threshold(upper=b.upper, reference_mean=b.mean, reference_std=b.std)
+            for m, b in per_metric.items()
+        }
+        for col, per_metric in cal.bands.items()
     }
+    multi = cal.bands.get("*", {}).get(MULTIVARIATE_METRIC)
+    chunk_means = {col: list(stats) for col, stats in cal.means.items()}
+    if multi is not None:
+        chunk_means["*"] = [multi.mean, multi.std, 0.0]
     columns, pred, pca = _summaries(reference, names, prediction, **opts)
-    return DriftReference(features=columns, prediction=pred, pca=pca, thresholds=thresholds)
+    return DriftReference(
+        features=columns,
+        prediction=pred,
+        pca=pca,
+        thresholds=thresholds,
+        live=cal.live,
+        chunk_means=chunk_means,
+        calibration={"bootstrap_chunks": cal.n_chunks, "folds": cal.folds},
+        residuals=residuals,
+    )
 
 
 def score_chunk(reference: DriftReference, rows: pd.DataFrame, *, chunk: int = 0) -> ChunkDrift:

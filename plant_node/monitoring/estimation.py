@@ -49,6 +49,18 @@ DEFAULT_METRICS: dict[ProblemType, tuple[str, ...]] = {
 }
 
 
+#: Half-width of the narrowest confidence band, in reference-chunk standard deviations of
+#: the realized metric.
+BAND_SIGMAS = 2.0
+#: Range of each metric, to clip the band to.
+_METRIC_RANGE: dict[str, tuple[float, float]] = {
+    "roc_auc": (0.0, 1.0),
+    "f1": (0.0, 1.0),
+    "rmse": (0.0, math.inf),
+    "mae": (0.0, math.inf),
+}
+
+
 class _ColumnChunker(Chunker):  # type: ignore[misc]
     """Chunks on Millwright's chunk column, so nannyml and our layers share boundaries."""
 
@@ -80,7 +92,9 @@ class ChunkPerformance:
     estimated
         nannyml's estimate.
     lower, upper
-        Confidence bounds of the estimate (estimate -/+ 3 sampling errors, as nannyml).
+        Confidence bounds of the estimate: nannyml's (estimate -/+ 3 sampling errors),
+        widened to at least -/+ 2 standard deviations of the realized metric over the
+        reference chunks (see :meth:`PerformanceEstimator.fit`).
     realized
         Metric on the labelled rows of the chunk, ``None`` without enough labels.
     n_labels
@@ -171,6 +185,7 @@ class PerformanceEstimator:
         self.threshold = threshold
         self.min_labels = min_labels
         self.reference_stats: dict[str, tuple[float, float]] = {}
+        self.band_floor: dict[str, float] = {}
         self._fill: dict[str, float] = {}
         chunker = _ColumnChunker(columns.timestamp)
         if problem is ProblemType.CLASSIFICATION:
@@ -267,6 +282,9 @@ class PerformanceEstimator:
             )
             est, real = est[np.isfinite(est)], real[np.isfinite(real)]
             spread = [v.std(ddof=1) for v in (est, real) if v.size > 1]
+            self.band_floor[metric] = (
+                BAND_SIGMAS * float(real.std(ddof=1)) if real.size > 1 else 0.0
+            )
             self.reference_stats[metric] = (
                 float(est.mean()) if est.size else math.nan,
                 float(max(spread)) if spread else 0.0,
@@ -292,17 +310,23 @@ class PerformanceEstimator:
             result = self._estimator.estimate(data).filter(period="analysis").to_df()
         keys = result[("chunk", "key")].astype(int).to_numpy()
         realized = self._realized(frame)
+        floors = getattr(self, "band_floor", {})  # estimators fitted before the floor: none
         out = []
         for i, chunk in enumerate(keys):
             for metric in self.metrics:
                 value, n = realized.get((int(chunk), metric), (None, 0))
+                est = float(result[(metric, "value")].iloc[i])
+                floor = floors.get(metric, 0.0)
+                lower = float(result[(metric, "lower_confidence_boundary")].iloc[i])
+                upper = float(result[(metric, "upper_confidence_boundary")].iloc[i])
+                lo, hi = _METRIC_RANGE.get(metric, (-math.inf, math.inf))
                 out.append(
                     ChunkPerformance(
                         chunk=int(chunk),
                         metric=metric,
-                        estimated=float(result[(metric, "value")].iloc[i]),
-                        lower=float(result[(metric, "lower_confidence_boundary")].iloc[i]),
-                        upper=float(result[(metric, "upper_confidence_boundary")].iloc[i]),
+                        estimated=est,
+                        lower=max(lo, min(lower, est - floor)),
+                        upper=min(hi, max(upper, est + floor)),
                         realized=value,
                         n_labels=n,
                     )

@@ -1,23 +1,36 @@
 """The scheduled monitoring job: read new log rows, run the monitor, publish the report.
 
-The node's scheduler registers :func:`run_monitoring_job` by name. Storage stays outside:
-the caller passes a reader of the prediction log (rows after a timestamp, already joined
-with the outcomes received so far) and a publisher that enqueues the report in the durable
-outbox, so this module knows neither the database nor the hub.
+The node's scheduler registers :func:`run_in_subprocess` by name: it starts
+``python -m plant_node.monitoring --once`` with the node's settings on its standard input,
+so nannyml never loads in the serving process. :func:`run_monitoring_job` is one tick of one
+model version; storage stays outside: the caller passes a reader of the prediction log (rows
+after a timestamp, already joined with the outcomes received so far) and a publisher that
+enqueues the report in the durable outbox, so it knows neither the database nor the hub.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from pydantic import SecretStr
 
 from federation.schemas.metrics_report import MetricsReport
 from plant_node.monitoring.alerts import Alert, EventType
 from plant_node.monitoring.report import build_metrics_report
-from plant_node.monitoring.service import (
+
+if TYPE_CHECKING:
+    from plant_node.config import NodeSettings
+from plant_node.monitoring.engine import (
     ChunkResult,
     MonitorState,
     load_monitor,
@@ -98,3 +111,57 @@ def run_monitoring_job(
         publish(report)
     save_state(new_state, state_path)
     return JobOutcome(results=results, report=report, state=new_state)
+
+
+log = logging.getLogger("millwright.node.monitoring")
+
+
+def child_settings(settings: NodeSettings) -> dict[str, Any]:
+    """Return the settings a child process rebuilds, as JSON-ready values.
+
+    Only the fields set explicitly (environment, ``.env``, arguments) travel: a default left
+    to the model's recipe (chunk size, reference rows, ...) must stay a default in the child,
+    or it would override the recipe there.
+    """
+    out: dict[str, Any] = {}
+    for name in sorted(settings.model_fields_set):
+        if name == "bootstrap_keys":  # the monitoring child serves no requests: no keys
+            continue
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, Enum):
+            value = value.value
+        elif isinstance(value, Path):
+            value = str(value)
+        out[name] = value
+    return out
+
+
+def run_in_subprocess(settings: NodeSettings) -> dict[str, Any]:
+    """Run one monitoring pass in a child process (the scheduler's job).
+
+    The serving process never imports nannyml: the child loads it, does the work, and exits.
+    The settings reach the child as JSON on its standard input (:func:`child_settings`),
+    not as environment variables.
+
+    Returns
+    -------
+    dict
+        ``{"returncode", "summaries"}`` (summaries as the child printed them).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MILLWRIGHT_NODE_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "plant_node.monitoring", "--once", "--settings-stdin"],
+        input=json.dumps(child_settings(settings), default=str),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=settings.monitor_timeout_s,
+        check=False,
+    )
+    if proc.returncode != 0:
+        log.error("monitoring run failed (%s): %s", proc.returncode, proc.stderr[-2000:])
+        return {"returncode": proc.returncode, "summaries": []}
+    lines = proc.stdout.strip().splitlines()
+    return {"returncode": 0, "summaries": json.loads(lines[-1]) if lines else []}

@@ -24,7 +24,7 @@ from federation.schemas.metrics_report import (
 )
 from plant_node.monitoring.alerts import Alert, EventType
 from plant_node.monitoring.drift import UNIVARIATE_METRICS
-from plant_node.monitoring.service import ChunkResult
+from plant_node.monitoring.engine import ChunkResult
 
 
 def _num(value: float | None) -> float | None:
@@ -82,7 +82,7 @@ def build_metrics_report(
     Parameters
     ----------
     results
-        The window's chunk results from :func:`.service.run_monitor`.
+        The window's chunk results from :func:`.engine.run_monitor`.
     plant_id, model_name, model_version
         Who reports on what.
     pseudonym_key

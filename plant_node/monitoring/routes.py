@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, status
 
 from plant_node.auth.permissions import allow_line, allow_read
 from plant_node.deps import SessionDep
-from plant_node.monitoring import records
+from plant_node.monitoring import service
 from plant_node.monitoring.schemas import AlertRead, ChunkRead, OutcomeBatch, OutcomeResult
 
 router = APIRouter(tags=["monitoring"])
@@ -30,7 +30,7 @@ def create_outcomes(
     Failure records ``{unit, failed_at_cycle}`` and QA verdicts ``{prediction_id, label}``,
     one or ``{"outcomes": [...]}``.
     """
-    return records.create_outcomes(session=session, batch=body, idempotency_key=idempotency_key)
+    return service.create_outcomes(session=session, batch=body, idempotency_key=idempotency_key)
 
 
 @router.get("/alerts", response_model=list[AlertRead], dependencies=allow_read)
@@ -41,7 +41,7 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AlertRead]:
     """Return monitoring alerts, newest first."""
-    return records.list_alerts(session=session, status=status, baseline=baseline, limit=limit)
+    return service.list_alerts(session=session, status=status, baseline=baseline, limit=limit)
 
 
 @router.get("/monitoring/chunks", response_model=list[ChunkRead], dependencies=allow_read)
@@ -52,6 +52,6 @@ def list_chunks(
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> list[ChunkRead]:
     """Return the newest chunks, oldest first: estimated vs realized metric, drift."""
-    return records.list_chunks(
+    return service.list_chunks(
         session=session, baseline=baseline, model_version=model_version, limit=limit
     )

@@ -1,609 +1,355 @@
-"""The monitoring job's engine: fit every layer on a reference period, then run chunks through them.
+"""Monitoring records on the node: outcomes in, chunk results and alerts out (keyword-only).
 
-:func:`fit_monitor` builds a :class:`FittedMonitor` once (drift summaries, integrity
-reference, the nannyml estimator, the alert rules). :func:`run_monitor` takes new rows of
-the prediction log and the :class:`MonitorState` left by the previous run, and returns one
-:class:`ChunkResult` per chunk plus the next state. The node's scheduled job reads the rows
-from its prediction-log table, calls :func:`run_monitor`, stores the state, and hands the
-results to :func:`plant_node.monitoring.report.build_metrics_report` for the hub. The fitted
-monitor and the state are stored between runs with :func:`save_monitor` / :func:`save_state`.
-
-nannyml loads only when a monitor with performance estimation is fitted or run.
+Nothing here imports nannyml or pandas: the serving process mounts these routes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-import pickle
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
-import numpy as np
-import pandas as pd
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.orm import Session
 
-from plant_node.monitoring.alerts import (
-    Alert,
-    AlertEvent,
-    AlertKind,
-    AlertRule,
-    AlertState,
-    ChunkObservation,
-    Direction,
-    evaluate,
+from federation.errors import Conflict, ErrorCode, InvalidInput
+from plant_node.db import utcnow
+from plant_node.metrics import NodeMetrics
+from plant_node.monitoring.models import MonitoringAlert, MonitoringChunk, Outcome, OutcomeRequest
+from plant_node.monitoring.schemas import (
+    AlertRead,
+    ChunkRead,
+    FailureRecord,
+    OutcomeBatch,
+    OutcomeRead,
+    OutcomeResult,
+    QaVerdict,
 )
-from plant_node.monitoring.chunking import CHUNK_COLUMN, LogColumns, assign_chunks
-from plant_node.monitoring.drift import (
-    MULTIVARIATE_METRIC,
-    ChunkDrift,
-    DriftReference,
-    fit_drift_reference,
-    score_chunk,
-)
-from plant_node.monitoring.integrity import (
-    ChunkIntegrity,
-    IntegrityReference,
-    IntegrityState,
-    check_chunk,
-    fit_integrity_reference,
-)
+from plant_node.serving.models import Prediction
 
-if TYPE_CHECKING:
-    from plant_node.monitoring.estimation import ChunkPerformance, PerformanceEstimator
+UNIT_PATH = "$.unit"
+LAST_CYCLE_PATH = "$.cycles[#-1].cycle"
 
 
-_T = TypeVar("_T")
-
-#: Alert key of the feature-drift rule (worst feature's score over its threshold).
-FEATURE_DRIFT_KEY = "drift:features"
-#: Alert key of the prediction-drift rule.
-PREDICTION_DRIFT_KEY = "drift:prediction"
-#: Rules whose breach on a chunk means its inputs are not what the performance estimator
-#: learned on: nulls (imputed), values outside the reference range, flat sensors, or rows
-#: whose joint pattern the reference PCA cannot reconstruct (a recalibrated sensor, a new
-#: fault mode). CBPE and DLE are valid under covariate shift inside the reference's support;
-#: on such a chunk the estimate is kept on the node but flagged, and the hub gets the
-#: reasons instead of the number. Univariate feature drift alone does not flag (that is
-#: covariate shift), nor do late rows (real readings, only late).
-ESTIMATE_GUARDS = (
-    "integrity:null_rate",
-    "integrity:out_of_range_rate",
-    "integrity:stuck_rate",
-    f"drift:*:{MULTIVARIATE_METRIC}",
-)
-#: Added to the guards when the model reads a window of each unit's recent readings: lost
-#: readings then compress the history the model sees (for a per-record model, or over a
-#: stop of the line, a gap changes no input).
-WINDOWED_GUARD = "integrity:missing_rate"
+def is_classifier(prediction: Prediction) -> bool:
+    """Return whether a log row is a classifier's (it carries a thresholded ``label``)."""
+    return "label" in prediction.outputs
 
 
-@dataclass(frozen=True)
-class MonitorConfig:
-    """Monitoring knobs, normally taken from the model's recipe.
+def _unit_expr() -> Any:
+    return cast(func.json_extract(Prediction.inputs, UNIT_PATH), String)
 
-    Parameters
-    ----------
-    chunk_size
-        Rows per chunk (or use ``chunk_period``).
-    chunk_period
-        Calendar chunks, a pandas offset alias such as ``"8h"``.
-    problem
-        ``"classification_binary"``, ``"regression"``, or ``None`` for no estimation.
-    metrics
-        Metrics to estimate; the first one drives the performance alert.
-    performance_k, performance_k_clear
-        Raise when the rolling estimate is ``k`` reference sigma worse than the reference
-        mean; clear within ``k_clear`` sigma. The default is 2: on replayed C-MAPSS fleets,
-        k = 1 paged on most stable streams of new units (see bench_monitoring).
-    performance_window
-        Chunks in the rolling mean (e.g. the number of chunks in 24 h).
-    drift_k
-        Width of the calibrated drift bands, in reference-chunk sigma.
-    drift_alert_metric
-        Univariate metric that raises feature-drift alerts (all four are reported).
-    drift_clear_ratio
-        The feature-drift alert clears when no feature scores above this share of its
-        threshold.
-    raise_after, clear_after
-        Consecutive chunks to raise / clear any alert.
-    integrity_floors
-        Minimum raise level per integrity rate, so a clean reference (rate always 0)
-        does not make a single null an incident.
-    integrity_window
-        Readings of one unit that must stay flat to call a sensor stuck.
-    expected_interval_s
-        Seconds between readings of one unit (the contract's frequency); learned if omitted.
-    max_delay_s
-        Rows received later than this after their timestamp count as late.
-    windowed_inputs
-        The model reads a window of each unit's recent readings (C-MAPSS), so lost readings
-        make its estimate unreliable (see :data:`WINDOWED_GUARD`).
-    """
 
-    chunk_size: int | None = 500
-    chunk_period: str | None = None
-    problem: str | None = None
-    metrics: tuple[str, ...] | None = None
-    performance_k: float = 2.0
-    performance_k_clear: float = 1.0
-    performance_window: int = 3
-    drift_k: float = 4.0
-    drift_alert_metric: str = "js"
-    drift_clear_ratio: float = 0.8
-    raise_after: int = 2
-    clear_after: int = 2
-    integrity_floors: Mapping[str, float] = field(
-        default_factory=lambda: {
-            "integrity:null_rate": 0.02,
-            "integrity:out_of_range_rate": 0.05,
-            "integrity:stuck_rate": 0.25,
-            "integrity:missing_rate": 0.05,
-            "integrity:late_rate": 0.05,
-        }
+def _request_hash(batch: OutcomeBatch) -> str:
+    raw = json.dumps(batch.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _error(i: int, field: str, message: str) -> dict[str, Any]:
+    return {"index": i, "field": field, "message": message}
+
+
+def _qa(session: Session, i: int, item: QaVerdict, errors: list[dict[str, Any]]) -> Outcome | None:
+    prediction = session.get(Prediction, item.prediction_id)
+    if prediction is None:
+        errors.append(_error(i, "prediction_id", f"unknown prediction id {item.prediction_id!r}"))
+        return None
+    label, name = item.label, prediction.baseline
+    if is_classifier(prediction):
+        if isinstance(label, float) or label not in (0, 1):
+            msg = f"{name} is a classifier: label must be 0, 1, true or false, not {label!r}"
+            errors.append(_error(i, "label", msg))
+            return None
+    elif isinstance(label, bool) or label < 0:
+        msg = f"{name} is a regressor: label must be a number >= 0, not {label!r}"
+        errors.append(_error(i, "label", msg))
+        return None
+    return Outcome(
+        kind="qa",
+        natural_key=f"qa:{prediction.id}",
+        baseline=prediction.baseline,
+        prediction_id=prediction.id,
+        label=float(label),
     )
-    integrity_window: int = 10
-    expected_interval_s: float | None = None
-    max_delay_s: float | None = None
-    windowed_inputs: bool = False
-
-    @property
-    def estimate_guards(self) -> tuple[str, ...]:
-        """Rule keys whose breach flags a chunk's estimate as unreliable."""
-        return ESTIMATE_GUARDS + ((WINDOWED_GUARD,) if self.windowed_inputs else ())
 
 
-@dataclass
-class FittedMonitor:
-    """Every layer fitted on the reference period, and the alert rules built from it."""
+def _failure(
+    session: Session, i: int, item: FailureRecord, errors: list[dict[str, Any]]
+) -> Outcome | None:
+    unit = item.unit_id()
+    query = (
+        select(Prediction.baseline, func.max(func.json_extract(Prediction.inputs, LAST_CYCLE_PATH)))
+        .where(_unit_expr() == unit)
+        .where(func.json_extract(Prediction.outputs, "$.label").is_(None))  # regressors only
+        .group_by(Prediction.baseline)
+    )
+    if item.baseline is not None:
+        query = query.where(Prediction.baseline == item.baseline)
+    found = {str(b): c for b, c in session.execute(query).all()}
+    if not found:
+        errors.append(_error(i, "unit", f"unknown unit {unit!r}: no prediction logged for it"))
+        return None
+    if len(found) > 1:
+        msg = f"unit {unit!r} is logged by {sorted(found)}; say which baseline failed"
+        errors.append(_error(i, "baseline", msg))
+        return None
+    baseline, last_cycle = next(iter(found.items()))
+    if last_cycle is not None and float(last_cycle) > item.failed_at_cycle:
+        msg = (
+            f"unit {unit!r} has a prediction at cycle {last_cycle}, after its reported "
+            f"failure at cycle {item.failed_at_cycle}"
+        )
+        errors.append(_error(i, "failed_at_cycle", msg))
+        return None
+    return Outcome(
+        kind="failure",
+        natural_key=f"failure:{baseline}:{unit}",
+        baseline=baseline,
+        unit=unit,
+        failed_at_cycle=float(item.failed_at_cycle),
+        failed_at=item.failed_at or utcnow(),
+    )
 
-    columns: LogColumns
-    config: MonitorConfig
-    drift: DriftReference
-    integrity: IntegrityReference
-    estimator: PerformanceEstimator | None
-    rules: list[AlertRule]
 
+def create_outcomes(
+    *, session: Session, batch: OutcomeBatch, idempotency_key: str | None = None
+) -> OutcomeResult:
+    """Validate and store a batch of outcomes, all or none; commits once.
 
-@dataclass(frozen=True)
-class MonitorState:
-    """What one run leaves for the next.
+    Re-posting with the same ``Idempotency-Key`` and body returns the first answer.
 
-    Parameters
-    ----------
-    alerts
-        Alert-rule memory.
-    integrity
-        Per-unit tails for stuck-sensor and gap checks.
-    next_chunk
-        Number of the next chunk.
-    processed_through
-        ISO timestamp of the newest row processed so far: the next run reads the log rows
-        strictly after it (rows of a held-back incomplete chunk are all after it).
+    Raises
+    ------
+    InvalidInput
+        Unknown prediction ids or units, labels of the wrong type for the model, failures
+        before a logged prediction, or an idempotency key reused with another body; every
+        problem is listed with the index of its outcome.
+    Conflict
+        Outcomes already recorded (same unit failure, or a second verdict on a prediction).
     """
-
-    alerts: AlertState = field(default_factory=AlertState)
-    integrity: IntegrityState = field(default_factory=IntegrityState)
-    next_chunk: int = 0
-    processed_through: str | None = None
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    """Everything the monitor found on one chunk."""
-
-    chunk: int
-    start: str | None
-    end: str | None
-    n_rows: int
-    drift: ChunkDrift
-    integrity: ChunkIntegrity
-    performance: list[ChunkPerformance]
-    latency_ms: dict[str, float]
-    events: list[AlertEvent]
-    values: dict[str, float]
-    unreliable: tuple[str, ...] = ()
-    """Guard rules (:data:`ESTIMATE_GUARDS`) this chunk breached; empty: trust the estimate."""
-
-
-def estimate_guards(
-    rules: Sequence[AlertRule],
-    values: Mapping[str, float],
-    guards: Sequence[str] = ESTIMATE_GUARDS,
-) -> tuple[str, ...]:
-    """Return the guard rules a chunk's values breach: why its estimate is not reliable.
-
-    Parameters
-    ----------
-    rules
-        The monitor's rules (their raise levels come from the reference period).
-    values
-        The chunk's observed integrity rates and drift scores.
-    guards
-        Rule keys that guard the estimate (:attr:`MonitorConfig.estimate_guards`).
-
-    Returns
-    -------
-    tuple[str, ...]
-        Breached guard keys, in ``guards`` order; empty when none.
-    """
-    by_key = {r.key: r for r in rules}
-    out = []
-    for key in guards:
-        rule, value = by_key.get(key), values.get(key)
-        if rule is not None and value is not None and math.isfinite(value):
-            if rule.breaches(value):
-                out.append(key)
-    return tuple(out)
+    req_hash = _request_hash(batch)
+    if idempotency_key is not None:
+        earlier = session.get(OutcomeRequest, idempotency_key)
+        if earlier is not None:
+            if earlier.request_hash != req_hash:
+                raise InvalidInput(
+                    f"Idempotency-Key {idempotency_key!r} was already used for a different "
+                    "request; use a new key for a new request.",
+                    code=ErrorCode.IDEMPOTENCY_MISMATCH,
+                )
+            return OutcomeResult.model_validate(earlier.response)
+    errors: list[dict[str, Any]] = []
+    rows: list[tuple[int, Outcome]] = []
+    for i, item in enumerate(batch.outcomes):
+        row = (
+            _qa(session, i, item, errors)
+            if isinstance(item, QaVerdict)
+            else _failure(session, i, item, errors)
+        )
+        if row is not None:
+            rows.append((i, row))
+    if errors:
+        raise InvalidInput(f"{len(errors)} outcome(s) refused; nothing was stored.", errors=errors)
+    keys = [r.natural_key for _, r in rows]
+    query = select(Outcome.natural_key).where(Outcome.natural_key.in_(keys))
+    stored = set(session.execute(query).scalars())
+    seen: set[str] = set()
+    dupes = []
+    for i, row in rows:
+        if row.natural_key in stored or row.natural_key in seen:
+            dupes.append(_error(i, "outcome", f"duplicate outcome {row.natural_key}"))
+        seen.add(row.natural_key)
+    if dupes:
+        raise Conflict(
+            f"{len(dupes)} outcome(s) already recorded; nothing was stored.", errors=dupes
+        )
+    session.add_all(r for _, r in rows)
+    session.flush()
+    result = OutcomeResult(
+        created=len(rows), outcomes=[OutcomeRead.model_validate(r) for _, r in rows]
+    )
+    if idempotency_key is not None:
+        session.add(
+            OutcomeRequest(
+                key=idempotency_key, request_hash=req_hash, response=result.model_dump(mode="json")
+            )
+        )
+    session.commit()
+    return result
 
 
-def _rates_by_chunk(results: Sequence[ChunkIntegrity]) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {}
-    for r in results:
-        for k, v in r.rates().items():
-            out.setdefault(k, []).append(v)
+# -- labels for the monitoring job ------------------------------------------------------------
+
+
+def labels_for_predictions(*, session: Session, prediction_ids: Sequence[str]) -> dict[str, float]:
+    """QA verdicts of these predictions, by prediction id."""
+    out: dict[str, float] = {}
+    for start in range(0, len(prediction_ids), 500):
+        part = prediction_ids[start : start + 500]
+        query = select(Outcome.prediction_id, Outcome.label).where(
+            Outcome.kind == "qa", Outcome.prediction_id.in_(part)
+        )
+        for pid, label in session.execute(query).all():
+            if pid is not None and label is not None:
+                out[str(pid)] = float(label)
     return out
 
 
-def _drift_rule(key: str, thr: Any, config: MonitorConfig) -> AlertRule:
-    clear = min(thr.upper, thr.reference_mean + config.drift_k / 2 * thr.reference_std)
-    return AlertRule(
-        key=key,
-        kind=AlertKind.DRIFT,
-        direction=Direction.ABOVE,
-        raise_at=thr.upper,
-        clear_at=clear,
-        reference_mean=thr.reference_mean,
-        reference_std=thr.reference_std,
-        raise_after=config.raise_after,
-        clear_after=config.clear_after,
-    )
+def failures_for_units(
+    *, session: Session, baseline: str, units: Iterable[str]
+) -> dict[str, float]:
+    """Failure cycle per unit of a baseline, for the units given."""
+    wanted = sorted(set(units))
+    out: dict[str, float] = {}
+    for start in range(0, len(wanted), 500):
+        query = select(Outcome.unit, Outcome.failed_at_cycle).where(
+            Outcome.kind == "failure",
+            Outcome.baseline == baseline,
+            Outcome.unit.in_(wanted[start : start + 500]),
+        )
+        for unit, cycle in session.execute(query).all():
+            if unit is not None and cycle is not None:
+                out[str(unit)] = float(cycle)
+    return out
 
 
-def build_rules(
+def failure_times(*, session: Session, baseline: str) -> list[datetime]:
+    """When the recorded failures of a baseline's units happened."""
+    query = select(Outcome.failed_at).where(Outcome.kind == "failure", Outcome.baseline == baseline)
+    return [t for t in session.execute(query).scalars() if t is not None]
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+def _finite(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def upsert_chunk(*, session: Session, values: dict[str, Any]) -> MonitoringChunk:
+    """Insert or replace one chunk's results (a re-run after a crash rewrites the same chunk)."""
+    row = session.execute(
+        select(MonitoringChunk).where(
+            MonitoringChunk.baseline == values["baseline"],
+            MonitoringChunk.model_version == values["model_version"],
+            MonitoringChunk.chunk == values["chunk"],
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = MonitoringChunk(**values)
+        session.add(row)
+    else:
+        for k, v in values.items():
+            setattr(row, k, v)
+    session.flush()
+    return row
+
+
+def raise_alert(*, session: Session, values: dict[str, Any]) -> MonitoringAlert:
+    """Record a raised alert once (keyed by baseline, version, rule and start chunk)."""
+    row = session.execute(
+        select(MonitoringAlert).where(
+            MonitoringAlert.baseline == values["baseline"],
+            MonitoringAlert.model_version == values["model_version"],
+            MonitoringAlert.key == values["key"],
+            MonitoringAlert.since_chunk == values["since_chunk"],
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = MonitoringAlert(status="open", **values)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def clear_alert(
     *,
-    drift: DriftReference,
-    integrity_rates: Mapping[str, Sequence[float]],
-    performance_stats: Mapping[str, tuple[float, float]],
-    feature_ratio_stats: tuple[float, float],
-    config: MonitorConfig,
-) -> list[AlertRule]:
-    """Build the alert rules from reference statistics.
-
-    Parameters
-    ----------
-    drift
-        Calibrated drift reference.
-    integrity_rates
-        Integrity rates over the reference chunks, per rule key.
-    performance_stats
-        ``{metric: (mean, std)}`` of the estimated metric over the reference chunks.
-    feature_ratio_stats
-        Mean and standard deviation, over the reference chunks, of the worst feature's
-        drift score divided by its threshold (in-sample, for the alert's context only).
-    config
-        Monitoring knobs.
-
-    Returns
-    -------
-    list[AlertRule]
-        Performance (first metric), multivariate drift, feature drift (one rule over all
-        features), prediction drift and integrity rules.
-    """
-    rules: list[AlertRule] = []
-    for metric, (mean, std) in list(performance_stats.items())[:1]:
-        if math.isfinite(mean):
-            direction = Direction.ABOVE if _lower_is_better(metric) else Direction.BELOW
-            rules.append(
-                AlertRule.control_chart(
-                    f"performance:{metric}",
-                    kind=AlertKind.PERFORMANCE,
-                    direction=direction,
-                    reference_mean=mean,
-                    reference_std=std,
-                    k=config.performance_k,
-                    k_clear=config.performance_k_clear,
-                    window=config.performance_window,
-                    raise_after=config.raise_after,
-                    clear_after=config.clear_after,
-                )
-            )
-    multi = drift.thresholds.get("*", {}).get(MULTIVARIATE_METRIC)
-    if multi is not None and drift.pca is not None:
-        rules.append(_drift_rule(f"drift:*:{MULTIVARIATE_METRIC}", multi, config))
-    metric = config.drift_alert_metric
-    # One rule for all features (the worst feature's score over its threshold), so a fleet
-    # shift pages once and names the features, instead of once per feature.
-    rules.append(
-        AlertRule(
-            key=FEATURE_DRIFT_KEY,
-            kind=AlertKind.DRIFT,
-            direction=Direction.ABOVE,
-            raise_at=1.0,
-            clear_at=config.drift_clear_ratio,
-            reference_mean=feature_ratio_stats[0],
-            reference_std=feature_ratio_stats[1],
-            raise_after=config.raise_after,
-            clear_after=config.clear_after,
+    session: Session,
+    baseline: str,
+    model_version: str,
+    key: str,
+    since_chunk: int,
+    cleared_chunk: int,
+    worst_value: float,
+    at: datetime | None,
+) -> None:
+    """Close an open alert when its rule recovered."""
+    row = session.execute(
+        select(MonitoringAlert).where(
+            MonitoringAlert.baseline == baseline,
+            MonitoringAlert.model_version == model_version,
+            MonitoringAlert.key == key,
+            MonitoringAlert.since_chunk == since_chunk,
         )
-    )
-    if drift.prediction is not None:
-        thr = drift.thresholds.get(drift.prediction.name, {}).get(metric)
-        if thr is not None and math.isfinite(thr.upper):
-            rules.append(_drift_rule(PREDICTION_DRIFT_KEY, thr, config))
-    for key, floor in config.integrity_floors.items():
-        vals = np.asarray(integrity_rates.get(key, [0.0]), dtype=float)
-        mean = float(vals.mean())
-        std = float(vals.std(ddof=1)) if vals.size > 1 else 0.0
-        raise_at = max(floor, mean + config.drift_k * std, float(vals.max()))
-        rules.append(
-            AlertRule(
-                key=key,
-                kind=AlertKind.INTEGRITY,
-                direction=Direction.ABOVE,
-                raise_at=raise_at,
-                clear_at=min(raise_at, max(mean, floor / 2)),
-                reference_mean=mean,
-                reference_std=std,
-                raise_after=config.raise_after,
-                clear_after=config.clear_after,
-            )
-        )
-    return rules
+    ).scalar_one_or_none()
+    if row is not None:
+        row.status = "closed"
+        row.cleared_chunk = cleared_chunk
+        row.worst_value = worst_value
+        row.cleared_at = at or utcnow()
+        session.flush()
 
 
-def _lower_is_better(metric: str) -> bool:
-    return metric in {"rmse", "mae", "mse", "mape", "rmsle", "msle"}
+def alert_starts(*, session: Session, baseline: str) -> list[datetime]:
+    """Start of every alert of a baseline (for true/false alarm tallies)."""
+    query = select(MonitoringAlert.since).where(MonitoringAlert.baseline == baseline)
+    return [t for t in session.execute(query).scalars() if t is not None]
 
 
-def _chunked(frame: pd.DataFrame, columns: LogColumns, config: MonitorConfig, start: int) -> Any:
-    return assign_chunks(
-        frame,
-        timestamp=columns.timestamp,
-        size=config.chunk_size if config.chunk_period is None else None,
-        period=config.chunk_period,
-        start_index=start,
-    )
-
-
-def fit_monitor(
-    reference: pd.DataFrame, *, columns: LogColumns, config: MonitorConfig
-) -> FittedMonitor:
-    """Fit drift, integrity and (if ``config.problem``) performance estimation on a reference.
-
-    Parameters
-    ----------
-    reference
-        Labelled reference rows of the prediction log.
-    columns
-        Column names of the log.
-    config
-        Monitoring knobs.
-
-    Returns
-    -------
-    FittedMonitor
-        Ready for :func:`run_monitor`.
-    """
-    ref = _chunked(reference, columns, config, 0)
-    drift = fit_drift_reference(
-        ref,
-        features=columns.features,
-        prediction=columns.prediction,
-        unit=columns.unit if columns.unit in ref else None,
-        chunk_size=config.chunk_size or max(1, len(ref) // max(1, ref[CHUNK_COLUMN].nunique())),
-        k=config.drift_k,
-    )
-    integrity = fit_integrity_reference(
-        ref,
-        columns=columns,
-        interval_s=config.expected_interval_s,
-        window=config.integrity_window,
-        max_delay_s=config.max_delay_s,
-    )
-    state = IntegrityState()
-    ref_integrity = []
-    ratios = []
-    for key, rows in ref.groupby(CHUNK_COLUMN, sort=True):
-        chunk = int(key)
-        res, state = check_chunk(integrity, rows, state, columns=columns, chunk=chunk)
-        ref_integrity.append(res)
-        excess = score_chunk(drift, rows, chunk=chunk).excess(drift, config.drift_alert_metric)
-        ratios.append(max(excess.values(), default=0.0))
-    ratio_stats = (
-        float(np.mean(ratios)),
-        float(np.std(ratios, ddof=1)) if len(ratios) > 1 else 0.0,
-    )
-    estimator = None
-    stats: dict[str, tuple[float, float]] = {}
-    if config.problem:
-        from plant_node.monitoring.estimation import PerformanceEstimator, ProblemType
-
-        estimator = PerformanceEstimator(
-            problem=ProblemType(config.problem), columns=columns, metrics=config.metrics
-        ).fit(ref)
-        stats = estimator.reference_stats
-    rules = build_rules(
-        drift=drift,
-        integrity_rates=_rates_by_chunk(ref_integrity),
-        performance_stats=stats,
-        feature_ratio_stats=ratio_stats,
-        config=config,
-    )
-    return FittedMonitor(columns, config, drift, integrity, estimator, rules)
-
-
-def _iso(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return str(pd.Timestamp(value).isoformat())
-
-
-def run_monitor(
-    monitor: FittedMonitor,
-    frame: pd.DataFrame,
-    state: MonitorState | None = None,
+def list_chunks(
     *,
-    violations: Mapping[int, Sequence[Mapping[str, Any]]] | None = None,
-    hold_partial: bool = False,
-) -> tuple[list[ChunkResult], MonitorState]:
-    """Run new prediction-log rows through every layer and the alert rules.
+    session: Session,
+    baseline: str | None = None,
+    model_version: str | None = None,
+    limit: int = 200,
+) -> list[ChunkRead]:
+    """Return the newest chunks (up to ``limit``), oldest first."""
+    query = select(MonitoringChunk).order_by(MonitoringChunk.end.desc(), MonitoringChunk.id.desc())
+    if baseline is not None:
+        query = query.where(MonitoringChunk.baseline == baseline)
+    if model_version is not None:
+        query = query.where(MonitoringChunk.model_version == model_version)
+    rows = list(session.execute(query.limit(limit)).scalars())
+    return [ChunkRead.model_validate(r) for r in reversed(rows)]
 
-    Parameters
-    ----------
-    monitor
-        From :func:`fit_monitor`.
-    frame
-        New log rows (labels optional; rows are sorted by time and chunked here).
-    state
-        Returned by the previous run; ``None`` on the first.
-    violations
-        Contract-validator report entries per chunk index, if any.
-    hold_partial
-        Leave the last chunk for the next run when it is incomplete (fewer rows than
-        ``chunk_size``, or the still-open period); the next run gets those rows again by
-        reading after the state's ``processed_through``. The scheduled job sets this.
 
-    Returns
-    -------
-    tuple[list[ChunkResult], MonitorState]
-        One result per chunk, and the state for the next run.
-    """
-    state = state or MonitorState()
-    cols = monitor.columns
-    data = _chunked(frame, cols, monitor.config, state.next_chunk)
-    if hold_partial and len(data):
-        last_key = data[CHUNK_COLUMN].iloc[-1]
-        tail = data[data[CHUNK_COLUMN] == last_key]
-        size = monitor.config.chunk_size
-        if monitor.config.chunk_period is not None or (size and len(tail) < size):
-            # cut at a timestamp, so rows sharing the cut time all go to the next run
-            cut = tail[cols.timestamp].min()
-            data = data[data[cols.timestamp] < cut]
-    perf: dict[int, list[ChunkPerformance]] = {}
-    if monitor.estimator is not None and len(data):
-        for p in monitor.estimator.estimate(data):
-            perf.setdefault(p.chunk, []).append(p)
-    metric = monitor.config.drift_alert_metric
-    alert_state, int_state = state.alerts, state.integrity
-    results = []
-    last = state.next_chunk - 1
-    for key, rows in data.groupby(CHUNK_COLUMN, sort=True):
-        chunk = int(key)
-        last = chunk
-        drift = score_chunk(monitor.drift, rows, chunk=chunk)
-        integ, int_state = check_chunk(
-            monitor.integrity,
-            rows,
-            int_state,
-            columns=cols,
-            chunk=chunk,
-            violations=(violations or {}).get(chunk, ()),
-        )
-        values: dict[str, float] = dict(integ.rates())
-        values[f"drift:*:{MULTIVARIATE_METRIC}"] = drift.multivariate
-        excess = drift.excess(monitor.drift, metric)
-        values[FEATURE_DRIFT_KEY] = max(excess.values(), default=0.0)
-        if metric in drift.prediction:
-            values[PREDICTION_DRIFT_KEY] = drift.prediction[metric]
-        guards = monitor.config.estimate_guards
-        unreliable = estimate_guards(monitor.rules, values, guards) if chunk in perf else ()
-        if not unreliable:
-            # an unreliable estimate never moves the performance control chart (its window
-            # skips the chunk); the integrity or drift rule that flagged it pages instead
-            for p in perf.get(chunk, []):
-                values[f"performance:{p.metric}"] = p.estimated
-        start = _iso(rows[cols.timestamp].min())
-        obs = ChunkObservation(
-            chunk=chunk,
-            values=values,
-            start=start,
-            top_features=list(excess.items())[:3],
-            context=integ.worst_columns(),
-        )
-        alert_state, events = evaluate(monitor.rules, alert_state, obs)
-        latency = {}
-        if cols.latency_ms in rows:
-            lat = rows[cols.latency_ms].dropna().to_numpy(dtype=float)
-            if lat.size:
-                p50, p95, p99 = np.percentile(lat, [50, 95, 99])
-                latency = {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
-        results.append(
-            ChunkResult(
-                chunk=chunk,
-                start=start,
-                end=_iso(rows[cols.timestamp].max()),
-                n_rows=len(rows),
-                drift=drift,
-                integrity=integ,
-                performance=perf.get(chunk, []),
-                latency_ms=latency,
-                events=events,
-                values=values,
-                unreliable=unreliable,
-            )
-        )
-    new_state = MonitorState(
-        alerts=alert_state,
-        integrity=int_state,
-        next_chunk=last + 1,
-        processed_through=_iso(data[cols.timestamp].max())
-        if len(data)
-        else state.processed_through,
+def list_alerts(
+    *, session: Session, status: str | None = None, baseline: str | None = None, limit: int = 200
+) -> list[AlertRead]:
+    """Return alerts, newest first."""
+    query = select(MonitoringAlert).order_by(MonitoringAlert.id.desc())
+    if status is not None:
+        query = query.where(MonitoringAlert.status == status)
+    if baseline is not None:
+        query = query.where(MonitoringAlert.baseline == baseline)
+    return [AlertRead.model_validate(r) for r in session.execute(query.limit(limit)).scalars()]
+
+
+def refresh_gauges(*, session: Session, metrics: NodeMetrics) -> None:
+    """Set the monitoring gauges from the database, so they hold whoever ran the job."""
+    metrics.monitoring_alerts.clear()
+    query = select(
+        MonitoringAlert.baseline, MonitoringAlert.kind, MonitoringAlert.status, func.count()
+    ).group_by(MonitoringAlert.baseline, MonitoringAlert.kind, MonitoringAlert.status)
+    for baseline, kind, status, n in session.execute(query).all():
+        metrics.monitoring_alerts.labels(baseline, kind, status).set(n)
+    metrics.monitoring_chunks.clear()
+    for baseline, n in session.execute(
+        select(MonitoringChunk.baseline, func.count()).group_by(MonitoringChunk.baseline)
+    ).all():
+        metrics.monitoring_chunks.labels(baseline).set(n)
+    metrics.monitoring_metric.clear()
+    latest = (
+        select(MonitoringChunk.baseline, func.max(MonitoringChunk.id).label("id"))
+        .group_by(MonitoringChunk.baseline)
+        .subquery()
     )
-    return results, new_state
-
-
-def _save(obj: object, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
-    tmp.replace(path)  # atomic: a crash mid-write leaves the previous file
-
-
-def _load(path: Path, kind: type[_T]) -> _T:
-    obj = pickle.loads(path.read_bytes())  # noqa: S301 - node-local file written by _save
-    if not isinstance(obj, kind):
-        raise TypeError(f"{path} does not hold a {kind.__name__}")
-    return obj
-
-
-def save_monitor(monitor: FittedMonitor, path: Path) -> None:
-    """Write a fitted monitor to a node-local file, atomically (pickle: never load others)."""
-    _save(monitor, path)
-
-
-def load_monitor(path: Path) -> FittedMonitor:
-    """Read a monitor written by :func:`save_monitor` on this node."""
-    return _load(path, FittedMonitor)
-
-
-def save_state(state: MonitorState, path: Path) -> None:
-    """Write the state a run returned, atomically, for the next run."""
-    _save(state, path)
-
-
-def load_state(path: Path) -> MonitorState:
-    """Read a state written by :func:`save_state`; a missing file means a first run."""
-    return _load(path, MonitorState) if path.exists() else MonitorState()
-
-
-def raised_alerts(results: Sequence[ChunkResult]) -> list[Alert]:
-    """Return the alerts raised over a run, in order."""
-    return [e.alert for r in results for e in r.events if e.type.value == "raised"]
-
-
-__all__ = [
-    "ChunkResult",
-    "FittedMonitor",
-    "MonitorConfig",
-    "MonitorState",
-    "build_rules",
-    "estimate_guards",
-    "fit_monitor",
-    "load_monitor",
-    "load_state",
-    "raised_alerts",
-    "run_monitor",
-    "save_monitor",
-    "save_state",
-]
+    query2 = select(MonitoringChunk).join(latest, MonitoringChunk.id == latest.c.id)
+    for row in session.execute(query2).scalars():
+        for kind, value in (("estimated", row.estimated), ("realized", row.realized)):
+            v = _finite(value)
+            if v is not None and row.metric:
+                metrics.monitoring_metric.labels(row.baseline, row.metric, kind).set(v)

@@ -81,3 +81,13 @@ def monitored_node(root: Path, model_dir: Path, **overrides: Any) -> NodeSetting
     cache.install(model_dir)
     cache.set_champion("cmapss", "1")
     return settings
+
+
+def settings_env(settings: NodeSettings) -> dict[str, str]:
+    """The environment that rebuilds these settings in a CLI run (explicit fields only)."""
+    from plant_node.monitoring.jobs import child_settings
+
+    def text(value: Any) -> str:
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+    return {f"MILLWRIGHT_NODE_{k.upper()}": text(v) for k, v in child_settings(settings).items()}

@@ -16,7 +16,7 @@ from plant_node.monitoring.estimation import (
     realized_metric,
 )
 
-LIGHT = "plant_node.monitoring, plant_node.monitoring.service, plant_node.monitoring.jobs"
+LIGHT = "plant_node.monitoring, plant_node.monitoring.engine, plant_node.monitoring.jobs"
 
 
 def _python(code: str, env: dict[str, str]) -> str:

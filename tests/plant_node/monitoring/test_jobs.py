@@ -2,8 +2,8 @@
 
 import pandas as pd
 
+from plant_node.monitoring.engine import MonitorConfig, fit_monitor, run_monitor, save_monitor
 from plant_node.monitoring.jobs import run_monitoring_job
-from plant_node.monitoring.service import MonitorConfig, fit_monitor, run_monitor, save_monitor
 from tests.plant_node.monitoring.conftest import COLUMNS
 
 

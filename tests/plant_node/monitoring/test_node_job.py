@@ -23,12 +23,13 @@ from typer.testing import CliRunner
 from federation.schemas.metrics_report import MetricsReport
 from plant_node.cli import app as node_cli
 from plant_node.main import create_app
+from plant_node.monitoring.flows import METRICS_STREAM, run_node_monitoring
+from plant_node.monitoring.jobs import child_settings
 from plant_node.monitoring.models import MonitoringAlert, MonitoringChunk
-from plant_node.monitoring.runner import METRICS_STREAM, run_node_monitoring, settings_env
 from plant_node.outbox.models import OutboxItem
 from plant_node.replay import failure_records, fleet_requests
 from tests.plant_node.keys import auth
-from tests.plant_node.monitoring.node_helpers import monitored_node
+from tests.plant_node.monitoring.node_helpers import monitored_node, settings_env
 
 OFFSET = {"s11": 0.6}
 _units = [int(u) for u in np.random.default_rng(3).permutation(np.arange(1, 101))]
@@ -220,7 +221,7 @@ def test_monitoring_knobs_come_from_the_recipe_unless_the_node_sets_them(
 
     from baselines.recipes import MonitoringKnobs
     from plant_node.config import NodeSettings
-    from plant_node.monitoring.runner import _Target, monitoring_knobs
+    from plant_node.monitoring.flows import _Target, monitoring_knobs
 
     model = tmp_path / "model"
     shutil.copytree(rul_model_dir, model)
@@ -232,7 +233,7 @@ def test_monitoring_knobs_come_from_the_recipe_unless_the_node_sets_them(
 
     from_recipe = monitoring_knobs(bare, target)
     overridden = monitoring_knobs(node, target)  # the node set chunk size and reference rows
-    child_env = settings_env(bare)
+    child = child_settings(bare)
 
     assert (from_recipe.chunk_size, from_recipe.reference_rows) == (250, 800)
     assert from_recipe.performance_k == 1.5
@@ -243,8 +244,9 @@ def test_monitoring_knobs_come_from_the_recipe_unless_the_node_sets_them(
     )
     assert overridden.performance_k == 1.5  # no node setting for it: the recipe's
     # the scheduler's child process must not turn defaults into explicit overrides
-    assert "MILLWRIGHT_NODE_MONITOR_CHUNK_SIZE" not in child_env
-    assert "MILLWRIGHT_NODE_MONITOR_CHUNK_SIZE" in settings_env(node)
+    assert "monitor_chunk_size" not in child
+    assert child_settings(node)["monitor_chunk_size"] == 100
+    assert NodeSettings(**child_settings(node)).model_fields_set == node.model_fields_set
     (installed,) = node.cache_path.glob("cmapss/*/recipe.json")
     installed.write_text("{not json")
     assert monitoring_knobs(bare, target) == MonitoringKnobs()

@@ -174,7 +174,8 @@ def test_idempotency_key_replays_the_first_answer(node: TestClient) -> None:
 
 
 def test_feedback_and_outcomes_become_labels_for_the_monitor(node: TestClient) -> None:
-    from plant_node.monitoring import runner
+    from plant_node.monitoring import flows
+    from plant_node.serving import records as serving_records
 
     pids = _classify(node, AI4I_RECORDS * 2)
     preds = _predict_units(node)
@@ -188,13 +189,14 @@ def test_feedback_and_outcomes_become_labels_for_the_monitor(node: TestClient) -
 
     state = node.app.state.node  # type: ignore[attr-defined]
     with state.session_factory() as session:
-        targets = {t.baseline: t for t in runner._targets(session)}
+        targets = {t.baseline: t for t in flows._targets(session)}
         clf = targets["ai4i"]
-        rows, _ = runner._read(session, clf, None, 100)
-        frame = runner._frame(session, clf, rows, 125.0).set_index("prediction_id")
+        read = serving_records.log_batch
+        rows, _ = read(session=session, version=clf.version, after=None, limit=100)
+        frame = flows._frame(session, clf, rows, 125.0).set_index("prediction_id")
         reg = targets["cmapss"]
-        rows, _ = runner._read(session, reg, None, 100)
-        rul = runner._frame(session, reg, rows, 125.0)
+        rows, _ = read(session=session, version=reg.version, after=None, limit=100)
+        rul = flows._frame(session, reg, rows, 125.0)
 
     assert clf.classifier and not reg.classifier
     assert frame.loc[pids[0], "label"] == 1 - frame.loc[pids[0], "predicted_class"]  # "wrong"

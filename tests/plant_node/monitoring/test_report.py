@@ -5,8 +5,8 @@ import json
 import pytest
 
 from federation.schemas.metrics_report import MetricsReport, pseudonymize
+from plant_node.monitoring.engine import MonitorConfig, fit_monitor, run_monitor
 from plant_node.monitoring.report import build_metrics_report
-from plant_node.monitoring.service import MonitorConfig, fit_monitor, run_monitor
 from tests.plant_node.monitoring.conftest import COLUMNS
 
 KEY = b"plant-a-secret-key-0123456789"

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from plant_node.monitoring.alerts import AlertKind
-from plant_node.monitoring.service import (
+from plant_node.monitoring.engine import (
     FEATURE_DRIFT_KEY,
     MonitorConfig,
     estimate_guards,
@@ -88,7 +88,7 @@ def test_held_back_partial_chunk_is_resumed_by_the_next_run(monitor, fd001):
 
 
 def test_monitor_and_state_survive_a_restart(monitor, fd001, tmp_path):
-    from plant_node.monitoring.service import load_monitor, load_state, save_monitor, save_state
+    from plant_node.monitoring.engine import load_monitor, load_state, save_monitor, save_state
 
     log = fd001["stable"]
     assert load_state(tmp_path / "state.pkl").next_chunk == 0  # first run

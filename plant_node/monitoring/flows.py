@@ -1,4 +1,4 @@
-"""The node's monitoring run: prediction log -> monitor -> chunk rows, alerts, hub report.
+"""The node's monitoring flow: prediction log -> monitor -> chunk rows, alerts, hub report.
 
 For every baseline and model version with logged champion predictions:
 
@@ -16,8 +16,11 @@ For every baseline and model version with logged champion predictions:
    only after that commit, so a crash in between repeats the same chunks and the upserts
    (and the report's deterministic id as outbox key) make the repeat harmless.
 
-The node's scheduler runs this in a child process (:func:`run_in_subprocess`): nannyml,
-LightGBM and the frames stay out of the serving process.
+The node's scheduler runs this in a child process (:func:`.jobs.run_in_subprocess`):
+nannyml, LightGBM and the frames stay out of the serving process. The log is read through
+the serving domain's read functions (:mod:`plant_node.serving.records`), the frame built by
+:mod:`.logframe`, the monitor fitted and run by :mod:`.engine`, and the results stored by
+:mod:`.service`.
 """
 
 from __future__ import annotations
@@ -31,17 +34,14 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
-import sys
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import SecretStr, ValidationError
-from sqlalchemy import func, select
+from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from baselines.export.runtime import METADATA_FILE, RECIPE_FILE
@@ -50,13 +50,11 @@ from federation.errors import Conflict
 from federation.schemas.metrics_report import MetricsReport
 from plant_node.config import NodeSettings
 from plant_node.db import make_engine, make_session_factory, managed_session
-from plant_node.monitoring import records
+from plant_node.monitoring import service
 from plant_node.monitoring.alerts import EventType
+from plant_node.monitoring.calibration import ReferenceTooSmall
 from plant_node.monitoring.chunking import LogColumns
-from plant_node.monitoring.jobs import run_monitoring_job
-from plant_node.monitoring.models import MonitoringChunk, MonitoringReport
-from plant_node.monitoring.outcomes import tally_failure_alarms
-from plant_node.monitoring.service import (
+from plant_node.monitoring.engine import (
     ChunkResult,
     MonitorConfig,
     MonitorState,
@@ -65,8 +63,13 @@ from plant_node.monitoring.service import (
     save_monitor,
     save_state,
 )
+from plant_node.monitoring.jobs import run_monitoring_job
+from plant_node.monitoring.logframe import log_frame, with_columns
+from plant_node.monitoring.models import MonitoringChunk, MonitoringReport
+from plant_node.monitoring.outcomes import tally_failure_alarms
 from plant_node.outbox import service as outbox_service
-from plant_node.serving.models import Feedback, Prediction
+from plant_node.serving import records as serving_records
+from plant_node.serving.records import LoggedVersion
 
 log = logging.getLogger("millwright.node.monitoring")
 
@@ -122,6 +125,12 @@ class _Target:
     @property
     def columns(self) -> LogColumns:
         return LogColumns(features=self.features)
+
+    @property
+    def version(self) -> LoggedVersion:
+        return LoggedVersion(
+            self.baseline, self.model_name, self.model_version, self.classifier, self.windowed
+        )
 
     def directory(self, root: Path) -> Path:
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.model_version)
@@ -223,160 +232,24 @@ def _apply_knobs(settings: NodeSettings, knobs: MonitoringKnobs) -> NodeSettings
     )
 
 
-# -- reading the log -------------------------------------------------------------------------
-
-
-def _columns(target: _Target) -> tuple[Any, ...]:
-    # SQLite pulls the newest reading out of each JSON row (a C-MAPSS row holds its whole
-    # window): parsing only that in Python keeps a 100k-row read at a few seconds.
-    reading, unit = ("$.cycles[#-1]", "$.unit") if target.windowed else ("$", "$.type")
-    return (
-        Prediction.id,
-        Prediction.created_at,
-        func.json_extract(Prediction.inputs, reading).label("reading"),
-        func.json_extract(Prediction.inputs, unit).label("unit"),
-        func.json_extract(Prediction.outputs, "$.score").label("score"),
-        func.json_extract(Prediction.outputs, "$.label").label("predicted_class"),
-        Prediction.latency_ms,
-    )
-
-
 def _targets(session: Session) -> list[_Target]:
-    query = (
-        select(Prediction.baseline, Prediction.model_name, Prediction.model_version)
-        .where(Prediction.role == "champion", Prediction.fallback.is_(False))
-        .distinct()
-    )
     out = []
-    for baseline, name, version in session.execute(query).all():
-        inputs, outputs = session.execute(
-            select(Prediction.inputs, Prediction.outputs)
-            .where(Prediction.baseline == baseline, Prediction.model_version == version)
-            .limit(1)
-        ).one()
-        features = _features(baseline) or ()
-        out.append(
-            _Target(baseline, name, version, "label" in outputs, features, "cycles" in inputs)
-        )
-    return sorted(out, key=lambda t: (t.baseline, t.model_version))
-
-
-def _log_query(target: _Target) -> Any:
-    return (
-        select(*_columns(target))
-        .where(
-            Prediction.baseline == target.baseline,
-            Prediction.model_version == target.model_version,
-            Prediction.role == "champion",
-            Prediction.fallback.is_(False),
-        )
-        .order_by(Prediction.created_at, Prediction.id)
-    )
-
-
-def _read(
-    session: Session, target: _Target, after: datetime | None, limit: int
-) -> tuple[list[Any], bool]:
-    """Up to ``limit`` rows after ``after``, never splitting the rows of one timestamp.
-
-    Returns the rows and whether the limit was hit (more rows may follow).
-    """
-    query = _log_query(target)
-    if after is not None:
-        query = query.where(Prediction.created_at > after)
-    rows = list(session.execute(query.limit(limit)).all())
-    if len(rows) < limit:
-        return rows, False
-    last = rows[-1].created_at
-    kept = [r for r in rows if r.created_at != last]
-    if kept:
-        return kept, True
-    # one timestamp holds more rows than a batch: take all of them
-    query = _log_query(target).where(Prediction.created_at == last)
-    return list(session.execute(query).all()), True
-
-
-def _naive(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(tzinfo=None)
+    for v in serving_records.logged_versions(session=session):
+        features = _features(v.baseline) or ()
+        out.append(_Target(v.baseline, v.model_name, v.model_version, v.classifier, features,
+                           v.windowed))  # fmt: skip
+    return out
 
 
 def _frame(session: Session, target: _Target, rows: list[Any], rul_cap: float) -> pd.DataFrame:
-    """Turn log rows into the monitor's frame and join every label that has arrived."""
-    recs = []
-    for r in rows:
-        reading = json.loads(r.reading) if r.reading else {}
-        rec: dict[str, Any] = {
-            "prediction_id": r.id,
-            "timestamp": _naive(r.created_at),
-            "unit_id": str(r.unit if r.unit is not None else "line"),
-            "cycle": float(reading.get("cycle", math.nan)),
-            "prediction": float(r.score),
-            "latency_ms": float(r.latency_ms),
-        }
-        for f in target.features:
-            v = reading.get(f)
-            rec[f] = float(v) if isinstance(v, int | float) else math.nan
-        if target.classifier:
-            rec["predicted_class"] = int(r.predicted_class)
-        recs.append(rec)
-    frame = pd.DataFrame.from_records(recs)
-    if frame.empty:
-        return frame
-    frame["label"] = math.nan
-    ids = frame["prediction_id"].tolist()
-    # operator feedback first, then failure records, then QA verdicts (most specific wins)
-    fb = _feedback_labels(session, ids, classifier=target.classifier, frame=frame)
-    if fb:
-        frame["label"] = frame["prediction_id"].map(fb).astype(float)
-    if not target.classifier:
-        failures = records.failures_for_units(
-            session=session, baseline=target.baseline, units=frame["unit_id"].unique().tolist()
-        )
-        failed_at = frame["unit_id"].map(failures).astype(float)
-        rul = (failed_at - frame["cycle"]).clip(upper=rul_cap)
-        frame["label"] = frame["label"].where(~(rul >= 0), rul)
-    qa = records.labels_for_predictions(session=session, prediction_ids=ids)
-    if qa:
-        verdict = frame["prediction_id"].map(qa).astype(float)
-        frame["label"] = frame["label"].where(verdict.isna(), verdict)
-    return frame
-
-
-def _feedback_labels(
-    session: Session, ids: list[str], *, classifier: bool, frame: pd.DataFrame
-) -> dict[str, float]:
-    """Return operator feedback as labels.
-
-    The true label if given; else, for a classifier, "right" keeps the predicted class and
-    "wrong" flips it.
-    """
-    out: dict[str, float] = {}
-    predicted = (
-        dict(zip(frame["prediction_id"], frame["predicted_class"], strict=True))
-        if classifier
-        else {}
+    return log_frame(
+        session,
+        baseline=target.baseline,
+        features=target.features,
+        classifier=target.classifier,
+        rows=rows,
+        rul_cap=rul_cap,
     )
-    for start in range(0, len(ids), 500):
-        query = (
-            select(Feedback.prediction_id, Feedback.verdict, Feedback.true_label)
-            .where(Feedback.prediction_id.in_(ids[start : start + 500]))
-            .order_by(Feedback.id)
-        )
-        for pid, verdict, true_label in session.execute(query).all():
-            value: float | None = None
-            if true_label is not None:
-                try:
-                    value = float(true_label)
-                except ValueError:
-                    value = None
-                if classifier and value not in (0.0, 1.0):
-                    value = None
-            if value is None and classifier:
-                cls = float(predicted[pid])
-                value = cls if verdict == "right" else 1.0 - cls
-            if value is not None:
-                out[pid] = value
-    return out
 
 
 # -- one target ------------------------------------------------------------------------------
@@ -393,6 +266,8 @@ def _config(settings: NodeSettings, target: _Target) -> MonitorConfig:
         performance_k_clear=knobs.performance_k_clear,
         performance_window=knobs.performance_window,
         drift_k=knobs.drift_k,
+        false_alarm_rate=knobs.false_alarm_rate,
+        failure_mode_features=tuple(knobs.failure_mode_features),
         raise_after=knobs.raise_after,
         clear_after=knobs.clear_after,
         expected_interval_s=settings.monitor_expected_interval_s,
@@ -410,11 +285,7 @@ def _fit_reference(
     """Fit the monitor on the reference period; return a summary when it cannot yet."""
     n = settings.monitor_reference_rows
     with factory() as session:
-        rows = list(session.execute(_log_query(target).limit(n)).all())
-        if len(rows) == n:  # the whole request batch of the n-th row belongs to the reference
-            last = rows[-1].created_at
-            query = _log_query(target).where(Prediction.created_at <= last)
-            rows = list(session.execute(query).all())
+        rows = serving_records.first_log_rows(session=session, version=target.version, n=n)
         if len(rows) < n:
             return RunSummary(
                 target.baseline, target.model_name, target.model_version,
@@ -427,7 +298,13 @@ def _fit_reference(
             target.baseline, target.model_name, target.model_version,
             "waiting_for_reference", f"{labelled}/{len(frame)} reference predictions labelled",
         )  # fmt: skip
-    monitor = fit_monitor(frame, columns=target.columns, config=_config(settings, target))
+    try:
+        monitor = fit_monitor(frame, columns=target.columns, config=_config(settings, target))
+    except ReferenceTooSmall as exc:
+        return RunSummary(
+            target.baseline, target.model_name, target.model_version,
+            "reference_too_small", str(exc),
+        )  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     save_monitor(monitor, folder / "monitor.pkl")
     end = pd.Timestamp(frame["timestamp"].max()).isoformat()
@@ -442,17 +319,17 @@ def _chunk_values(target: _Target, monitor: Any, r: ChunkResult) -> dict[str, An
     perf = [
         {
             "metric": p.metric,
-            "estimated": records._finite(p.estimated),
-            "lower": records._finite(p.lower),
-            "upper": records._finite(p.upper),
-            "realized": records._finite(p.realized),
+            "estimated": service._finite(p.estimated),
+            "lower": service._finite(p.lower),
+            "upper": service._finite(p.upper),
+            "realized": service._finite(p.realized),
             "n_labels": int(p.n_labels),
             "unreliable": list(r.unreliable),
         }
         for p in r.performance
     ]
     first = perf[0] if perf else {}
-    excess = r.drift.excess(monitor.drift, monitor.config.drift_alert_metric)
+    excess = r.drift.excess(monitor.drift)
     finite = ((k, float(v)) for k, v in excess.items() if math.isfinite(v))
     top = sorted(finite, key=lambda kv: -kv[1])
     return {
@@ -470,7 +347,7 @@ def _chunk_values(target: _Target, monitor: Any, r: ChunkResult) -> dict[str, An
         "realized": first.get("realized"),
         "n_labels": first.get("n_labels", 0),
         "performance": perf,
-        "multivariate_drift": records._finite(r.drift.multivariate),
+        "multivariate_drift": service._finite(r.drift.multivariate),
         "top_drift": [[k, v] for k, v in top[:5]],
         "integrity": {k: float(v) for k, v in r.integrity.rates().items()},
         "latency_ms": dict(r.latency_ms),
@@ -494,14 +371,14 @@ def _store(
 ) -> None:
     for r in results:
         values = _chunk_values(target, monitor, r)
-        records.upsert_chunk(session=session, values=values)
+        service.upsert_chunk(session=session, values=values)
         summary.chunks.append(
             values | {"start": values["start"].isoformat(), "end": values["end"].isoformat()}
         )
         for e in r.events:
             a = e.alert
             if e.type is EventType.RAISED:
-                records.raise_alert(
+                service.raise_alert(
                     session=session,
                     values={
                         "baseline": target.baseline,
@@ -516,7 +393,7 @@ def _store(
                         "threshold": a.threshold,
                         "reference_mean": a.reference_mean,
                         "reference_std": a.reference_std,
-                        "sigmas": records._finite(a.sigmas),
+                        "sigmas": service._finite(a.sigmas),
                         "top_features": [[n, float(v)] for n, v in a.top_features],
                         "description": a.describe(),
                     },
@@ -525,7 +402,7 @@ def _store(
                     {"key": a.key, "kind": a.kind.value, "description": a.describe()}
                 )
             else:
-                records.clear_alert(
+                service.clear_alert(
                     session=session,
                     baseline=target.baseline,
                     model_version=target.model_version,
@@ -597,10 +474,10 @@ def _refresh_realized(
             .limit(limit)
         ).scalars()
         for chunk in list(stale):
-            query = _log_query(target).where(
-                Prediction.created_at >= chunk.start, Prediction.created_at <= chunk.end
+            rows = serving_records.log_rows_between(
+                session=session, version=target.version, start=chunk.start, end=chunk.end
             )
-            frame = _frame(session, target, list(session.execute(query).all()), rul_cap)
+            frame = _frame(session, target, rows, rul_cap)
             labelled = frame[frame["label"].notna()] if len(frame) else frame
             if len(labelled) <= chunk.n_labels:
                 continue
@@ -612,7 +489,7 @@ def _refresh_realized(
                 value = None
                 if len(labelled) >= estimator.min_labels:
                     value = realized_metric(p["metric"], y, pred, score)
-                perf.append(p | {"realized": records._finite(value), "n_labels": len(labelled)})
+                perf.append(p | {"realized": service._finite(value), "n_labels": len(labelled)})
             chunk.performance = perf
             chunk.n_labels = len(labelled)
             chunk.realized = perf[0]["realized"] if perf else None
@@ -671,8 +548,8 @@ def _revise_reports(
 
 def _alarms(session: Session, target: _Target, settings: NodeSettings) -> tuple[int, int]:
     name = target.baseline
-    starts = [pd.Timestamp(t) for t in records.alert_starts(session=session, baseline=name)]
-    failures = [pd.Timestamp(t) for t in records.failure_times(session=session, baseline=name)]
+    starts = [pd.Timestamp(t) for t in service.alert_starts(session=session, baseline=name)]
+    failures = [pd.Timestamp(t) for t in service.failure_times(session=session, baseline=name)]
     horizon = pd.Timedelta(hours=settings.monitor_alarm_horizon_h)
     return tally_failure_alarms(starts, failures, horizon=horizon)
 
@@ -706,14 +583,18 @@ def monitor_target(
         def read_rows(after: str | None, full: dict[str, bool] = full) -> pd.DataFrame:
             since = _aware(after) if after else None
             with factory() as session:
-                rows, full["value"] = _read(session, target, since, batch)
+                rows, full["value"] = serving_records.log_batch(
+                    session=session, version=target.version, after=since, limit=batch
+                )
                 return _frame(session, target, rows, rul_cap)
 
         published: list[MetricsReport] = []
         with factory() as session:
             alarms = _alarms(session, target, settings)
         outcome = run_monitoring_job(
-            read_rows=_with_columns(read_rows, target),
+            read_rows=with_columns(
+                read_rows, features=target.features, classifier=target.classifier
+            ),
             publish=published.append,
             monitor_path=folder / "monitor.pkl",
             state_path=staging,
@@ -744,23 +625,6 @@ def _report_name(name: str) -> str:
     """Fit a manifest's model name to the report schema's lowercase slug."""
     slug = re.sub(r"[^a-z0-9_.-]", "-", name.lower()).lstrip("_.-")[:64]
     return slug or "model"
-
-
-def _with_columns(read: Any, target: _Target) -> Any:
-    """Wrap a reader so an empty read still has the monitor's columns."""
-
-    def wrapped(after: str | None) -> pd.DataFrame:
-        frame: pd.DataFrame = read(after)
-        if frame.empty:
-            cols = ["prediction_id", "timestamp", "unit_id", "cycle", "prediction", "latency_ms",
-                    *target.features, "label"]  # fmt: skip
-            if target.classifier:
-                cols.append("predicted_class")
-            frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
-            frame["timestamp"] = pd.Series(dtype="datetime64[ns]")
-        return frame
-
-    return wrapped
 
 
 def run_node_monitoring(
@@ -818,53 +682,3 @@ def run_node_monitoring(
     finally:
         if engine is not None:
             engine.dispose()
-
-
-# -- the scheduled job -----------------------------------------------------------------------
-
-
-def settings_env(settings: NodeSettings) -> dict[str, str]:
-    """Return the environment that rebuilds these settings in a child process."""
-    env: dict[str, str] = {}
-    recipe_owned = set(_SETTING_OF_KNOB.values()) - settings.model_fields_set
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if value is None or name in recipe_owned:  # left to the model's recipe
-            continue
-        if name == "bootstrap_keys":  # the monitoring child serves no requests: no keys
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, Enum):
-            value = value.value
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
-        env[f"MILLWRIGHT_NODE_{name.upper()}"] = str(value)
-    return env
-
-
-def run_in_subprocess(settings: NodeSettings) -> dict[str, Any]:
-    """Run :func:`run_node_monitoring` in a child process (the scheduler's job).
-
-    The serving process never imports nannyml: the child loads it, does the work, and exits.
-
-    Returns
-    -------
-    dict
-        ``{"returncode", "summaries"}`` (summaries as the child printed them).
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MILLWRIGHT_NODE_")}
-    env.update(settings_env(settings))
-    proc = subprocess.run(
-        [sys.executable, "-m", "plant_node.monitoring", "--once"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=settings.monitor_timeout_s,
-        check=False,
-    )
-    if proc.returncode != 0:
-        log.error("monitoring run failed (%s): %s", proc.returncode, proc.stderr[-2000:])
-        return {"returncode": proc.returncode, "summaries": []}
-    lines = proc.stdout.strip().splitlines()
-    return {"returncode": 0, "summaries": json.loads(lines[-1]) if lines else []}

@@ -1,0 +1,168 @@
+"""Read access to the prediction log and operator feedback for other domains (keyword-only).
+
+Monitoring reads what serving logged through these functions, never through serving's
+tables: which champion model versions have logged predictions, their log rows in time
+order (bounded batches that never split one timestamp), and the feedback on them. Rows
+come back as :class:`LogRow` tuples holding only what monitoring reads; nothing here
+writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from plant_node.serving.models import Feedback, Prediction
+
+
+@dataclass(frozen=True)
+class LoggedVersion:
+    """A champion model version with logged predictions.
+
+    Parameters
+    ----------
+    baseline, model_name, model_version
+        What served.
+    classifier
+        Its outputs carry a thresholded ``label``.
+    windowed
+        Its inputs carry a window of ``cycles`` per unit (C-MAPSS).
+    """
+
+    baseline: str
+    model_name: str
+    model_version: str
+    classifier: bool
+    windowed: bool
+
+
+class LogRow(NamedTuple):
+    """One logged prediction as monitoring reads it."""
+
+    id: str
+    created_at: datetime
+    reading: str | None  # JSON of the newest reading (a windowed model's last cycle)
+    unit: Any
+    score: Any
+    predicted_class: Any
+    latency_ms: float
+
+
+def logged_versions(*, session: Session) -> list[LoggedVersion]:
+    """Return every (baseline, model version) that logged champion, non-fallback predictions."""
+    query = (
+        select(Prediction.baseline, Prediction.model_name, Prediction.model_version)
+        .where(Prediction.role == "champion", Prediction.fallback.is_(False))
+        .distinct()
+    )
+    out = []
+    for baseline, name, version in session.execute(query).all():
+        inputs, outputs = session.execute(
+            select(Prediction.inputs, Prediction.outputs)
+            .where(Prediction.baseline == baseline, Prediction.model_version == version)
+            .limit(1)
+        ).one()
+        out.append(LoggedVersion(baseline, name, version, "label" in outputs, "cycles" in inputs))
+    return sorted(out, key=lambda v: (v.baseline, v.model_version))
+
+
+def _log_query(version: LoggedVersion) -> Any:
+    # SQLite pulls the newest reading out of each JSON row (a C-MAPSS row holds its whole
+    # window): parsing only that in Python keeps a 100k-row read at a few seconds.
+    reading, unit = ("$.cycles[#-1]", "$.unit") if version.windowed else ("$", "$.type")
+    return (
+        select(
+            Prediction.id,
+            Prediction.created_at,
+            func.json_extract(Prediction.inputs, reading).label("reading"),
+            func.json_extract(Prediction.inputs, unit).label("unit"),
+            func.json_extract(Prediction.outputs, "$.score").label("score"),
+            func.json_extract(Prediction.outputs, "$.label").label("predicted_class"),
+            Prediction.latency_ms,
+        )
+        .where(
+            Prediction.baseline == version.baseline,
+            Prediction.model_version == version.model_version,
+            Prediction.role == "champion",
+            Prediction.fallback.is_(False),
+        )
+        .order_by(Prediction.created_at, Prediction.id)
+    )
+
+
+def _rows(session: Session, query: Any) -> list[LogRow]:
+    return [LogRow(*r) for r in session.execute(query).all()]
+
+
+def first_log_rows(*, session: Session, version: LoggedVersion, n: int) -> list[LogRow]:
+    """Return the version's first ``n`` log rows, plus the rest of the last row's timestamp."""
+    rows = _rows(session, _log_query(version).limit(n))
+    if len(rows) == n:  # the whole request batch of the n-th row belongs with it
+        rows = _rows(session, _log_query(version).where(Prediction.created_at <= rows[-1][1]))
+    return rows
+
+
+def log_batch(
+    *, session: Session, version: LoggedVersion, after: datetime | None, limit: int
+) -> tuple[list[LogRow], bool]:
+    """Return up to ``limit`` log rows after ``after``, never splitting the rows of one timestamp.
+
+    Returns
+    -------
+    tuple[list[LogRow], bool]
+        The rows, and whether the limit was hit (more rows may follow).
+    """
+    query = _log_query(version)
+    if after is not None:
+        query = query.where(Prediction.created_at > after)
+    rows = _rows(session, query.limit(limit))
+    if len(rows) < limit:
+        return rows, False
+    last = rows[-1].created_at
+    kept = [r for r in rows if r.created_at != last]
+    if kept:
+        return kept, True
+    # one timestamp holds more rows than a batch: take all of them
+    return _rows(session, _log_query(version).where(Prediction.created_at == last)), True
+
+
+def log_rows_between(
+    *, session: Session, version: LoggedVersion, start: datetime, end: datetime
+) -> list[LogRow]:
+    """Return the version's log rows with ``start <= created_at <= end``."""
+    query = _log_query(version).where(Prediction.created_at >= start, Prediction.created_at <= end)
+    return _rows(session, query)
+
+
+def feedback_for_predictions(
+    *, session: Session, prediction_ids: Sequence[str]
+) -> list[tuple[str, str, str | None]]:
+    """Return ``(prediction_id, verdict, true_label)`` of the feedback on these predictions.
+
+    In the order it was given, so a later verdict on the same prediction comes last.
+    """
+    out: list[tuple[str, str, str | None]] = []
+    for start in range(0, len(prediction_ids), 500):
+        query = (
+            select(Feedback.prediction_id, Feedback.verdict, Feedback.true_label)
+            .where(Feedback.prediction_id.in_(prediction_ids[start : start + 500]))
+            .order_by(Feedback.id)
+        )
+        out.extend((str(p), str(v), t) for p, v, t in session.execute(query).all())
+    return out
+
+
+__all__ = [
+    "LogRow",
+    "LoggedVersion",
+    "feedback_for_predictions",
+    "first_log_rows",
+    "log_batch",
+    "log_rows_between",
+    "logged_versions",
+]
