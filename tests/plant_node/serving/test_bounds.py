@@ -79,7 +79,7 @@ def test_a_cached_version_whose_manifest_or_recipe_changed_is_not_loaded(
 def test_the_monitoring_job_ignores_a_cached_recipe_that_changed(
     tmp_path: Path, ai4i_state: ai4i.Ai4iFeatureState
 ) -> None:
-    from plant_node.monitoring.runner import _recipe_intact
+    from plant_node.monitoring.flows import _recipe_intact
 
     src = ai4i_model(tmp_path / "src", ai4i_state, "1")
     (src / "recipe.json").write_text(json.dumps({"monitoring": {"chunk_size": 500}}))
