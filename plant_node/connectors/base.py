@@ -33,8 +33,12 @@ class ConnectorStatus:
     reconnects: int = 0
     counts: dict[str, int] = field(
         default_factory=lambda: {
-            "received": 0, "predicted": 0, "quarantined": 0, "dropped_readings": 0,
-            "dropped_answers": 0, "published": 0,
+            "received": 0,
+            "predicted": 0,
+            "quarantined": 0,
+            "dropped_readings": 0,
+            "dropped_answers": 0,
+            "published": 0,
         }  # fmt: skip
     )
     last_error: str | None = None
@@ -62,8 +66,11 @@ class ConnectorStatus:
             "counts": dict(self.counts),
             "queued": queued,
             "pending_answers": pending,
-            "lag_ms": {"last": pct(1.0) if not lags else round(self.lags[-1] * 1000, 3),
-                       "p50": pct(0.5), "p99": pct(0.99)},  # fmt: skip
+            "lag_ms": {
+                "last": pct(1.0) if not lags else round(self.lags[-1] * 1000, 3),
+                "p50": pct(0.5),
+                "p99": pct(0.99),
+            },  # fmt: skip
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
         }

@@ -171,6 +171,9 @@ class LineFlows:
                 self._windows.popitem(last=False)
         else:
             self._windows.move_to_end(unit)
+        cycle = self.mapping.cycle_field
+        if cycle is not None and window and window[-1].get(cycle) != _next(record.get(cycle)):
+            window.clear()
         window.append(record)
         return list(window)
 
@@ -250,3 +253,8 @@ class LineFlows:
             raise RuntimeError(f"{len(predictions)} predictions for {len(batch)} readings")
         self.metrics.readings.labels(self.mapping.line, connector, "predicted").inc(len(batch))
         return [Answer(r, p, self._is_alarm(p)) for r, p in zip(batch, predictions, strict=True)]
+
+
+def _next(cycle: Any) -> Any:
+    """Return the cycle a window must end with for ``cycle`` to follow it."""
+    return cycle - 1 if isinstance(cycle, int) else None

@@ -214,13 +214,16 @@ class LineMapping(_Strict):
     """One line's mapping file.
 
     ``window`` keeps the last cycles of each ``unit`` and scores the unit's window on every
-    reading (C-MAPSS); without it every reading is scored alone (AI4I).
+    reading (C-MAPSS); without it every reading is scored alone (AI4I). With ``cycle_field``,
+    a reading that does not follow its unit's last cycle by one starts the window afresh
+    (a quarantined cycle would otherwise leave a gap the contract rejects for a whole window).
     """
 
     line: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     baseline: str = Field(min_length=1, max_length=64)
     window: int | None = Field(default=None, ge=1, le=1024)
     unit_field: ContractField = "unit"
+    cycle_field: ContractField | None = None
     max_units: int = Field(default=1000, ge=1, le=100_000)
     alarm: AlarmRule = AlarmRule()
     buffer: Buffering = Buffering()

@@ -77,10 +77,16 @@ def _file() -> descriptor_pb2.FileDescriptorProto:
 
     meta = payload.nested_type.add(name="MetaData")
     for number, (name, ftype) in enumerate(
-        [("is_multi_part", _F.TYPE_BOOL), ("content_type", _F.TYPE_STRING),
-         ("size", _F.TYPE_UINT64), ("seq", _F.TYPE_UINT64), ("file_name", _F.TYPE_STRING),
-         ("file_type", _F.TYPE_STRING), ("md5", _F.TYPE_STRING),
-         ("description", _F.TYPE_STRING)],  # fmt: skip
+        [
+            ("is_multi_part", _F.TYPE_BOOL),
+            ("content_type", _F.TYPE_STRING),
+            ("size", _F.TYPE_UINT64),
+            ("seq", _F.TYPE_UINT64),
+            ("file_name", _F.TYPE_STRING),
+            ("file_type", _F.TYPE_STRING),
+            ("md5", _F.TYPE_STRING),
+            ("description", _F.TYPE_STRING),
+        ],  # fmt: skip
         start=1,
     ):
         _field(meta, name, number, ftype)

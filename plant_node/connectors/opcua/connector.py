@@ -136,8 +136,13 @@ class OpcuaConnector(Connector):
             }
             self._subscribed_at = utcnow()
             subscription = await client.create_subscription(cfg.publishing_interval_ms, self)
-            await subscription.subscribe_data_change(
-                nodes, queuesize=256, sampling_interval=ua.Double(0)
+            # Trigger on the timestamp too: a tag that keeps its value in a new scan still
+            # belongs to that scan's reading (asyncua's public helper takes no filter).
+            await subscription._subscribe(
+                nodes,
+                mfilter=ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp),
+                queuesize=256,
+                sampling_interval=ua.Double(0),
             )
             self.mark_connected(reconnect=not first)
             if not first:

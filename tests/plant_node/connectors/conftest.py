@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import queue
 import time
@@ -53,9 +54,7 @@ class Listener:
             protocol=mqtt.MQTTv5,
         )  # fmt: skip
         subscribed = queue.Queue[int]()
-        self.client.on_message = lambda c, u, m: self.messages.put(
-            (m.topic, json.loads(m.payload))
-        )
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, json.loads(m.payload)))
         self.client.on_subscribe = lambda *a: subscribed.put(1)
         self.client.connect(host, port)
         self.client.loop_start()
@@ -100,8 +99,12 @@ def ai4i_line(prefix: str, port: int, **extra: Any) -> dict[str, Any]:
             "port": port,
             "client_id": f"mw-{prefix.replace('/', '-')}",
             "topics": [
-                {"topic": f"{prefix}/parts/+", "fields": AI4I_FIELDS},
-                {"topic": f"{prefix}/spb", "format": "sparkplug_b", "fields": AI4I_FIELDS},
+                {"topic": f"{prefix}/parts/+", "fields": copy.deepcopy(AI4I_FIELDS)},
+                {
+                    "topic": f"{prefix}/spb",
+                    "format": "sparkplug_b",
+                    "fields": copy.deepcopy(AI4I_FIELDS),
+                },
             ],
             "result_topic": f"{prefix}/predictions",
             "alert_topic": f"{prefix}/alerts",

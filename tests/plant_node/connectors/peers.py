@@ -54,6 +54,7 @@ class Plc:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self._server: Server | None = None
+        self.running = False
         self.nodes: dict[str, Any] = {}
         self.written: list[tuple[float, str, Any]] = []
 
@@ -65,7 +66,12 @@ class Plc:
         return f"ns=2;s=Line.{name}"
 
     async def _start(self) -> None:
-        server = Server()
+        if self._server is not None:  # a restart: the address space (and values) survive
+            await self._server.start()
+            self.running = True
+            await self._watch_outputs()
+            return
+        server = Server()  # init() builds the standard address space: seconds, so only once
         await server.init()
         server.set_endpoint(self.endpoint)
         if self.cert is not None:
@@ -81,6 +87,11 @@ class Plc:
             self.nodes[name] = var
         await server.start()
         self._server = server
+        self.running = True
+        await self._watch_outputs()
+
+    async def _watch_outputs(self) -> None:
+        assert self._server is not None
         plc = self
 
         class Handler:
@@ -88,7 +99,7 @@ class Plc:
                 name = node.nodeid.Identifier.removeprefix("Line.")
                 plc.written.append((time.monotonic(), name, val))
 
-        sub = await server.create_subscription(5, Handler())
+        sub = await self._server.create_subscription(5, Handler())
         await sub.subscribe_data_change([self.nodes[n] for n in self.outputs])
 
     def start(self) -> Plc:
@@ -96,9 +107,10 @@ class Plc:
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
+        """Stop serving: sockets close, sessions and subscriptions are gone."""
+        if self._server is not None and self.running:
             self.call(self._server.stop())
-            self._server = None
+            self.running = False
 
     def close(self) -> None:
         self.stop()
