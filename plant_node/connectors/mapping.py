@@ -108,10 +108,15 @@ class MqttTls(_Strict):
 
 
 class MqttTopic(Fields):
-    """One subscribed topic: its payload format and the fields a message fills."""
+    """One subscribed topic: its payload format and the fields a message fills.
+
+    ``echo`` names payload keys (JSON) or metrics (Sparkplug B) copied into the answer as they
+    came, so the MES can match an answer to its part (a serial number, a sequence number).
+    """
 
     topic: str = Field(min_length=1, max_length=512)
     format: Literal["json", "sparkplug_b"] = "json"
+    echo: list[str] = Field(default_factory=list, max_length=16)
 
 
 class MqttConnectorConfig(_Strict):

@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from plant_node.connectors.mapping import Fields
@@ -46,6 +47,7 @@ class Reading:
     source: str
     received: float = field(default_factory=time.monotonic)
     meta: dict[str, Any] = field(default_factory=dict)
+    stamp: datetime | None = None  # the source timestamp of an OPC UA reading
 
 
 def _check_value(name: str, value: Any) -> Any:
@@ -88,13 +90,23 @@ def _walk(doc: Any, path: str) -> tuple[bool, Any]:
     return True, doc
 
 
-def from_json(fields: Fields, payload: bytes) -> dict[str, Any]:
-    """Build a record from a JSON object; a value may be ``{"value": x, "unit": "K"}``.
+def echoed(doc: Mapping[str, Any], keys: list[str]) -> dict[str, Any]:
+    """Return the scalar values of ``keys`` present in ``doc`` (what an answer echoes)."""
+    out = {}
+    for key in keys:
+        value = doc.get(key)
+        if isinstance(value, str | int | float | bool):
+            out[key] = value
+    return out
+
+
+def parse_json(payload: bytes) -> dict[str, Any]:
+    """Parse a JSON object payload.
 
     Raises
     ------
     Rejected
-        If the payload is not a JSON object, or as :func:`build_record`.
+        If the payload is not a JSON object.
     """
     try:
         doc = json.loads(payload)  # NaN/Infinity parse, then fail as not_finite
@@ -102,6 +114,18 @@ def from_json(fields: Fields, payload: bytes) -> dict[str, Any]:
         raise Rejected(MALFORMED, f"not JSON: {exc}"[:300]) from None
     if not isinstance(doc, dict):
         raise Rejected(MALFORMED, f"expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def from_json(fields: Fields, payload: bytes | dict[str, Any]) -> dict[str, Any]:
+    """Build a record from a JSON object; a value may be ``{"value": x, "unit": "K"}``.
+
+    Raises
+    ------
+    Rejected
+        If the payload is not a JSON object, or as :func:`build_record`.
+    """
+    doc = payload if isinstance(payload, dict) else parse_json(payload)
     values: dict[str, tuple[Any, str | None]] = {}
     for spec in fields.fields.values():
         found, value = _walk(doc, spec.source)

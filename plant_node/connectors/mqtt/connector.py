@@ -25,7 +25,15 @@ from plant_node.connectors.base import Connector
 from plant_node.connectors.flows import Answer, LineFlows
 from plant_node.connectors.mapping import MqttConnectorConfig, MqttTopic
 from plant_node.connectors.mqtt import sparkplug
-from plant_node.connectors.readings import MALFORMED, Reading, Rejected, build_record, from_json
+from plant_node.connectors.readings import (
+    MALFORMED,
+    Reading,
+    Rejected,
+    build_record,
+    echoed,
+    from_json,
+    parse_json,
+)
 from plant_node.connectors.readings import preview as payload_preview
 
 # Answers published concurrently (each waits for its PUBACK).
@@ -41,8 +49,10 @@ def _tls_context(cfg: MqttConnectorConfig) -> ssl.SSLContext | None:
     return ctx
 
 
-def decode(topic: MqttTopic, payload: bytes, aliases: dict[int, str]) -> dict[str, Any]:
-    """Build the contract record of one message of ``topic``.
+def decode(
+    topic: MqttTopic, payload: bytes, aliases: dict[int, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Build the contract record of one message of ``topic``, and the values it echoes.
 
     Raises
     ------
@@ -50,12 +60,14 @@ def decode(topic: MqttTopic, payload: bytes, aliases: dict[int, str]) -> dict[st
         If the payload is malformed or its values do not fit the mapping.
     """
     if topic.format == "json":
-        return from_json(topic, payload)
+        doc = parse_json(payload)
+        return from_json(topic, doc), echoed(doc, topic.echo)
     try:
         metrics = sparkplug.decode(payload, aliases)
     except sparkplug.SparkplugError as exc:
         raise Rejected(MALFORMED, str(exc)) from None
-    return build_record(topic, {name: (m.value, m.unit) for name, m in metrics.items()})
+    record = build_record(topic, {name: (m.value, m.unit) for name, m in metrics.items()})
+    return record, echoed({k: m.value for k, m in metrics.items()}, topic.echo)
 
 
 class MqttConnector(Connector):
@@ -133,11 +145,11 @@ class MqttConnector(Connector):
         if spec is None:  # a topic of an older session's subscription: not ours any more
             return
         try:
-            record = decode(spec, bytes(raw), self._aliases.setdefault(name, {}))
+            record, echo = decode(spec, bytes(raw), self._aliases.setdefault(name, {}))
         except Rejected as exc:
             self.reject(exc, {"topic": name, "payload": payload_preview(bytes(raw))})
             return
-        self.offer(Reading(record, name))
+        self.offer(Reading(record, name, meta=echo))
 
     # -- answers ----------------------------------------------------------------------------
 

@@ -192,7 +192,8 @@ class OpcuaConnector(Connector):
         except Rejected as exc:
             self.reject(exc, {"source_timestamp": ts.isoformat(), "values": _jsonable(values)})
             return
-        self.offer(Reading(record, self.config.endpoint, meta={"source_timestamp": ts.isoformat()}))
+        meta = {"source_timestamp": ts.isoformat()}
+        self.offer(Reading(record, self.config.endpoint, meta=meta, stamp=ts))
 
     def status_change_notification(self, status: Any) -> None:
         """Record a subscription status change reported by the server."""
@@ -237,9 +238,12 @@ class OpcuaConnector(Connector):
                 "prediction_id": ua.Variant(str(p["prediction_id"]), ua.VariantType.String),
             }
             names = list(outputs)
+            # Stamped with the reading's source timestamp: the PLC sees which scan it answers.
+            ts: Any = answer.reading.stamp  # None for readings from another connector
             if names:
                 await client.write_values(
-                    [outputs[n] for n in names], [ua.DataValue(typed[n]) for n in names]
+                    [outputs[n] for n in names],
+                    [ua.DataValue(typed[n], SourceTimestamp=ts) for n in names],
                 )
             if self._latest is answer:
                 self._latest = None
