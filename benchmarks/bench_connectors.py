@@ -448,6 +448,10 @@ def run(quick: bool = False) -> dict[str, Any]:
             plc.plc.close()
     line = next(c for c in status if c["connector"] == "mqtt")
     burst["dropped_readings"] = line["counts"]["dropped_readings"]
+    burst["connector_reconnects"] = line["reconnects"]
+    cell = next(c for c in status if c["connector"] == "opcua")
+    opcua["predicted"] = cell["counts"]["predicted"]
+    opcua["superseded"] = cell["counts"].get("superseded", 0)
     burst["node_alive_after"] = alive
     out = {
         "mqtt": mqtt,

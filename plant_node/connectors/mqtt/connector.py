@@ -119,7 +119,9 @@ class MqttConnector(Connector):
             keepalive=cfg.keepalive_s,
             tls_context=_tls_context(cfg),
             timeout=10.0,
-            max_queued_incoming_messages=self.buffer.max_queue * 2,
+            # Unbounded here: the receiver moves each message on at once, and the bound that
+            # counts what it drops is ours (buffer.max_queue); aiomqtt's would drop silently.
+            max_queued_incoming_messages=None,
         )
 
     async def _session(self, first: bool) -> None:
@@ -127,17 +129,25 @@ class MqttConnector(Connector):
             if self.config.topics:
                 await client.subscribe([(t.topic, 1) for t in self.config.topics])
             self.mark_connected(reconnect=not first)
-            publisher = asyncio.create_task(self._publisher(client))
+            tasks = [
+                asyncio.create_task(self._receiver(client)),
+                asyncio.create_task(self._publisher(client)),
+            ]
+            stop = asyncio.create_task(self._stop.wait())
             try:
-                async for message in client.messages:
-                    self._receive(str(message.topic), message.topic, message.payload)
-                    if publisher.done():
-                        break
+                done, _ = await asyncio.wait([*tasks, stop], return_when=asyncio.FIRST_COMPLETED)
             finally:
-                publisher.cancel()
-                await asyncio.gather(publisher, return_exceptions=True)
-            if publisher.done() and not publisher.cancelled() and publisher.exception():
-                raise publisher.exception()  # type: ignore[misc]
+                for task in [*tasks, stop]:
+                    task.cancel()
+                await asyncio.gather(*tasks, stop, return_exceptions=True)
+            for task in tasks:  # a lost connection ends both; re-raise for the backoff loop
+                if task in done and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+
+    async def _receiver(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self._receive(str(message.topic), message.topic, message.payload)
+        raise ConnectionError("the broker closed the connection")
 
     def _receive(self, name: str, topic: aiomqtt.Topic, payload: Any) -> None:
         raw = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
