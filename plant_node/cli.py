@@ -83,6 +83,28 @@ def serve(
     )
 
 
+@app.command()
+def connect(
+    config: Annotated[
+        list[Path], typer.Option("--config", help="Line mapping file (YAML); repeatable.")
+    ],
+    plant: PlantOpt = None,
+    hub: HubOpt = None,
+    data_dir: DataDirOpt = None,
+    sync: Annotated[bool, typer.Option(help="Pull champions from the hub first.")] = False,
+    status_every: Annotated[float, typer.Option(help="Print status every N s (0: never).")] = 0,
+    run_for: Annotated[float | None, typer.Option(help="Stop after N seconds.")] = None,
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Run the line connectors (MQTT, OPC UA) of mapping files beside the node's serving."""
+    from plant_node.connectors.cli import run
+
+    run(
+        config, _settings(plant, hub, data_dir), sync=sync, status_every_s=status_every,
+        run_for_s=run_for, fmt=format,
+    )  # fmt: skip
+
+
 @db_app.command("upgrade")
 def db_upgrade(
     plant: PlantOpt = None,

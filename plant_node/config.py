@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from federation.tls import require_secure_url
 from plant_node.auth.schemas import BootstrapKey
@@ -82,6 +82,9 @@ class NodeSettings(BaseSettings):
     explain_permutations: int = Field(default=16, ge=2)
     alert_cooldown_s: float = Field(default=300.0, ge=0)
     warm_fallbacks: bool = False
+    # Line connectors run in the serving process (plant_node.connectors): mapping files,
+    # comma-separated in MILLWRIGHT_NODE_CONNECTORS.
+    connectors: Annotated[list[Path], NoDecode] = Field(default_factory=list)
 
     # Staged rollout.
     rollout_mode: RolloutMode = RolloutMode.SHADOW
@@ -114,6 +117,13 @@ class NodeSettings(BaseSettings):
     monitor_alarm_horizon_h: float = Field(default=72.0, gt=0)
     monitor_timeout_s: float = Field(default=900.0, gt=0)
     monitor_pseudonym_key: SecretStr | None = None
+
+    @field_validator("connectors", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
 
     @field_validator("hub_url")
     @classmethod

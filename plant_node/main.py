@@ -19,6 +19,8 @@ from federation.problem import install_problem_handlers
 from plant_node.auth import service as auth_service
 from plant_node.auth.permissions import allow_read
 from plant_node.config import NodeSettings
+from plant_node.connectors import runner as connectors_runner
+from plant_node.connectors.routes import router as connectors_router
 from plant_node.db import make_engine, make_session_factory
 from plant_node.deps import NodeState, StateDep
 from plant_node.health.routes import router as health_router
@@ -225,6 +227,7 @@ def create_app(
             # Pull assignments from the hub; when it is unreachable the cache serves.
             state.serving.sync_models(state.model_source)
             state.serving.start()
+        connectors = connectors_runner.start_in_node(state)
         if state.sender is not None:
             state.sender.start(settings.outbox_poll_interval_s)
         scheduler = None
@@ -238,6 +241,8 @@ def create_app(
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
+            if connectors is not None:
+                await connectors.stop()
             if state.serving is not None:
                 state.serving.stop()
             if state.sender is not None:
@@ -264,6 +269,7 @@ def create_app(
     app.include_router(health_router, prefix="/v1")
     app.include_router(serving_router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(monitoring_router, prefix="/v1", responses=PROBLEM_RESPONSES)
+    app.include_router(connectors_router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(metrics_router)
     app.include_router(_docs_router(app))
     return app

@@ -11,6 +11,12 @@ import typer
 from rich.console import Console
 
 from federation.demo.audit_steps import verify_and_tamper_audit
+from federation.demo.connector_steps import (
+    feed_lines,
+    start_line_connectors,
+    start_line_peers,
+    stop_lines,
+)
 from federation.demo.context import DemoContext, DemoError, Step, stop_process
 from federation.demo.federation_steps import (
     run_campaign,
@@ -41,6 +47,7 @@ from federation.demo.node_steps import (
 #: The demo, in order. The SuperLink starts before the hub, which runs campaigns on it.
 STEPS: list[Step] = [
     ("prepare environment", prepare_environment),
+    ("start line peers (OPC UA PLC)", start_line_peers),
     ("migrate hub database", migrate_hub),
     ("start SuperLink", start_superlink),
     ("start hub", start_hub),
@@ -53,9 +60,11 @@ STEPS: list[Step] = [
     ("start plant SuperNodes", start_supernodes),
     ("federated campaign from the hub", run_campaign),
     ("start plant nodes", start_plant_nodes),
+    ("start line connectors", start_line_connectors),
     ("replay test streams (one shifted)", replay_test_streams),
     ("monitor before and after labels", monitor_plants),
     ("cross-plant metrics on the hub", show_hub_metrics),
+    ("lines over OPC UA and MQTT", feed_lines),
     ("promotions: gate, four eyes, e-signature", govern_promotions),
     ("audit trail: verify, tamper, verify", verify_and_tamper_audit),
     ("print registry", print_registry),
@@ -66,6 +75,7 @@ def stop_all(ctx: DemoContext) -> None:
     """Stop the plant node, the SuperNodes, the hub and the SuperLink started by the demo."""
     if ctx.hub is not None:
         ctx.hub.close()
+    stop_lines(ctx)
     for process, _ in ctx.nodes.values():
         stop_process(process)
     stop_supernodes(ctx)

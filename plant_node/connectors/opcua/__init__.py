@@ -1,0 +1,1 @@
+"""OPC UA connector (asyncua client, data-change subscriptions, secure channels)."""
