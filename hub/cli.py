@@ -183,6 +183,9 @@ def seed_history(
     models: Annotated[int, typer.Option(min=1, max=4, help="Models per plant.")] = 4,
     days: Annotated[int, typer.Option(min=1, max=400, help="Days of hourly reports.")] = 365,
     batch: Annotated[int, typer.Option(min=1, max=5000, help="Reports per transaction.")] = 1000,
+    shard: Annotated[
+        str, typer.Option(help="i/n: write every n-th plant from the i-th (parallel seeding).")
+    ] = "0/1",
 ) -> None:
     """Write a synthetic fleet history (default 50 plants x 4 models x 1 year, hourly).
 
@@ -212,6 +215,7 @@ def seed_history(
             hours=24 * days,
             batch=batch,
             progress=progress,
+            shard=(int(shard.split("/")[0]), int(shard.split("/")[1])),
         )
     finally:
         engine.dispose()

@@ -20,6 +20,7 @@ from hub.db import make_engine, make_read_session_factory, make_session_factory
 from hub.idempotency.service import purge_expired
 from hub.observability import ObservabilityMiddleware, RequestMetrics, configure_logging
 from hub.registry.artifacts import LocalArtifactStore
+from hub.ui.routes import mount_ui
 
 log = logging.getLogger("millwright.hub")
 
@@ -93,6 +94,7 @@ def create_app(settings: HubSettings) -> FastAPI:
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
     install_problem_handlers(app)
     mount_routers(app)
+    mount_ui(app, settings)
     app.add_middleware(
         ObservabilityMiddleware, metrics=app.state.metrics, access_log_enabled=settings.access_log
     )

@@ -237,19 +237,25 @@ def seed_history(
     end: dt.datetime | None = None,
     batch: int = 1000,
     progress: Callable[[int, int], None] | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> int:
     """Write ``plants x models x hours`` hourly reports ending at ``end``; return how many.
 
     Reports go through :func:`.service.ingest_reports` in batches of ``batch`` (one plant and
     model per batch); the last day's reports carry no realized values yet (labels pending).
+    ``shard=(i, n)`` writes only every n-th plant starting at the i-th, so n processes can
+    share the work (each enrolls the whole fleet first, which is idempotent).
     """
-    end = (end or dt.datetime.now(dt.UTC)).replace(minute=0, second=0, microsecond=0)
+    # Default: today's midnight (UTC), so re-runs and parallel shards write the same windows.
+    end = (end or dt.datetime.now(dt.UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - dt.timedelta(hours=hours)
     with session_factory() as session:
         ids = setup_fleet(session=session, plants=plants, models=models)
-    total = plants * models * hours
+    index, count = shard
+    mine = [(i, pid) for i, pid in enumerate(ids, start=1) if (i - 1) % count == index]
+    total = len(mine) * models * hours
     done = 0
-    for p_index, pid in enumerate(ids, start=1):
+    for p_index, pid in mine:
         for m_index, model in enumerate(FLEET_MODELS[:models]):
             rng = random.Random(p_index * 100 + m_index)
             switch = hours // 2 + 24 * (p_index % 10)

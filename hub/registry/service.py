@@ -990,3 +990,21 @@ def _artifact_sizes(session: Session, digests: Iterable[str]) -> dict[str, int]:
         select(Artifact.digest, Artifact.size_bytes).where(Artifact.digest.in_(wanted))
     )
     return {digest: size for digest, size in rows}
+
+
+def list_aliases_of(
+    *, session: Session, plant_ids: list[str] | None, alias: AliasName
+) -> list[Alias]:
+    """Return every plant's ``alias`` pointer (e.g. the champions of the fleet) in one query."""
+    stmt = select(Alias).where(Alias.alias == alias.value)
+    if plant_ids is not None:
+        stmt = stmt.where(Alias.plant_id.in_(plant_ids))
+    return list(session.scalars(stmt.order_by(Alias.plant_id, Alias.model_id)))
+
+
+def plants_by_ids(*, session: Session, plant_ids: list[str] | None) -> list[Plant]:
+    """Return the plants named (all when None), ordered by id, in one query."""
+    stmt = select(Plant).order_by(Plant.id)
+    if plant_ids is not None:
+        stmt = stmt.where(Plant.id.in_(plant_ids))
+    return list(session.scalars(stmt))
