@@ -63,7 +63,13 @@ def error_page(request: Request, status: int, title: str, detail: str) -> HTMLRe
     return render(request, "error.html", status=status, title=title, detail=detail, viewer=None)
 
 
-_TITLES = {400: "Cannot show this", 422: "Cannot show this", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
+_TITLES = {
+    400: "Cannot show this",
+    422: "Cannot show this",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+}
 
 
 class UIRoute(APIRoute):

@@ -33,7 +33,7 @@
       if (plants.indexOf(r.plant_id) < 0) plants.push(r.plant_id);
       if (!metric) metric = Object.keys(r.metrics)[0];
     });
-    var chart = echarts.init(el, null, { renderer: "svg" });
+    var chart = echarts.init(el);
     chart.setOption({
       aria: { enabled: true, decal: { show: true } },
       legend: { data: plants }, tooltip: {}, xAxis: { type: "category", data: rounds.map(function (r) { return "round " + r; }) },
@@ -58,7 +58,7 @@
       alarms[r.month] = (alarms[r.month] || 0) + r.false_alarm_cost;
     });
     months.sort();
-    var chart = echarts.init(el, null, { renderer: "svg" });
+    var chart = echarts.init(el);
     chart.setOption({
       aria: { enabled: true, decal: { show: true } }, tooltip: {},
       legend: { data: ["cost avoided", "cost of false alarms"] },
