@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from federation.demo.context import DemoContext, DemoError, Step, stop_process
+from federation.demo.dashboard_steps import show_dashboards
 from federation.demo.federation_steps import (
     run_campaign,
     start_superlink,
@@ -54,6 +55,7 @@ STEPS: list[Step] = [
     ("monitor before and after labels", monitor_plants),
     ("cross-plant metrics on the hub", show_hub_metrics),
     ("print registry", print_registry),
+    ("dashboards", show_dashboards),
 ]
 
 

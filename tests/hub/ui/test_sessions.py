@@ -137,3 +137,13 @@ def test_plant_strings_are_escaped_in_html_and_csv(web: httpx.Client, fleet: Fle
     assert EVIL not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert EVIL not in plant and "<img src=x" not in web.get("/ui/plants/plant-01").text
     assert EVIL in web.get("/ui/fleet?format=csv").text  # CSV is data, served as text/csv
+
+
+def test_the_demo_step_signs_in_and_loads_the_dashboards(fleet: Fleet) -> None:
+    from federation.demo.context import DemoError
+    from federation.demo.dashboard_steps import check_dashboards, dashboard_url
+
+    assert check_dashboards(fleet.url, fleet.tokens["admin"]) == [200, 200]
+    assert dashboard_url(fleet.url + "/") == fleet.url + "/ui/fleet"
+    with pytest.raises(DemoError, match="refused the admin token"):
+        check_dashboards(fleet.url, "mw_wrong")
