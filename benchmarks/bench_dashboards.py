@@ -42,8 +42,8 @@ COSTS = """default:
   kind: cost
   title: Fleet default
   currency: EUR
-  cost_per_downtime_hour: 12000
-  downtime_hours_per_failure: 6
+  cost_per_unplanned_failure_hour: 12000
+  hours_per_failure: 6
   cost_per_false_alarm: 800
   cost_per_planned_intervention: 2500
 """

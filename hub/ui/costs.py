@@ -1,8 +1,10 @@
 """Cost policies that price the business-impact counts, read from the hub's YAML file.
 
-The documents follow the ``cost`` kind of the policy schema (``id``, ``version``, ``kind``,
-``title``, ``description``, ``overridable``, plus the prices). Until the policies package
-lands they come from ``HubSettings.cost_policy_file``::
+The documents follow the ``cost`` kind of the policy schema (``policies.CostPolicy`` on the
+gov-policies branch: ``id``, ``version``, ``kind``, ``title``, ``description``,
+``overridable``, plus the same price fields). Until that package is merged they come from
+``HubSettings.cost_policy_file``; after the merge :class:`CostPolicy` can become an alias of
+``policies.CostPolicy`` (same fields, same formula)::
 
     default:            # applies to every plant without its own document
       id: cost-default
@@ -10,8 +12,8 @@ lands they come from ``HubSettings.cost_policy_file``::
       kind: cost
       title: Fleet default
       currency: EUR
-      cost_per_downtime_hour: 12000
-      downtime_hours_per_failure: 6
+      cost_per_unplanned_failure_hour: 12000
+      hours_per_failure: 6
       cost_per_false_alarm: 800
       cost_per_planned_intervention: 2500
     plants:
@@ -43,8 +45,8 @@ class CostPolicy(BaseModel):
     description: str = Field("", max_length=2000)
     overridable: list[dict[str, Any]] = Field(default_factory=list)
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
-    cost_per_downtime_hour: float = Field(ge=0, description="Cost of one hour of unplanned stop.")
-    downtime_hours_per_failure: float = Field(ge=0, description="Hours a failure stops.")
+    cost_per_unplanned_failure_hour: float = Field(ge=0, description="Cost of one downtime hour.")
+    hours_per_failure: float = Field(gt=0, le=10_000, description="Hours a failure stops.")
     cost_per_false_alarm: float = Field(ge=0, description="Cost of acting on a false alarm.")
     cost_per_planned_intervention: float = Field(
         0, ge=0, description="Cost of the planned repair a caught failure still needs."

@@ -452,7 +452,8 @@ METHOD = (
     "no failure within the threshold is a false alarm. AI4I models: an alarm confirmed by a "
     "QA failure is caught, a refuted alarm is false, a failure without an alarm is missed. "
     "Downtime avoided = caught x the policy's hours per failure. Cost avoided = caught x "
-    "(hours per failure x cost per downtime hour - cost of the planned intervention). Cost "
+    "(hours per failure x cost per unplanned failure hour - cost of the planned "
+    "intervention). Cost "
     "of false alarms = false alarms x cost per false alarm. Net = avoided - false alarms."
 )
 
@@ -493,11 +494,11 @@ def impact(
             false_alarms=false,
         )
         if policy is not None:
-            hours = caught * policy.downtime_hours_per_failure
+            hours = caught * policy.hours_per_failure
             row = row.model_copy(
                 update={
                     "downtime_hours_avoided": hours,
-                    "cost_avoided": hours * policy.cost_per_downtime_hour
+                    "cost_avoided": hours * policy.cost_per_unplanned_failure_hour
                     - caught * policy.cost_per_planned_intervention,
                     "false_alarm_cost": false * policy.cost_per_false_alarm,
                     "currency": policy.currency,

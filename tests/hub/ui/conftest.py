@@ -40,8 +40,8 @@ default:
   kind: cost
   title: Fleet default
   currency: EUR
-  cost_per_downtime_hour: 10000
-  downtime_hours_per_failure: 5
+  cost_per_unplanned_failure_hour: 10000
+  hours_per_failure: 5
   cost_per_false_alarm: 700
   cost_per_planned_intervention: 2000
 """

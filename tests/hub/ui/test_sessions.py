@@ -147,3 +147,19 @@ def test_the_demo_step_signs_in_and_loads_the_dashboards(fleet: Fleet) -> None:
     assert dashboard_url(fleet.url + "/") == fleet.url + "/ui/fleet"
     with pytest.raises(DemoError, match="refused the admin token"):
         check_dashboards(fleet.url, "mw_wrong")
+
+
+def test_impact_is_priced_with_the_plants_cost_policy(web: httpx.Client, fleet: Fleet) -> None:
+    _signed_in(web, fleet.tokens["executive"])
+
+    lines = web.get("/ui/impact?format=csv").text.splitlines()
+
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    assert rows and all(r["policy"] == "cost-default@1" and r["currency"] == "EUR" for r in rows)
+    for r in rows:
+        caught, false = int(r["caught"]), int(r["false_alarms"])
+        assert float(r["downtime_hours_avoided"]) == caught * 5
+        assert float(r["cost_avoided"]) == caught * (5 * 10000 - 2000)
+        assert float(r["false_alarm_cost"]) == false * 700
+        assert float(r["net"]) == float(r["cost_avoided"]) - float(r["false_alarm_cost"])
