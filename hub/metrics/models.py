@@ -120,3 +120,23 @@ class MetricDaily(Base):
     model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
     total: Mapped[float] = mapped_column(Float)
     count: Mapped[int]
+
+
+class MetricMonthly(Base):
+    """The same sums as :class:`MetricDaily` per calendar month (``YYYY-MM``), for year views.
+
+    Maintained in the same upsert as the daily rows, so a fleet-wide year of impact counts is
+    a few thousand rows rather than every day of every series.
+    """
+
+    __tablename__ = "metric_monthly"
+    __table_args__ = (Index("ix_metric_monthly_kind_metric_month", "kind", "metric", "month"),)
+
+    plant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(80), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    total: Mapped[float] = mapped_column(Float)
+    count: Mapped[int]

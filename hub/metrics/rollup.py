@@ -1,4 +1,4 @@
-"""Maintenance of the daily rollup (:class:`.models.MetricDaily`) inside the ingest transaction.
+"""Maintenance of the daily and monthly rollups inside the ingest transaction.
 
 Ingestion adds every feature-less observation's value to its plant x model x kind x metric x
 day x version row with one upsert per batch; a revision that replaces a report subtracts
@@ -15,10 +15,12 @@ from sqlalchemy import Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from hub.metrics.models import MetricDaily
+from hub.metrics.models import MetricDaily, MetricMonthly
 
 _DAILY: Table = MetricDaily.__table__  # type: ignore[assignment]
+_MONTHLY: Table = MetricMonthly.__table__  # type: ignore[assignment]
 _KEY = ("plant_id", "model_name", "kind", "metric", "day", "model_version")
+_MONTH_KEY = ("plant_id", "model_name", "kind", "metric", "month", "model_version")
 
 
 def day_of(moment: dt.datetime) -> str:
@@ -53,34 +55,48 @@ def aggregate(
     return out
 
 
+def _upsert(
+    session: Session,
+    table: Table,
+    key: tuple[str, ...],
+    sums: Mapping[tuple[str, ...], list[float]],
+) -> None:
+    values = [
+        dict(zip(key, k, strict=True)) | {"total": acc[0], "count": int(acc[1])}
+        for k, acc in sums.items()
+    ]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={
+            "total": table.c.total + stmt.excluded.total,
+            "count": table.c.count + stmt.excluded.count,
+        },
+    )
+    # Sorted keys: a stable order keeps two plants' upserts from deadlocking on shared pages.
+    session.connection().execute(stmt, sorted(values, key=lambda v: tuple(v[k] for k in key)))
+
+
 def apply(session: Session, sums: Mapping[tuple[str, ...], list[float]]) -> None:
-    """Add ``sums`` to the rollup in the caller's transaction (one upsert; flushes nothing else).
+    """Add ``sums`` (keyed by day) to the daily and monthly rollups in the caller's transaction.
 
     Rows whose count falls to zero (every value they held was replaced) are removed.
     """
     if not sums:
         return
-    values = [
-        dict(zip(_KEY, key, strict=True)) | {"total": acc[0], "count": int(acc[1])}
-        for key, acc in sums.items()
-    ]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(_DAILY)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(_KEY),
-        set_={
-            "total": _DAILY.c.total + stmt.excluded.total,
-            "count": _DAILY.c.count + stmt.excluded.count,
-        },
-    )
-    connection = session.connection()
-    # Sorted keys: concurrent batches of one plant are serialised anyway, but a stable
-    # order keeps two plants' upserts from deadlocking on shared pages.
-    connection.execute(stmt, sorted(values, key=lambda v: tuple(v[k] for k in _KEY)))
+    _upsert(session, _DAILY, _KEY, sums)
+    months: dict[tuple[str, ...], list[float]] = {}
+    for (plant, model, kind, metric, day, version), (total, count) in sums.items():
+        acc = months.setdefault((plant, model, kind, metric, day[:7], version), [0.0, 0.0])
+        acc[0] += total
+        acc[1] += count
+    _upsert(session, _MONTHLY, _MONTH_KEY, months)
     emptied = sorted({key[0] for key, acc in sums.items() if acc[1] < 0})
     if emptied:
-        session.execute(
-            delete(MetricDaily).where(MetricDaily.plant_id.in_(emptied), MetricDaily.count <= 0),
-            execution_options={"synchronize_session": False},
-        )
+        for table in (_DAILY, _MONTHLY):
+            session.execute(
+                delete(table).where(table.c.plant_id.in_(emptied), table.c.count <= 0),
+                execution_options={"synchronize_session": False},
+            )

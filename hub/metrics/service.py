@@ -36,6 +36,7 @@ from hub.metrics import bulk, rollup
 from hub.metrics.models import (
     MetricDaily,
     MetricLatest,
+    MetricMonthly,
     MetricObservation,
     MetricsReportRecord,
 )
@@ -816,25 +817,30 @@ def monthly_totals(
     end: dt.date,
     model_name: str | None = None,
 ) -> list[MonthlyTotal]:
-    """Return sums per plant, model, month and metric of a kind's series (e.g. impact counts)."""
+    """Return sums per plant, model, month and metric of a kind's series (e.g. impact counts).
+
+    Reads the monthly rollup for the months ``start`` to ``end`` fall in (whole months).
+    """
     check_range(start, end)
-    daily = MetricDaily
-    month = func.substr(daily.day, 1, 7).label("month")
+    monthly = MetricMonthly
     stmt = (
-        select(daily.plant_id, daily.model_name, month, daily.metric, func.sum(daily.total))
-        .where(
-            daily.kind == kind.value,
-            daily.metric.in_(metrics),
-            daily.day >= start.isoformat(),
-            daily.day <= end.isoformat(),
+        select(
+            monthly.plant_id, monthly.model_name, monthly.month, monthly.metric,
+            func.sum(monthly.total),
         )
-        .group_by(daily.plant_id, daily.model_name, month, daily.metric)
-        .order_by(daily.plant_id, daily.model_name, month, daily.metric)
+        .where(
+            monthly.kind == kind.value,
+            monthly.metric.in_(metrics),
+            monthly.month >= start.isoformat()[:7],
+            monthly.month <= end.isoformat()[:7],
+        )
+        .group_by(monthly.plant_id, monthly.model_name, monthly.month, monthly.metric)
+        .order_by(monthly.plant_id, monthly.model_name, monthly.month, monthly.metric)
     )
     if plant_ids is not None:
-        stmt = stmt.where(daily.plant_id.in_(plant_ids))
+        stmt = stmt.where(monthly.plant_id.in_(plant_ids))
     if model_name is not None:
-        stmt = stmt.where(daily.model_name == model_name)
+        stmt = stmt.where(monthly.model_name == model_name)
     return [
         MonthlyTotal(
             plant_id=plant, model_name=model, kind=kind, metric=metric, month=m, total=float(t)
