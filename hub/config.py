@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_VAR_DIR = Path("var")
@@ -105,6 +105,19 @@ class HubSettings(BaseSettings):
     tls_keyfile: Path | None = Field(None, description="PEM private key of `tls_certfile`.")
     tls_client_ca: Path | None = Field(
         None, description="CA of client certificates: when set, every client needs one (mTLS)."
+    )
+    ui_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs dashboard session cookies (unset: a random key per "
+        "process, so sessions end when the hub restarts).",
+    )
+    ui_session_hours: float = Field(
+        8.0, gt=0, le=24 * 7, description="Hours a dashboard session lasts after sign-in."
+    )
+    cost_policy_file: Path | None = Field(
+        None,
+        description="YAML of the plants' cost policies (kind: cost) the business-impact "
+        "page prices outcomes with; unset: counts only, no money.",
     )
     host: str = Field("127.0.0.1", description="Interface `millwright hub serve` binds.")
     port: int = Field(8100, gt=0, lt=65536, description="Port `millwright hub serve` binds.")

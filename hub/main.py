@@ -23,6 +23,7 @@ from hub.idempotency.service import purge_expired
 from hub.limits import RequestLimitsMiddleware
 from hub.observability import ObservabilityMiddleware, RequestMetrics, configure_logging
 from hub.registry.artifacts import LocalArtifactStore
+from hub.ui.routes import mount_ui
 
 log = logging.getLogger("millwright.hub")
 
@@ -103,6 +104,7 @@ def create_app(settings: HubSettings) -> FastAPI:
     if not public_docs:
         _mount_private_openapi(app)
     app.add_middleware(RequestLimitsMiddleware, settings=settings)
+    mount_ui(app, settings)
     app.add_middleware(
         ObservabilityMiddleware, metrics=app.state.metrics, access_log_enabled=settings.access_log
     )

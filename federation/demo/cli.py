@@ -18,6 +18,7 @@ from federation.demo.connector_steps import (
     stop_lines,
 )
 from federation.demo.context import DemoContext, DemoError, Step, stop_process
+from federation.demo.dashboard_steps import show_dashboards
 from federation.demo.federation_steps import (
     run_campaign,
     start_superlink,
@@ -68,6 +69,7 @@ STEPS: list[Step] = [
     ("promotions: gate, four eyes, e-signature", govern_promotions),
     ("audit trail: verify, tamper, verify", verify_and_tamper_audit),
     ("print registry", print_registry),
+    ("dashboards", show_dashboards),
 ]
 
 

@@ -18,6 +18,8 @@ How a report becomes observations (``kind`` / ``metric`` / ``subject``):
 - ``latency``: ``p50``, ``p95``, ``p99`` in milliseconds.
 - ``alerts``: ``raised``, ``cleared``, ``open``, ``true_alarms``, ``false_alarms``, and
   ``raised`` per alert kind (``subject`` = ``performance``, ``drift`` or ``integrity``).
+- ``impact`` (when the node sent business counts): ``units``, ``caught``, ``missed``,
+  ``false_alarms`` over the window.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from federation.schemas.common import Page, WireModel
+from federation.schemas.metrics_report import MetricsReport
 
 
 class MetricKind(StrEnum):
@@ -40,6 +43,7 @@ class MetricKind(StrEnum):
     INTEGRITY = "integrity"
     LATENCY = "latency"
     ALERTS = "alerts"
+    IMPACT = "impact"
 
 
 class MetricsReportReceipt(WireModel):
@@ -91,3 +95,52 @@ class MetricSummary(WireModel):
     truncated: bool = Field(
         False, description="True when more series matched than the hub returns at once."
     )
+
+
+class MetricsReportBatch(WireModel):
+    """Up to the hub's batch limit of one plant's reports, stored all or nothing."""
+
+    reports: list[MetricsReport] = Field(min_length=1)
+
+
+class MetricsReportBatchReceipt(WireModel):
+    """The hub's acknowledgement of a batch: one receipt per report, in the batch's order."""
+
+    accepted: int = Field(description="Reports (or higher revisions) stored by this batch.")
+    duplicates: int = Field(description="Reports that were already stored (nothing new).")
+    receipts: list[MetricsReportReceipt]
+
+
+class DailyPoint(WireModel):
+    """A series' mean over one UTC day (sum / count of its values that day)."""
+
+    plant_id: str
+    model_name: str
+    kind: MetricKind
+    metric: str
+    day: dt.date
+    mean: float
+    count: int
+
+
+class DailySeries(WireModel):
+    """Daily means of one model's metric for the plants asked for, ordered by plant and day."""
+
+    items: list[DailyPoint]
+
+
+class MonthlyTotal(WireModel):
+    """The sum of a series over one month (e.g. failures caught at a plant in 2026-11)."""
+
+    plant_id: str
+    model_name: str
+    kind: MetricKind
+    metric: str
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    total: float
+
+
+class MonthlyTotals(WireModel):
+    """Monthly totals ordered by plant, model, month and metric."""
+
+    items: list[MonthlyTotal]

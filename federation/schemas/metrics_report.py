@@ -145,6 +145,48 @@ class AlertCounts(ReportModel):
     by_kind: dict[AlertKindName, NonNegativeInt] = Field(default_factory=dict)
 
 
+class ImpactMethod(StrEnum):
+    """How the node decided which failures were caught, missed or falsely alarmed."""
+
+    #: C-MAPSS: a unit was warned when its predicted RUL crossed the maintenance threshold
+    #: before it failed; a failed unit never warned is missed; a warned unit that did not
+    #: fail within the threshold is a false alarm.
+    RUL_THRESHOLD = "rul_threshold"
+    #: AI4I: every alarm (positive prediction) confirmed by a QA failure label is caught,
+    #: one refuted is false, a labelled failure without an alarm is missed.
+    ALARM_OUTCOME = "alarm_outcome"
+
+
+class ImpactCounts(ReportModel):
+    """Business outcome counts of the window, computed by the node from its own outcomes.
+
+    Only counts travel, never unit ids. Small windows are suppressed: the counts describe at
+    least ``min_units_policy`` labelled units (or samples), else the node sends no impact.
+    """
+
+    schema_version: Literal["1"] = "1"
+    method: ImpactMethod
+    units: NonNegativeInt = Field(description="Labelled units (or samples) the counts cover.")
+    min_units_policy: Annotated[int, Field(ge=1)]
+    caught: NonNegativeInt = Field(0, description="Failures warned of in time.")
+    missed: NonNegativeInt = Field(0, description="Failures that came without a warning.")
+    false_alarms: NonNegativeInt = Field(0, description="Warnings not followed by a failure.")
+    threshold: float | None = Field(
+        None, description="Maintenance threshold (RUL cycles) or alarm probability used."
+    )
+
+    @model_validator(mode="after")
+    def _small_counts_are_suppressed(self) -> Self:
+        if self.units < self.min_units_policy:
+            raise ValueError(
+                f"impact counts over {self.units} units are below the policy minimum of "
+                f"{self.min_units_policy} and must not be reported"
+            )
+        if self.caught + self.missed + self.false_alarms > self.units:
+            raise ValueError("impact counts exceed the units they cover")
+        return self
+
+
 class MetricsReport(ReportModel):
     """One plant's anonymized monitoring report for one model version and time window."""
 
@@ -174,6 +216,11 @@ class MetricsReport(ReportModel):
     latency_ms: LatencyPercentiles | None = None
     alerts: AlertCounts = Field(default_factory=AlertCounts)
     alert_details: list[AlertSummary] = Field(default_factory=list, max_length=100)
+    impact: ImpactCounts | None = Field(
+        None,
+        description="Optional (added in impact schema 1; reports without it stay valid): "
+        "failures caught, missed and false alarms in the window.",
+    )
 
     @model_validator(mode="after")
     def _small_windows_are_suppressed(self) -> Self:
@@ -276,6 +323,8 @@ __all__ = [
     "ChunkSummary",
     "DriftScores",
     "FeatureDrift",
+    "ImpactCounts",
+    "ImpactMethod",
     "IntegrityCounts",
     "LatencyPercentiles",
     "MetricValue",

@@ -369,3 +369,17 @@ class PrincipalCache:
     def clear(self) -> None:
         """Forget every entry (after a revocation)."""
         self._entries.clear()
+
+
+def principal_for_token_id(*, session: Session, token_id: int) -> Principal:
+    """Return the principal of a token by id (a dashboard session refers to its token).
+
+    Raises
+    ------
+    Unauthenticated
+        When the token does not exist or was revoked since the session began.
+    """
+    row = session.get(ApiToken, token_id)
+    if row is None or row.revoked_at is not None:
+        raise Unauthenticated("The token this session was opened with is unknown or revoked.")
+    return Principal(token_id=row.id, role=Role(row.role), plant_id=row.plant_id, name=row.name)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from federation.errors import Conflict, InvalidInput
@@ -107,14 +108,39 @@ def list_events(
     )
 
 
+def count_by_day(
+    *, session: Session, plant_id: str, kind_prefix: str, start: dt.date, end: dt.date
+) -> dict[dt.date, int]:
+    """Count a plant's events whose kind starts with ``kind_prefix``, per UTC day.
+
+    Counted by the database (one grouped query) over ``[start, end]`` (UTC days).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        day: Any = func.to_char(func.timezone("UTC", PlantEvent.occurred_at), "YYYY-MM-DD")
+    else:
+        day = func.substr(PlantEvent.occurred_at, 1, 10)
+    stmt = (
+        select(day, func.count())
+        .where(
+            PlantEvent.plant_id == plant_id,
+            PlantEvent.kind.startswith(kind_prefix),
+            PlantEvent.occurred_at >= dt.datetime.combine(start, dt.time(), dt.UTC),
+            PlantEvent.occurred_at
+            < dt.datetime.combine(end, dt.time(), dt.UTC) + dt.timedelta(days=1),
+        )
+        .group_by(day)
+    )
+    return {dt.date.fromisoformat(str(d)): int(n) for d, n in session.execute(stmt)}
+
+
 def recent_events(
-    *, session: Session, plant_id: str, kind_prefix: str, limit: int = 200
-) -> list[PlantEvent]:
-    """Return a plant's newest events whose kind starts with ``kind_prefix``, newest first."""
+    *, session: Session, plant_id: str, kind_prefix: str, limit: int
+) -> list[PlantEventRead]:
+    """Return a plant's newest events (by occurrence) whose kind starts with ``kind_prefix``."""
     stmt = (
         select(PlantEvent)
         .where(PlantEvent.plant_id == plant_id, PlantEvent.kind.startswith(kind_prefix))
-        .order_by(PlantEvent.seq.desc())
+        .order_by(PlantEvent.occurred_at.desc(), PlantEvent.seq.desc())
         .limit(limit)
     )
-    return list(session.scalars(stmt))
+    return [to_read(row) for row in session.scalars(stmt)]

@@ -101,3 +101,47 @@ class MetricLatest(Base):
     observation_id: Mapped[int] = mapped_column(
         ForeignKey("metric_observations.id", ondelete="CASCADE"), index=True
     )
+
+
+class MetricDaily(Base):
+    """Sum and count of one series per UTC day and model version, maintained at ingest.
+
+    Only values about no feature (``subject`` null) are rolled up: the performance,
+    latency, alert, integrity-total and impact series the dashboards chart. ``day`` is the
+    ``YYYY-MM-DD`` of the observation's window start, so a month is its first 7 characters
+    on every database. A revision that replaces a report subtracts the old values first.
+    """
+
+    __tablename__ = "metric_daily"
+    __table_args__ = (
+        Index("ix_metric_daily_model_name_kind_metric_day", "model_name", "kind", "metric", "day"),
+    )
+
+    plant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(80), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    total: Mapped[float] = mapped_column(Float)
+    count: Mapped[int]
+
+
+class MetricMonthly(Base):
+    """The same sums as :class:`MetricDaily` per calendar month (``YYYY-MM``), for year views.
+
+    Maintained in the same upsert as the daily rows, so a fleet-wide year of impact counts is
+    a few thousand rows rather than every day of every series.
+    """
+
+    __tablename__ = "metric_monthly"
+    __table_args__ = (Index("ix_metric_monthly_kind_metric_month", "kind", "metric", "month"),)
+
+    plant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(80), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    total: Mapped[float] = mapped_column(Float)
+    count: Mapped[int]

@@ -10,15 +10,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from hub.config import API_PREFIX
-from hub.deps import ActorDep, IdempotencyDep, PageSizeDep, SessionDep
+from hub.deps import ActorDep, IdempotencyDep, PageSizeDep, SessionDep, SettingsDep
 from hub.metrics import service
 from hub.metrics.permissions import ReadMetricsScope, ReadPlantMetrics, WriteMetrics
 from hub.metrics.schemas import (
+    DailySeries,
     MetricKind,
     MetricObservationPage,
     MetricsReport,
+    MetricsReportBatch,
+    MetricsReportBatchReceipt,
     MetricsReportReceipt,
     MetricSummary,
+    MonthlyTotals,
 )
 from hub.responses import json_response
 
@@ -74,6 +78,36 @@ def submit_metrics_report(
         session=session, plant_id=plant_id, report=report, actor=actor, idem=idem
     )
     return json_response(receipt, status_code=200 if receipt.duplicate else 201)
+
+
+@router.post(
+    "/plants/{plant_id}/metrics-reports/batch",
+    response_model=MetricsReportBatchReceipt,
+    status_code=201,
+    dependencies=[WriteMetrics],
+)
+def submit_metrics_reports(
+    plant_id: str,
+    batch: MetricsReportBatch,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+    idem: IdempotencyDep,
+) -> Response:
+    """Store up to ``max_batch_size`` reports of a plant at once (all or nothing).
+
+    Each report is de-duplicated and revised as by the single-report route; the same
+    Idempotency-Key replays the first answer.
+    """
+    receipt = service.ingest_reports(
+        session=session,
+        plant_id=plant_id,
+        reports=batch.reports,
+        actor=actor,
+        max_batch=settings.max_batch_size,
+        idem=idem,
+    )
+    return json_response(receipt, status_code=201)
 
 
 @router.get(
@@ -135,3 +169,67 @@ def summarize_metrics(
     del plant_id  # read (and checked against the token) by ReadMetricsScope
     filters = _filters(scope, model, model_version, metric, kind, subject, None, None)
     return json_response(service.summarize(session=session, filters=filters))
+
+
+DayFrom = Annotated[dt.date, Query(alias="from", description="First day (UTC) included.")]
+DayTo = Annotated[dt.date, Query(alias="to", description="Last day (UTC) included.")]
+
+
+@router.get("/metrics/daily", response_model=DailySeries)
+def daily_metrics(
+    scope: ReadMetricsScope,
+    session: SessionDep,
+    model: str,
+    metric: str,
+    start: DayFrom,
+    end: DayTo,
+    kind: Annotated[list[MetricKind] | None, Query()] = None,
+    plants: Annotated[list[str] | None, Query(max_length=100)] = None,
+    plant_id: str | None = None,
+) -> Response:
+    """Daily means of one model's metric per plant (from the rollup kept at ingest).
+
+    ``kind`` defaults to estimated and realized; ``plants`` limits the plants (a plant token
+    sees only its own).
+    """
+    del plant_id  # read (and checked against the token) by ReadMetricsScope
+    selected = [scope] if scope is not None else plants
+    if scope is not None and plants and set(plants) - {scope}:
+        selected = [p for p in plants if p == scope]
+    kinds = tuple(kind or (MetricKind.ESTIMATED, MetricKind.REALIZED))
+    items = service.daily_series(
+        session=session,
+        plant_ids=selected,
+        model_name=model,
+        metric=metric,
+        kinds=kinds,
+        start=start,
+        end=end,
+    )
+    return json_response(DailySeries(items=items))
+
+
+@router.get("/metrics/monthly", response_model=MonthlyTotals)
+def monthly_metrics(
+    scope: ReadMetricsScope,
+    session: SessionDep,
+    kind: MetricKind,
+    start: DayFrom,
+    end: DayTo,
+    metric: Annotated[list[str] | None, Query()] = None,
+    model: str | None = None,
+    plant_id: str | None = None,
+) -> Response:
+    """Monthly sums per plant and model of a kind's feature-less series (e.g. ``impact``)."""
+    del plant_id  # read (and checked against the token) by ReadMetricsScope
+    metrics = tuple(metric or ("units", "caught", "missed", "false_alarms"))
+    items = service.monthly_totals(
+        session=session,
+        plant_ids=[scope] if scope else None,
+        kind=kind,
+        metrics=metrics,
+        start=start,
+        end=end,
+        model_name=model,
+    )
+    return json_response(MonthlyTotals(items=items))

@@ -14,22 +14,32 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, Table, and_, delete, or_, select, update
+from sqlalchemy import Select, Table, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from federation.errors import Conflict, InvalidInput, NotFound
 from federation.schemas.metrics_registry import (
+    DailyPoint,
     MetricKind,
     MetricObservationRead,
+    MetricsReportBatchReceipt,
     MetricsReportReceipt,
     MetricSummary,
+    MonthlyTotal,
 )
 from federation.schemas.metrics_report import MetricsReport
 from hub.db import utcnow
 from hub.idempotency import service as idempotency_service
 from hub.idempotency.service import IdempotencyKey
-from hub.metrics.models import MetricLatest, MetricObservation, MetricsReportRecord
+from hub.metrics import bulk, rollup
+from hub.metrics.models import (
+    MetricDaily,
+    MetricLatest,
+    MetricMonthly,
+    MetricObservation,
+    MetricsReportRecord,
+)
 from hub.pagination import decode_token, encode_token
 from hub.registry import service as registry_service
 from hub.registry.models import Plant
@@ -44,6 +54,7 @@ SUMMARY_LIMIT = 5000
 _SCORES = ("js", "ks", "wasserstein", "psi")
 _ALERT_COUNTS = ("raised", "cleared", "open", "true_alarms", "false_alarms")
 _INTEGRITY_MAPS = ("null_values", "out_of_range", "contract_violations", "stuck_sensors")
+_IMPACT_COUNTS = ("units", "caught", "missed", "false_alarms")
 
 
 class Obs(NamedTuple):
@@ -62,7 +73,11 @@ class Obs(NamedTuple):
 
 def _canonical(report: MetricsReport) -> tuple[dict[str, Any], str]:
     document = report.model_dump(mode="json")
-    raw = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    hashed = document
+    if document.get("impact") is None:
+        # reports from before the optional impact field keep the digest they were stored with
+        hashed = {k: v for k, v in document.items() if k != "impact"}
+    raw = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
     return document, hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -109,6 +124,9 @@ def flatten(report: MetricsReport) -> Iterator[Obs]:
         yield Obs(MetricKind.ALERTS, name, float(getattr(report.alerts, name)), w0, w1)
     for alert_kind, count in report.alerts.by_kind.items():
         yield Obs(MetricKind.ALERTS, "raised", float(count), w0, w1, alert_kind.value)
+    if report.impact is not None:
+        for name in _IMPACT_COUNTS:
+            yield Obs(MetricKind.IMPACT, name, float(getattr(report.impact, name)), w0, w1)
 
 
 def _receipt(row: MetricsReportRecord, *, duplicate: bool) -> MetricsReportReceipt:
@@ -251,7 +269,8 @@ def ingest_report(
             row["report_seq"] = record.seq
         if rows:
             session.connection().execute(_OBSERVATIONS.insert(), rows)
-        _advance_latest(session, plant_id=plant_id, model_name=report.model_name, seq=record.seq)
+        rollup.apply(session, rollup.aggregate(rows))
+        _advance_latest(session, plant_id=plant_id, model_name=report.model_name, seqs=[record.seq])
         idempotency_service.remember(
             session=session, idem=idem, scope=scope, req_hash=req_hash, resource_ref=report_id
         )
@@ -317,6 +336,19 @@ def _replace(
         delete(latest).where(latest.observation_id.in_(old_ids)),
         execution_options={"synchronize_session": False},
     )
+    replaced = session.execute(
+        select(
+            obs.plant_id,
+            obs.model_name,
+            obs.model_version,
+            obs.kind,
+            obs.metric,
+            obs.subject,
+            obs.window_start,
+            obs.value,
+        ).where(obs.report_seq == record.seq, obs.subject.is_(None))
+    ).mappings()
+    rollup.apply(session, rollup.aggregate(list(replaced), sign=-1))
     session.execute(
         delete(obs).where(obs.report_seq == record.seq),
         execution_options={"synchronize_session": False},
@@ -326,6 +358,7 @@ def _replace(
         row["report_seq"] = record.seq
     if rows:
         session.connection().execute(_OBSERVATIONS.insert(), rows)
+    rollup.apply(session, rollup.aggregate(rows))
     record.model_version = report.model_version
     record.content_sha256 = digest
     record.revision = report.revision
@@ -334,7 +367,9 @@ def _replace(
     record.received_at = utcnow()
     record.received_by = actor
     session.flush()
-    _advance_latest(session, plant_id=record.plant_id, model_name=record.model_name, seq=record.seq)
+    _advance_latest(
+        session, plant_id=record.plant_id, model_name=record.model_name, seqs=[record.seq]
+    )
     for kind, metric, subject in lost:
         if session.get(latest, (record.plant_id, record.model_name, kind, metric, subject)):
             continue  # the new revision holds the series
@@ -373,18 +408,34 @@ def _latest(
     )
 
 
-def _advance_latest(session: Session, *, plant_id: str, model_name: str, seq: int) -> None:
-    """Point every series of a new report at its newest value, unless a newer one is stored."""
+def _advance_latest(session: Session, *, plant_id: str, model_name: str, seqs: list[int]) -> None:
+    """Point every series of new reports at its newest value, unless a newer one is stored.
+
+    The database picks each series' newest value among the reports (one window-function
+    query), so a batch costs one round trip whatever its size.
+    """
     obs = MetricObservation
-    newest: dict[tuple[str, str, str], tuple[dt.datetime, int]] = {}
-    for kind, metric, subject, end, obs_id in session.execute(
-        select(obs.kind, obs.metric, obs.subject, obs.window_end, obs.id).where(
-            obs.report_seq == seq
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=(obs.kind, obs.metric, func.coalesce(obs.subject, "")),
+            order_by=(obs.window_end.desc(), obs.id.desc()),
         )
-    ):
-        key = (kind, metric, subject or "")
-        if key not in newest or (end, obs_id) > newest[key]:
-            newest[key] = (end, obs_id)
+        .label("rank")
+    )
+    ranked = (
+        select(obs.kind, obs.metric, obs.subject, obs.window_end, obs.id, rank)
+        .where(obs.report_seq.in_(seqs), obs.model_name == model_name)
+        .subquery()
+    )
+    newest = {
+        (kind, metric, subject or ""): (end, obs_id)
+        for kind, metric, subject, end, obs_id in session.execute(
+            select(
+                ranked.c.kind, ranked.c.metric, ranked.c.subject, ranked.c.window_end, ranked.c.id
+            ).where(ranked.c.rank == 1)
+        )
+    }
     stored = {
         (r.kind, r.metric, r.subject): r
         for r in session.scalars(
@@ -539,3 +590,368 @@ def summarize(*, session: Session, filters: dict[str, Any]) -> MetricSummary:
         items=[_to_read(o, rid) for o, rid in rows[:SUMMARY_LIMIT]],
         truncated=len(rows) > SUMMARY_LIMIT,
     )
+
+
+def ingest_reports(
+    *,
+    session: Session,
+    plant_id: str,
+    reports: list[MetricsReport],
+    actor: str,
+    max_batch: int,
+    idem: IdempotencyKey | None = None,
+) -> MetricsReportBatchReceipt:
+    """Store a batch of one plant's reports in one transaction (all or nothing).
+
+    Each report follows the rules of :func:`ingest_report`: a stored id with the same content
+    (or a lower revision) is a duplicate, a higher revision replaces the stored report, the
+    same revision with other content is a conflict that refuses the whole batch. New reports
+    are written with one insert per table, so a batch costs a few round trips.
+
+    Raises
+    ------
+    NotFound
+        When the plant is not enrolled.
+    InvalidInput
+        When the batch is larger than ``max_batch``, repeats a report id, or holds a report
+        of another plant; ``idempotency_mismatch`` when the Idempotency-Key was used for
+        another request.
+    Conflict
+        When a report id was stored with different content at the same revision, or by
+        another plant.
+    """
+    if len(reports) > max_batch:
+        raise InvalidInput(f"A batch holds at most {max_batch} reports; split it.")
+    ids = [str(r.report_id) for r in reports]
+    if len(set(ids)) != len(ids):
+        raise InvalidInput("The batch repeats a report id; send each window once.")
+    foreign = sorted({r.plant_id for r in reports if r.plant_id != plant_id})
+    if foreign:
+        raise InvalidInput(
+            f"The batch holds reports of plant(s) {foreign} but was posted to plant "
+            f"'{plant_id}'; post each plant's reports to its own path.",
+            errors=[
+                {
+                    "field": "body.reports.plant_id",
+                    "message": f"must be '{plant_id}'",
+                    "type": "value_error",
+                }
+            ],
+        )
+    _lock_plant(session, plant_id)
+    registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
+    canon = [_canonical(r) for r in reports]
+    scope = "metrics_report_batch"
+    req_hash = idempotency_service.request_hash(
+        scope, {"plant_id": plant_id, "sha256": [digest for _, digest in canon]}
+    )
+    replay = (
+        idempotency_service.find_replay(session=session, idem=idem, scope=scope, req_hash=req_hash)
+        is not None
+    )
+    records = MetricsReportRecord
+    existing = {
+        row.report_id: row
+        for row in session.scalars(select(records).where(records.report_id.in_(ids)))
+    }
+    receipts: dict[str, MetricsReportReceipt] = {}
+    fresh: list[tuple[MetricsReport, dict[str, Any], str]] = []
+    replaced: list[MetricsReportRecord] = []
+    for report, (document, digest), rid in zip(reports, canon, ids, strict=True):
+        old = existing.get(rid)
+        if old is None:
+            fresh.append((report, document, digest))
+            continue
+        if old.plant_id != plant_id:
+            raise Conflict(
+                f"report '{rid}' was already received with different content; a report "
+                "id names one window's report and cannot be reused or changed.",
+            )
+        if old.content_sha256 == digest or report.revision < old.revision:
+            receipts[rid] = _receipt(old, duplicate=not replay)
+            continue
+        if report.revision == old.revision:
+            raise Conflict(
+                f"report '{rid}' revision {report.revision} was already received with "
+                "different content; a changed window is re-sent with a higher revision.",
+            )
+        _replace(session, old, report, document=document, digest=digest, actor=actor)
+        replaced.append(old)
+    now = utcnow()
+    if fresh:
+        numbers = [list(flatten(report)) for report, _, _ in fresh]
+        seqs = bulk.write_new_reports(
+            session=session,
+            plant_id=plant_id,
+            items=[(r, doc, digest, n) for (r, doc, digest), n in zip(fresh, numbers, strict=True)],
+            actor=actor,
+            now=now,
+        )
+        by_model: dict[str, list[int]] = {}
+        for seq, (report, _, _) in zip(seqs, fresh, strict=True):
+            by_model.setdefault(report.model_name, []).append(seq)
+        for model_name, model_seqs in by_model.items():
+            _advance_latest(session, plant_id=plant_id, model_name=model_name, seqs=model_seqs)
+        for rows, (report, _, _) in zip(numbers, fresh, strict=True):
+            receipts[str(report.report_id)] = MetricsReportReceipt(
+                report_id=report.report_id,
+                plant_id=plant_id,
+                model_name=report.model_name,
+                model_version=report.model_version,
+                window_start=report.window_start,
+                window_end=report.window_end,
+                revision=report.revision,
+                observations=len(rows),
+                received_at=now,
+                duplicate=False,
+            )
+    for record in replaced:
+        receipts[record.report_id] = _receipt(record, duplicate=False)
+    if not replay:
+        # a replay answers as the first delivery did (nothing stored twice, duplicate False)
+        idempotency_service.remember(
+            session=session,
+            idem=idem,
+            scope=scope,
+            req_hash=req_hash,
+            resource_ref=f"batch:{len(ids)}:{ids[0]}",
+        )
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(
+            "a report of this batch was received concurrently; resend the batch",
+            diagnostic=str(exc.orig),
+        ) from exc
+    ordered = [receipts[rid] for rid in ids]
+    duplicates = sum(r.duplicate for r in ordered)
+    return MetricsReportBatchReceipt(
+        accepted=len(ordered) - duplicates, duplicates=duplicates, receipts=ordered
+    )
+
+
+# --- aggregate reads of the daily rollup and the latest values (dashboards and API) -----
+
+#: Longest range a daily or monthly query covers (a year and a month of history).
+MAX_RANGE_DAYS = 400
+
+
+def check_range(start: dt.date, end: dt.date) -> None:
+    """Refuse an inverted or too long day range ``[start, end]``.
+
+    Raises
+    ------
+    InvalidInput
+        When ``end`` is before ``start`` or the range exceeds :data:`MAX_RANGE_DAYS`.
+    """
+    if end < start:
+        raise InvalidInput(f"The range ends ({end}) before it starts ({start}); swap them.")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise InvalidInput(
+            f"The range {start} to {end} covers {(end - start).days + 1} days; the hub "
+            f"keeps and charts at most {MAX_RANGE_DAYS} days at once."
+        )
+
+
+def daily_series(
+    *,
+    session: Session,
+    plant_ids: list[str] | None,
+    model_name: str,
+    metric: str,
+    kinds: tuple[MetricKind, ...],
+    start: dt.date,
+    end: dt.date,
+) -> list[DailyPoint]:
+    """Return daily means (over every version served that day) of one model's metric per plant.
+
+    Reads the rollup only: one grouped query whatever the number of reports.
+    """
+    check_range(start, end)
+    daily = MetricDaily
+    stmt = (
+        select(
+            daily.plant_id,
+            daily.kind,
+            daily.day,
+            func.sum(daily.total).label("total"),
+            func.sum(daily.count).label("count"),
+        )
+        .where(
+            daily.model_name == model_name,
+            daily.metric == metric,
+            daily.kind.in_([k.value for k in kinds]),
+            daily.day >= start.isoformat(),
+            daily.day <= end.isoformat(),
+        )
+        .group_by(daily.plant_id, daily.kind, daily.day)
+        .order_by(daily.plant_id, daily.kind, daily.day)
+    )
+    if plant_ids is not None:
+        stmt = stmt.where(daily.plant_id.in_(plant_ids))
+    return [
+        DailyPoint(
+            plant_id=plant,
+            model_name=model_name,
+            kind=MetricKind(kind),
+            metric=metric,
+            day=dt.date.fromisoformat(day),
+            mean=float(total) / int(count),
+            count=int(count),
+        )
+        for plant, kind, day, total, count in session.execute(stmt)
+        if count
+    ]
+
+
+def monthly_totals(
+    *,
+    session: Session,
+    plant_ids: list[str] | None,
+    kind: MetricKind,
+    metrics: tuple[str, ...],
+    start: dt.date,
+    end: dt.date,
+    model_name: str | None = None,
+) -> list[MonthlyTotal]:
+    """Return sums per plant, model, month and metric of a kind's series (e.g. impact counts).
+
+    Reads the monthly rollup for the months ``start`` to ``end`` fall in (whole months).
+    """
+    check_range(start, end)
+    monthly = MetricMonthly
+    stmt = (
+        select(
+            monthly.plant_id, monthly.model_name, monthly.month, monthly.metric,
+            func.sum(monthly.total),
+        )
+        .where(
+            monthly.kind == kind.value,
+            monthly.metric.in_(metrics),
+            monthly.month >= start.isoformat()[:7],
+            monthly.month <= end.isoformat()[:7],
+        )
+        .group_by(monthly.plant_id, monthly.model_name, monthly.month, monthly.metric)
+        .order_by(monthly.plant_id, monthly.model_name, monthly.month, monthly.metric)
+    )
+    if plant_ids is not None:
+        stmt = stmt.where(monthly.plant_id.in_(plant_ids))
+    if model_name is not None:
+        stmt = stmt.where(monthly.model_name == model_name)
+    return [
+        MonthlyTotal(
+            plant_id=plant, model_name=model, kind=kind, metric=metric, month=m, total=float(t)
+        )
+        for plant, model, m, metric, t in session.execute(stmt)
+    ]
+
+
+class ServedVersion(NamedTuple):
+    """A model version a plant reported on, and the days it did."""
+
+    model_name: str
+    model_version: str
+    first_day: dt.date
+    last_day: dt.date
+    reports: int
+
+
+def versions_served(*, session: Session, plant_id: str) -> list[ServedVersion]:
+    """Return which versions a plant's reports came from, and when (first and last day)."""
+    daily = MetricDaily
+    stmt = (
+        select(
+            daily.model_name,
+            daily.model_version,
+            func.min(daily.day),
+            func.max(daily.day),
+            func.sum(daily.count),
+        )
+        .where(
+            daily.plant_id == plant_id,
+            daily.kind == MetricKind.INTEGRITY.value,
+            daily.metric == "n_rows",
+        )
+        .group_by(daily.model_name, daily.model_version)
+        .order_by(daily.model_name, func.min(daily.day))
+    )
+    return [
+        ServedVersion(m, v, dt.date.fromisoformat(a), dt.date.fromisoformat(b), int(n))
+        for m, v, a, b, n in session.execute(stmt)
+    ]
+
+
+class LatestValue(NamedTuple):
+    """The newest value of one feature-less series."""
+
+    plant_id: str
+    model_name: str
+    model_version: str
+    kind: str
+    metric: str
+    value: float
+    window_end: dt.datetime
+
+
+def latest_values(
+    *, session: Session, plant_ids: list[str] | None, kinds: tuple[MetricKind, ...]
+) -> list[LatestValue]:
+    """Return the newest value of every feature-less series of ``kinds`` (from the latest table)."""
+    latest, obs = MetricLatest, MetricObservation
+    stmt = (
+        select(
+            latest.plant_id,
+            latest.model_name,
+            obs.model_version,
+            latest.kind,
+            latest.metric,
+            obs.value,
+            latest.window_end,
+        )
+        .join(obs, obs.id == latest.observation_id)
+        .where(latest.subject == "", latest.kind.in_([k.value for k in kinds]))
+        .order_by(latest.plant_id, latest.model_name, latest.kind, latest.metric)
+    )
+    if plant_ids is not None:
+        stmt = stmt.where(latest.plant_id.in_(plant_ids))
+    return [LatestValue(*row) for row in session.execute(stmt)]
+
+
+def max_drift_scores(
+    *, session: Session, plant_ids: list[str] | None
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """Return per plant x model the largest latest ``drifted_chunks`` and ``psi`` of a feature."""
+    latest, obs = MetricLatest, MetricObservation
+    stmt = (
+        select(latest.plant_id, latest.model_name, latest.metric, func.max(obs.value))
+        .join(obs, obs.id == latest.observation_id)
+        .where(
+            latest.kind == MetricKind.DRIFT.value,
+            latest.subject != "",
+            latest.subject != "prediction",
+            latest.metric.in_(("drifted_chunks", "psi")),
+        )
+        .group_by(latest.plant_id, latest.model_name, latest.metric)
+    )
+    if plant_ids is not None:
+        stmt = stmt.where(latest.plant_id.in_(plant_ids))
+    out: dict[tuple[str, str], tuple[float, float]] = {}
+    for plant, model, metric, value in session.execute(stmt):
+        chunks, psi = out.get((plant, model), (0.0, 0.0))
+        out[(plant, model)] = (
+            (float(value), psi) if metric == "drifted_chunks" else (chunks, float(value))
+        )
+    return out
+
+
+def recent_reports(
+    *, session: Session, plant_id: str, model_name: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Return the plant's newest reports (by window start) as sent, at most ``limit``."""
+    records = MetricsReportRecord
+    stmt = select(records.document).where(records.plant_id == plant_id)
+    if model_name is not None:
+        stmt = stmt.where(records.model_name == model_name)
+    stmt = stmt.order_by(records.window_start.desc()).limit(limit)
+    return [dict(doc) for doc in session.scalars(stmt)]

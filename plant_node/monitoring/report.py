@@ -15,6 +15,7 @@ from federation.schemas.metrics_report import (
     ChunkSummary,
     DriftScores,
     FeatureDrift,
+    ImpactCounts,
     IntegrityCounts,
     LatencyPercentiles,
     MetricsReport,
@@ -73,6 +74,7 @@ def build_metrics_report(
     min_rows: int,
     open_alerts: int = 0,
     alarms: tuple[int, int] = (0, 0),
+    impact: ImpactCounts | None = None,
 ) -> MetricsReport | None:
     """Aggregate a window of chunk results into a validated, anonymized report.
 
@@ -94,6 +96,9 @@ def build_metrics_report(
         Alerts still open at the end of the window.
     alarms
         ``(true, false)`` alarms confirmed by labels (see :func:`.alerts.confirm_alerts`).
+    impact
+        Business outcome counts of the window (see :mod:`.impact`), already suppressed
+        below the policy minimum.
 
     Returns
     -------
@@ -219,4 +224,5 @@ def build_metrics_report(
             by_kind=by_kind,
         ),
         alert_details=[_summary(a) for a in raised[:100]],
+        impact=impact,
     )

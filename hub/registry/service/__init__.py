@@ -19,6 +19,7 @@ from hub.registry.service.aliases import (
     find_alias,
     get_alias_or_raise,
     list_aliases,
+    list_aliases_of,
     point_alias,
     refuse_champion,
     set_alias,
@@ -49,6 +50,7 @@ from hub.registry.service.plants import (
     get_plant,
     get_plant_or_raise,
     list_plants,
+    plants_by_ids,
     update_plant,
 )
 from hub.registry.service.tags import (
@@ -98,10 +100,12 @@ __all__ = [
     "get_version_or_raise",
     "get_version_read_or_raise",
     "list_aliases",
+    "list_aliases_of",
     "list_assignments",
     "list_models",
     "list_plants",
     "list_versions",
+    "plants_by_ids",
     "point_alias",
     "read_from_row",
     "register_artifact",

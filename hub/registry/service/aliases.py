@@ -27,6 +27,16 @@ from hub.registry.service.plants import get_plant_or_raise
 from hub.registry.service.versions import get_version_or_raise
 
 
+def list_aliases_of(
+    *, session: Session, plant_ids: list[str] | None, alias: AliasName
+) -> list[Alias]:
+    """Return every plant's ``alias`` pointer (e.g. the champions of the fleet) in one query."""
+    stmt = select(Alias).where(Alias.alias == alias.value)
+    if plant_ids is not None:
+        stmt = stmt.where(Alias.plant_id.in_(plant_ids))
+    return list(session.scalars(stmt.order_by(Alias.plant_id, Alias.model_id)))
+
+
 def set_alias(
     *, session: Session, plant_id: str, model: str, alias: AliasName, version_id: int, actor: str
 ) -> Alias:

@@ -26,6 +26,14 @@ from hub.registry.models import (
 )
 
 
+def plants_by_ids(*, session: Session, plant_ids: list[str] | None) -> list[Plant]:
+    """Return the plants named (all when None), ordered by id, in one query."""
+    stmt = select(Plant).order_by(Plant.id)
+    if plant_ids is not None:
+        stmt = stmt.where(Plant.id.in_(plant_ids))
+    return list(session.scalars(stmt))
+
+
 def get_plant(*, session: Session, plant_id: str) -> Plant | None:
     """Return the plant with this id, or None."""
     return session.get(Plant, plant_id)

@@ -1,0 +1,1 @@
+"""Server-rendered dashboards under ``/ui``: fleet, comparison, plant, model and money pages."""
