@@ -1,7 +1,7 @@
 """metrics: a daily rollup of every feature-less series, maintained at ingest for dashboards
 
 Revision ID: dashboards_0001
-Revises: 0004
+Revises: sec_wire_0001
 Create Date: 2026-12-07 01:00:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = 'dashboards_0001'
-down_revision: str | None = '0004'
+down_revision: str | None = 'sec_wire_0001'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """per-plant ids: report and event ids are unique per plant, not across the hub
 
 Revision ID: sec_wire_0001
-Revises: 0004
+Revises: gov_promotions_0001
 Create Date: 2026-12-07 01:00:00.000000
 
 Existing rows are kept: ids that were unique across the hub are unique per plant too. The
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "sec_wire_0001"
-down_revision: str | None = "0004"
+down_revision: str | None = "gov_promotions_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

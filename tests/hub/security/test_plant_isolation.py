@@ -118,7 +118,7 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def test_per_plant_id_migration_keeps_rows_and_frees_ids_across_plants(empty_db: str) -> None:
     # Prepare: a database at the previous head, holding a report and an event.
     settings = HubSettings(database_url=empty_db)
-    migrations.upgrade(settings, "0004")
+    migrations.upgrade(settings, "gov_promotions_0001")
     engine = sa.create_engine(settings.database_url)
     t = "2026-11-01 00:00:00"
     report_row = (
