@@ -382,4 +382,15 @@ def principal_for_token_id(*, session: Session, token_id: int) -> Principal:
     row = session.get(ApiToken, token_id)
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("The token this session was opened with is unknown or revoked.")
-    return Principal(token_id=row.id, role=Role(row.role), plant_id=row.plant_id, name=row.name)
+    user = session.get(User, row.user_id)
+    if user is None:
+        raise Unauthenticated("The token this session was opened with has no user.")
+    return Principal(
+        token_id=row.id,
+        user_id=user.id,
+        username=user.username,
+        printed_name=user.printed_name,
+        role=Role(row.role),
+        plant_id=row.plant_id,
+        name=row.name,
+    )

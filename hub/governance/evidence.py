@@ -166,7 +166,7 @@ def _rollout(
         for key in ("agreement", "error_delta", "latency_delta_ms"):
             if (value := _number(stats.get(key))) is not None:
                 values[f"shadow.{key}"] = value
-        sources["shadow"] = f"plant event {event.kind} #{event.seq} ({payload.get('mode')})"
+        sources["shadow"] = f"plant event {event.kind} {event.id} ({payload.get('mode')})"
         return
 
 

@@ -30,7 +30,7 @@ from federation.schemas.metrics_report import (
     MetricValue,
     report_id,
 )
-from federation.schemas.recipes import Gate, RecipeCreate
+from federation.schemas.recipes import RecipeCreate
 from federation.schemas.registry import (
     AliasName,
     BaselineModelCreate,
@@ -41,6 +41,8 @@ from federation.schemas.registry import (
 from hub.metrics import service
 from hub.recipes import service as recipe_service
 from hub.registry import service as registry_service
+from policies import Gate
+from policies.legacy import upgrade_legacy_gate
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,11 @@ def setup_fleet(
             recipe_in=RecipeCreate(
                 name=f"{m.name}-recipe",
                 metrics=[m.metric],
-                gates=[Gate(metric=m.metric, op=m.op, threshold=m.gate)],
+                gates=[
+                    Gate.model_validate(
+                        upgrade_legacy_gate({"metric": m.metric, "op": m.op, "threshold": m.gate})
+                    )
+                ],
             ),
             actor=actor,
         )
@@ -175,7 +181,12 @@ def hourly_report(
     raised = 1 if degrading and rng.random() < 0.1 else 0
     return MetricsReport(
         report_id=report_id(
-            plant_id=plant_id, model_name=model.name, model_version=version, start=w0, end=w1
+            plant_id=plant_id,
+            model_name=model.name,
+            model_version=version,
+            start=w0,
+            end=w1,
+            secret=f"seed-history:{plant_id}".encode(),
         ),
         plant_id=plant_id,
         model_name=model.name,

@@ -178,9 +178,12 @@ class LineFlows:
         return list(window)
 
     def _predict(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        response, pending = self.serving.predict(
+        response, pending, durable = self.serving.predict(
             PredictRequest(baseline=self.mapping.baseline, records=records)
         )
+        # Answer the line only once the log rows are on disk, as the HTTP route does (the log
+        # writer is its own thread and group-commits, so this waits a few milliseconds).
+        durable.result(timeout=30)
         if pending is not None:  # no explainer thread (tests with serving not started)
             self.serving.explain_pending(pending)
         predictions: list[dict[str, Any]] = response["predictions"]
