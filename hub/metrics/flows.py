@@ -141,14 +141,17 @@ def setup_fleet(
             actor=actor,
         )
         for pid in ids:
-            registry_service.set_alias(
+            # Synthetic history, not a promotion: the alias change is audited and flagged.
+            registry_service.point_alias(
                 session=session,
                 plant_id=pid,
                 model=m.name,
                 alias=AliasName.CHAMPION,
                 version_id=fed.id,
                 actor=actor,
+                flags=("seed_history",),
             )
+        session.commit()
     return ids
 
 
