@@ -123,7 +123,7 @@ def _writers(
                         )
                     )
                     if audited:
-                        t0 = time.perf_counter()
+                        t0, c0 = time.perf_counter(), time.thread_time()
                         audit_service.append(
                             session=session,
                             actor=f"bench:w{n}",
@@ -132,6 +132,7 @@ def _writers(
                             after={"writer": n, "i": i},
                         )
                         mine_append.append(time.perf_counter() - t0)
+                        mine_cpu.append(time.thread_time() - c0)
                     session.commit()
                 mine_txn.append(time.perf_counter() - started)
         except BaseException as exc:  # noqa: BLE001 - reported by the caller
