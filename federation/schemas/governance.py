@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from federation.schemas.common import Identifier, Page, WireModel
+from federation.schemas.common import DbId, Identifier, InputModel, Page, Text, WireModel
 from federation.schemas.registry import AliasName
 
 #: A policy reference, ``id@version``.
@@ -119,23 +119,23 @@ class PromotionStatus(StrEnum):
         return self is not PromotionStatus.PENDING_APPROVAL
 
 
-class PromotionCreate(WireModel):
+class PromotionCreate(InputModel):
     """Ask to put a version into a plant's alias under a promotion-gate policy."""
 
-    version_id: int = Field(gt=0)
+    version_id: DbId
     plant_id: Identifier
     alias: AliasName = AliasName.CHAMPION
     policy: PolicyRef = Field(min_length=3, max_length=140, description="Gate policy, id@version.")
-    reason: str = Field("", max_length=2000, description="Why the requester asks for it.")
+    reason: Text = Field("", max_length=2000, description="Why the requester asks for it.")
 
 
-class BreakGlassCreate(WireModel):
+class BreakGlassCreate(InputModel):
     """Admin override: point an alias at a version without gate or approvals (flagged)."""
 
-    version_id: int = Field(gt=0)
+    version_id: DbId
     plant_id: Identifier
     alias: AliasName = AliasName.CHAMPION
-    reason: str = Field(min_length=10, max_length=2000, description="Why, for the audit trail.")
+    reason: Text = Field(min_length=10, max_length=2000, description="Why, for the audit trail.")
 
 
 class SignatureMeaning(StrEnum):
@@ -151,7 +151,7 @@ class SignatureMeaning(StrEnum):
 APPROVING_MEANINGS = frozenset({SignatureMeaning.APPROVAL, SignatureMeaning.RESPONSIBILITY})
 
 
-class SignatureCreate(WireModel):
+class SignatureCreate(InputModel):
     """Sign a promotion request: the signing secret is re-entered for every signature."""
 
     signing_secret: str = Field(min_length=1, max_length=1024, repr=False)
@@ -159,7 +159,7 @@ class SignatureCreate(WireModel):
         None,
         description="approve: approval (default), review or responsibility; reject: rejection.",
     )
-    comment: str = Field("", max_length=2000)
+    comment: Text = Field("", max_length=2000)
 
 
 class SignatureRead(WireModel):

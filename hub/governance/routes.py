@@ -22,7 +22,15 @@ from federation.schemas.governance import (
     SignatureCreate,
 )
 from hub.config import API_PREFIX
-from hub.deps import ActorDep, ArtifactStoreDep, PageSizeDep, PrincipalDep, SessionDep
+from hub.deps import (
+    ActorDep,
+    ArtifactStoreDep,
+    IdPath,
+    IdQuery,
+    PageSizeDep,
+    PrincipalDep,
+    SessionDep,
+)
 from hub.governance import flows, service
 from hub.governance.permissions import (
     BreakGlass,
@@ -107,7 +115,7 @@ def diff_policies(
     response_model=PolicyRead,
     dependencies=[ReadGovernance],
 )
-def get_policy(policy_id: str, policy_version: int, session: SessionDep) -> PolicyRead:
+def get_policy(policy_id: str, policy_version: IdPath, session: SessionDep) -> PolicyRead:
     """Return one published policy, ``policy_id@policy_version``."""
     return service.policy_read(
         service.get_policy_or_raise(session=session, policy_id=policy_id, version=policy_version)
@@ -156,7 +164,7 @@ def list_promotions(
     page_size: PageSizeDep,
     plant_id: str | None = None,
     status: PromotionStatus | None = None,
-    version_id: int | None = None,
+    version_id: IdQuery = None,
     page_token: str | None = None,
 ) -> PromotionPage:
     """Promotion requests in request order, with their decisions and signatures."""
@@ -177,14 +185,14 @@ def list_promotions(
 @router.get(
     "/promotions/{promotion_id}", response_model=PromotionRead, dependencies=[ReadGovernance]
 )
-def get_promotion(promotion_id: int, session: SessionDep) -> PromotionRead:
+def get_promotion(promotion_id: IdPath, session: SessionDep) -> PromotionRead:
     """One promotion request with its frozen evidence, decision and signatures."""
     promotion = service.get_promotion_or_raise(session=session, promotion_id=promotion_id)
     return service.promotion_read(session=session, promotion=promotion)
 
 
 def _sign(
-    promotion_id: int,
+    promotion_id: IdPath,
     signature_in: SignatureCreate,
     session: SessionDep,
     store: ArtifactStoreDep,
@@ -209,7 +217,7 @@ def _sign(
     dependencies=[SignPromotions],
 )
 def approve_promotion(
-    promotion_id: int,
+    promotion_id: IdPath,
     signature_in: SignatureCreate,
     session: SessionDep,
     store: ArtifactStoreDep,
@@ -225,7 +233,7 @@ def approve_promotion(
     dependencies=[SignPromotions],
 )
 def reject_promotion(
-    promotion_id: int,
+    promotion_id: IdPath,
     signature_in: SignatureCreate,
     session: SessionDep,
     store: ArtifactStoreDep,
