@@ -127,10 +127,12 @@ def request_promotion(
     principal: PrincipalDep,
 ) -> PromotionRead:
     """Evaluate the policy's gate on fresh evidence: ``refused`` with reasons, or pending."""
-    promotion = flows.request_promotion(
+    promoted = flows.request_promotion(
         session=session, store=store, principal=principal, promotion_in=promotion_in
     )
-    return service.promotion_read(session=session, promotion=promotion)
+    return service.promotion_read(
+        session=session, promotion=promoted.promotion, version=promoted.version
+    )
 
 
 @router.post(
@@ -146,8 +148,10 @@ def break_glass(
     principal: PrincipalDep,
 ) -> PromotionRead:
     """Admin override without gate or signatures; needs a reason, flagged on the audit trail."""
-    promotion = flows.break_glass(session=session, store=store, principal=principal, body=body)
-    return service.promotion_read(session=session, promotion=promotion)
+    promoted = flows.break_glass(session=session, store=store, principal=principal, body=body)
+    return service.promotion_read(
+        session=session, promotion=promoted.promotion, version=promoted.version
+    )
 
 
 @router.get("/promotions", response_model=PromotionPage, dependencies=[ReadGovernance])
@@ -192,7 +196,7 @@ def _sign(
     *,
     reject: bool,
 ) -> PromotionRead:
-    promotion = flows.sign(
+    promoted = flows.sign(
         session=session,
         store=store,
         principal=principal,
@@ -200,7 +204,9 @@ def _sign(
         signature_in=signature_in,
         reject=reject,
     )
-    return service.promotion_read(session=session, promotion=promotion)
+    return service.promotion_read(
+        session=session, promotion=promoted.promotion, version=promoted.version
+    )
 
 
 @router.post(
