@@ -67,9 +67,13 @@ async def publish_policy(
     """Publish a policy document (YAML or JSON); ``id@version`` is immutable once published."""
     if content_length is not None and content_length > service.MAX_POLICY_BYTES:
         raise PayloadTooLarge(f"a policy document is at most {service.MAX_POLICY_BYTES} bytes.")
-    body = await request.body()
+    body = bytearray()
+    async for chunk in request.stream():  # bounded even without a Content-Length
+        body += chunk
+        if len(body) > service.MAX_POLICY_BYTES:
+            raise PayloadTooLarge(f"a policy document is at most {service.MAX_POLICY_BYTES} bytes.")
     row, created = await run_in_threadpool(
-        service.publish_policy, session=session, text=body, actor=actor
+        service.publish_policy, session=session, text=bytes(body), actor=actor
     )
     read = service.policy_read(row)
     return json_response(
