@@ -9,8 +9,9 @@ everything else was rolled back, so a wrong secret changes nothing but the audit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -36,6 +37,14 @@ from hub.registry import service as registry_service
 from hub.registry.artifacts import ArtifactStore
 from hub.registry.models import ModelVersion
 from policies import Decision, PromotionGatePolicy, evaluate
+
+
+class Promoted(NamedTuple):
+    """A promotion request and the version it is about (kept loaded for the answer)."""
+
+    promotion: Promotion
+    version: ModelVersion
+
 
 #: States of a version that has been live at the plant before (returning to it is a rollback).
 _WAS_LIVE = frozenset({LifecycleState.RETIRED, LifecycleState.ROLLED_BACK})
@@ -89,7 +98,7 @@ def _gate_policy(session: Session, ref: str) -> tuple[str, PromotionGatePolicy]:
 
 def request_promotion(
     *, session: Session, store: ArtifactStore, principal: Principal, promotion_in: PromotionCreate
-) -> Promotion:
+) -> Promoted:
     """Evaluate the gate on fresh evidence and record the request with its decision.
 
     The request is ``refused`` (with the decision's reasons) when the gate fails or the
@@ -130,7 +139,13 @@ def request_promotion(
     refusals = _preconditions(version, dict(gathered.evidence.values))
     decision = _decision_record(evaluate(policy, gathered.evidence), refusals)
     evidence_digest = gathered.sha256
-    status = PromotionStatus.PENDING_APPROVAL if decision["passed"] else PromotionStatus.REFUSED
+    if not decision["passed"]:
+        status = PromotionStatus.REFUSED
+    elif policy.approvals.required <= 0:
+        status = PromotionStatus.APPROVED
+    else:
+        status = PromotionStatus.PENDING_APPROVAL
+    now = utcnow()
     promotion = Promotion(
         version_id=version.id,
         plant_id=promotion_in.plant_id,
@@ -152,10 +167,19 @@ def request_promotion(
         decision=decision,
         approvals_required=policy.approvals.required,
         approver_roles=list(policy.approvals.roles),
-        created_at=utcnow(),
+        created_at=now,
+        decided_at=now if status.final else None,
     )
     session.add(promotion)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent request for the same target won the race
+        session.rollback()
+        raise Conflict(
+            f"version {version.id} to {promotion_in.alias.value} at {promotion_in.plant_id} "
+            "already has a pending promotion.",
+            diagnostic=str(exc.orig),
+        ) from exc
     set_committed_value(promotion, "signatures", [])  # new: none yet, no query to learn it
     trail = [
         audit_service.entry(
@@ -175,7 +199,7 @@ def request_promotion(
     ]
     if status is PromotionStatus.REFUSED:
         trail.append(
-            _decide(promotion, PromotionStatus.REFUSED, actor, decision["summary"])
+            _decide(promotion, status, actor, decision["summary"], before="requested")
         )
         audit_service.append_batch(session=session, entries=trail)
         service.set_lifecycle(
@@ -186,10 +210,10 @@ def request_promotion(
             promotion_id=promotion.id,
             actor=actor,
         )
-    elif policy.approvals.required <= 0:
+    elif status is PromotionStatus.APPROVED:
         reason = f"approved without signatures: policy {ref} requires none"
         trail.append(
-            _decide(promotion, PromotionStatus.APPROVED, actor, reason, ("auto_approved",))
+            _decide(promotion, status, actor, reason, ("auto_approved",), before="requested")
         )
         audit_service.append_batch(session=session, entries=trail)
         _apply(session, promotion, version, actor, flags=("auto_approved",))
@@ -204,7 +228,7 @@ def request_promotion(
             actor=actor,
         )
     commit_or_conflict(session, detail="the promotion conflicted with a concurrent change; retry")
-    return promotion
+    return Promoted(promotion, version)
 
 
 def _decide(
@@ -213,11 +237,14 @@ def _decide(
     actor: str,
     why: str,
     flags: tuple[str, ...] = (),
+    *,
+    before: str | None = None,
 ) -> dict[str, Any]:
     """Decide the request; return its ``promotion.decide`` audit entry (for the batch)."""
-    before = promotion.status
+    before = before or promotion.status
     promotion.status = status.value
-    promotion.decided_at = utcnow()
+    if promotion.decided_at is None:
+        promotion.decided_at = utcnow()
     return audit_service.entry(
         actor=actor,
         action="promotion.decide",
@@ -311,7 +338,7 @@ def sign(
     promotion_id: int,
     signature_in: SignatureCreate,
     reject: bool,
-) -> Promotion:
+) -> Promoted:
     """Approve or reject a pending request with an electronic signature.
 
     The signer re-enters their signing secret. The requester never signs their own
@@ -424,7 +451,7 @@ def sign(
     else:
         audit_service.append_batch(session=session, entries=trail)
     commit_or_conflict(session, detail="the promotion was signed concurrently; retry")
-    return promotion
+    return Promoted(promotion, version)
 
 
 def _meaning(requested: SignatureMeaning | None, *, reject: bool) -> SignatureMeaning:
@@ -465,7 +492,7 @@ def _check_unchanged(
 
 def break_glass(
     *, session: Session, store: ArtifactStore, principal: Principal, body: BreakGlassCreate
-) -> Promotion:
+) -> Promoted:
     """Admin override: set the alias now, without gate or signatures, flagged on the trail.
 
     The evidence is still gathered and frozen, so the record shows what was bypassed.
@@ -532,4 +559,4 @@ def break_glass(
     )
     _apply(session, promotion, version, actor, flags=("break_glass",))
     commit_or_conflict(session, detail="the break-glass conflicted with a concurrent change")
-    return promotion
+    return Promoted(promotion, version)
