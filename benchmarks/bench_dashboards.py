@@ -105,9 +105,11 @@ def _hub(database_url: str, workdir: Path) -> Iterator[tuple[str, str, dict[str,
 
 
 def _reports(database_url: str) -> int:
-    engine = create_engine(database_url)
+    """Count the reports, and refresh the planner's statistics after the bulk load."""
+    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
             return int(conn.execute(text("SELECT count(*) FROM metrics_reports")).scalar_one())
     finally:
         engine.dispose()

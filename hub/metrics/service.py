@@ -786,12 +786,15 @@ def daily_series(
             daily.day <= end.isoformat(),
         )
         .group_by(daily.plant_id, daily.kind, daily.day)
-        .order_by(daily.plant_id, daily.kind, daily.day)
     )
     if plant_ids is not None:
         stmt = stmt.where(daily.plant_id.in_(plant_ids))
+    # Ordered here, not by the database: its locale-aware text sort of a year of ten
+    # plants' days costs more than the rest of the query.
+    rows = sorted(session.execute(stmt).tuples())
+    # Built without re-validation: every field comes typed from the rollup's columns.
     return [
-        DailyPoint(
+        DailyPoint.model_construct(
             plant_id=plant,
             model_name=model_name,
             kind=MetricKind(kind),
@@ -800,7 +803,7 @@ def daily_series(
             mean=float(total) / int(count),
             count=int(count),
         )
-        for plant, kind, day, total, count in session.execute(stmt)
+        for plant, kind, day, total, count in rows
         if count
     ]
 

@@ -310,16 +310,16 @@ def compare(
     format: Format = "html",
 ) -> Response:
     """Plant comparison: one metric over time for 2-10 plants (or a product line)."""
-    fleet_rows = service.fleet_rows(session=session, plant_ids=viewer.plant_scope, now=_now())
-    all_plants = sorted({(r.plant_id, r.plant_name) for r in fleet_rows})
-    models = sorted({r.model for r in fleet_rows})
-    lines = service.product_lines(session=session, plant_ids=viewer.plant_scope)
+    all_plants, model_metrics, lines = service.compare_choices(
+        session=session, plant_ids=viewer.plant_scope
+    )
+    models = sorted(model_metrics)
     chosen = list(plants or [])
     if line:
         chosen = [p for p, ls in lines.items() if line in ls]
     model = model or (models[0] if models else None)
     if metric is None and model is not None:
-        metric = next((r.metric for r in fleet_rows if r.model == model and r.metric), None)
+        metric = model_metrics.get(model)
     page = None
     start_day, end_day = _days(start, end, 90)
     if chosen and model and metric:

@@ -515,3 +515,22 @@ def product_lines(*, session: Session, plant_ids: list[str] | None) -> dict[str,
         p.id: list(p.lines)
         for p in registry_service.plants_by_ids(session=session, plant_ids=plant_ids)
     }
+
+
+def compare_choices(
+    *, session: Session, plant_ids: list[str] | None
+) -> tuple[list[tuple[str, str]], dict[str, str | None], dict[str, list[str]]]:
+    """Return what the comparison form offers: plants, models with their gated metric, lines."""
+    plants = registry_service.plants_by_ids(session=session, plant_ids=plant_ids)
+    champions = registry_service.list_aliases_of(
+        session=session, plant_ids=plant_ids, alias=AliasName.CHAMPION
+    )
+    recipes: dict[str, int | None] = {}
+    for a in champions:
+        recipes.setdefault(a.model.name, a.version.recipe_id)
+    gates = _gates_of(session, {r for r in recipes.values() if r})
+    metrics = {}
+    for model, rid in sorted(recipes.items()):
+        gate = gates.get(rid) if rid else None
+        metrics[model] = gate.metric if gate else None
+    return [(p.id, p.name) for p in plants], metrics, {p.id: list(p.lines) for p in plants}

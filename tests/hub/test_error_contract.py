@@ -83,6 +83,8 @@ def test_unknown_ids_are_404_everywhere(client: TestClient, app: FastAPI, tokens
             kwargs["json"] = metrics_body(metrics_report(UNKNOWN["plant_id"]))
         elif method == "POST" and "/promotions/" in path:
             kwargs["json"] = {"signing_secret": "x"}
+        elif method == "POST" and path.endswith("/metrics-reports/batch"):
+            kwargs["json"] = {"reports": [metrics_body(metrics_report(UNKNOWN["plant_id"]))]}
         elif method == "POST":
             kwargs["json"] = {
                 "events": [{"id": "e", "kind": "k", "occurred_at": "2026-01-01T00:00:00Z"}]
