@@ -95,7 +95,8 @@ class Calibration:
         of each feature and of the prediction over the bootstrap chunks (std from the least
         mixed block length), and the lag-1 autocorrelation of the means of consecutive
         chunks of the folds in unit-then-time order (0 when too few chunks; clipped to
-        [0, 0.9]), which the sequential detectors use to widen their limits.
+        [0, 0.9]), which the sequential detectors use to widen their limits. ``"*"`` holds
+        the same for the multivariate reconstruction error.
     n_chunks
         Bootstrap chunks scored.
     folds
@@ -303,11 +304,13 @@ def calibrate(
             for m, v in pred.items():
                 scores.setdefault(prediction or "", {}).setdefault(m, []).append(v)
             scores.setdefault("*", {}).setdefault("reconstruction_error", []).append(multi)
+            means.setdefault("*", {}).setdefault(frac, []).append(multi)
             with np.errstate(all="ignore"):
                 chunk_means = np.nanmean(values[rows], axis=0)
             for name, v in zip(columns, chunk_means, strict=True):
                 means.setdefault(name, {}).setdefault(frac, []).append(float(v))
     rho = _lag1(values, folds, chunk_size)
+    multi_rho = _lag1_scores(folds, scorers, chunk_size)
     bands = {
         col: {m: _band(v, metric=m, k=k) for m, v in per_metric.items()}
         for col, per_metric in scores.items()
@@ -318,8 +321,12 @@ def calibrate(
         bands=bands,
         live=live,
         means={
-            name: (*_mean_stats(means.get(name, {})), rho.get(i, 0.0))
-            for i, name in enumerate(columns)
+            **{
+                name: (*_mean_stats(means.get(name, {})), rho.get(i, 0.0))
+                for i, name in enumerate(columns)
+            },
+            # the multivariate error, spread from the least mixed block length like the rest
+            "*": (*_mean_stats(means.get("*", {})), multi_rho),
         },
         n_chunks=total,
         folds=kind,
@@ -342,6 +349,26 @@ def _lag1(values: np.ndarray, folds: Sequence[np.ndarray], chunk_size: int) -> d
     with np.errstate(all="ignore"):
         r = np.where(den > 0, num / den, 0.0)
     return {i: float(np.clip(v, 0.0, 0.9)) for i, v in enumerate(r) if np.isfinite(v)}
+
+
+def _lag1_scores(
+    folds: Sequence[np.ndarray], scorers: Sequence[ChunkScorer], chunk_size: int
+) -> float:
+    """Lag-1 autocorrelation of the multivariate error of consecutive chunks of the folds."""
+    num = den = 0.0
+    count = 0
+    for fold, scorer in zip(folds, scorers, strict=True):
+        n = len(fold) // chunk_size
+        if n < 3:
+            continue
+        errs = np.array([scorer(fold[i * chunk_size : (i + 1) * chunk_size])[2] for i in range(n)])
+        errs = errs[np.isfinite(errs)] - np.nanmean(errs)
+        num += float(np.sum(errs[1:] * errs[:-1]))
+        den += float(np.sum(errs * errs))
+        count += len(errs)
+    if count < 6 or den <= 0:
+        return 0.0
+    return float(np.clip(num / den, 0.0, 0.9))
 
 
 def _mean_stats(per_fraction: Mapping[float, list[float]]) -> tuple[float, float]:

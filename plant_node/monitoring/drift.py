@@ -612,10 +612,7 @@ def fit_drift_reference(
         }
         for col, per_metric in cal.bands.items()
     }
-    multi = cal.bands.get("*", {}).get(MULTIVARIATE_METRIC)
     chunk_means = {col: list(stats) for col, stats in cal.means.items()}
-    if multi is not None:
-        chunk_means["*"] = [multi.mean, multi.std, 0.0]
     columns, pred, pca = _summaries(reference, names, prediction, **opts)
     return DriftReference(
         features=columns,

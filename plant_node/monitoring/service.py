@@ -1,4 +1,4 @@
-"""Monitoring records on the node: outcomes in, chunk results and alerts out (keyword-only).
+"""The monitoring service: outcomes in, chunk results and alerts out (keyword-only, over a session).
 
 Nothing here imports nannyml or pandas: the serving process mounts these routes.
 """
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from federation.errors import Conflict, ErrorCode, InvalidInput
@@ -28,19 +28,7 @@ from plant_node.monitoring.schemas import (
     OutcomeResult,
     QaVerdict,
 )
-from plant_node.serving.models import Prediction
-
-UNIT_PATH = "$.unit"
-LAST_CYCLE_PATH = "$.cycles[#-1].cycle"
-
-
-def is_classifier(prediction: Prediction) -> bool:
-    """Return whether a log row is a classifier's (it carries a thresholded ``label``)."""
-    return "label" in prediction.outputs
-
-
-def _unit_expr() -> Any:
-    return cast(func.json_extract(Prediction.inputs, UNIT_PATH), String)
+from plant_node.serving import records as serving_records
 
 
 def _request_hash(batch: OutcomeBatch) -> str:
@@ -53,12 +41,12 @@ def _error(i: int, field: str, message: str) -> dict[str, Any]:
 
 
 def _qa(session: Session, i: int, item: QaVerdict, errors: list[dict[str, Any]]) -> Outcome | None:
-    prediction = session.get(Prediction, item.prediction_id)
+    prediction = serving_records.get_prediction(session=session, prediction_id=item.prediction_id)
     if prediction is None:
         errors.append(_error(i, "prediction_id", f"unknown prediction id {item.prediction_id!r}"))
         return None
     label, name = item.label, prediction.baseline
-    if is_classifier(prediction):
+    if prediction.classifier:
         if isinstance(label, float) or label not in (0, 1):
             msg = f"{name} is a classifier: label must be 0, 1, true or false, not {label!r}"
             errors.append(_error(i, "label", msg))
@@ -80,15 +68,7 @@ def _failure(
     session: Session, i: int, item: FailureRecord, errors: list[dict[str, Any]]
 ) -> Outcome | None:
     unit = item.unit_id()
-    query = (
-        select(Prediction.baseline, func.max(func.json_extract(Prediction.inputs, LAST_CYCLE_PATH)))
-        .where(_unit_expr() == unit)
-        .where(func.json_extract(Prediction.outputs, "$.label").is_(None))  # regressors only
-        .group_by(Prediction.baseline)
-    )
-    if item.baseline is not None:
-        query = query.where(Prediction.baseline == item.baseline)
-    found = {str(b): c for b, c in session.execute(query).all()}
+    found = serving_records.last_cycles_of_unit(session=session, unit=unit, baseline=item.baseline)
     if not found:
         errors.append(_error(i, "unit", f"unknown unit {unit!r}: no prediction logged for it"))
         return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from plant_node.serving.models import Feedback, Prediction
@@ -157,8 +157,54 @@ def feedback_for_predictions(
     return out
 
 
+@dataclass(frozen=True)
+class LoggedPrediction:
+    """What another domain needs of one logged prediction.
+
+    Parameters
+    ----------
+    id, baseline
+        The prediction and what served it.
+    classifier
+        Its outputs carry a thresholded ``label``.
+    """
+
+    id: str
+    baseline: str
+    classifier: bool
+
+
+def get_prediction(*, session: Session, prediction_id: str) -> LoggedPrediction | None:
+    """Return a logged prediction, ``None`` if unknown."""
+    row = session.get(Prediction, prediction_id)
+    if row is None:
+        return None
+    return LoggedPrediction(row.id, row.baseline, "label" in row.outputs)
+
+
+def last_cycles_of_unit(
+    *, session: Session, unit: str, baseline: str | None = None
+) -> dict[str, float | None]:
+    """Return, per regressor baseline that logged ``unit``, the last cycle it predicted at."""
+    query = (
+        select(
+            Prediction.baseline,
+            func.max(func.json_extract(Prediction.inputs, "$.cycles[#-1].cycle")),
+        )
+        .where(cast(func.json_extract(Prediction.inputs, "$.unit"), String) == unit)
+        .where(func.json_extract(Prediction.outputs, "$.label").is_(None))  # regressors only
+        .group_by(Prediction.baseline)
+    )
+    if baseline is not None:
+        query = query.where(Prediction.baseline == baseline)
+    return {str(b): (None if c is None else float(c)) for b, c in session.execute(query).all()}
+
+
 __all__ = [
     "LogRow",
+    "LoggedPrediction",
+    "get_prediction",
+    "last_cycles_of_unit",
     "LoggedVersion",
     "feedback_for_predictions",
     "first_log_rows",

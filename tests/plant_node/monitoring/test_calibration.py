@@ -26,10 +26,14 @@ from tests.plant_node.monitoring.conftest import COLUMNS
 
 
 @pytest.fixture(scope="module")
-def drift_ref(fd001):
-    return fit_drift_reference(
-        fd001["reference"], features=SENSORS, prediction="prediction", unit="unit_id"
-    )
+def fleet_monitor(fd001):
+    config = MonitorConfig(chunk_size=500, expected_interval_s=600)
+    return fit_monitor(fd001["reference"], columns=COLUMNS, config=config)
+
+
+@pytest.fixture(scope="module")
+def drift_ref(fleet_monitor):
+    return fleet_monitor.drift
 
 
 def test_every_threshold_lies_inside_its_metrics_range_and_the_live_one_can_fire(drift_ref):
@@ -93,12 +97,6 @@ def test_folds_share_no_unit_and_bootstrap_chunks_have_the_chunk_size(fd001):
     # a whole-chunk block is one run of the unit-ordered fold: a few units, as fed one by one
     whole = [rows for frac, rows in chunks if frac == 1.0]
     assert whole and all(ref["unit_id"].iloc[rows].nunique() <= 8 for rows in whole)
-
-
-@pytest.fixture(scope="module")
-def fleet_monitor(fd001):
-    config = MonitorConfig(chunk_size=500, expected_interval_s=600)
-    return fit_monitor(fd001["reference"], columns=COLUMNS, config=config)
 
 
 def _one_by_one(stable):
