@@ -144,6 +144,7 @@ class MqttConnector(Connector):
                 for task in [*tasks, stop]:
                     task.cancel()
                 await asyncio.gather(*tasks, stop, return_exceptions=True)
+                self._salvage(client)
             for task in tasks:  # a lost connection ends both; re-raise for the backoff loop
                 if task in done and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
@@ -154,14 +155,31 @@ class MqttConnector(Connector):
         Seen after a broker restart under load: the client neither noticed the loss nor got
         PUBACKs. A new client resumes the session and publishes what is still buffered.
         """
-        published, since = self.status.counts["published"], time.monotonic()
+        def progress() -> tuple[int, int]:  # a busy connection that still delivers is alive
+            return self.status.counts["published"], self.status.counts["received"]
+
+        published, since = progress(), time.monotonic()
         while True:
             await asyncio.sleep(0.5)
-            now = self.status.counts["published"]
+            now = progress()
             if now != published or not self._out:
                 published, since = now, time.monotonic()
             elif time.monotonic() - since > STALL_S:
                 raise ConnectionError(f"no PUBACK for {STALL_S:.0f} s with answers waiting")
+
+    def _salvage(self, client: aiomqtt.Client) -> None:
+        """Take over what the ending client received and acknowledged but we had not read.
+
+        paho acknowledges a QoS 1 message on arrival; those still in aiomqtt's queue when the
+        session ends would be lost with the client object (the broker will not resend them).
+        """
+        pending = getattr(client, "_queue", None)
+        while pending is not None:
+            try:
+                message = pending.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            self._receive(str(message.topic), message.topic, message.payload)
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
