@@ -286,7 +286,7 @@ def _bench_mqtt(
             ).start()
 
     _publish_paced(pub, topic, parts, 500.0, seq1, m, during=restart)
-    _wait_answers(results, range(seq1, seq1 + m), 300)
+    _wait_answers(results, range(seq1, seq1 + m), 300, idle_s=30)  # a starved node pauses
     with results.lock:
         answered = sum(1 for s in range(seq1, seq1 + m) if s in results.got)
     mqtt["lost"] = m - answered
@@ -308,7 +308,7 @@ def _bench_mqtt(
     t0 = time.monotonic()
     _publish_paced(pub, topic, parts, MQTT_RATE * BURST_FACTOR, seq2, b)
     offered_s = time.monotonic() - t0
-    _wait_answers(results, range(seq2, seq2 + b), 300)
+    _wait_answers(results, range(seq2, seq2 + b), 300, idle_s=30)
     drained_s = time.monotonic() - t0
     stop.set()
     sampler.join()

@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import json
 import ssl
+import time
 from collections import deque
 from typing import Any
 
@@ -38,6 +39,8 @@ from plant_node.connectors.readings import preview as payload_preview
 
 # Answers published concurrently (each waits for its PUBACK).
 PUBLISH_WINDOW = 64
+# Answers waiting this long with none acknowledged: the connection is treated as lost.
+STALL_S = 5.0
 
 
 def _tls_context(cfg: MqttConnectorConfig) -> ssl.SSLContext | None:
@@ -132,6 +135,7 @@ class MqttConnector(Connector):
             tasks = [
                 asyncio.create_task(self._receiver(client)),
                 asyncio.create_task(self._publisher(client)),
+                asyncio.create_task(self._watchdog()),
             ]
             stop = asyncio.create_task(self._stop.wait())
             try:
@@ -140,9 +144,42 @@ class MqttConnector(Connector):
                 for task in [*tasks, stop]:
                     task.cancel()
                 await asyncio.gather(*tasks, stop, return_exceptions=True)
+                self._salvage(client)
             for task in tasks:  # a lost connection ends both; re-raise for the backoff loop
                 if task in done and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
+
+    async def _watchdog(self) -> None:
+        """End a session whose answers stopped being acknowledged (a half-open connection).
+
+        Seen after a broker restart under load: the client neither noticed the loss nor got
+        PUBACKs. A new client resumes the session and publishes what is still buffered.
+        """
+        def progress() -> tuple[int, int]:  # a busy connection that still delivers is alive
+            return self.status.counts["published"], self.status.counts["received"]
+
+        published, since = progress(), time.monotonic()
+        while True:
+            await asyncio.sleep(0.5)
+            now = progress()
+            if now != published or not self._out:
+                published, since = now, time.monotonic()
+            elif time.monotonic() - since > STALL_S:
+                raise ConnectionError(f"no PUBACK for {STALL_S:.0f} s with answers waiting")
+
+    def _salvage(self, client: aiomqtt.Client) -> None:
+        """Take over what the ending client received and acknowledged but we had not read.
+
+        paho acknowledges a QoS 1 message on arrival; those still in aiomqtt's queue when the
+        session ends would be lost with the client object (the broker will not resend them).
+        """
+        pending = getattr(client, "_queue", None)
+        while pending is not None:
+            try:
+                message = pending.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            self._receive(str(message.topic), message.topic, message.payload)
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -198,7 +235,10 @@ class MqttConnector(Connector):
                 self._wake.clear()
                 await self._wake.wait()
             batch = list(itertools.islice(self._out, PUBLISH_WINDOW))
-            await asyncio.gather(*(client.publish(t, p, qos=1) for _, t, p in batch))
+            await asyncio.wait_for(
+                asyncio.gather(*(client.publish(t, p, qos=1) for _, t, p in batch)),
+                timeout=STALL_S * 2,
+            )
             last = batch[-1][0]
             while self._out and self._out[0][0] <= last:  # the drop may have removed some
                 seq, _, _ = self._out.popleft()
