@@ -14,6 +14,7 @@ from federation.schemas.auth import Role, TokenCreate
 from hub.campaigns.cli import app as campaigns_app
 from hub.governance import cli as governance_cli
 from hub.registry import cli as registry_cli
+from hub.rollouts import cli as rollouts_cli
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -26,6 +27,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(campaigns_app, name="campaigns")
 registry_cli.mount(app)
 governance_cli.mount(app)
+rollouts_cli.mount(app)
 
 
 class OutputFormat(StrEnum):

@@ -16,8 +16,10 @@ Every public function takes the session first (keyword-only), returns rows or ra
 
 from hub.registry.service.aliases import (
     delete_alias,
+    drop_alias,
     find_alias,
     get_alias_or_raise,
+    list_alias_rows,
     list_aliases,
     point_alias,
     refuse_champion,
@@ -81,6 +83,7 @@ __all__ = [
     "create_version",
     "create_versions",
     "delete_alias",
+    "drop_alias",
     "find_alias",
     "delete_tag",
     "diff_versions",
@@ -97,6 +100,7 @@ __all__ = [
     "get_version_by_label_or_raise",
     "get_version_or_raise",
     "get_version_read_or_raise",
+    "list_alias_rows",
     "list_aliases",
     "list_assignments",
     "list_models",

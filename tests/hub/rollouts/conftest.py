@@ -1,0 +1,216 @@
+"""Fleet fixtures: four plants running v1 as champion, v2 to roll out, a plan and a gate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from federation.errors import NotFound
+from federation.hub_client import HubClient
+from federation.schemas.events import PlantEventCreate
+from federation.schemas.registry import AliasName
+from federation.schemas.rollouts import RolloutCreate, RolloutRead, RolloutStatus
+from hub.audit import service as audit_service
+from hub.rollouts import service as rollouts_service
+from hub.rollouts.worker import RolloutWorker
+from tests.hub import factories
+from tests.hub.fixtures import Tokens, auth
+
+BLOB = b"fleet-model-bytes"
+DIGEST = hashlib.sha256(BLOB).hexdigest()
+PLANTS = ("fd001", "fd002", "fd003", "fd004")
+
+GATE_YAML = """
+kind: promotion_gate
+id: gate-auto
+version: 1
+title: Automatic gate
+description: RMSE bound and a verified artifact; no approvals (rollout tests).
+rules:
+  - name: max_rmse
+    metric: validation.rmse
+    op: "<="
+    threshold: 20.0
+  - name: artifact_verified
+    metric: artifact.verified
+    op: "=="
+    threshold: true
+approvals:
+  required: 0
+"""
+
+PLAN_YAML = """
+kind: rollout
+id: plan-test
+version: {version}
+title: Two waves
+description: pilot fd001, then the rest of the fleet.
+waves:
+  - name: pilot
+    plants: [fd001]
+    shadow: {{duration_s: 0, min_predictions: 10}}
+    canary: {{share: 0.2, soak_s: 0, min_predictions: 5}}
+  - name: rest
+    fleet_share: 1.0
+    shadow: {{duration_s: 0, min_predictions: 10}}
+    canary: {{share: 0.5, soak_s: 0, min_predictions: 0}}
+abort:
+  - kind: fallback_rate
+    name: max_fallback
+    max_rate: 0.05
+    min_samples: 10
+  - kind: http_p99
+    name: max_p99
+    max_ms: 250
+    min_samples: 10
+failure_handling: {handling}
+{extra}
+"""
+
+
+def plan_yaml(*, version: int = 1, handling: str = "rollback", extra: str = "") -> str:
+    """The test plan, optionally another version, failure handling or extra keys."""
+    return PLAN_YAML.format(version=version, handling=handling, extra=extra)
+
+
+@dataclass
+class Fleet:
+    """What the fleet tests act on."""
+
+    app: FastAPI
+    client: TestClient
+    admin: HubClient
+    tokens: Tokens
+    v1: int
+    v2: int
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    def report(
+        self,
+        plant: str,
+        *,
+        samples: int,
+        fallbacks: int = 0,
+        p99_ms: float = 20.0,
+        version: str = "2.0",
+        kind: str = "rollout.stats",
+    ) -> None:
+        """Post the node's rollout counters for a plant, as its outbox would."""
+        self.admin.post_events(
+            plant,
+            [
+                PlantEventCreate(
+                    id=uuid.uuid4().hex,
+                    kind=kind,
+                    occurred_at=dt.datetime.now(dt.UTC),
+                    payload={
+                        "model_version": version,
+                        "model": "turbofan-rul",
+                        "stats": {"samples": samples, "fallbacks": fallbacks, "p99_ms": p99_ms},
+                    },
+                )
+            ],
+        )
+
+    def report_all(self, *, samples: int) -> None:
+        for plant in PLANTS:
+            self.report(plant, samples=samples)
+
+    def worker(self) -> RolloutWorker:
+        return RolloutWorker(
+            session_factory=self.app.state.session_factory,
+            store=self.app.state.artifact_store,
+            poll_seconds=0.01,
+        )
+
+    def start(self, **overrides: Any) -> RolloutRead:
+        fields: dict[str, Any] = {
+            "plan": "plan-test@1",
+            "version_id": self.v2,
+            "gate": "gate-auto@1",
+        }
+        fields.update(overrides)
+        return self.admin.start_rollout(RolloutCreate(**fields))
+
+    def drive(
+        self,
+        rollout_id: int,
+        *,
+        until: Callable[[RolloutRead], bool] | None = None,
+        ticks: int = 30,
+    ) -> RolloutRead:
+        """Tick a worker until ``until`` holds (default: the rollout left running)."""
+        done = until or (lambda r: r.status is not RolloutStatus.RUNNING)
+        worker = self.worker()
+        row = self.read(rollout_id)
+        for _ in range(ticks):
+            if done(row):
+                return row
+            worker.tick()
+            row = self.read(rollout_id)
+        return row
+
+    def read(self, rollout_id: int) -> RolloutRead:
+        """The rollout as the API shows it, read in-process (cheaper than HTTP per tick)."""
+        with self.app.state.session_factory() as session:
+            row = rollouts_service.get_rollout_or_raise(session=session, rollout_id=rollout_id)
+            return rollouts_service.rollout_read(session=session, rollout=row, steps=True)
+
+    def alias(self, plant: str, name: str) -> int | None:
+        try:
+            return self.admin.get_alias(plant, "turbofan-rul", AliasName(name)).id
+        except NotFound:
+            return None
+
+    def champion(self, plant: str) -> int | None:
+        return self.alias(plant, "champion")
+
+    def actions(self, prefix: str = "") -> list[str]:
+        return [a["action"] for a in self.audit if a["action"].startswith(prefix)]
+
+
+@pytest.fixture
+def fleet(
+    app: FastAPI, client: TestClient, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Fleet]:
+    recorded: list[dict[str, Any]] = []
+    original = audit_service.append
+
+    def spy(**kwargs: Any) -> Any:
+        recorded.append(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(audit_service, "append", spy)
+    admin = HubClient(client=client, token=tokens.admin, retries=0)
+    assert (
+        client.put(
+            f"/api/v1/artifacts/sha256/{DIGEST}", content=BLOB, headers=auth(tokens.admin)
+        ).status_code
+        == 201
+    )
+    with app.state.session_factory() as session:
+        for plant in PLANTS[2:]:
+            factories.plant(session, plant)
+        factories.model(session)
+        recipe = factories.recipe(session)
+        common: dict[str, Any] = {"recipe_id": recipe.id, "artifact_digest": DIGEST}
+        v1 = factories.version(session, label="1.0", metrics={"rmse": 15.0}, **common)
+        v2 = factories.version(
+            session, label="2.0", metrics={"rmse": 14.0}, parent_id=v1.id, **common
+        )
+    admin.publish_policy(GATE_YAML)
+    admin.publish_policy(plan_yaml())
+    for plant in PLANTS:
+        assert admin.promote(v1.id, plant, policy="gate-auto@1").status.value == "approved"
+    recorded.clear()
+    yield Fleet(
+        app=app, client=client, admin=admin, tokens=tokens, v1=v1.id, v2=v2.id, audit=recorded
+    )
