@@ -21,6 +21,7 @@ import httpx
 from pydantic import BaseModel
 
 from federation.errors import MillwrightError, Unavailable, error_from_problem
+from federation.schemas.audit import AuditEntryRead, AuditPage
 from federation.schemas.auth import (
     Principal,
     Role,
@@ -154,6 +155,12 @@ class HubClient:
         if self._owns_client:
             self._client.close()
 
+    def with_token(self, token: str) -> HubClient:
+        """Return a client of the same hub (same connection pool) acting with ``token``."""
+        return HubClient(
+            client=self._client, token=token, retries=self.retries, backoff=self.backoff
+        )
+
     def __enter__(self) -> HubClient:
         return self
 
@@ -274,6 +281,35 @@ class HubClient:
     def revoke_token(self, token_id: int) -> TokenRead:
         """Revoke a token (admin only); the last active admin token cannot be revoked."""
         return self._write("DELETE", f"{API}/tokens/{token_id}", None, TokenRead)
+
+    def list_audit(
+        self,
+        *,
+        action: str | None = None,
+        subject: str | None = None,
+        actor: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> AuditPage:
+        """One page of the audit chain in order (admin and executive only)."""
+        params = {
+            "action": action,
+            "subject": subject,
+            "actor": actor,
+            "since": since,
+            "until": until,
+            "page_size": page_size,
+            "page_token": page_token,
+        }
+        return self._get(
+            f"{API}/audit", AuditPage, {k: v for k, v in params.items() if v is not None}
+        )
+
+    def iter_audit(self, **filters: Any) -> Iterator[AuditEntryRead]:
+        """Every audit entry matching ``filters`` (see :meth:`list_audit`), page by page."""
+        return self._iterate(lambda token: self.list_audit(page_token=token, **filters))
 
     def create_user(self, user: UserCreate) -> UserRead:
         """Add a user account (admin only)."""

@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from hub.audit.routes import router as audit_router
 from hub.auth.routes import router as auth_router
 from hub.campaigns.routes import router as campaigns_router
 from hub.events.routes import router as events_router
@@ -22,6 +23,7 @@ ROUTERS = (
     auth_router,
     campaigns_router,
     governance_router,
+    audit_router,
     rollouts_router,
     webhooks_router,
 )

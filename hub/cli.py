@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from federation.schemas.auth import Role, TokenCreate
+from hub.audit.cli import app as audit_app
 from hub.campaigns.cli import app as campaigns_app
 from hub.governance import cli as governance_cli
 from hub.registry import cli as registry_cli
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(campaigns_app, name="campaigns")
 registry_cli.mount(app)
 governance_cli.mount(app)
+app.add_typer(audit_app, name="audit")
 rollouts_cli.mount(app)
 
 

@@ -1,5 +1,6 @@
 """The complete hub metadata: imports every domain's rows (for Alembic and tests)."""
 
+from hub.audit import models as audit_models
 from hub.auth import models as auth_models
 from hub.campaigns import models as campaigns_models
 from hub.db import Base
@@ -15,6 +16,7 @@ from hub.webhooks import models as webhooks_models
 metadata = Base.metadata
 
 __all__ = [
+    "audit_models",
     "auth_models",
     "campaigns_models",
     "events_models",

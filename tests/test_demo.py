@@ -61,6 +61,11 @@ def test_demo_run_exits_zero_and_runs_the_whole_loop(tmp_path: Path) -> None:
         # Each node served its test stream with its campaign model, without fallback.
         line = next(x for x in out.splitlines() if x.startswith(f"{plant} (FD00"))
         assert " 0 fallback" in line and " 0 predictions" not in line
+    # Governance: champions only through promotions; a refusal with reasons; four eyes.
+    assert "(promotion " in out and "promotion-first-champion@1, approved)" in out
+    assert "promotion refused by the gate: promotion refused" in out
+    assert "requester approving own request refused: four_eyes" in out
+    assert "approved with e-signature by Quinn Quality" in out
     for plant in AI4I_PLANTS:  # the milling lines serve the published AI4I champion
         line = next(x for x in out.splitlines() if x.startswith(f"{plant} (AI4I"))
         assert " 0 fallback" in line and " 0 rejected" in line and " 0 predictions" not in line

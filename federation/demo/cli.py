@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from federation.demo.audit_steps import verify_and_tamper_audit
 from federation.demo.context import DemoContext, DemoError, Step, stop_process
 from federation.demo.federation_steps import (
     run_campaign,
@@ -17,6 +18,7 @@ from federation.demo.federation_steps import (
     start_supernodes,
     stop_supernodes,
 )
+from federation.demo.governance_steps import govern_promotions, publish_policies
 from federation.demo.hub_steps import (
     assign_champions,
     create_admin_token,
@@ -46,6 +48,7 @@ STEPS: list[Step] = [
     ("enroll demo plants", enroll_plants),
     ("train and export baselines", train_and_export_baselines),
     ("publish baselines", publish_baselines),
+    ("publish governance policies", publish_policies),
     ("assign champions", assign_champions),
     ("start plant SuperNodes", start_supernodes),
     ("federated campaign from the hub", run_campaign),
@@ -53,6 +56,8 @@ STEPS: list[Step] = [
     ("replay test streams (one shifted)", replay_test_streams),
     ("monitor before and after labels", monitor_plants),
     ("cross-plant metrics on the hub", show_hub_metrics),
+    ("promotions: gate, four eyes, e-signature", govern_promotions),
+    ("audit trail: verify, tamper, verify", verify_and_tamper_audit),
     ("print registry", print_registry),
 ]
 
@@ -78,7 +83,7 @@ def run_steps(ctx: DemoContext, steps: list[Step], *, keep_running: bool = False
         if keep_running:
             node_url = ctx.nodes[DEMO_NODE_PLANT][1]
             ctx.console.print(
-                f"\nhub: {ctx.hub_url}  (API docs {ctx.hub_url}/docs)\n"
+                f"\nhub: {ctx.hub_url}  (OpenAPI: {ctx.hub_url}/openapi.json with a token)\n"
                 f"plant node {DEMO_NODE_PLANT}: {node_url}  (API docs {node_url}/docs)\n"
                 f"admin token: {ctx.admin_token}\nPress Ctrl-C to stop."
             )

@@ -17,9 +17,9 @@ import time
 from rich.table import Table
 
 from federation.demo.context import DemoContext, DemoError, free_port, stop_process
+from federation.demo.governance_steps import CAMPAIGN_POLICY, promote_automatically
 from federation.demo.plants import CMAPSS_PLANTS
 from federation.schemas.campaigns import CampaignCreate, CampaignRead, CampaignStrategy
-from federation.schemas.registry import AliasName
 
 #: A short campaign: enough to show rounds, lineage and personalization in a few minutes
 #: on two cores (the full-budget comparison is ``millwright federation evaluate``).
@@ -123,7 +123,8 @@ def run_campaign(ctx: DemoContext) -> None:
     """Start a FedProx campaign from the hub over the four turbofan plants and follow it.
 
     The global model and each plant's personalized copy are registered with lineage; each
-    plant's personalized version becomes its champion, so the plant node serves it next.
+    plant's personalized version becomes its champion through the automatic (recorded)
+    campaign-outcome gate, so the plant node serves it next.
     """
     assert ctx.hub is not None
     parent = next(r for r in ctx.published if r["baseline"] == "cmapss")
@@ -154,8 +155,11 @@ def run_campaign(ctx: DemoContext) -> None:
         f"{campaign.participants}, samples {campaign.samples_per_plant})"
     )
     for plant, version_id in sorted(campaign.personalized_version_ids.items()):
-        ctx.hub.set_alias(plant, parent["model"], AliasName.CHAMPION, version_id)
-        ctx.console.print(f"{plant}: champion is now its personalized version {version_id}")
+        promotion = promote_automatically(ctx, version_id, plant, CAMPAIGN_POLICY)
+        ctx.console.print(
+            f"{plant}: champion is now its personalized version {version_id} "
+            f"(promotion {promotion.id}, {CAMPAIGN_POLICY}, {promotion.status.value})"
+        )
 
 
 def stop_supernodes(ctx: DemoContext) -> None:

@@ -12,10 +12,10 @@ from federation.demo.context import (
     free_port,
     spawn_until_ready,
 )
+from federation.demo.governance_steps import FIRST_CHAMPION_POLICY, promote_automatically
 from federation.demo.plants import DEMO_PLANTS
 from federation.hub_client import HubClient
 from federation.registry_view import plants_table
-from federation.schemas.registry import AliasName
 
 
 def prepare_environment(ctx: DemoContext) -> None:
@@ -130,12 +130,21 @@ def publish_baselines(ctx: DemoContext) -> None:
 
 
 def assign_champions(ctx: DemoContext) -> None:
-    """Make each published baseline the champion at the plants that run it."""
+    """Promote each published baseline to champion at the plants that run it.
+
+    The champion alias is written only by a promotion: a plant's first champion goes through
+    the automatic ``promotion-first-champion`` gate (artifact, lineage, contract), recorded.
+    """
     assert ctx.hub is not None
     for row in ctx.published:
         for plant_id in DEMO_CHAMPIONS[row["baseline"]]:
-            ctx.hub.set_alias(plant_id, row["model"], AliasName.CHAMPION, int(row["version_id"]))
-            ctx.console.print(f"{plant_id}: champion {row['model']} {row['version']}")
+            promotion = promote_automatically(
+                ctx, int(row["version_id"]), plant_id, FIRST_CHAMPION_POLICY
+            )
+            ctx.console.print(
+                f"{plant_id}: champion {row['model']} {row['version']} "
+                f"(promotion {promotion.id}, {FIRST_CHAMPION_POLICY}, {promotion.status.value})"
+            )
 
 
 

@@ -1,1 +1,1 @@
-"""Audit trail (placeholder until branch gov-audit lands: take theirs on merge)."""
+"""Audit domain: the append-only, hash-chained trail every other domain appends to."""

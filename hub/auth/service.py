@@ -26,6 +26,8 @@ from federation.schemas.auth import (
     TokenRead,
     UserCreate,
 )
+from hub.audit import service as audit_service
+from hub.audit.chain import format_time as chain_time
 from hub.auth.models import ApiToken, User
 from hub.db import commit_or_conflict, utcnow
 from hub.registry import service as registry_service
@@ -111,6 +113,18 @@ def create_user(*, session: Session, user_in: UserCreate, actor: str) -> User:
         When a plant user names a plant that is not enrolled.
     """
     user = _add_user(session=session, user_in=user_in, actor=actor)
+    audit_service.append(
+        session=session,
+        actor=actor,
+        action="user.create",
+        subject=f"user/{user.id}",
+        after={
+            "username": user.username,
+            "printed_name": user.printed_name,
+            "role": user.role,
+            "plant_id": user.plant_id,
+        },
+    )
     commit_or_conflict(session, detail=f"user '{user_in.username}' was created concurrently")
     return user
 
@@ -206,6 +220,20 @@ def create_token(*, session: Session, token_in: TokenCreate, actor: str) -> Toke
     if token_in.username is None:
         user.username = f"token-{row.id}"
         user.printed_name = token_in.name or f"token {row.id}"
+    audit_service.append(
+        session=session,
+        actor=actor,
+        action="token.create",
+        subject=f"token/{row.id}",
+        after={
+            "user_id": user.id,
+            "username": user.username,
+            "role": row.role,
+            "plant_id": row.plant_id,
+            "name": row.name,
+            "prefix": row.prefix,
+        },
+    )
     commit_or_conflict(session, detail="could not store the token; retry")
     return TokenCreated(**TokenRead.model_validate(row).model_dump(), token=secret)
 
@@ -248,6 +276,14 @@ def revoke_token(*, session: Session, token_id: int, actor: str = "system") -> A
                 code=ErrorCode.LAST_ADMIN_TOKEN,
             )
     row.revoked_at = utcnow()
+    audit_service.append(
+        session=session,
+        actor=actor,
+        action="token.revoke",
+        subject=f"token/{row.id}",
+        before={"revoked_at": None},
+        after={"revoked_at": chain_time(row.revoked_at)},
+    )
     session.commit()
     return row
 

@@ -51,7 +51,7 @@ def get_campaign(campaign_id: int, session: SessionDep) -> CampaignRead:
 @router.post(
     "/campaigns/{campaign_id}/cancel", response_model=CampaignRead, dependencies=[RunCampaigns]
 )
-def cancel_campaign(campaign_id: int, session: SessionDep) -> CampaignRead:
+def cancel_campaign(campaign_id: int, session: SessionDep, actor: ActorDep) -> CampaignRead:
     """Cancel a queued or running campaign (its Flower run is stopped)."""
-    campaign = service.cancel_campaign(session=session, campaign_id=campaign_id)
+    campaign = service.cancel_campaign(session=session, campaign_id=campaign_id, actor=actor)
     return service.to_read(session=session, campaign=campaign)

@@ -22,6 +22,7 @@ from federation.schemas.campaigns import (
 )
 from federation.schemas.federated_run import FederatedRunResult, RoundRecord
 from federation.schemas.recipes import RecipeStatus
+from hub.audit import service as audit_service
 from hub.campaigns.models import Campaign, CampaignRound
 from hub.db import commit_or_conflict, utcnow
 from hub.idempotency import service as idempotency_service
@@ -83,8 +84,9 @@ def _validate(session: Session, campaign_in: CampaignCreate) -> int:
             f"'{campaign_in.strategy.value}'."
         )
     missing = [
-        p for p in campaign_in.plants if registry_service.get_plant(session=session, plant_id=p)
-        is None
+        p
+        for p in campaign_in.plants
+        if registry_service.get_plant(session=session, plant_id=p) is None
     ]
     if missing:
         raise NotFound(
@@ -145,6 +147,13 @@ def create_campaign(
     session.flush()
     idempotency_service.remember(
         session=session, idem=idem, scope=scope, req_hash=req_hash, resource_ref=str(campaign.id)
+    )
+    audit_service.append(
+        session=session,
+        actor=actor,
+        action="campaign.start",
+        subject=f"campaign/{campaign.id}",
+        after=campaign_in.model_dump(mode="json"),
     )
     commit_or_conflict(session, detail="the campaign was created concurrently; retry")
     return campaign
@@ -229,12 +238,16 @@ def list_campaigns(
     if status is not None:
         stmt = stmt.where(Campaign.status == status.value)
     return scalar_page(
-        session=session, stmt=stmt, key=Campaign.id, after=after, page_size=page_size,
+        session=session,
+        stmt=stmt,
+        key=Campaign.id,
+        after=after,
+        page_size=page_size,
         filters=filters,
     )
 
 
-def cancel_campaign(*, session: Session, campaign_id: int) -> Campaign:
+def cancel_campaign(*, session: Session, campaign_id: int, actor: str = "system") -> Campaign:
     """Cancel a campaign: at once when queued, else the worker stops its Flower run.
 
     Cancelling a campaign that is already being cancelled, or was cancelled, is a no-op.
@@ -262,6 +275,14 @@ def cancel_campaign(*, session: Session, campaign_id: int) -> Campaign:
         campaign.finished_at = utcnow()
     else:
         campaign.status = CampaignStatus.CANCELLING.value
+    audit_service.append(
+        session=session,
+        actor=actor,
+        action="campaign.cancel",
+        subject=f"campaign/{campaign.id}",
+        before={"status": status.value},
+        after={"status": campaign.status},
+    )
     session.commit()
     return campaign
 
@@ -291,7 +312,8 @@ def mark_running(*, session: Session, campaign: Campaign, flower_run_id: int) ->
 def record_progress(*, session: Session, campaign: Campaign, result: FederatedRunResult) -> None:
     """Copy finished rounds, rejections, drop-outs and participation from the results file."""
     known = {
-        r for (r,) in session.execute(
+        r
+        for (r,) in session.execute(
             select(CampaignRound.round).where(CampaignRound.campaign_id == campaign.id)
         )
     }
@@ -299,7 +321,8 @@ def record_progress(*, session: Session, campaign: Campaign, result: FederatedRu
         if record.round <= result.rounds_completed and record.round not in known:
             session.add(
                 CampaignRound(
-                    campaign_id=campaign.id, round=record.round,
+                    campaign_id=campaign.id,
+                    round=record.round,
                     record=record.model_dump(mode="json"),
                 )
             )

@@ -10,11 +10,10 @@ values only: a new report with the same numbers does not invalidate a signature.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from federation.errors import NotFound
 from federation.schemas.metrics_registry import MetricKind
 from federation.schemas.registry import AliasName
 from hub.campaigns import service as campaigns_service
@@ -26,8 +25,13 @@ from hub.registry.artifacts import ArtifactStore
 from hub.registry.models import ModelVersion
 from policies import KNOWN_METRICS, Evidence, evidence_sha256
 
+if TYPE_CHECKING:
+    from hub.recipes.models import Recipe
+
 #: Version metrics with these prefixes are per-precision copies (``int8.rmse``).
 _PRECISIONS = ("int8.", "fp32.")
+#: Metrics-report kinds that are evidence (``estimated.rmse``, ``realized.f1``).
+_REPORTED = frozenset({MetricKind.ESTIMATED, MetricKind.REALIZED})
 #: Rollout events the node sends; the newest for the version carries its comparison.
 _ROLLOUT_PREFIX = "rollout."
 
@@ -74,14 +78,12 @@ def _validation(version: ModelVersion, plant_id: str, out: dict[str, Any]) -> No
 
 
 def _int8(
-    session: Session, version: ModelVersion, values: dict[str, Any], sources: dict[str, str]
+    recipe: Recipe | None, version: ModelVersion, values: dict[str, Any], sources: dict[str, str]
 ) -> None:
     metrics = version.metrics or {}
     tolerance: dict[str, Any] = {}
-    if version.recipe_id is not None:
-        recipe = recipes_service.get_recipe(session=session, recipe_id=version.recipe_id)
-        if recipe is not None:
-            tolerance = dict((recipe.preprocessing or {}).get("int8_tolerance") or {})
+    if recipe is not None:
+        tolerance = dict((recipe.preprocessing or {}).get("int8_tolerance") or {})
     metric = str(tolerance.get("metric") or "")
     pairs = [
         (key[len("int8.") :], _number(metrics[key]), _number(metrics.get(key[len("int8.") :])))
@@ -148,7 +150,7 @@ def _rollout(
     sources: dict[str, str],
 ) -> None:
     for event in events_service.recent_events(
-        session=session, plant_id=plant_id, kind_prefix=_ROLLOUT_PREFIX
+        session=session, plant_id=plant_id, kind_prefix=_ROLLOUT_PREFIX, limit=50
     ):
         payload = event.payload or {}
         if str(payload.get("model_version")) != version.version:
@@ -175,45 +177,46 @@ def _reports(
     values: dict[str, Any],
     sources: dict[str, str],
 ) -> None:
-    for kind in (MetricKind.ESTIMATED, MetricKind.REALIZED):
-        summary = metrics_service.summarize(
-            session=session,
-            filters={"plant_id": plant_id, "model_version": version.version, "kind": kind.value},
-        )
-        reports = set()
-        for obs in summary.items:
-            if obs.subject is None and obs.chunk is None:
-                values[f"{kind.value}.{obs.metric}"] = obs.value
-                reports.add(str(obs.report_id))
-        if reports:
-            sources[kind.value] = "metrics reports " + ", ".join(sorted(reports))
+    summary = metrics_service.summarize(
+        session=session, filters={"plant_id": plant_id, "model_version": version.version}
+    )
+    reports: dict[str, set[str]] = {}
+    for obs in summary.items:
+        kind = MetricKind(obs.kind)
+        if kind in _REPORTED and obs.subject is None and obs.chunk is None:
+            values[f"{kind.value}.{obs.metric}"] = obs.value
+            reports.setdefault(kind.value, set()).add(str(obs.report_id))
+    for kind_name, ids in reports.items():
+        sources[kind_name] = "metrics reports " + ", ".join(sorted(ids))
 
 
 def _contract(
     session: Session,
+    mine: str | None,
     version: ModelVersion,
     plant_id: str,
     values: dict[str, Any],
     sources: dict[str, str],
 ) -> None:
-    mine = _contract_of(session, version)
-    try:
-        alias = registry_service.get_alias_or_raise(
-            session=session, plant_id=plant_id, model=version.model.name, alias=AliasName.CHAMPION
-        )
-    except NotFound:  # the plant runs nothing of this model yet
+    alias = registry_service.find_alias(
+        session=session, plant_id=plant_id, model_id=version.model_id, alias=AliasName.CHAMPION
+    )
+    if alias is None:  # the plant runs nothing of this model yet
         values["contract.compatible"] = mine is not None
         sources["contract"] = f"{mine or 'no contract'}; plant runs no champion of this model"
         return
-    running = _contract_of(session, alias.version)
+    running = _contract_of(_recipe(session, alias.version))
     values["contract.compatible"] = mine is not None and mine == running
     sources["contract"] = f"{mine or 'no contract'} vs running {running or 'no contract'}"
 
 
-def _contract_of(session: Session, version: ModelVersion) -> str | None:
+def _recipe(session: Session, version: ModelVersion) -> Recipe | None:
     if version.recipe_id is None:
         return None
-    recipe = recipes_service.get_recipe(session=session, recipe_id=version.recipe_id)
+    return recipes_service.get_recipe(session=session, recipe_id=version.recipe_id)
+
+
+def _contract_of(recipe: Recipe | None) -> str | None:
     return None if recipe is None else recipe.data_contract_version or None
 
 
@@ -240,12 +243,13 @@ def gather(
     """
     values: dict[str, Any] = {}
     sources: dict[str, str] = {"validation": f"version {version.id} metrics"}
+    recipe = _recipe(session, version)
     _validation(version, plant_id, values)
-    _int8(session, version, values, sources)
+    _int8(recipe, version, values, sources)
     _campaign(session, version, plant_id, values, sources)
     _rollout(session, version, plant_id, values, sources)
     _reports(session, version, plant_id, values, sources)
-    _contract(session, version, plant_id, values, sources)
+    _contract(session, _contract_of(recipe), version, plant_id, values, sources)
     values["lineage.complete"] = bool(
         version.training_data_fingerprint
         and version.recipe_id is not None

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from federation.errors import Conflict, ErrorCode, Forbidden, InvalidInput, Unauthenticated
 from federation.schemas.auth import Principal
@@ -43,7 +44,7 @@ _WAS_LIVE = frozenset({LifecycleState.RETIRED, LifecycleState.ROLLED_BACK})
 
 
 def _subject(promotion: Promotion) -> str:
-    return f"promotion:{promotion.id}"
+    return f"promotion/{promotion.id}"
 
 
 def _decision_record(decision: Decision, refusals: list[str]) -> dict[str, Any]:
@@ -157,23 +158,28 @@ def request_promotion(
     )
     session.add(promotion)
     session.flush()
-    audit_service.append(
-        session=session,
-        actor=actor,
-        action="promotion.request",
-        subject=_subject(promotion),
-        after={
-            "version_id": version.id,
-            "plant_id": promotion.plant_id,
-            "alias": promotion.alias,
-            "policy": ref,
-            "evidence_sha256": evidence_digest,
-            "binding_sha256": promotion.binding_sha256,
-        },
-        reason=promotion_in.reason or None,
-    )
+    set_committed_value(promotion, "signatures", [])  # new: none yet, no query to learn it
+    trail = [
+        audit_service.entry(
+            actor=actor,
+            action="promotion.request",
+            subject=_subject(promotion),
+            after={
+                "version_id": version.id,
+                "plant_id": promotion.plant_id,
+                "alias": promotion.alias,
+                "policy": ref,
+                "evidence_sha256": evidence_digest,
+                "binding_sha256": promotion.binding_sha256,
+            },
+            reason=promotion_in.reason or None,
+        )
+    ]
     if status is PromotionStatus.REFUSED:
-        _decide(session, promotion, PromotionStatus.REFUSED, actor, decision["summary"])
+        trail.append(
+            _decide(promotion, PromotionStatus.REFUSED, actor, decision["summary"])
+        )
+        audit_service.append_batch(session=session, entries=trail)
         service.set_lifecycle(
             session=session,
             plant_id=promotion.plant_id,
@@ -183,12 +189,14 @@ def request_promotion(
             actor=actor,
         )
     elif policy.approvals.required <= 0:
-        _decide(
-            session, promotion, PromotionStatus.APPROVED, actor,
-            f"approved without signatures: policy {ref} requires none",
+        reason = f"approved without signatures: policy {ref} requires none"
+        trail.append(
+            _decide(promotion, PromotionStatus.APPROVED, actor, reason, ("auto_approved",))
         )
+        audit_service.append_batch(session=session, entries=trail)
         _apply(session, promotion, version, actor, flags=("auto_approved",))
     else:
+        audit_service.append_batch(session=session, entries=trail)
         service.set_lifecycle(
             session=session,
             plant_id=promotion.plant_id,
@@ -202,24 +210,18 @@ def request_promotion(
 
 
 def _decide(
-    session: Session, promotion: Promotion, status: PromotionStatus, actor: str, why: str,
+    promotion: Promotion,
+    status: PromotionStatus,
+    actor: str,
+    why: str,
     flags: tuple[str, ...] = (),
-) -> None:
+) -> dict[str, Any]:
+    """Decide the request; return its ``promotion.decide`` audit entry (for the batch)."""
     before = promotion.status
     promotion.status = status.value
     promotion.decided_at = utcnow()
-    session.flush()
-    webhooks_service.enqueue(
-        session=session,
-        event=WebhookEvent.PROMOTION_DECIDED,
-        data={
-            "promotion_id": promotion.id, "version_id": promotion.version_id,
-            "plant_id": promotion.plant_id, "alias": promotion.alias, "status": status.value,
-            "reason": why,
-        },
-    )
-    audit_service.append(
-        session=session,
+    _announce_decision(promotion, status, why)
+    return audit_service.entry(
         actor=actor,
         action="promotion.decide",
         subject=_subject(promotion),
@@ -257,14 +259,7 @@ def _apply(
         alias=_alias(promotion),
         version_id=version.id,
         actor=actor,
-    )
-    audit_service.append(
-        session=session,
-        actor=actor,
-        action="alias.set",
-        subject=f"alias:{promotion.plant_id}/{version.model.name}/{promotion.alias}",
-        before=None if displaced is None else {"version_id": displaced},
-        after={"version_id": version.id, "promotion_id": promotion.id},
+        promotion_id=promotion.id,
         flags=flags,
     )
     if displaced is not None and displaced != version.id:
@@ -291,16 +286,21 @@ def _alias(promotion: Promotion) -> AliasName:
 
 
 def _record_failed_signature(
-    session: Session, promotion_id: int, principal: Principal, meaning: SignatureMeaning
+    session: Session,
+    promotion_id: int,
+    principal: Principal,
+    meaning: SignatureMeaning,
+    why: str,
 ) -> None:
+    """Roll back, then record the failed attempt on the audit trail in its own transaction."""
     session.rollback()
     audit_service.append(
         session=session,
         actor=auth_service.actor_name(principal),
         action="signature.failed",
-        subject=f"promotion:{promotion_id}",
+        subject=f"promotion/{promotion_id}",
         after={"user_id": principal.user_id, "meaning": meaning.value},
-        reason="wrong signing secret",
+        reason=why,
         flags=("signature_failed",),
     )
     session.commit()
@@ -340,22 +340,29 @@ def sign(
     if PromotionStatus(promotion.status).final:
         raise Conflict(f"promotion {promotion.id} is already decided ({promotion.status}).")
     if principal.user_id == promotion.requested_by_user_id:
+        _record_failed_signature(session, promotion_id, principal, meaning, "four eyes")
         raise Forbidden(
             f"{principal.printed_name or principal.username} requested promotion "
             f"{promotion.id} and cannot also sign it: a second person must (four eyes).",
             code=ErrorCode.FOUR_EYES,
         )
     if principal.role.value not in promotion.approver_roles:
+        roles = ", ".join(promotion.approver_roles)
+        _record_failed_signature(
+            session, promotion_id, principal, meaning, f"role {principal.role.value}"
+        )
         raise Forbidden(
-            f"policy {promotion.policy_ref} lets only {', '.join(promotion.approver_roles)} "
-            f"sign promotions; you are {principal.role.value}."
+            f"policy {promotion.policy_ref} lets only {roles} sign promotions; you are "
+            f"{principal.role.value}."
         )
     if any(s.user_id == principal.user_id for s in promotion.signatures):
         raise Conflict(f"{principal.username} already signed promotion {promotion.id}.")
     if not auth_service.verify_signing_secret(
         session=session, user_id=principal.user_id, secret=signature_in.signing_secret
     ):
-        _record_failed_signature(session, promotion_id, principal, meaning)
+        _record_failed_signature(
+            session, promotion_id, principal, meaning, "wrong signing secret"
+        )
         raise Unauthenticated(
             "the signing secret is wrong; the failed attempt is recorded on the audit trail.",
             code=ErrorCode.SIGNATURE_INVALID,
@@ -375,23 +382,25 @@ def sign(
         meaning=meaning,
         comment=signature_in.comment,
     )
-    audit_service.append(
-        session=session,
-        actor=actor,
-        action="signature.create",
-        subject=_subject(promotion),
-        after={
-            "signature_id": signature.id,
-            "user_id": signature.user_id,
-            "printed_name": signature.printed_name,
-            "meaning": signature.meaning,
-            "signed_at": signature.signed_at.isoformat(),
-            "binding_sha256": signature.binding_sha256,
-        },
-        reason=signature_in.comment or None,
-    )
+    trail = [
+        audit_service.entry(
+            actor=actor,
+            action="signature.create",
+            subject=_subject(promotion),
+            after={
+                "signature_id": signature.id,
+                "user_id": signature.user_id,
+                "printed_name": signature.printed_name,
+                "meaning": signature.meaning,
+                "signed_at": signature.signed_at.isoformat(),
+                "binding_sha256": signature.binding_sha256,
+            },
+            reason=signature_in.comment or None,
+        )
+    ]
     if reject:
-        _decide(session, promotion, PromotionStatus.REJECTED, actor, f"rejected by {actor}")
+        trail.append(_decide(promotion, PromotionStatus.REJECTED, actor, f"rejected by {actor}"))
+        audit_service.append_batch(session=session, entries=trail)
         service.set_lifecycle(
             session=session,
             plant_id=promotion.plant_id,
@@ -403,10 +412,9 @@ def sign(
     elif service.valid_approvals(promotion, binding=promotion.binding_sha256) >= max(
         promotion.approvals_required, 1
     ):
-        _decide(
-            session, promotion, PromotionStatus.APPROVED, actor,
-            f"{promotion.approvals_required} approval(s) signed",
-        )
+        why = f"{promotion.approvals_required} approval(s) signed"
+        trail.append(_decide(promotion, PromotionStatus.APPROVED, actor, why))
+        audit_service.append_batch(session=session, entries=trail)
         service.set_lifecycle(
             session=session,
             plant_id=promotion.plant_id,
@@ -416,6 +424,8 @@ def sign(
             actor=actor,
         )
         _apply(session, promotion, version, actor)
+    else:
+        audit_service.append_batch(session=session, entries=trail)
     commit_or_conflict(session, detail="the promotion was signed concurrently; retry")
     return promotion
 
@@ -566,3 +576,20 @@ def rollback_champion(
     session.flush()
     _apply(session, promotion, version, actor, flags=("rollback",))
     return promotion
+
+
+def _announce_decision(promotion: Promotion, status: PromotionStatus, why: str) -> None:
+    """Queue the ``promotion.decided`` webhook in the decision's transaction (fleet hook)."""
+    session = object_session(promotion)
+    if session is None:  # pragma: no cover - a decided promotion is always in a session
+        return
+    session.flush()
+    webhooks_service.enqueue(
+        session=session,
+        event=WebhookEvent.PROMOTION_DECIDED,
+        data={
+            "promotion_id": promotion.id, "version_id": promotion.version_id,
+            "plant_id": promotion.plant_id, "alias": promotion.alias, "status": status.value,
+            "reason": why,
+        },
+    )

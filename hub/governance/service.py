@@ -33,6 +33,7 @@ from hub.db import commit_or_conflict, utcnow
 from hub.governance.models import Promotion, Signature, StoredPolicy, VersionLifecycle
 from hub.pagination import decode_token, scalar_page
 from hub.registry import service as registry_service
+from hub.registry.models import ModelVersion
 from policies import (
     Evidence,
     PolicyDocument,
@@ -123,7 +124,7 @@ def publish_policy(*, session: Session, text: bytes | str, actor: str) -> tuple[
         session=session,
         actor=actor,
         action="policy.publish",
-        subject=f"policy:{document.ref}",
+        subject=f"policy/{document.ref}",
         after={"ref": document.ref, "kind": str(document.kind), "sha256": digest},
     )
     commit_or_conflict(session, detail=f"policy {document.ref} was published concurrently")
@@ -169,9 +170,23 @@ def get_policy_by_ref_or_raise(*, session: Session, ref: str) -> StoredPolicy:
     return get_policy_or_raise(session=session, policy_id=policy_id, version=version)
 
 
+_PARSED: dict[tuple[str, str], PolicyDocument] = {}
+
+
 def document_of(row: StoredPolicy) -> PolicyDocument:
-    """Rebuild the typed document of a stored policy."""
-    return _DOCUMENT.validate_python(row.document)
+    """Rebuild the typed document of a stored policy (cached: published documents are immutable).
+
+    The cache key includes the document's sha256, so a row edited behind the hub's back is
+    parsed again rather than served stale.
+    """
+    key = (row.ref, row.sha256)
+    document = _PARSED.get(key)
+    if document is None:
+        document = _DOCUMENT.validate_python(row.document)
+        if len(_PARSED) > 1024:
+            _PARSED.clear()
+        _PARSED[key] = document
+    return document
 
 
 def list_policies(
@@ -252,13 +267,16 @@ def binding_sha256(
     )
 
 
-def current_binding(*, session: Session, promotion: Promotion) -> str:
+def current_binding(
+    *, session: Session, promotion: Promotion, version: ModelVersion | None = None
+) -> str:
     """Recompute a request's binding from what is stored now (version row, frozen evidence).
 
     A signature stays valid only while this equals the binding it was made over: an edited
     evidence record, a changed artifact digest or another policy reference breaks it.
     """
-    version = registry_service.get_version(session=session, version_id=promotion.version_id)
+    if version is None or version.id != promotion.version_id:
+        version = registry_service.get_version(session=session, version_id=promotion.version_id)
     frozen = promotion.evidence or {}
     evidence = Evidence(
         plant=frozen.get("plant"),
@@ -399,7 +417,7 @@ def promotion_read(*, session: Session, promotion: Promotion) -> PromotionRead:
     version = registry_service.get_version_or_raise(
         session=session, version_id=promotion.version_id
     )
-    binding = current_binding(session=session, promotion=promotion)
+    binding = current_binding(session=session, promotion=promotion, version=version)
     valid = binding == promotion.binding_sha256
     return PromotionRead(
         id=promotion.id,

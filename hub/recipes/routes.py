@@ -49,6 +49,6 @@ def update_recipe(recipe_id: int, recipe_in: RecipeUpdate, session: SessionDep) 
 
 
 @router.post("/recipes/{recipe_id}/publish", response_model=RecipeRead, dependencies=[WriteRecipes])
-def publish_recipe(recipe_id: int, session: SessionDep) -> object:
+def publish_recipe(recipe_id: int, session: SessionDep, actor: ActorDep) -> object:
     """Publish a draft; from then on it never changes."""
-    return service.publish_recipe(session=session, recipe_id=recipe_id)
+    return service.publish_recipe(session=session, recipe_id=recipe_id, actor=actor)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from federation.errors import Conflict, ErrorCode, NotFound
 from federation.schemas.recipes import RecipeCreate, RecipeStatus, RecipeUpdate
+from hub.audit import service as audit_service
 from hub.db import commit_or_conflict, utcnow
 from hub.idempotency import service as idempotency_service
 from hub.idempotency.service import IdempotencyKey
@@ -123,12 +124,20 @@ def update_recipe(*, session: Session, recipe_id: int, recipe_in: RecipeUpdate) 
     return recipe
 
 
-def publish_recipe(*, session: Session, recipe_id: int) -> Recipe:
+def publish_recipe(*, session: Session, recipe_id: int, actor: str = "system") -> Recipe:
     """Publish a draft; publishing a published recipe again is a no-op."""
     recipe = get_recipe_or_raise(session=session, recipe_id=recipe_id)
     if recipe.status != RecipeStatus.PUBLISHED:
         recipe.status = RecipeStatus.PUBLISHED.value
         recipe.published_at = utcnow()
+        audit_service.append(
+            session=session,
+            actor=actor,
+            action="recipe.publish",
+            subject=f"recipe/{recipe.id}",
+            before={"status": RecipeStatus.DRAFT.value},
+            after={"status": recipe.status, "name": recipe.name, "version": recipe.version},
+        )
         session.commit()
     return recipe
 
@@ -150,6 +159,10 @@ def list_recipes(
     if status:
         stmt = stmt.where(Recipe.status == status.value)
     return scalar_page(
-        session=session, stmt=stmt, key=Recipe.id, after=after, page_size=page_size,
+        session=session,
+        stmt=stmt,
+        key=Recipe.id,
+        after=after,
+        page_size=page_size,
         filters=filters,
     )

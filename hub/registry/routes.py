@@ -332,7 +332,7 @@ def set_alias(
     session: SessionDep,
     actor: ActorDep,
 ) -> AliasRead:
-    """Point a plant's alias at a version."""
+    """Point a plant's challenger or shadow alias at a version (champion: promotions only)."""
     return service.set_alias(
         session=session,
         plant_id=plant_id,
@@ -349,9 +349,13 @@ def set_alias(
     response_class=Response,
     dependencies=[WriteRegistry],
 )
-def delete_alias(plant_id: str, model_name: str, alias: AliasName, session: SessionDep) -> Response:
+def delete_alias(
+    plant_id: str, model_name: str, alias: AliasName, session: SessionDep, actor: ActorDep
+) -> Response:
     """Remove a plant's alias."""
-    service.delete_alias(session=session, plant_id=plant_id, model=model_name, alias=alias)
+    service.delete_alias(
+        session=session, plant_id=plant_id, model=model_name, alias=alias, actor=actor
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,6 +16,7 @@ from federation.errors import (
 from federation.schemas.registry import (
     AliasName,
 )
+from hub.audit import service as audit_service
 from hub.db import commit_or_conflict, utcnow
 from hub.registry.models import (
     Alias,
@@ -65,9 +68,20 @@ def refuse_champion(alias: AliasName) -> None:
 
 
 def point_alias(
-    *, session: Session, plant_id: str, model: str, alias: AliasName, version_id: int, actor: str
+    *,
+    session: Session,
+    plant_id: str,
+    model: str,
+    alias: AliasName,
+    version_id: int,
+    actor: str,
+    promotion_id: int | None = None,
+    flags: Sequence[str] = (),
 ) -> Alias:
     """Point an alias at a version inside the caller's transaction (flush only, no commit).
+
+    A change is appended to the audit trail (``alias.set``, with the promotion that made it
+    and any ``flags``) in the same transaction.
 
     Raises
     ------
@@ -89,6 +103,7 @@ def point_alias(
             f"an alias of plant '{plant_id}'."
         )
     row = session.get(Alias, (plant_id, model_row.id, alias.value))
+    before = None if row is None else {"version_id": row.version_id}
     if row is None:
         row = Alias(
             plant_id=plant_id, model=model_row, alias=alias.value, version=version, updated_by=actor
@@ -99,6 +114,18 @@ def point_alias(
         row.updated_at = utcnow()
         row.updated_by = actor
     session.flush()
+    if before != {"version_id": version_id}:
+        audit_service.append(
+            session=session,
+            actor=actor,
+            action="alias.set",
+            subject=alias_subject(plant_id, model, alias),
+            before=before,
+            after={"version_id": version_id}
+            if promotion_id is None
+            else {"version_id": version_id, "promotion_id": promotion_id},
+            flags=flags,
+        )
     return row
 
 
@@ -129,10 +156,24 @@ def get_alias_or_raise(*, session: Session, plant_id: str, model: str, alias: Al
     return row
 
 
-def delete_alias(*, session: Session, plant_id: str, model: str, alias: AliasName) -> None:
+def alias_subject(plant_id: str, model: str, alias: AliasName) -> str:
+    """How an alias is named on the audit trail."""
+    return f"alias/{plant_id}/{model}/{alias.value}"
+
+
+def delete_alias(
+    *, session: Session, plant_id: str, model: str, alias: AliasName, actor: str = "system"
+) -> None:
     """Remove a plant's challenger or shadow alias (champion: ``promotion_required``)."""
     refuse_champion(alias)
     row = get_alias_or_raise(session=session, plant_id=plant_id, model=model, alias=alias)
+    audit_service.append(
+        session=session,
+        actor=actor,
+        action="alias.delete",
+        subject=alias_subject(plant_id, model, alias),
+        before={"version_id": row.version_id},
+    )
     session.delete(row)
     session.commit()
 

@@ -15,6 +15,7 @@ from federation.errors import (
     NotFound,
     Unavailable,
 )
+from hub.audit import service as audit_service
 from hub.db import commit_or_conflict
 from hub.registry.artifacts import ArtifactStore, StagedBlob
 from hub.registry.models import (
@@ -120,6 +121,17 @@ def register_artifact(
         created_by=actor,
     )
     session.add(artifact)
+    audit_service.append(
+        session=session,
+        actor=actor,
+        action="artifact.upload",
+        subject=f"artifact/sha256:{declared_digest}",
+        after={
+            "digest": declared_digest,
+            "size_bytes": staged.size_bytes,
+            "media_type": media_type,
+        },
+    )
     try:
         commit_or_conflict(
             session, detail=f"artifact sha256:{declared_digest} was uploaded concurrently"

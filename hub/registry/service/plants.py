@@ -16,6 +16,7 @@ from federation.schemas.registry import (
     PlantCreate,
     PlantUpdate,
 )
+from hub.audit import service as audit_service
 from hub.db import commit_or_conflict
 from hub.idempotency import service as idempotency_service
 from hub.idempotency.service import IdempotencyKey
@@ -82,6 +83,13 @@ def create_plant(
     session.flush()
     idempotency_service.remember(
         session=session, idem=idem, scope=scope, req_hash=req_hash, resource_ref=plant.id
+    )
+    audit_service.append(
+        session=session,
+        actor=actor,
+        action="plant.enroll",
+        subject=f"plant/{plant.id}",
+        after={"id": plant.id, **fields},
     )
     commit_or_conflict(session, detail=f"plant '{plant_in.id}' was enrolled concurrently; retry")
     return plant

@@ -18,6 +18,7 @@ from federation.schemas.registry import (
     VersionCreate,
     VersionRead,
 )
+from hub.audit import service as audit_service
 from hub.db import commit_or_conflict, utcnow
 from hub.idempotency import service as idempotency_service
 from hub.idempotency.service import IdempotencyKey
@@ -249,6 +250,26 @@ def create_versions(
         for vid, v in zip(new_ids, new_inputs, strict=True)
     )
     reads = [read if read is not None else next(fresh) for read in out]
+    audit_service.append_batch(
+        session=session,
+        entries=[
+            audit_service.entry(
+                actor=actor,
+                action="version.create",
+                subject=f"version/{vid}",
+                after={
+                    "id": vid,
+                    "model": v.model,
+                    "version": v.version,
+                    "plant_id": v.plant_id,
+                    "parent_id": v.parent_id,
+                    "recipe_id": v.recipe_id,
+                    "artifact_digest": v.artifact_digest,
+                },
+            )
+            for vid, v in zip(new_ids, new_inputs, strict=True)
+        ],
+    )
     idempotency_service.remember(
         session=session,
         idem=idem,

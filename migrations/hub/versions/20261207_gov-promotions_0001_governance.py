@@ -1,7 +1,7 @@
 """governance: published policies, promotion requests, e-signatures, version lifecycle
 
 Revision ID: gov_promotions_0001
-Revises: gov_audit_0001
+Revises: gov_audit_0002
 Create Date: 2026-12-07 01:00:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = 'gov_promotions_0001'
-down_revision: str | None = 'gov_audit_0001'
+down_revision: str | None = 'gov_audit_0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -74,7 +74,17 @@ def test_four_eyes_e_signature_promotes_to_champion(
     assert own.value.code.value == "four_eyes" and own.value.status == 403
     assert wrong.value.code.value == "signature_invalid" and wrong.value.status == 401
     assert viewer.value.code.value == "forbidden"
-    assert unchanged == before  # the failed attempts changed no record (the audit trail aside)
+    # The failed attempts changed nothing but the audit trail, where the wrong secret is recorded.
+    trail = unchanged["rows"].pop("audit_entries")
+    assert trail != before["rows"].pop("audit_entries") and unchanged == before
+    failed = list(g.admin.iter_audit(action="signature.failed"))
+    assert [(e.after or {}).get("user_id") for e in failed] == [
+        g.requester.user_id,
+        g.approver.user_id,
+        g.viewer.user_id,
+    ]
+    assert [e.reason for e in failed] == ["four eyes", "wrong signing secret", "role executive"]
+    assert all(e.subject == f"promotion/{pending.id}" for e in failed)
     assert approved.status == PromotionStatus.APPROVED and approved.approvals == 1
     [sig] = approved.signatures
     assert (sig.printed_name, sig.user_id, sig.meaning) == (
@@ -88,6 +98,15 @@ def test_four_eyes_e_signature_promotes_to_champion(
     champion = g.admin.get_alias("fd001", MODEL, AliasName.CHAMPION)
     assert champion.id == g.good
     assert _states(g) == {g.good: LifecycleState.CHAMPION}
+    actions = [e.action for e in g.admin.iter_audit(subject=f"promotion/{pending.id}")]
+    assert actions == [
+        "promotion.request",
+        *["signature.failed"] * 3,
+        "signature.create",
+        "promotion.decide",
+    ]
+    [alias_set] = g.admin.iter_audit(action="alias.set")
+    assert alias_set.after == {"version_id": g.good, "promotion_id": pending.id}
     shown = g.admin.get_promotion(pending.id)
     assert shown.signatures == approved.signatures and shown.requested_by_user_id == (
         g.requester.user_id
@@ -176,3 +195,6 @@ def test_break_glass_needs_a_reason_and_is_flagged(
     assert forced.evidence["values"]["validation.rmse"] == 25.9  # what was bypassed is kept
     assert g.admin.get_alias("fd001", MODEL, AliasName.CHAMPION).id == g.bad
     assert [p.id for p in g.admin.iter_promotions(status="break_glass")] == [forced.id]
+    flagged = [e for e in g.admin.iter_audit() if "break_glass" in e.flags]
+    assert [e.action for e in flagged] == ["break_glass", "alias.set"]
+    assert flagged[0].reason == "line down, restoring the last model"

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -18,7 +18,6 @@ from federation.hub_client import HubClient
 from federation.schemas.events import PlantEventCreate
 from federation.schemas.registry import AliasName
 from federation.schemas.rollouts import RolloutCreate, RolloutRead, RolloutStatus
-from hub.audit import service as audit_service
 from hub.rollouts import service as rollouts_service
 from hub.rollouts.worker import RolloutWorker
 from tests.hub import factories
@@ -91,7 +90,7 @@ class Fleet:
     tokens: Tokens
     v1: int
     v2: int
-    audit: list[dict[str, Any]] = field(default_factory=list)
+    audit_start: int = 0
 
     def report(
         self,
@@ -174,21 +173,13 @@ class Fleet:
         return self.alias(plant, "champion")
 
     def actions(self, prefix: str = "") -> list[str]:
-        return [a["action"] for a in self.audit if a["action"].startswith(prefix)]
+        """Actions on the audit trail since the fixture was set up, oldest first."""
+        entries = [e for e in self.admin.iter_audit() if e.seq > self.audit_start]
+        return [e.action for e in entries if e.action.startswith(prefix)]
 
 
 @pytest.fixture
-def fleet(
-    app: FastAPI, client: TestClient, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Fleet]:
-    recorded: list[dict[str, Any]] = []
-    original = audit_service.append
-
-    def spy(**kwargs: Any) -> Any:
-        recorded.append(kwargs)
-        return original(**kwargs)
-
-    monkeypatch.setattr(audit_service, "append", spy)
+def fleet(app: FastAPI, client: TestClient, tokens: Tokens) -> Iterator[Fleet]:
     admin = HubClient(client=client, token=tokens.admin, retries=0)
     assert (
         client.put(
@@ -210,7 +201,7 @@ def fleet(
     admin.publish_policy(plan_yaml())
     for plant in PLANTS:
         assert admin.promote(v1.id, plant, policy="gate-auto@1").status.value == "approved"
-    recorded.clear()
+    start = max((e.seq for e in admin.iter_audit()), default=0)
     yield Fleet(
-        app=app, client=client, admin=admin, tokens=tokens, v1=v1.id, v2=v2.id, audit=recorded
+        app=app, client=client, admin=admin, tokens=tokens, v1=v1.id, v2=v2.id, audit_start=start
     )

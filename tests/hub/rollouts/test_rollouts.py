@@ -10,6 +10,7 @@ import pytest
 
 from federation.errors import Conflict, InvalidInput, NotFound
 from federation.schemas.rollouts import PlantStage, RolloutRead, RolloutStatus
+from hub.audit import service as audit_service
 from hub.rollouts import flows
 from tests.hub import factories
 from tests.hub.rollouts.conftest import PLANTS, Fleet, plan_yaml
@@ -76,6 +77,8 @@ def test_two_waves_reach_champion_through_governance(fleet: Fleet) -> None:
     assert fleet.actions("rollout.")[:1] == ["rollout.start"]
     assert "rollout.complete" in fleet.actions()
     assert fleet.actions().count("promotion.decide") == 4
+    with fleet.app.state.session_factory() as session:
+        assert audit_service.verify(session=session).ok
 
 
 def test_breach_aborts_the_wave_and_rolls_it_back(fleet: Fleet) -> None:
