@@ -16,8 +16,13 @@ from fastapi.testclient import TestClient
 from federation.errors import NotFound
 from federation.hub_client import HubClient
 from federation.schemas.events import PlantEventCreate
+from federation.schemas.governance import PromotionCreate
 from federation.schemas.registry import AliasName
 from federation.schemas.rollouts import RolloutCreate, RolloutRead, RolloutStatus
+from hub.audit import service as audit_service
+from hub.auth import service as auth_service
+from hub.governance import flows as governance_flows
+from hub.governance import service as governance_service
 from hub.rollouts import service as rollouts_service
 from hub.rollouts.worker import RolloutWorker
 from tests.hub import factories
@@ -26,6 +31,8 @@ from tests.hub.fixtures import Tokens, auth
 BLOB = b"fleet-model-bytes"
 DIGEST = hashlib.sha256(BLOB).hexdigest()
 PLANTS = ("fd001", "fd002", "fd003", "fd004")
+#: Marks a test to run on SQLite only (the PostgreSQL run covers the engine's main paths).
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 
 GATE_YAML = """
 kind: promotion_gate
@@ -197,11 +204,24 @@ def fleet(app: FastAPI, client: TestClient, tokens: Tokens) -> Iterator[Fleet]:
         v2 = factories.version(
             session, label="2.0", metrics={"rmse": 14.0}, parent_id=v1.id, **common
         )
-    admin.publish_policy(GATE_YAML)
-    admin.publish_policy(plan_yaml())
-    for plant in PLANTS:
-        assert admin.promote(v1.id, plant, policy="gate-auto@1").status.value == "approved"
-    start = max((e.seq for e in admin.iter_audit()), default=0)
+    # In-process (the HTTP paths are what the tests exercise, not the setup).
+    store = app.state.artifact_store
+    with app.state.session_factory() as session:
+        principal = auth_service.authenticate(session=session, token=tokens.admin)
+        governance_service.publish_policy(session=session, text=GATE_YAML, actor="test")
+        governance_service.publish_policy(session=session, text=plan_yaml(), actor="test")
+        for plant in PLANTS:
+            promotion = governance_flows.request_promotion(
+                session=session,
+                store=store,
+                principal=principal,
+                promotion_in=PromotionCreate(
+                    version_id=v1.id, plant_id=plant, policy="gate-auto@1"
+                ),
+            )
+            assert promotion.status == "approved"
+    with app.state.session_factory() as session:
+        start = audit_service.verify(session=session).head_seq
     yield Fleet(
         app=app, client=client, admin=admin, tokens=tokens, v1=v1.id, v2=v2.id, audit_start=start
     )

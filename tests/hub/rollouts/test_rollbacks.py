@@ -14,7 +14,7 @@ from federation.hub_client import HubClient
 from federation.schemas.rollouts import RolloutStatus
 from hub.cli import app as hub_cli
 from tests.hub.fixtures import auth
-from tests.hub.rollouts.conftest import PLANTS, Fleet
+from tests.hub.rollouts.conftest import PLANTS, SQLITE_ONLY, Fleet
 
 
 def test_rollback_one_plant_then_the_fleet(fleet: Fleet) -> None:
@@ -60,6 +60,7 @@ def test_rollback_one_plant_then_the_fleet(fleet: Fleet) -> None:
     assert response.status_code == 403
 
 
+@SQLITE_ONLY
 def test_inventory_answers_which_model_runs_where(fleet: Fleet) -> None:
     rows = fleet.admin.inventory().items
     assert [(r.plant_id, r.version) for r in rows] == [(p, "1.0") for p in PLANTS]
@@ -84,6 +85,7 @@ def test_inventory_answers_which_model_runs_where(fleet: Fleet) -> None:
         fleet.admin.inventory(plant="nowhere")
 
 
+@SQLITE_ONLY
 def test_fleet_cli(fleet: Fleet, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     def in_process(url: str, *, token: str | None = None) -> HubClient:
         return HubClient(client=client, token=token, retries=0)

@@ -13,7 +13,7 @@ from federation.schemas.rollouts import PlantStage, RolloutRead, RolloutStatus
 from hub.audit import service as audit_service
 from hub.rollouts import flows
 from tests.hub import factories
-from tests.hub.rollouts.conftest import PLANTS, Fleet, plan_yaml
+from tests.hub.rollouts.conftest import PLANTS, SQLITE_ONLY, Fleet, plan_yaml
 
 STAGES = ["plant.shadow", "plant.canary", "plant.promoting", "plant.champion"]
 
@@ -26,6 +26,7 @@ def _plant_actions(row: RolloutRead, plant: str) -> list[str]:
     return [s.action for s in row.steps if s.plant_id == plant and s.action.startswith("plant.")]
 
 
+@SQLITE_ONLY
 def test_two_waves_reach_champion_through_governance(fleet: Fleet) -> None:
     started = fleet.start(reason="new model")
     assert started.status is RolloutStatus.RUNNING
@@ -114,6 +115,7 @@ def test_breach_aborts_the_wave_and_rolls_it_back(fleet: Fleet) -> None:
     assert lifecycle[fleet.v2] == "rolled_back" and lifecycle[fleet.v1] == "champion"
 
 
+@SQLITE_ONLY
 def test_halt_keeps_plants_where_they_stand(fleet: Fleet) -> None:
     fleet.admin.publish_policy(plan_yaml(version=2, handling="halt"))
     started = fleet.start(plan="plan-test@2")
@@ -129,24 +131,31 @@ def test_halt_keeps_plants_where_they_stand(fleet: Fleet) -> None:
     assert aborted.status is RolloutStatus.ABORTED
     assert _stages(aborted)["fd001"] == "rolled_back"
     assert _stages(aborted)["fd002"] == "skipped"
-
-
-def test_node_refusal_counts_against_the_wave(fleet: Fleet) -> None:
-    started = fleet.start()
-    fleet.drive(started.id, ticks=2)
+    assert fleet.alias("fd001", "shadow") is None
+    # A node that cannot load the new version reports it; that counts against the wave.
+    again = fleet.start()
+    fleet.drive(again.id, ticks=1, until=lambda r: False)
     fleet.report("fd001", samples=0, kind="rollout.load_failed")
-    row = fleet.drive(started.id)
+    row = fleet.drive(again.id)
     assert row.status is RolloutStatus.ABORTED
     assert "rollout.load_failed" in row.detail
 
 
-def test_shift_window_holds_changes_in_plant_time(fleet: Fleet) -> None:
+@SQLITE_ONLY
+def test_pause_resume_and_shift_window_in_plant_time(fleet: Fleet) -> None:
     extra = (
         'shift_windows:\n  - name: changeover\n    start: "10:00"\n    end: "11:00"\n'
         "plant_timezones:\n  fd001: Europe/Berlin\n"
     )
     fleet.admin.publish_policy(plan_yaml(version=3, extra=extra))
     started = fleet.start(plan="plan-test@3")
+    paused = fleet.admin.rollout_action(started.id, "pause", reason="wait")
+    assert paused.status is RolloutStatus.PAUSED
+    assert _stages(fleet.drive(started.id, ticks=2))["fd001"] == "pending"
+    with pytest.raises(Conflict):
+        fleet.admin.rollout_action(started.id, "pause")
+    assert fleet.admin.rollout_action(started.id, "resume").status is RolloutStatus.RUNNING
+    assert fleet.actions("rollout.pause") == ["rollout.pause"]
     store = fleet.app.state.artifact_store
     inside = dt.datetime(2026, 12, 7, 9, 30, tzinfo=dt.UTC)  # 10:30 in Berlin
     outside = dt.datetime(2026, 12, 7, 10, 30, tzinfo=dt.UTC)  # 11:30 in Berlin
@@ -158,19 +167,6 @@ def test_shift_window_holds_changes_in_plant_time(fleet: Fleet) -> None:
     with fleet.app.state.session_factory() as session:
         flows.advance(session=session, store=store, rollout_id=started.id, now=outside)
     assert _stages(fleet.admin.get_rollout(started.id))["fd001"] == "shadow"
-
-
-def test_pause_and_resume(fleet: Fleet) -> None:
-    started = fleet.start()
-    paused = fleet.admin.rollout_action(started.id, "pause", reason="wait")
-    assert paused.status is RolloutStatus.PAUSED
-    assert _stages(fleet.drive(started.id, ticks=3))["fd001"] == "pending"
-    with pytest.raises(Conflict):
-        fleet.admin.rollout_action(started.id, "pause")
-    resumed = fleet.admin.rollout_action(started.id, "resume")
-    assert resumed.status is RolloutStatus.RUNNING
-    assert _stages(fleet.drive(started.id, ticks=1, until=lambda r: False))["fd001"] == "shadow"
-    assert fleet.actions("rollout.pause") == ["rollout.pause"]
 
 
 def test_a_new_worker_resumes_without_repeating_or_skipping(fleet: Fleet) -> None:
@@ -208,6 +204,7 @@ def test_a_new_worker_resumes_without_repeating_or_skipping(fleet: Fleet) -> Non
         assert len(list(fleet.admin.iter_promotions(plant_id=plant, version_id=fleet.v2))) == 1
 
 
+@SQLITE_ONLY
 def test_restart_between_promotion_and_its_record_adopts_the_promotion(
     fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -237,6 +234,7 @@ def test_restart_between_promotion_and_its_record_adopts_the_promotion(
         assert _plant_actions(row, plant) == STAGES
 
 
+@SQLITE_ONLY
 def test_bad_input(fleet: Fleet) -> None:
     with pytest.raises(NotFound):
         fleet.start(plan="nope@1")
@@ -276,3 +274,11 @@ def test_bad_input(fleet: Fleet) -> None:
         headers={"Authorization": f"Bearer {fleet.tokens.plant}"},
     )
     assert response.status_code == 403
+    response = fleet.client.post(
+        "/api/v1/rollouts",
+        json={"plan": "cost-default@1x", "version_id": fleet.v2, "gate": "gate-auto@1"},
+        headers={"Authorization": f"Bearer {fleet.tokens.admin}"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "invalid_input"

@@ -20,7 +20,7 @@ from federation.schemas.rollouts import WebhookEvent
 from hub.webhooks import service as webhooks_service
 from hub.webhooks.worker import WebhookSender
 from tests.hub.fixtures import auth
-from tests.hub.rollouts.conftest import Fleet
+from tests.hub.rollouts.conftest import SQLITE_ONLY, Fleet
 
 
 class Receiver:
@@ -126,13 +126,14 @@ def test_signed_deliveries_with_retry(fleet: Fleet, receiver: Receiver) -> None:
     # A forged body does not verify.
     headers, body = receiver.requests[-1]
     with pytest.raises(Exception, match="(?i)signature"):
-        hook.verify(body.replace(b"\"type\"", b"\"tipe\""), headers)
+        hook.verify(body.replace(b'"type"', b'"tipe"'), headers)
     counts = fleet.admin.list_webhooks().items[0]
     assert (counts.delivered, counts.pending, counts.failed) == (len(rows), 0, 0)
     fleet.admin.delete_webhook(created.id)
     assert fleet.admin.list_webhooks().items == []
 
 
+@SQLITE_ONLY
 def test_unreachable_receiver_fails_after_max_attempts(fleet: Fleet) -> None:
     created = fleet.admin.create_webhook("http://127.0.0.1:9/none", [WebhookEvent.ROLLBACK])
     fleet.admin.promote(fleet.v2, "fd001", policy="gate-auto@1")
@@ -157,6 +158,7 @@ def test_unreachable_receiver_fails_after_max_attempts(fleet: Fleet) -> None:
     assert row.last_error
 
 
+@SQLITE_ONLY
 def test_bad_webhook_urls_are_refused(admin_hub: HubClient) -> None:
     bad = [
         "ftp://example.com/x",
