@@ -8,18 +8,20 @@ and explains itself (:class:`Decision`).
 
 from policies.base import OverrideBound, PolicyKind
 from policies.canonical import canonical_json, document_sha256, evidence_sha256, sha256_of
-from policies.documents import PolicyDocument, PolicyValidationError, parse_policy, validate_policy
+from policies.cost import CostPolicy
 from policies.evaluation import Decision, RuleResult, Verdict, check_gate, evaluate
 from policies.evidence import KNOWN_EVIDENCE, KNOWN_METRICS, Evidence, is_known_metric
 from policies.legacy import upgrade_legacy_gates
 from policies.library import standard_document, standard_documents
 from policies.overrides import OverrideRefused, apply_overrides
+from policies.parsing import PolicyDocument, PolicyValidationError, parse_policy, validate_policy
 from policies.promotion import ApprovalRule, PromotionGatePolicy
 from policies.refs import format_ref, parse_ref
+from policies.retention import RecordClass, RetentionPolicy
 from policies.retraining import RetrainingPolicy
 from policies.rollout import FailureHandling, RolloutPolicy, ShiftWindow, Wave
 from policies.rules import Comparator, Gate, Scope, ScopeLevel
-from policies.sharing import CostPolicy, DataSharingPolicy, RecordClass, RetentionPolicy
+from policies.sharing import DataSharingPolicy
 
 __all__ = [
     "KNOWN_EVIDENCE",

@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from policies.canonical import evidence_sha256
-from policies.documents import PolicyDocument
 from policies.evidence import Evidence, EvidenceValue, lower_is_better
+from policies.parsing import PolicyDocument
 from policies.promotion import PromotionGatePolicy
 from policies.retraining import RetrainingPolicy
 from policies.rollout import RolloutPolicy

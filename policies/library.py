@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-from policies.documents import PolicyDocument, parse_policy
+from policies.parsing import PolicyDocument, parse_policy
 from policies.refs import parse_ref
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from policies.base import resolve
-from policies.documents import PolicyDocument, validate_policy
+from policies.parsing import PolicyDocument, validate_policy
 
 
 class OverrideRefused(ValueError):

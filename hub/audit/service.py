@@ -90,7 +90,7 @@ def append(
         When ``action`` is not a dotted lowercase name or a document is not JSON
         (NaN and Infinity included): a programming error, not bad user input.
     """
-    values = _values(
+    values = entry(
         actor=actor,
         action=action,
         subject=subject,
@@ -100,30 +100,6 @@ def append(
         flags=flags,
     )
     return append_batch(session=session, entries=[values])[0]
-
-
-def _values(
-    *,
-    actor: str,
-    action: str,
-    subject: str,
-    before: Mapping[str, Any] | None = None,
-    after: Mapping[str, Any] | None = None,
-    reason: str | None = None,
-    flags: Sequence[str] = (),
-) -> dict[str, Any]:
-    if not _ACTION.match(action):
-        raise ValueError(f"audit action {action!r} is not a dotted lowercase name")
-    return {
-        "at": chain.format_time(utcnow()),
-        "actor": actor[:200],
-        "action": action,
-        "subject": subject[:300],
-        "before_json": chain.document_text(before),
-        "after_json": chain.document_text(after),
-        "reason": reason[:2000] if reason is not None else None,
-        "flags_json": chain.flags_text(flags),
-    }
 
 
 def entry(
@@ -137,15 +113,18 @@ def entry(
     flags: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Prepare one entry for :func:`append_batch` (same arguments as :func:`append`)."""
-    return _values(
-        actor=actor,
-        action=action,
-        subject=subject,
-        before=before,
-        after=after,
-        reason=reason,
-        flags=flags,
-    )
+    if not _ACTION.match(action):
+        raise ValueError(f"audit action {action!r} is not a dotted lowercase name")
+    return {
+        "at": chain.format_time(utcnow()),
+        "actor": actor[:200],
+        "action": action,
+        "subject": subject[:300],
+        "before_json": chain.document_text(before),
+        "after_json": chain.document_text(after),
+        "reason": reason[:2000] if reason is not None else None,
+        "flags_json": chain.flags_text(flags),
+    }
 
 
 def append_batch(*, session: Session, entries: Sequence[dict[str, Any]]) -> list[AuditEntry]:

@@ -9,7 +9,7 @@ everything else was rolled back, so a wrong secret changes nothing but the audit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -38,6 +38,14 @@ from hub.registry.artifacts import ArtifactStore
 from hub.registry.models import ModelVersion
 from hub.webhooks import service as webhooks_service
 from policies import Decision, Evidence, PromotionGatePolicy, evaluate, evidence_sha256
+
+
+class Promoted(NamedTuple):
+    """A promotion request and the version it is about (kept loaded for the answer)."""
+
+    promotion: Promotion
+    version: ModelVersion
+
 
 #: States of a version that has been live at the plant before (returning to it is a rollback).
 _WAS_LIVE = frozenset({LifecycleState.RETIRED, LifecycleState.ROLLED_BACK})
@@ -91,7 +99,7 @@ def _gate_policy(session: Session, ref: str) -> tuple[str, PromotionGatePolicy]:
 
 def request_promotion(
     *, session: Session, store: ArtifactStore, principal: Principal, promotion_in: PromotionCreate
-) -> Promotion:
+) -> Promoted:
     """Evaluate the gate on fresh evidence and record the request with its decision.
 
     The request is ``refused`` (with the decision's reasons) when the gate fails or the
@@ -132,7 +140,13 @@ def request_promotion(
     refusals = _preconditions(version, dict(gathered.evidence.values))
     decision = _decision_record(evaluate(policy, gathered.evidence), refusals)
     evidence_digest = gathered.sha256
-    status = PromotionStatus.PENDING_APPROVAL if decision["passed"] else PromotionStatus.REFUSED
+    if not decision["passed"]:
+        status = PromotionStatus.REFUSED
+    elif policy.approvals.required <= 0:
+        status = PromotionStatus.APPROVED
+    else:
+        status = PromotionStatus.PENDING_APPROVAL
+    now = utcnow()
     promotion = Promotion(
         version_id=version.id,
         plant_id=promotion_in.plant_id,
@@ -154,7 +168,8 @@ def request_promotion(
         decision=decision,
         approvals_required=policy.approvals.required,
         approver_roles=list(policy.approvals.roles),
-        created_at=utcnow(),
+        created_at=now,
+        decided_at=now if status.final else None,
     )
     session.add(promotion)
     session.flush()
@@ -177,7 +192,7 @@ def request_promotion(
     ]
     if status is PromotionStatus.REFUSED:
         trail.append(
-            _decide(promotion, PromotionStatus.REFUSED, actor, decision["summary"])
+            _decide(promotion, status, actor, decision["summary"], before="requested")
         )
         audit_service.append_batch(session=session, entries=trail)
         service.set_lifecycle(
@@ -188,10 +203,10 @@ def request_promotion(
             promotion_id=promotion.id,
             actor=actor,
         )
-    elif policy.approvals.required <= 0:
+    elif status is PromotionStatus.APPROVED:
         reason = f"approved without signatures: policy {ref} requires none"
         trail.append(
-            _decide(promotion, PromotionStatus.APPROVED, actor, reason, ("auto_approved",))
+            _decide(promotion, status, actor, reason, ("auto_approved",), before="requested")
         )
         audit_service.append_batch(session=session, entries=trail)
         _apply(session, promotion, version, actor, flags=("auto_approved",))
@@ -206,7 +221,7 @@ def request_promotion(
             actor=actor,
         )
     commit_or_conflict(session, detail="the promotion conflicted with a concurrent change; retry")
-    return promotion
+    return Promoted(promotion, version)
 
 
 def _decide(
@@ -215,11 +230,14 @@ def _decide(
     actor: str,
     why: str,
     flags: tuple[str, ...] = (),
+    *,
+    before: str | None = None,
 ) -> dict[str, Any]:
     """Decide the request; return its ``promotion.decide`` audit entry (for the batch)."""
-    before = promotion.status
+    before = before or promotion.status
     promotion.status = status.value
-    promotion.decided_at = utcnow()
+    if promotion.decided_at is None:
+        promotion.decided_at = utcnow()
     _announce_decision(promotion, status, why)
     return audit_service.entry(
         actor=actor,
@@ -314,7 +332,7 @@ def sign(
     promotion_id: int,
     signature_in: SignatureCreate,
     reject: bool,
-) -> Promotion:
+) -> Promoted:
     """Approve or reject a pending request with an electronic signature.
 
     The signer re-enters their signing secret. The requester never signs their own
@@ -427,7 +445,7 @@ def sign(
     else:
         audit_service.append_batch(session=session, entries=trail)
     commit_or_conflict(session, detail="the promotion was signed concurrently; retry")
-    return promotion
+    return Promoted(promotion, version)
 
 
 def _meaning(requested: SignatureMeaning | None, *, reject: bool) -> SignatureMeaning:
@@ -468,7 +486,7 @@ def _check_unchanged(
 
 def break_glass(
     *, session: Session, store: ArtifactStore, principal: Principal, body: BreakGlassCreate
-) -> Promotion:
+) -> Promoted:
     """Admin override: set the alias now, without gate or signatures, flagged on the trail.
 
     The evidence is still gathered and frozen, so the record shows what was bypassed.
@@ -535,7 +553,7 @@ def break_glass(
     )
     _apply(session, promotion, version, actor, flags=("break_glass",))
     commit_or_conflict(session, detail="the break-glass conflicted with a concurrent change")
-    return promotion
+    return Promoted(promotion, version)
 
 
 def rollback_champion(

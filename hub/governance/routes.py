@@ -67,9 +67,13 @@ async def publish_policy(
     """Publish a policy document (YAML or JSON); ``id@version`` is immutable once published."""
     if content_length is not None and content_length > service.MAX_POLICY_BYTES:
         raise PayloadTooLarge(f"a policy document is at most {service.MAX_POLICY_BYTES} bytes.")
-    body = await request.body()
+    body = bytearray()
+    async for chunk in request.stream():  # bounded even without a Content-Length
+        body += chunk
+        if len(body) > service.MAX_POLICY_BYTES:
+            raise PayloadTooLarge(f"a policy document is at most {service.MAX_POLICY_BYTES} bytes.")
     row, created = await run_in_threadpool(
-        service.publish_policy, session=session, text=body, actor=actor
+        service.publish_policy, session=session, text=bytes(body), actor=actor
     )
     read = service.policy_read(row)
     return json_response(
@@ -127,10 +131,12 @@ def request_promotion(
     principal: PrincipalDep,
 ) -> PromotionRead:
     """Evaluate the policy's gate on fresh evidence: ``refused`` with reasons, or pending."""
-    promotion = flows.request_promotion(
+    promoted = flows.request_promotion(
         session=session, store=store, principal=principal, promotion_in=promotion_in
     )
-    return service.promotion_read(session=session, promotion=promotion)
+    return service.promotion_read(
+        session=session, promotion=promoted.promotion, version=promoted.version
+    )
 
 
 @router.post(
@@ -146,8 +152,10 @@ def break_glass(
     principal: PrincipalDep,
 ) -> PromotionRead:
     """Admin override without gate or signatures; needs a reason, flagged on the audit trail."""
-    promotion = flows.break_glass(session=session, store=store, principal=principal, body=body)
-    return service.promotion_read(session=session, promotion=promotion)
+    promoted = flows.break_glass(session=session, store=store, principal=principal, body=body)
+    return service.promotion_read(
+        session=session, promotion=promoted.promotion, version=promoted.version
+    )
 
 
 @router.get("/promotions", response_model=PromotionPage, dependencies=[ReadGovernance])
@@ -192,7 +200,7 @@ def _sign(
     *,
     reject: bool,
 ) -> PromotionRead:
-    promotion = flows.sign(
+    promoted = flows.sign(
         session=session,
         store=store,
         principal=principal,
@@ -200,7 +208,9 @@ def _sign(
         signature_in=signature_in,
         reject=reject,
     )
-    return service.promotion_read(session=session, promotion=promotion)
+    return service.promotion_read(
+        session=session, promotion=promoted.promotion, version=promoted.version
+    )
 
 
 @router.post(

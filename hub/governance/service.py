@@ -412,11 +412,14 @@ def valid_approvals(promotion: Promotion, *, binding: str) -> int:
     )
 
 
-def promotion_read(*, session: Session, promotion: Promotion) -> PromotionRead:
+def promotion_read(
+    *, session: Session, promotion: Promotion, version: ModelVersion | None = None
+) -> PromotionRead:
     """Convert a request with its evidence, decision and signatures (each checked)."""
-    version = registry_service.get_version_or_raise(
-        session=session, version_id=promotion.version_id
-    )
+    if version is None or version.id != promotion.version_id:
+        version = registry_service.get_version_or_raise(
+            session=session, version_id=promotion.version_id
+        )
     binding = current_binding(session=session, promotion=promotion, version=version)
     valid = binding == promotion.binding_sha256
     return PromotionRead(

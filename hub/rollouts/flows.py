@@ -472,7 +472,7 @@ def _request_champion(
                 reason=f"rollout {rollout.id}, wave {rollout.waves[rollout.current_wave]}",
             ),
         )
-        promotion_id = promotion.id
+        promotion_id = promotion.promotion.id
     rollout = service.get_rollout_or_raise(session=session, rollout_id=rollout_id, lock=True)
     plant = next(
         p

@@ -20,7 +20,7 @@ from hub.audit import service as audit_service
 from hub.audit.models import AuditEntry
 from hub.cli import app as hub_cli
 from hub.config import HubSettings
-from hub.db import make_engine
+from hub.db import make_engine, make_session_factory
 from tests.hub import factories
 from tests.hub.audit import tamper
 from tests.hub.fixtures import Tokens, auth
@@ -161,11 +161,14 @@ def test_concurrent_writers_make_one_unbroken_chain(
     # Prepare: 8 threads, each with its own engine connection, appending in transactions.
     errors: list[BaseException] = []
     per_thread = 12
+    # A long busy timeout: a loaded CI machine can keep a SQLite writer waiting seconds.
+    engine = make_engine(hub_settings.model_copy(update={"sqlite_busy_timeout_ms": 60_000}))
+    factory = make_session_factory(engine)
 
     def writer(n: int) -> None:
         try:
             for i in range(per_thread):
-                with app.state.session_factory() as session:
+                with factory() as session:
                     audit_service.append(
                         session=session,
                         actor=f"w{n}",
@@ -185,6 +188,7 @@ def test_concurrent_writers_make_one_unbroken_chain(
         t.join()
 
     # Assert
+    engine.dispose()
     assert errors == []
     with app.state.session_factory() as session:
         seqs = list(session.scalars(select(AuditEntry.seq).order_by(AuditEntry.seq)))

@@ -89,3 +89,13 @@ def test_every_shipped_standard_document_publishes(admin_hub: HubClient) -> None
     published = {admin_hub.publish_policy(p.read_text()).ref for p in folder.glob("*.yaml")}
     assert published == set(standard_documents())
     assert {p.kind for p in admin_hub.iter_policies()} >= {"promotion_gate", "rollout"}
+
+
+def test_oversized_document_is_413(client: TestClient, tokens: Tokens) -> None:
+    big = gate_yaml() + "#" + "x" * (300 * 1024) + "\n"
+    r = client.post(
+        f"{API}/policies",
+        content=iter([big.encode()]),  # streamed: no Content-Length to trust
+        headers={**auth(tokens.admin), "Content-Type": "application/yaml"},
+    )
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"

@@ -219,7 +219,7 @@ def fleet(app: FastAPI, client: TestClient, tokens: Tokens) -> Iterator[Fleet]:
                     version_id=v1.id, plant_id=plant, policy="gate-auto@1"
                 ),
             )
-            assert promotion.status == "approved"
+            assert promotion.promotion.status == "approved"
     with app.state.session_factory() as session:
         start = audit_service.verify(session=session).head_seq
     yield Fleet(

@@ -9,10 +9,12 @@ import yaml
 from pydantic import Field, ValidationError
 
 from policies.base import PolicyBase, PolicyKind
+from policies.cost import CostPolicy
 from policies.promotion import PromotionGatePolicy
+from policies.retention import RetentionPolicy
 from policies.retraining import RetrainingPolicy
 from policies.rollout import RolloutPolicy
-from policies.sharing import CostPolicy, DataSharingPolicy, RetentionPolicy
+from policies.sharing import DataSharingPolicy
 
 PolicyDocument = Annotated[
     PromotionGatePolicy
