@@ -116,6 +116,7 @@ def start_rollout(*, session: Session, principal: Principal, rollout_in: Rollout
         When an active rollout of the same model holds one of the plants.
     """
     actor = auth_service.actor_name(principal)
+    service.begin_write(session)
     version = registry_service.get_version_or_raise(
         session=session, version_id=rollout_in.version_id
     )
@@ -295,6 +296,7 @@ def advance(
         Whether anything changed.
     """
     now = now or utcnow()
+    service.begin_write(session)
     rollout = service.get_rollout_or_raise(session=session, rollout_id=rollout_id, lock=True)
     if rollout.status != RolloutStatus.RUNNING.value:
         session.rollback()
@@ -393,6 +395,7 @@ def advance(
         commit_or_conflict(session, detail="the rollout changed concurrently")
         for plant, predictions in ready:
             _request_champion(session, store, rollout.id, plant.plant_id, predictions, now)
+        service.begin_write(session)
         rollout = service.get_rollout_or_raise(session=session, rollout_id=rollout_id, lock=True)
         changed = True
     if rollout.status == RolloutStatus.RUNNING.value:
@@ -449,6 +452,7 @@ def _request_champion(
     now: dt.datetime,
 ) -> None:
     """Ask the governance flow for champion at one plant (idempotent across restarts)."""
+    service.begin_write(session)
     rollout = service.get_rollout_or_raise(session=session, rollout_id=rollout_id)
     plant = next(
         p
@@ -473,6 +477,7 @@ def _request_champion(
             ),
         )
         promotion_id = promotion.promotion.id
+    service.begin_write(session)
     rollout = service.get_rollout_or_raise(session=session, rollout_id=rollout_id, lock=True)
     plant = next(
         p
@@ -779,6 +784,7 @@ def set_status(
         When the rollout is not in a state the action applies to.
     """
     actor = auth_service.actor_name(principal)
+    service.begin_write(session)
     rollout = service.get_rollout_or_raise(session=session, rollout_id=rollout_id, lock=True)
     status = RolloutStatus(rollout.status)
     now = utcnow()
@@ -910,6 +916,7 @@ def rollback(*, session: Session, principal: Principal, body: RollbackCreate) ->
         When a plant has no champion, or no previous version to return to (named).
     """
     actor = auth_service.actor_name(principal)
+    service.begin_write(session)
     model = registry_service.get_model_or_raise(session=session, name=body.model)
     if body.plant is not None:
         registry_service.get_plant_or_raise(session=session, plant_id=body.plant)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
@@ -31,6 +31,15 @@ from hub.webhooks.models import WebhookDelivery, WebhookSubscription
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 #: Largest number of subscriptions (every event fans out to each).
 MAX_SUBSCRIPTIONS = 200
+
+
+def begin_write(session: Session) -> None:
+    """On SQLite, take the write lock before reading (see ``hub.rollouts.service``)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.rollback()
+    session.execute(text("UPDATE webhook_deliveries SET id = id WHERE 0 = 1"))
 
 
 def check_url(url: str) -> str:
@@ -73,6 +82,7 @@ def create_subscription(
         When the URL fails the rules or there are too many subscriptions.
     """
     check_url(webhook_in.url)
+    begin_write(session)
     count = session.scalar(select(func.count()).select_from(WebhookSubscription)) or 0
     if count >= MAX_SUBSCRIPTIONS:
         raise InvalidInput(f"at most {MAX_SUBSCRIPTIONS} webhook subscriptions.")
@@ -113,6 +123,7 @@ def get_subscription_or_raise(*, session: Session, webhook_id: int) -> WebhookSu
 
 def delete_subscription(*, session: Session, webhook_id: int, actor: str) -> None:
     """Remove a subscription and its undelivered rows (commits)."""
+    begin_write(session)
     row = get_subscription_or_raise(session=session, webhook_id=webhook_id)
     for delivery in session.scalars(
         select(WebhookDelivery).where(WebhookDelivery.subscription_id == webhook_id)

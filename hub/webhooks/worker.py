@@ -97,6 +97,7 @@ class WebhookSender:
             except httpx.HTTPError as exc:
                 error = f"{exc.__class__.__name__}: {exc}"
             latency = (time.perf_counter() - started) * 1000.0
+            service.begin_write(session)
             delivery = session.get(WebhookDelivery, delivery_id)
             if delivery is None:
                 return
