@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -172,7 +173,15 @@ def request_promotion(
         decided_at=now if status.final else None,
     )
     session.add(promotion)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent request for the same target won the race
+        session.rollback()
+        raise Conflict(
+            f"version {version.id} to {promotion_in.alias.value} at {promotion_in.plant_id} "
+            "already has a pending promotion.",
+            diagnostic=str(exc.orig),
+        ) from exc
     set_committed_value(promotion, "signatures", [])  # new: none yet, no query to learn it
     trail = [
         audit_service.entry(

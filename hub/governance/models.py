@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db import Base, CreatedMixin, utcnow
@@ -42,6 +42,16 @@ class Promotion(Base):
     __table_args__ = (
         Index("ix_promotions_plant_id_id", "plant_id", "id"),
         Index("ix_promotions_version_id", "version_id"),
+        # At most one pending request per version, plant and alias, even under races.
+        Index(
+            "uq_promotions_pending",
+            "version_id",
+            "plant_id",
+            "alias",
+            unique=True,
+            postgresql_where=text("status = 'pending_approval'"),
+            sqlite_where=text("status = 'pending_approval'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

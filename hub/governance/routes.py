@@ -129,14 +129,15 @@ def request_promotion(
     session: SessionDep,
     store: ArtifactStoreDep,
     principal: PrincipalDep,
-) -> PromotionRead:
+) -> Response:
     """Evaluate the policy's gate on fresh evidence: ``refused`` with reasons, or pending."""
     promoted = flows.request_promotion(
         session=session, store=store, principal=principal, promotion_in=promotion_in
     )
-    return service.promotion_read(
+    read = service.promotion_read(
         session=session, promotion=promoted.promotion, version=promoted.version
     )
+    return json_response(read, status_code=201)
 
 
 @router.post(

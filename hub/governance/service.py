@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from federation.errors import Conflict, InvalidInput, NotFound
@@ -295,13 +295,24 @@ def current_binding(
 
 
 def get_promotion_or_raise(*, session: Session, promotion_id: int, lock: bool = False) -> Promotion:
-    """Return a promotion request (``lock``: row lock until the transaction ends, PostgreSQL).
+    """Return a promotion request (``lock``: held until the transaction ends).
+
+    PostgreSQL locks the row (``FOR UPDATE``); SQLite takes its database write lock.
 
     Raises
     ------
     NotFound
         When it does not exist.
     """
+    if lock and session.get_bind().dialect.name == "sqlite":
+        # Take SQLite's write lock before reading: a reader that writes later cannot wait
+        # for a concurrent writer (its snapshot is stale), it fails with "database is locked".
+        # So the read transaction the token lookup opened ends first (it wrote nothing).
+        if not (session.new or session.dirty or session.deleted):
+            session.rollback()
+        session.execute(
+            update(Promotion).where(Promotion.id == promotion_id).values(id=Promotion.id)
+        )
     row = session.get(Promotion, promotion_id, with_for_update=lock or None)
     if row is None:
         raise NotFound(f"promotion {promotion_id} does not exist; list promotions.")

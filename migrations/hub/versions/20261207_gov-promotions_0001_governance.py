@@ -67,6 +67,11 @@ def upgrade() -> None:
     op.create_index('ix_promotions_plant_id_id', 'promotions', ['plant_id', 'id'], unique=False)
     op.create_index('ix_promotions_version_id', 'promotions', ['version_id'], unique=False)
     op.create_index(op.f('ix_promotions_status'), 'promotions', ['status'], unique=False)
+    op.create_index(
+        'uq_promotions_pending', 'promotions', ['version_id', 'plant_id', 'alias'], unique=True,
+        postgresql_where=sa.text("status = 'pending_approval'"),
+        sqlite_where=sa.text("status = 'pending_approval'"),
+    )
     op.create_table(
         'signatures',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -113,6 +118,7 @@ def downgrade() -> None:
     op.drop_table('version_lifecycle')
     op.drop_index(op.f('ix_signatures_promotion_id'), table_name='signatures')
     op.drop_table('signatures')
+    op.drop_index('uq_promotions_pending', table_name='promotions')
     op.drop_index(op.f('ix_promotions_status'), table_name='promotions')
     op.drop_index('ix_promotions_version_id', table_name='promotions')
     op.drop_index('ix_promotions_plant_id_id', table_name='promotions')

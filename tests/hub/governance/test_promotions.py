@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from federation.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
+from federation.hub_client import HubClient
 from federation.schemas.governance import (
     LifecycleState,
     PromotionStatus,
@@ -198,3 +200,37 @@ def test_break_glass_needs_a_reason_and_is_flagged(
     flagged = [e for e in g.admin.iter_audit() if "break_glass" in e.flags]
     assert [e.action for e in flagged] == ["break_glass", "alias.set"]
     assert flagged[0].reason == "line down, restoring the last model"
+
+
+def test_two_concurrent_approvals_decide_once(governed: Governed) -> None:
+    # Prepare: one approval needed, two people sign at the same moment.
+    g = governed
+    pending = g.requester.hub.promote(g.good, "fd001", policy="gate-test@1")
+    signers = [g.approver, g.second]
+    barrier = threading.Barrier(len(signers))
+    outcomes: list[str] = []
+
+    def sign(hub: HubClient) -> None:
+        barrier.wait()
+        try:
+            hub.approve_promotion(pending.id, signing_secret=SECRET)
+            outcomes.append("approved")
+        except Conflict as exc:
+            outcomes.append(exc.code.value)
+        except Exception as exc:  # recorded so the assertion shows it
+            outcomes.append(repr(exc))
+
+    # Execute: separate connections (a client each on the same app), one transaction each.
+    threads = [threading.Thread(target=sign, args=(s.hub,)) for s in signers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    # Assert: exactly one signature and one decision, whoever came first.
+    final = g.admin.get_promotion(pending.id)
+    assert sorted(outcomes) == ["approved", "conflict"]
+    assert final.status == PromotionStatus.APPROVED and len(final.signatures) == 1
+    assert [e.action for e in g.admin.iter_audit(action="promotion.decide")] == [
+        "promotion.decide"
+    ]
