@@ -88,6 +88,19 @@ from federation.schemas.registry import (
     VersionPage,
     VersionRead,
 )
+from federation.schemas.rollouts import (
+    InventoryList,
+    RollbackCreate,
+    RollbackResult,
+    RolloutAction,
+    RolloutCreate,
+    RolloutPage,
+    RolloutRead,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookEvent,
+    WebhookPage,
+)
 from federation.tls import client_context
 
 M = TypeVar("M", bound=BaseModel)
@@ -826,6 +839,76 @@ class HubClient:
     def plant_lifecycle(self, plant_id: str) -> LifecycleList:
         """Where each version stands at a plant."""
         return self._get(f"{API}/plants/{plant_id}/lifecycle", LifecycleList)
+
+    # ------------------------------------------------------------ fleet
+
+    def start_rollout(self, rollout: RolloutCreate) -> RolloutRead:
+        """Start a staged rollout under a rollout plan (the hub's engine drives it)."""
+        return self._write("POST", f"{API}/rollouts", rollout, RolloutRead)
+
+    def get_rollout(self, rollout_id: int) -> RolloutRead:
+        """One rollout with its plants and steps."""
+        return self._get(f"{API}/rollouts/{rollout_id}", RolloutRead)
+
+    def list_rollouts(
+        self,
+        *,
+        status: str | None = None,
+        model: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> RolloutPage:
+        """One page of rollouts."""
+        params = {
+            "status": status, "model": model, "page_size": page_size, "page_token": page_token
+        }
+        return self._get(f"{API}/rollouts", RolloutPage, params)
+
+    def iter_rollouts(self, **filters: Any) -> Iterator[RolloutRead]:
+        """Every rollout matching the filters of :meth:`list_rollouts`."""
+        filters.pop("page_token", None)
+        return self._iterate(lambda t: self.list_rollouts(page_token=t, **filters))
+
+    def rollout_action(self, rollout_id: int, action: str, *, reason: str = "") -> RolloutRead:
+        """``pause``, ``resume`` or ``abort`` a rollout."""
+        if action not in ("pause", "resume", "abort"):
+            raise ValueError(f"unknown rollout action {action!r}")
+        return self._write(
+            "POST", f"{API}/rollouts/{rollout_id}/{action}", RolloutAction(reason=reason),
+            RolloutRead,
+        )
+
+    def rollback(
+        self,
+        model: str,
+        *,
+        plant: str | None = None,
+        fleet: bool = False,
+        to: int | None = None,
+        reason: str = "",
+    ) -> RollbackResult:
+        """Point champion back at one plant (``plant``) or every plant (``fleet=True``)."""
+        body = RollbackCreate(model=model, plant=plant, fleet=fleet, to=to, reason=reason)
+        return self._write("POST", f"{API}/rollbacks", body, RollbackResult)
+
+    def inventory(self, *, plant: str | None = None, model: str | None = None) -> InventoryList:
+        """Which model runs where, trained when, on what data, validated when, since when."""
+        return self._get(f"{API}/inventory", InventoryList, {"plant": plant, "model": model})
+
+    def create_webhook(
+        self, url: str, events: list[WebhookEvent], *, description: str = ""
+    ) -> WebhookCreated:
+        """Subscribe ``url`` to event types; the answer carries the signing secret, once."""
+        body = WebhookCreate(url=url, events=events, description=description)
+        return self._write("POST", f"{API}/webhooks", body, WebhookCreated)
+
+    def list_webhooks(self) -> WebhookPage:
+        """List the webhook subscriptions (without secrets)."""
+        return self._get(f"{API}/webhooks", WebhookPage)
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        """Remove a subscription."""
+        self._send("DELETE", f"{API}/webhooks/{webhook_id}")
 
 
 def _metric_filters(

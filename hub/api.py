@@ -11,6 +11,8 @@ from hub.health.routes import router as health_router
 from hub.metrics.routes import router as metrics_router
 from hub.recipes.routes import router as recipes_router
 from hub.registry.routes import router as registry_router
+from hub.rollouts.routes import router as rollouts_router
+from hub.webhooks.routes import router as webhooks_router
 
 ROUTERS = (
     health_router,
@@ -22,6 +24,8 @@ ROUTERS = (
     campaigns_router,
     governance_router,
     audit_router,
+    rollouts_router,
+    webhooks_router,
 )
 
 

@@ -119,6 +119,27 @@ class HubSettings(BaseSettings):
         description="YAML of the plants' cost policies (kind: cost) the business-impact "
         "page prices outcomes with; unset: counts only, no money.",
     )
+    fleet_worker: bool = Field(
+        True, description="Run the rollout engine and the webhook sender in the hub process."
+    )
+    rollout_poll_seconds: float = Field(
+        2.0, gt=0, description="How often the rollout engine advances active rollouts."
+    )
+    node_stale_seconds: float = Field(
+        900.0, gt=0, description="A plant silent longer than this is `stale` in the inventory."
+    )
+    webhook_poll_seconds: float = Field(
+        1.0, gt=0, description="How often the webhook sender drains the delivery outbox."
+    )
+    webhook_timeout_seconds: float = Field(
+        5.0, gt=0, description="Seconds a receiver has to answer one delivery."
+    )
+    webhook_backoff_seconds: float = Field(
+        2.0, gt=0, description="Delay before the first retry; doubles after each failure."
+    )
+    webhook_max_attempts: int = Field(
+        8, gt=0, description="Attempts after which a delivery is marked failed."
+    )
     host: str = Field("127.0.0.1", description="Interface `millwright hub serve` binds.")
     port: int = Field(8100, gt=0, lt=65536, description="Port `millwright hub serve` binds.")
     log_level: str = Field("INFO", description="Root log level (DEBUG, INFO, WARNING, ...).")

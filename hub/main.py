@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -39,6 +40,27 @@ def _purge_expired_idempotency_keys(app: FastAPI, settings: HubSettings) -> None
         return
     if purged:
         log.info("purged %d expired idempotency keys", purged)
+
+
+def _start_fleet_workers(app: FastAPI, settings: HubSettings) -> list[Any]:
+    """Start the rollout engine and the webhook sender (sessions from the app's factory)."""
+    from hub.rollouts.worker import RolloutWorker
+    from hub.webhooks.worker import WebhookSender
+
+    def sessions() -> Any:
+        return app.state.session_factory()
+
+    workers: list[Any] = [
+        RolloutWorker(
+            session_factory=sessions,
+            store=app.state.artifact_store,
+            poll_seconds=settings.rollout_poll_seconds,
+        ),
+        WebhookSender(settings=settings, session_factory=sessions),
+    ]
+    for fleet_worker in workers:
+        fleet_worker.start()
+    return workers
 
 
 def create_app(settings: HubSettings) -> FastAPI:
@@ -75,6 +97,7 @@ def create_app(settings: HubSettings) -> FastAPI:
                 store=app.state.artifact_store,
             )
             worker.start()
+        fleet = _start_fleet_workers(app, settings) if settings.fleet_worker else []
         _purge_expired_idempotency_keys(app, settings)
         # Startup objects (routes, schemas, validators) never die: keep them out of the
         # collector's way so full collections stay short under load.
@@ -84,6 +107,8 @@ def create_app(settings: HubSettings) -> FastAPI:
         finally:
             if worker is not None:
                 worker.stop()
+            for fleet_worker in fleet:
+                fleet_worker.stop()
             engine.dispose()
 
     public_docs = settings.public_docs

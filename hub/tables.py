@@ -10,6 +10,8 @@ from hub.idempotency import models as idempotency_models
 from hub.metrics import models as metrics_models
 from hub.recipes import models as recipes_models
 from hub.registry import models as registry_models
+from hub.rollouts import models as rollouts_models
+from hub.webhooks import models as webhooks_models
 
 metadata = Base.metadata
 
@@ -24,4 +26,6 @@ __all__ = [
     "metrics_models",
     "recipes_models",
     "registry_models",
+    "rollouts_models",
+    "webhooks_models",
 ]

@@ -25,6 +25,7 @@ from federation.demo.federation_steps import (
     start_supernodes,
     stop_supernodes,
 )
+from federation.demo.fleet_steps import fleet_rollout
 from federation.demo.governance_steps import govern_promotions, publish_policies
 from federation.demo.hub_steps import (
     assign_champions,
@@ -67,6 +68,7 @@ STEPS: list[Step] = [
     ("cross-plant metrics on the hub", show_hub_metrics),
     ("lines over OPC UA and MQTT", feed_lines),
     ("promotions: gate, four eyes, e-signature", govern_promotions),
+    ("fleet: rollout in waves, abort, rollback, webhooks", fleet_rollout),
     ("audit trail: verify, tamper, verify", verify_and_tamper_audit),
     ("print registry", print_registry),
     ("dashboards", show_dashboards),

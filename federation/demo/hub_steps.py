@@ -30,6 +30,9 @@ def prepare_environment(ctx: DemoContext) -> None:
     port = int(env.get("MILLWRIGHT_HUB_PORT") or free_port(8100))
     env["MILLWRIGHT_HUB_PORT"] = str(port)
     env["MILLWRIGHT_HUB_HOST"] = "127.0.0.1"
+    # The fleet step's rollout engine and webhook sender tick fast in the demo.
+    env.setdefault("MILLWRIGHT_HUB_ROLLOUT_POLL_SECONDS", "0.25")
+    env.setdefault("MILLWRIGHT_HUB_WEBHOOK_POLL_SECONDS", "0.2")
     ctx.env = env
     ctx.hub_url = f"http://127.0.0.1:{port}"
     ctx.hub_log = hub_dir / "hub.log"

@@ -10,10 +10,12 @@ from sqlalchemy.orm import Session
 
 from federation.errors import Conflict, InvalidInput
 from federation.schemas.events import EventIngestResult, PlantEventCreate, PlantEventRead
+from federation.schemas.rollouts import WebhookEvent
 from hub.db import commit_or_conflict
 from hub.events.models import PlantEvent
 from hub.pagination import decode_token, scalar_page
 from hub.registry import service as registry_service
+from hub.webhooks import service as webhooks_service
 
 
 def to_read(row: PlantEvent) -> PlantEventRead:
@@ -72,6 +74,13 @@ def ingest_events(
                     payload=event.model_dump(mode="json")["payload"],
                 )
             )
+            if event.kind.startswith("alert."):
+                webhooks_service.enqueue(
+                    session=session,
+                    event=WebhookEvent.ALERT_RECEIVED,
+                    data={"plant_id": plant_id, "event_id": event.id, "kind": event.kind,
+                          "payload": event.model_dump(mode="json")["payload"]},
+                )
             continue
         same = (
             old.kind == event.kind

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from federation.errors import Conflict, ErrorCode, Forbidden, InvalidInput, Unauthenticated
@@ -27,6 +27,7 @@ from federation.schemas.governance import (
     SignatureMeaning,
 )
 from federation.schemas.registry import AliasName
+from federation.schemas.rollouts import WebhookEvent
 from hub.audit import service as audit_service
 from hub.auth import service as auth_service
 from hub.db import commit_or_conflict, utcnow
@@ -36,7 +37,8 @@ from hub.governance.models import Promotion
 from hub.registry import service as registry_service
 from hub.registry.artifacts import ArtifactStore
 from hub.registry.models import ModelVersion
-from policies import Decision, PromotionGatePolicy, evaluate
+from hub.webhooks import service as webhooks_service
+from policies import Decision, Evidence, PromotionGatePolicy, evaluate, evidence_sha256
 
 
 class Promoted(NamedTuple):
@@ -245,6 +247,7 @@ def _decide(
     promotion.status = status.value
     if promotion.decided_at is None:
         promotion.decided_at = utcnow()
+    _announce_decision(promotion, status, why)
     return audit_service.entry(
         actor=actor,
         action="promotion.decide",
@@ -560,3 +563,60 @@ def break_glass(
     _apply(session, promotion, version, actor, flags=("break_glass",))
     commit_or_conflict(session, detail="the break-glass conflicted with a concurrent change")
     return Promoted(promotion, version)
+
+
+def rollback_champion(
+    *, session: Session, actor: str, user_id: int | None, version: ModelVersion, plant_id: str,
+    reason: str,
+) -> Promotion:
+    """Point a plant's champion back at a version that was live there before (flush only).
+
+    Used by fleet rollbacks (:mod:`hub.rollouts.flows`): recorded as an approved promotion
+    without gate, flagged ``rollback`` on the trail; the caller commits.
+    """
+    _check_target(version, plant_id)
+    empty = Evidence(plant=plant_id, product_line=None, values={})
+    digest = evidence_sha256(empty)
+    promotion = Promotion(
+        version_id=version.id,
+        plant_id=plant_id,
+        alias=AliasName.CHAMPION.value,
+        policy_ref=None,
+        status=PromotionStatus.APPROVED.value,
+        reason=reason,
+        requested_by=actor,
+        requested_by_user_id=user_id,
+        artifact_sha256=version.artifact_digest,
+        evidence={"plant": plant_id, "product_line": None, "values": {}, "sources": {}},
+        evidence_sha256=digest,
+        binding_sha256=service.binding_sha256(
+            version_id=version.id, artifact_sha256=version.artifact_digest, policy_ref=None,
+            evidence=digest,
+        ),
+        decision=None,
+        approvals_required=0,
+        approver_roles=[],
+        created_at=utcnow(),
+        decided_at=utcnow(),
+    )
+    session.add(promotion)
+    session.flush()
+    _apply(session, promotion, version, actor, flags=("rollback",))
+    return promotion
+
+
+def _announce_decision(promotion: Promotion, status: PromotionStatus, why: str) -> None:
+    """Queue the ``promotion.decided`` webhook in the decision's transaction (fleet hook)."""
+    session = object_session(promotion)
+    if session is None:  # pragma: no cover - a decided promotion is always in a session
+        return
+    session.flush()
+    webhooks_service.enqueue(
+        session=session,
+        event=WebhookEvent.PROMOTION_DECIDED,
+        data={
+            "promotion_id": promotion.id, "version_id": promotion.version_id,
+            "plant_id": promotion.plant_id, "alias": promotion.alias, "status": status.value,
+            "reason": why,
+        },
+    )

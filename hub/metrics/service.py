@@ -958,3 +958,42 @@ def recent_reports(
         stmt = stmt.where(records.model_name == model_name)
     stmt = stmt.order_by(records.window_start.desc()).limit(limit)
     return [dict(doc) for doc in session.scalars(stmt)]
+
+
+def latest_version_values(
+    *, session: Session, plant_id: str, model_name: str, model_version: str, kind: MetricKind
+) -> dict[str, tuple[float, dt.datetime]]:
+    """Return the newest whole-model value of each metric of one version at a plant.
+
+    Returns
+    -------
+    dict[str, tuple[float, datetime.datetime]]
+        Metric -> (value, window end), from the newest window that has it.
+    """
+    obs = MetricObservation
+    rows = session.execute(
+        select(obs.metric, obs.value, obs.window_end)
+        .where(
+            obs.plant_id == plant_id,
+            obs.model_name == model_name,
+            obs.model_version == model_version,
+            obs.kind == kind.value,
+            obs.subject.is_(None),
+        )
+        .order_by(obs.window_end.desc(), obs.id.desc())
+        .limit(500)
+    ).all()
+    out: dict[str, tuple[float, dt.datetime]] = {}
+    for metric, value, end in rows:
+        out.setdefault(metric, (float(value), end))
+    return out
+
+
+def last_report_at(*, session: Session, plant_id: str) -> dt.datetime | None:
+    """When the hub last received a metrics report from a plant (None: never)."""
+    return session.scalar(
+        select(MetricsReportRecord.received_at)
+        .where(MetricsReportRecord.plant_id == plant_id)
+        .order_by(MetricsReportRecord.seq.desc())
+        .limit(1)
+    )

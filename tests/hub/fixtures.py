@@ -110,7 +110,11 @@ def hub_settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         url = request.getfixturevalue("postgres_url")
         _truncate(url)
     return HubSettings(
-        database_url=url, artifact_root=artifacts, max_upload_bytes=64 * 1024, log_json=True
+        database_url=url,
+        artifact_root=artifacts,
+        max_upload_bytes=64 * 1024,
+        log_json=True,
+        fleet_worker=False,
     )
 
 

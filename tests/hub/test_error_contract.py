@@ -32,6 +32,8 @@ UNKNOWN = {
     "promotion_id": "987654",
     "policy_id": "no-such-policy",
     "policy_version": "987654",
+    "rollout_id": "987654",
+    "webhook_id": "987654",
 }
 # Routes whose path names no stored entity, or that create the entity the path names.
 NO_404 = {
@@ -85,6 +87,8 @@ def test_unknown_ids_are_404_everywhere(client: TestClient, app: FastAPI, tokens
             kwargs["json"] = {"signing_secret": "x"}
         elif method == "POST" and path.endswith("/metrics-reports/batch"):
             kwargs["json"] = {"reports": [metrics_body(metrics_report(UNKNOWN["plant_id"]))]}
+        elif method == "POST" and "/rollouts/" in path:
+            kwargs["json"] = {"reason": "x"}
         elif method == "POST":
             kwargs["json"] = {
                 "events": [{"id": "e", "kind": "k", "occurred_at": "2026-01-01T00:00:00Z"}]

@@ -16,8 +16,10 @@ Every public function takes the session first (keyword-only), returns rows or ra
 
 from hub.registry.service.aliases import (
     delete_alias,
+    drop_alias,
     find_alias,
     get_alias_or_raise,
+    list_alias_rows,
     list_aliases,
     list_aliases_of,
     point_alias,
@@ -83,6 +85,7 @@ __all__ = [
     "create_version",
     "create_versions",
     "delete_alias",
+    "drop_alias",
     "find_alias",
     "delete_tag",
     "diff_versions",
@@ -99,6 +102,7 @@ __all__ = [
     "get_version_by_label_or_raise",
     "get_version_or_raise",
     "get_version_read_or_raise",
+    "list_alias_rows",
     "list_aliases",
     "list_aliases_of",
     "list_assignments",

@@ -193,3 +193,36 @@ def list_aliases(*, session: Session, plant_id: str) -> list[Alias]:
     get_plant_or_raise(session=session, plant_id=plant_id)
     stmt = select(Alias).where(Alias.plant_id == plant_id).order_by(Alias.model_id, Alias.alias)
     return list(session.scalars(stmt).unique())
+
+
+def drop_alias(*, session: Session, plant_id: str, model_id: int, alias: AliasName) -> bool:
+    """Remove a challenger or shadow alias inside the caller's transaction (flush only).
+
+    Returns
+    -------
+    bool
+        Whether there was one.
+    """
+    refuse_champion(alias)
+    row = session.get(Alias, (plant_id, model_id, alias.value))
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
+
+
+def list_alias_rows(
+    *,
+    session: Session,
+    alias: AliasName,
+    model_id: int | None = None,
+    plant_id: str | None = None,
+) -> list[Alias]:
+    """Every alias of one name across the fleet (optionally one model or plant), by plant."""
+    stmt = select(Alias).where(Alias.alias == alias.value)
+    if model_id is not None:
+        stmt = stmt.where(Alias.model_id == model_id)
+    if plant_id is not None:
+        stmt = stmt.where(Alias.plant_id == plant_id)
+    return list(session.scalars(stmt.order_by(Alias.plant_id, Alias.model_id)).unique())

@@ -86,6 +86,17 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("POST", "/api/v1/promotions/{promotion_id}/approve"): {A, D, E},
     ("POST", "/api/v1/promotions/{promotion_id}/reject"): {A, D, E},
     ("GET", "/api/v1/plants/{plant_id}/lifecycle"): {A, D, E, P},
+    ("POST", "/api/v1/rollouts"): {A, D},
+    ("GET", "/api/v1/rollouts"): {A, D, E},
+    ("GET", "/api/v1/rollouts/{rollout_id}"): {A, D, E},
+    ("POST", "/api/v1/rollouts/{rollout_id}/pause"): {A, D},
+    ("POST", "/api/v1/rollouts/{rollout_id}/resume"): {A, D},
+    ("POST", "/api/v1/rollouts/{rollout_id}/abort"): {A, D},
+    ("POST", "/api/v1/rollbacks"): {A, D},
+    ("GET", "/api/v1/inventory"): {A, D, E},
+    ("POST", "/api/v1/webhooks"): {A},
+    ("GET", "/api/v1/webhooks"): {A},
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): {A},
     ("GET", "/api/v1/audit"): {A, E},
 }
 
@@ -105,6 +116,8 @@ PARAMS = {
     "promotion_id": "1",
     "policy_id": "promotion-default",
     "policy_version": "1",
+    "rollout_id": "1",
+    "webhook_id": "1",
 }
 
 

@@ -1,0 +1,253 @@
+"""Wire models of fleet operations: rollouts, rollbacks, the model inventory and webhooks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from federation.schemas.common import Identifier, Page, Slug, WireModel
+
+# ---------------------------------------------------------------- rollouts
+
+
+class RolloutStatus(StrEnum):
+    """Where a rollout is."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    HALTED = "halted"
+    ABORTED = "aborted"
+    COMPLETED = "completed"
+
+    @property
+    def active(self) -> bool:
+        """Whether the rollout still holds its plants (a halted one does until aborted)."""
+        return self in (RolloutStatus.RUNNING, RolloutStatus.PAUSED, RolloutStatus.HALTED)
+
+
+class PlantStage(StrEnum):
+    """Where one plant of a rollout is."""
+
+    PENDING = "pending"
+    SHADOW = "shadow"
+    CANARY = "canary"
+    PROMOTING = "promoting"
+    CHAMPION = "champion"
+    DONE = "done"
+    HALTED = "halted"
+    ROLLED_BACK = "rolled_back"
+    SKIPPED = "skipped"
+
+    @property
+    def settled(self) -> bool:
+        """Whether the plant has finished its wave (successfully or not)."""
+        return self in (PlantStage.CHAMPION, PlantStage.DONE)
+
+
+class RolloutCreate(WireModel):
+    """Start a rollout of one version under a rollout plan (policy ``id@version``)."""
+
+    plan: str = Field(min_length=3, max_length=140, description="Rollout plan, id@version.")
+    version_id: int = Field(gt=0)
+    gate: str | None = Field(
+        None,
+        min_length=3,
+        max_length=140,
+        description="Promotion gate (id@version) the champion step goes through; the "
+        "governance flow decides it (approvals, if the gate wants them).",
+    )
+    plants: list[Identifier] | None = Field(
+        None, min_length=1, max_length=1000, description="The fleet; default: every plant."
+    )
+    reason: str = Field("", max_length=2000)
+
+
+class RolloutPlantRead(WireModel):
+    """One plant of a rollout."""
+
+    plant_id: str
+    wave: int
+    wave_name: str
+    stage: PlantStage
+    stage_started_at: dt.datetime | None
+    previous_version_id: int | None
+    promotion_id: int | None
+    detail: str
+
+
+class RolloutStepRead(WireModel):
+    """One recorded transition or decision of a rollout."""
+
+    seq: int
+    at: dt.datetime
+    plant_id: str | None
+    action: str
+    from_stage: str | None
+    to_stage: str | None
+    reason: str
+
+
+class RolloutRead(WireModel):
+    """A rollout with its plants (and, on the detail view, its steps)."""
+
+    id: int
+    model: str
+    version_id: int
+    version: str
+    plan: str
+    gate: str | None
+    status: RolloutStatus
+    current_wave: int
+    waves: list[str]
+    failure_handling: str
+    detail: str
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    finished_at: dt.datetime | None
+    plants: list[RolloutPlantRead]
+    steps: list[RolloutStepRead] = Field(default_factory=list)
+
+
+class RolloutPage(Page[RolloutRead]):
+    """A page of rollouts, newest first."""
+
+
+class RolloutAction(WireModel):
+    """Why a rollout is paused, resumed or aborted (recorded on the audit trail)."""
+
+    reason: str = Field("", max_length=2000)
+
+
+# ---------------------------------------------------------------- rollbacks
+
+
+class RollbackCreate(WireModel):
+    """Point champion back at one plant, or the whole fleet, in one call."""
+
+    model: Slug
+    plant: Identifier | None = None
+    fleet: bool = False
+    to: int | None = Field(
+        None, gt=0, description="Version id to return to; default: the previous champion."
+    )
+    reason: str = Field("", max_length=2000)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RollbackCreate:
+        if (self.plant is None) == (not self.fleet):
+            raise ValueError("name either plant or fleet: true")
+        return self
+
+
+class RollbackRead(WireModel):
+    """One plant's rollback."""
+
+    id: int
+    model: str
+    plant_id: str
+    from_version_id: int | None
+    to_version_id: int
+    to_version: str
+    rollout_id: int | None
+    reason: str
+    created_by: str
+    created_at: dt.datetime
+
+
+class RollbackResult(WireModel):
+    """Every plant a rollback call changed."""
+
+    items: list[RollbackRead]
+
+
+# ---------------------------------------------------------------- inventory
+
+
+class InventoryRow(WireModel):
+    """Which model runs where, trained when, on what data, validated when, since when."""
+
+    plant_id: str
+    model: str
+    version_id: int
+    version: str
+    serving_since: dt.datetime
+    previous_version: str | None
+    trained_at: dt.datetime
+    training_data_fingerprint: str
+    parent_version: str | None
+    lineage: list[str] = Field(description="Version labels from the root baseline to this one.")
+    recipe_id: int | None
+    last_validated_at: dt.datetime | None
+    last_validation: str | None = Field(description="The decision summary that admitted it.")
+    estimated: dict[str, float] = Field(default_factory=dict)
+    realized: dict[str, float] = Field(default_factory=dict)
+    last_report_at: dt.datetime | None
+    stale: bool
+    rollout_id: int | None
+    rollout_stage: str | None
+
+
+class InventoryList(WireModel):
+    """The inventory, one row per plant x model that has a champion."""
+
+    items: list[InventoryRow]
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+class WebhookEvent(StrEnum):
+    """Event types a subscription can ask for."""
+
+    ROLLOUT_STARTED = "rollout.started"
+    ROLLOUT_WAVE_ADVANCED = "rollout.wave_advanced"
+    ROLLOUT_ABORTED = "rollout.aborted"
+    ROLLOUT_COMPLETED = "rollout.completed"
+    ROLLBACK = "rollback.completed"
+    PROMOTION_DECIDED = "promotion.decided"
+    ALERT_RECEIVED = "alert.received"
+
+
+class WebhookCreate(WireModel):
+    """Subscribe an http(s) URL to event types."""
+
+    url: str = Field(min_length=8, max_length=2000)
+    events: list[WebhookEvent] = Field(min_length=1, max_length=len(WebhookEvent))
+    description: str = Field("", max_length=500)
+
+
+class WebhookRead(WireModel):
+    """A subscription (its secret is shown only when it is created)."""
+
+    id: int
+    url: str
+    events: list[WebhookEvent]
+    description: str
+    active: bool
+    created_by: str
+    created_at: dt.datetime
+    pending: int = 0
+    delivered: int = 0
+    failed: int = 0
+
+
+class WebhookCreated(WebhookRead):
+    """Answer to a subscription: the signing secret (``whsec_...``), shown this once."""
+
+    secret: str
+
+
+class WebhookPage(Page[WebhookRead]):
+    """A page of subscriptions."""
+
+
+class WebhookPayload(WireModel):
+    """The body of every delivery (Standard Webhooks: ``type``, ``timestamp``, ``data``)."""
+
+    type: WebhookEvent
+    timestamp: dt.datetime
+    data: dict[str, Any]

@@ -1,0 +1,1 @@
+"""Fleet rollouts in waves, one-call rollbacks and the model inventory."""

@@ -1,0 +1,1 @@
+"""Signed webhooks (Standard Webhooks) delivered through a durable outbox."""
