@@ -8,9 +8,11 @@ benchmarks put there (``authz.hub``, ``fuzz.hub``, ``chaos``, ``egress``, ``offl
   moment, 20 times (5 with ``--quick``); every acknowledged id must have its log row.
 * ``predict_p99_ms_with_durable_ack`` beside ``predict_p99_ms_previous``: single-record AI4I
   predicts from one keep-alive client (and four, under ``predict_latency``), the same client
-  and node as the kills. The previous figure was measured with this harness on the code
-  before durable acks (commit ee23eb1, rows committed after the answer), on the same
-  machine; both runs are on a shared 2-core VM, so compare them with the load average.
+  and node as the kills. Both nodes run side by side and the requests alternate between
+  them, so a load spike of the shared machine hits both alike: "previous" is this tree with
+  the log writer, flows and routes of commit ee23eb1 (answered before the commit,
+  ``synchronous=NORMAL``), "durable" is this branch (answered after the group commit,
+  ``synchronous=FULL``); a third node shows durable acks with ``NORMAL``.
 * ``authz.node``: the node's authorization matrix (every route x role, anonymous, revoked,
   unknown and non-bearer keys); ``leaks`` counts calls that broke it.
 * ``fuzz.node``: schemathesis over the node's own OpenAPI document with a line key, 10,000
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -32,15 +35,13 @@ from typing import Any
 
 RESULTS = Path(__file__).parent / "results" / "reliability.json"
 
-# Measured with tests/plant_node/serving/sigkill.py on commit ee23eb1 (acknowledged before
-# the commit), same VM, load average ~10 on 2 cores: 1 client / 4 clients.
-PREVIOUS = {
-    "commit": "ee23eb1",
-    "one_client": {"requests": 1500, "p50_ms": 19.33, "p99_ms": 48.145, "throughput_rps": 47.5},
-    "four_clients": {"requests": 2000, "p50_ms": 13.544, "p99_ms": 123.901,
-                     "throughput_rps": 125.0},
-    "sigkill": {"kills": 6, "acknowledged": 423, "acknowledged_lost": 2},
-}  # fmt: skip
+# The answer-before-commit path the durable ack replaced (the commit before it).
+PREVIOUS_COMMIT = "ee23eb1"
+PREVIOUS_FILES = (
+    "plant_node/serving/logwriter.py",
+    "plant_node/serving/flows.py",
+    "plant_node/serving/routes.py",
+)
 
 
 def merge(path: Path, update: dict[str, Any]) -> dict[str, Any]:
@@ -166,16 +167,37 @@ def fuzz(cases: int = 10_000) -> dict[str, Any]:
     return node
 
 
+def _latency_nodes(root: Path) -> dict[str, tuple[Path, Path, dict[str, str]]]:
+    """The nodes compared: previous (ee23eb1's ack path), durable (FULL), durable (NORMAL)."""
+    from tests.plant_node.serving.sigkill import REPO, prepare_node
+
+    old = root / "previous-tree"
+    old.mkdir()
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=REPO, check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    for path in PREVIOUS_FILES:
+        blob = subprocess.run(
+            ["git", "show", f"{PREVIOUS_COMMIT}:{path}"], cwd=REPO, check=True, capture_output=True
+        )
+        (old / path).write_bytes(blob.stdout)
+    normal = {"MILLWRIGHT_NODE_SQLITE_SYNCHRONOUS": "NORMAL"}
+    return {
+        "previous": (old, prepare_node(root / "a"), normal),
+        "durable": (REPO, prepare_node(root / "b"), {}),
+        "durable_normal": (REPO, prepare_node(root / "c"), normal),
+    }
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """Run the node's reliability measurements, print a table, merge the JSON."""
-    from tests.plant_node.serving.sigkill import measure_latency, prepare_node, run_kills
+    from tests.plant_node.serving.sigkill import compare_latency, prepare_node, run_kills
 
     load_start = os.getloadavg()
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
         data_dir = prepare_node(Path(tmp))
-        one = measure_latency(data_dir, requests=500 if quick else 1500, clients=1)
-        four = measure_latency(data_dir, requests=800 if quick else 1600, clients=4)
+        ab = compare_latency(_latency_nodes(Path(tmp)), rounds=4 if quick else 8)
+        one, four = ab["durable"]["one_client"], ab["durable"]["four_clients"]
         started = time.perf_counter()
         kills = run_kills(data_dir, kills=5 if quick else 20, clients=3, seed=18)
         kill_s = time.perf_counter() - started
@@ -189,10 +211,10 @@ def run(quick: bool = False) -> dict[str, Any]:
         "wall_s": round(kill_s, 1),
     }
     out["predict_p99_ms_with_durable_ack"] = one["p99_ms"]
-    out["predict_p99_ms_previous"] = PREVIOUS["one_client"]["p99_ms"]  # type: ignore[index]
+    out["predict_p99_ms_previous"] = ab["previous"]["one_client"]["p99_ms"]
     out["predict_latency"] = {
-        "durable_ack": {"one_client": one, "four_clients": four, "sqlite_synchronous": "FULL"},
-        "previous": PREVIOUS,
+        "interleaved_ab": ab,
+        "previous_commit": "ee23eb1",
         "client": "http.client keep-alive, single-record AI4I bodies, line key",
     }
     out["authz"] = {"node": authz_node()}
@@ -207,7 +229,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         ("predict_p99_ms_with_durable_ack", out["predict_p99_ms_with_durable_ack"]),
         ("predict_p99_ms_previous", out["predict_p99_ms_previous"]),
         ("4 clients p99 ms (durable / previous)",
-         f"{four['p99_ms']} / {PREVIOUS['four_clients']['p99_ms']}"),  # type: ignore[index]
+         f"{four['p99_ms']} / {ab['previous']['four_clients']['p99_ms']}"),
         ("authz.node.routes_covered", f"{out['authz']['node']['routes_covered']}"
                                       f" of {out['authz']['node']['routes']}"),
         ("authz.node.leaks", out["authz"]["node"]["leaks"]),

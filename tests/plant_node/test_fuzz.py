@@ -57,8 +57,10 @@ def fuzz_node(cases: int, seed: int = 18) -> dict[str, Any]:
         with TestClient(app):
             schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers=headers)
             operations = [r.ok() for r in schema.get_all_operations()]  # type: ignore[union-attr]
-            per_op = max(1, cases // len(operations))
-            for operation in operations:
+            for index, operation in enumerate(operations):
+                # An operation with few distinct inputs (no parameters) ends early; what it
+                # leaves of the budget goes to the ones after it.
+                per_op = max(1, -(-(cases - out["cases"]) // (len(operations) - index)))
 
                 @settings(
                     max_examples=per_op,
@@ -92,7 +94,7 @@ def fuzz_node(cases: int, seed: int = 18) -> dict[str, Any]:
 
 
 def test_fuzz_the_node_api_short_profile() -> None:
-    result = fuzz_node(600)
+    result = fuzz_node(520)
 
     assert result["cases"] >= 500
     assert result["server_errors"] == 0, result["problems"]

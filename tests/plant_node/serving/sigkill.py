@@ -67,23 +67,30 @@ def ai4i_bodies(n: int = 50) -> list[bytes]:
     return out
 
 
-def start_node(data_dir: Path, port: int, **env_extra: str) -> subprocess.Popen[bytes]:
-    """Start ``millwright node serve`` on ``port`` with a line key; wait until it is ready."""
+def start_node(
+    data_dir: Path,
+    port: int,
+    repo: Path = REPO,
+    extra: dict[str, str] | None = None,
+    **env_extra: str,
+) -> subprocess.Popen[bytes]:
+    """Start ``millwright node serve`` (of the code in ``repo``) on ``port``; wait until ready."""
     keys = [{"role": "line", "name": "sigkill", "key": LINE_KEY}]
     env = {
         **os.environ,
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(repo),
         "MILLWRIGHT_NODE_BOOTSTRAP_KEYS": json.dumps(keys),
         "MILLWRIGHT_NODE_OUTBOX_ENABLED": "false",
         "MILLWRIGHT_NODE_SCHEDULER_ENABLED": "false",
         "MILLWRIGHT_NODE_EXPLAIN": "off",
         "MILLWRIGHT_NODE_HUB_URL": f"http://127.0.0.1:{_free_port()}",  # nobody: cache only
+        **(extra or {}),
         **env_extra,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "millwright", "node", "serve", "--plant", "sigkill",
          "--data-dir", str(data_dir), "--port", str(port)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 180  # a loaded CI machine starts a node slowly
     while time.monotonic() < deadline:
@@ -179,7 +186,7 @@ def run_kills(
     for _ in range(kills):
         port = _free_port()
         started = time.monotonic()
-        proc = start_node(data_dir, port, **(env or {}))
+        proc = start_node(data_dir, port, extra=env)
         report.restart_s.append(time.monotonic() - started)
         acked: list[list[str]] = [[] for _ in range(clients)]
         stop = threading.Event()
@@ -209,7 +216,7 @@ def measure_latency(
 ) -> dict[str, Any]:
     """p50/p99 of single-record predicts against a fresh node (the same client as the kills)."""
     port = _free_port()
-    proc = start_node(data_dir, port, **(env or {}))
+    proc = start_node(data_dir, port, extra=env)
     bodies = ai4i_bodies()
     latencies: list[list[float]] = [[] for _ in range(clients)]
 
@@ -242,3 +249,63 @@ def measure_latency(
         "p99_ms": round(flat[min(len(flat) - 1, int(len(flat) * 0.99))], 3),
         "throughput_rps": round(len(flat) / elapsed, 1),
     }
+
+
+def _burst(port: int, bodies: list[bytes], n: int, clients: int, out: list[float]) -> float:
+    def loop() -> None:
+        client = LineClient(port)
+        for i in range(n):
+            t0 = time.perf_counter()
+            client.predict(bodies[i % len(bodies)])
+            out.append((time.perf_counter() - t0) * 1000)
+        client.close()
+
+    threads = [threading.Thread(target=loop) for _ in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started
+
+
+def compare_latency(
+    nodes: dict[str, tuple[Path, Path, dict[str, str]]], *, rounds: int = 8, per_round: int = 60
+) -> dict[str, Any]:
+    """Latency of several nodes measured side by side: requests alternate between them.
+
+    ``nodes`` maps a name to (code checkout, data directory, extra env). Every round sends
+    ``per_round`` requests from one client, then ``per_round // 2`` from each of four, to
+    each node in turn (order flipped every round), so a load spike hits all of them alike.
+    """
+    bodies = ai4i_bodies()
+    procs: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    lat: dict[str, dict[int, list[float]]] = {n: {1: [], 4: []} for n in nodes}
+    spent: dict[str, dict[int, float]] = {n: {1: 0.0, 4: 0.0} for n in nodes}
+    try:
+        for name, (repo, data_dir, env) in nodes.items():
+            port = _free_port()
+            procs[name] = (start_node(data_dir, port, repo, env), port)
+            _burst(port, bodies, 30, 1, [])  # warm-up
+        names = list(nodes)
+        for rnd in range(rounds):
+            for name in names if rnd % 2 == 0 else names[::-1]:
+                port = procs[name][1]
+                spent[name][1] += _burst(port, bodies, per_round, 1, lat[name][1])
+                spent[name][4] += _burst(port, bodies, per_round // 4, 4, lat[name][4])
+    finally:
+        for proc, _ in procs.values():
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    out: dict[str, Any] = {}
+    for name, per in lat.items():
+        out[name] = {}
+        for clients, values in per.items():
+            v = sorted(values)
+            out[name]["one_client" if clients == 1 else "four_clients"] = {
+                "requests": len(v),
+                "p50_ms": round(v[len(v) // 2], 2),
+                "p99_ms": round(v[min(len(v) - 1, int(len(v) * 0.99))], 2),
+                "throughput_rps": round(len(v) / spent[name][clients], 1),
+            }
+    return out
