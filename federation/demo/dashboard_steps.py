@@ -8,6 +8,7 @@ in with the admin token the demo prints at the end.
 from __future__ import annotations
 
 import re
+import ssl
 
 import httpx
 
@@ -22,7 +23,9 @@ def dashboard_url(hub_url: str) -> str:
     return f"{hub_url.rstrip('/')}/ui/fleet"
 
 
-def check_dashboards(hub_url: str, token: str, *, timeout: float = 5.0) -> list[int]:
+def check_dashboards(
+    hub_url: str, token: str, *, timeout: float = 5.0, verify: ssl.SSLContext | bool = True
+) -> list[int]:
     """Sign in with ``token`` and load :data:`PAGES`; return their status codes.
 
     Raises
@@ -30,7 +33,7 @@ def check_dashboards(hub_url: str, token: str, *, timeout: float = 5.0) -> list[
     DemoError
         When sign-in fails or a page does not answer 200.
     """
-    with httpx.Client(base_url=hub_url, timeout=timeout) as client:
+    with httpx.Client(base_url=hub_url, timeout=timeout, verify=verify) as client:
         form = client.get("/ui/sign-in")
         match = re.search(r'name="csrf" value="([^"]+)"', form.text)
         if form.status_code != 200 or match is None:
@@ -48,7 +51,7 @@ def check_dashboards(hub_url: str, token: str, *, timeout: float = 5.0) -> list[
 
 def show_dashboards(ctx: DemoContext) -> None:
     """Load the fleet and impact pages as the admin, then print the dashboard URL."""
-    check_dashboards(ctx.hub_url, ctx.admin_token)
+    check_dashboards(ctx.hub_url, ctx.admin_token, verify=ctx.verify)  # the demo's CA, pinned
     ctx.console.print(
         f"dashboards: {dashboard_url(ctx.hub_url)}  (sign in with the admin token; with "
         "--keep-running it is printed below)"

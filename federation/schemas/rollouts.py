@@ -8,7 +8,16 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from federation.schemas.common import Identifier, Page, Slug, WireModel
+from federation.schemas.common import (
+    DbId,
+    Identifier,
+    InputModel,
+    Label,
+    Page,
+    Slug,
+    Text,
+    WireModel,
+)
 
 # ---------------------------------------------------------------- rollouts
 
@@ -47,12 +56,12 @@ class PlantStage(StrEnum):
         return self in (PlantStage.CHAMPION, PlantStage.DONE)
 
 
-class RolloutCreate(WireModel):
+class RolloutCreate(InputModel):
     """Start a rollout of one version under a rollout plan (policy ``id@version``)."""
 
-    plan: str = Field(min_length=3, max_length=140, description="Rollout plan, id@version.")
-    version_id: int = Field(gt=0)
-    gate: str | None = Field(
+    plan: Label = Field(min_length=3, max_length=140, description="Rollout plan, id@version.")
+    version_id: DbId
+    gate: Label | None = Field(
         None,
         min_length=3,
         max_length=140,
@@ -62,7 +71,7 @@ class RolloutCreate(WireModel):
     plants: list[Identifier] | None = Field(
         None, min_length=1, max_length=1000, description="The fleet; default: every plant."
     )
-    reason: str = Field("", max_length=2000)
+    reason: Text = Field("", max_length=2000)
 
 
 class RolloutPlantRead(WireModel):
@@ -116,25 +125,25 @@ class RolloutPage(Page[RolloutRead]):
     """A page of rollouts, newest first."""
 
 
-class RolloutAction(WireModel):
+class RolloutAction(InputModel):
     """Why a rollout is paused, resumed or aborted (recorded on the audit trail)."""
 
-    reason: str = Field("", max_length=2000)
+    reason: Text = Field("", max_length=2000)
 
 
 # ---------------------------------------------------------------- rollbacks
 
 
-class RollbackCreate(WireModel):
+class RollbackCreate(InputModel):
     """Point champion back at one plant, or the whole fleet, in one call."""
 
     model: Slug
     plant: Identifier | None = None
     fleet: bool = False
-    to: int | None = Field(
-        None, gt=0, description="Version id to return to; default: the previous champion."
+    to: DbId | None = Field(
+        None, description="Version id to return to; default: the previous champion."
     )
-    reason: str = Field("", max_length=2000)
+    reason: Text = Field("", max_length=2000)
 
     @model_validator(mode="after")
     def _one_target(self) -> RollbackCreate:
@@ -212,12 +221,12 @@ class WebhookEvent(StrEnum):
     ALERT_RECEIVED = "alert.received"
 
 
-class WebhookCreate(WireModel):
+class WebhookCreate(InputModel):
     """Subscribe an http(s) URL to event types."""
 
-    url: str = Field(min_length=8, max_length=2000)
+    url: Label = Field(min_length=8, max_length=2000)
     events: list[WebhookEvent] = Field(min_length=1, max_length=len(WebhookEvent))
-    description: str = Field("", max_length=500)
+    description: Text = Field("", max_length=500)
 
 
 class WebhookRead(WireModel):

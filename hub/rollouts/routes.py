@@ -17,7 +17,7 @@ from federation.schemas.rollouts import (
     RolloutStatus,
 )
 from hub.config import API_PREFIX
-from hub.deps import PageSizeDep, PrincipalDep, SessionDep, SettingsDep
+from hub.deps import IdPath, PageSizeDep, PrincipalDep, SessionDep, SettingsDep
 from hub.rollouts import flows, inventory, service
 from hub.rollouts.permissions import ReadFleet, RunRollouts
 
@@ -50,7 +50,7 @@ def list_rollouts(
 
 
 @router.get("/rollouts/{rollout_id}", response_model=RolloutRead, dependencies=[ReadFleet])
-def get_rollout(rollout_id: int, session: SessionDep) -> RolloutRead:
+def get_rollout(rollout_id: IdPath, session: SessionDep) -> RolloutRead:
     """One rollout with its plants and every recorded step."""
     row = service.get_rollout_or_raise(session=session, rollout_id=rollout_id)
     return service.rollout_read(session=session, rollout=row, steps=True)
@@ -58,7 +58,7 @@ def get_rollout(rollout_id: int, session: SessionDep) -> RolloutRead:
 
 def _action(
     action: Literal["pause", "resume", "abort"],
-    rollout_id: int,
+    rollout_id: IdPath,
     body: RolloutAction | None,
     session: SessionDep,
     principal: PrincipalDep,
@@ -75,7 +75,7 @@ def _action(
 
 @router.post("/rollouts/{rollout_id}/pause", response_model=RolloutRead, dependencies=[RunRollouts])
 def pause_rollout(
-    rollout_id: int,
+    rollout_id: IdPath,
     session: SessionDep,
     principal: PrincipalDep,
     body: RolloutAction | None = None,
@@ -88,7 +88,7 @@ def pause_rollout(
     "/rollouts/{rollout_id}/resume", response_model=RolloutRead, dependencies=[RunRollouts]
 )
 def resume_rollout(
-    rollout_id: int,
+    rollout_id: IdPath,
     session: SessionDep,
     principal: PrincipalDep,
     body: RolloutAction | None = None,
@@ -99,7 +99,7 @@ def resume_rollout(
 
 @router.post("/rollouts/{rollout_id}/abort", response_model=RolloutRead, dependencies=[RunRollouts])
 def abort_rollout(
-    rollout_id: int,
+    rollout_id: IdPath,
     session: SessionDep,
     principal: PrincipalDep,
     body: RolloutAction | None = None,

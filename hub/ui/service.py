@@ -46,7 +46,10 @@ RECENT_REPORTS = 24
 def _gate(gates: list[dict[str, Any]]) -> Gate | None:
     for g in gates:
         try:
-            return Gate(metric=str(g["metric"]), op=str(g["op"]), threshold=float(g["threshold"]))
+            # Recipe gates are policies.Gate rules on an evidence path ("validation.rmse");
+            # the reports' metric is the part after the evidence family ("rmse").
+            metric = str(g["metric"]).split(".", 1)[-1]
+            return Gate(metric=metric, op=str(g["op"]), threshold=float(g["threshold"]))
         except (KeyError, TypeError, ValueError):
             continue
     return None

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from federation.schemas.rollouts import WebhookCreate, WebhookCreated, WebhookPage
 from hub.config import API_PREFIX
-from hub.deps import ActorDep, PageSizeDep, SessionDep
+from hub.deps import ActorDep, IdPath, PageSizeDep, SessionDep
 from hub.webhooks import service
 from hub.webhooks.permissions import ManageWebhooks
 
@@ -38,7 +38,7 @@ def list_webhooks(
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, dependencies=[ManageWebhooks])
-def delete_webhook(webhook_id: int, session: SessionDep, actor: ActorDep) -> Response:
+def delete_webhook(webhook_id: IdPath, session: SessionDep, actor: ActorDep) -> Response:
     """Remove a subscription and its undelivered events."""
     service.delete_subscription(session=session, webhook_id=webhook_id, actor=actor)
     return Response(status_code=204)

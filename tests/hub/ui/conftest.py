@@ -161,7 +161,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists() or shutil.which("chromium") is None:
         pytest.fail("Debian's Chromium (/usr/bin/chromium) is needed: apt-get install chromium")

@@ -27,6 +27,7 @@ EXPECTED: dict[tuple[str, str], set[NodeRole] | str] = {
     ("POST", "/v1/feedback"): {L, E},
     ("POST", "/v1/outcomes"): {L, E},
     ("GET", "/v1/alerts"): {L, E, M},
+    ("GET", "/v1/connectors"): {L, E, M},
     ("GET", "/v1/monitoring/chunks"): {L, E, M},
     ("GET", "/v1/rollout"): {L, E, M},
     ("POST", "/v1/rollout"): {E},

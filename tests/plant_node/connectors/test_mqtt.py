@@ -21,6 +21,7 @@ from tests.plant_node.connectors.conftest import (
     write_mapping,
 )
 from tests.plant_node.connectors.peers import Mosquitto
+from tests.plant_node.keys import auth
 from tests.plant_node.serving.conftest import logistic_score
 
 
@@ -41,7 +42,9 @@ def _metric(client: TestClient, name: str, **labels: str) -> float:
 
 
 def _app(settings: NodeSettings, mapping: Path) -> TestClient:
-    return TestClient(create_app(settings.model_copy(update={"connectors": [mapping]})))
+    return TestClient(
+        create_app(settings.model_copy(update={"connectors": [mapping]})), headers=auth()
+    )
 
 
 def test_good_bad_and_sparkplug_messages(

@@ -17,6 +17,7 @@ from plant_node.outbox.models import OutboxItem
 from tests.plant_node.connectors.conftest import wait_for, write_mapping
 from tests.plant_node.connectors.peers import Mosquitto, Plc
 from tests.plant_node.connectors.test_mqtt import _metric
+from tests.plant_node.keys import auth
 
 CMAPSS_FIELDS = ["unit", "cycle", "setting_1", "setting_2", "setting_3",
                  *(f"s{i}" for i in range(1, 22))]  # fmt: skip
@@ -85,7 +86,7 @@ def test_secure_plc_readings_restart_and_broker_down(
     mes = listener_factory(broker.port, [f"{prefix}/predictions"])
     settings = served_settings.model_copy(update={"connectors": [mapping]})
     try:
-        with TestClient(create_app(settings)) as client:
+        with TestClient(create_app(settings), headers=auth()) as client:
             wait_for(lambda: _status(client, "opcua")["state"] == "connected")
             wait_for(lambda: _status(client, "mqtt")["state"] == "connected")
             ts = datetime.now(UTC)

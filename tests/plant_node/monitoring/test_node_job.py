@@ -246,7 +246,11 @@ def test_monitoring_knobs_come_from_the_recipe_unless_the_node_sets_them(
     # the scheduler's child process must not turn defaults into explicit overrides
     assert "monitor_chunk_size" not in child
     assert child_settings(node)["monitor_chunk_size"] == 100
-    assert NodeSettings(**child_settings(node)).model_fields_set == node.model_fields_set
+    # every explicit setting travels, except the keys: the monitoring child serves no requests
+    assert NodeSettings(**child_settings(node)).model_fields_set == (
+        node.model_fields_set - {"bootstrap_keys"}
+    )
+    assert "bootstrap_keys" not in child_settings(node)
     (installed,) = node.cache_path.glob("cmapss/*/recipe.json")
     installed.write_text("{not json")
     assert monitoring_knobs(bare, target) == MonitoringKnobs()
