@@ -9,6 +9,7 @@ everything else was rolled back, so a wrong secret changes nothing but the audit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
@@ -147,30 +148,20 @@ def request_promotion(
         status = PromotionStatus.APPROVED
     else:
         status = PromotionStatus.PENDING_APPROVAL
-    now = utcnow()
-    promotion = Promotion(
-        version_id=version.id,
+    promotion = _new_promotion(
+        version=version,
         plant_id=promotion_in.plant_id,
         alias=promotion_in.alias.value,
         policy_ref=ref,
-        status=status.value,
+        status=status,
         reason=promotion_in.reason,
-        requested_by=actor,
-        requested_by_user_id=principal.user_id,
-        artifact_sha256=version.artifact_digest,
+        actor=actor,
+        user_id=principal.user_id,
         evidence=gathered.frozen(),
-        evidence_sha256=evidence_digest,
-        binding_sha256=service.binding_sha256(
-            version_id=version.id,
-            artifact_sha256=version.artifact_digest,
-            policy_ref=ref,
-            evidence=evidence_digest,
-        ),
+        evidence_digest=evidence_digest,
         decision=decision,
         approvals_required=policy.approvals.required,
-        approver_roles=list(policy.approvals.roles),
-        created_at=now,
-        decided_at=now if status.final else None,
+        approver_roles=policy.approvals.roles,
     )
     session.add(promotion)
     try:
@@ -493,6 +484,56 @@ def _check_unchanged(
         )
 
 
+def _new_promotion(
+    *,
+    version: ModelVersion,
+    plant_id: str,
+    alias: str,
+    policy_ref: str | None,
+    status: PromotionStatus,
+    reason: str,
+    actor: str,
+    user_id: int | None,
+    evidence: dict[str, Any],
+    evidence_digest: str,
+    decision: dict[str, Any] | None = None,
+    approvals_required: int = 0,
+    approver_roles: Sequence[str] = (),
+    break_glass: bool = False,
+) -> Promotion:
+    """Build a promotion row bound to its version, artifact, policy and evidence.
+
+    The one place the signature binding (:func:`service.binding_sha256`) is computed for a new
+    record, so every path (request, break-glass, rollback) binds the same four fields.
+    """
+    now = utcnow()
+    return Promotion(
+        version_id=version.id,
+        plant_id=plant_id,
+        alias=alias,
+        policy_ref=policy_ref,
+        status=status.value,
+        reason=reason,
+        requested_by=actor,
+        requested_by_user_id=user_id,
+        artifact_sha256=version.artifact_digest,
+        evidence=evidence,
+        evidence_sha256=evidence_digest,
+        binding_sha256=service.binding_sha256(
+            version_id=version.id,
+            artifact_sha256=version.artifact_digest,
+            policy_ref=policy_ref,
+            evidence=evidence_digest,
+        ),
+        decision=decision,
+        approvals_required=approvals_required,
+        approver_roles=list(approver_roles),
+        break_glass=break_glass,
+        created_at=now,
+        decided_at=now if status.final else None,
+    )
+
+
 def break_glass(
     *, session: Session, store: ArtifactStore, principal: Principal, body: BreakGlassCreate
 ) -> Promoted:
@@ -519,30 +560,18 @@ def break_glass(
     if refusals:
         raise InvalidInput("break-glass refused: " + "; ".join(refusals))
     evidence_digest = gathered.sha256
-    promotion = Promotion(
-        version_id=version.id,
+    promotion = _new_promotion(
+        version=version,
         plant_id=body.plant_id,
         alias=body.alias.value,
         policy_ref=None,
-        status=PromotionStatus.BREAK_GLASS.value,
+        status=PromotionStatus.BREAK_GLASS,
         reason=body.reason,
-        requested_by=actor,
-        requested_by_user_id=principal.user_id,
-        artifact_sha256=version.artifact_digest,
+        actor=actor,
+        user_id=principal.user_id,
         evidence=gathered.frozen(),
-        evidence_sha256=evidence_digest,
-        binding_sha256=service.binding_sha256(
-            version_id=version.id,
-            artifact_sha256=version.artifact_digest,
-            policy_ref=None,
-            evidence=evidence_digest,
-        ),
-        decision=None,
-        approvals_required=0,
-        approver_roles=[],
+        evidence_digest=evidence_digest,
         break_glass=True,
-        created_at=utcnow(),
-        decided_at=utcnow(),
     )
     session.add(promotion)
     session.flush()
@@ -577,27 +606,17 @@ def rollback_champion(
     _check_target(version, plant_id)
     empty = Evidence(plant=plant_id, product_line=None, values={})
     digest = evidence_sha256(empty)
-    promotion = Promotion(
-        version_id=version.id,
+    promotion = _new_promotion(
+        version=version,
         plant_id=plant_id,
         alias=AliasName.CHAMPION.value,
         policy_ref=None,
-        status=PromotionStatus.APPROVED.value,
+        status=PromotionStatus.APPROVED,
         reason=reason,
-        requested_by=actor,
-        requested_by_user_id=user_id,
-        artifact_sha256=version.artifact_digest,
+        actor=actor,
+        user_id=user_id,
         evidence={"plant": plant_id, "product_line": None, "values": {}, "sources": {}},
-        evidence_sha256=digest,
-        binding_sha256=service.binding_sha256(
-            version_id=version.id, artifact_sha256=version.artifact_digest, policy_ref=None,
-            evidence=digest,
-        ),
-        decision=None,
-        approvals_required=0,
-        approver_roles=[],
-        created_at=utcnow(),
-        decided_at=utcnow(),
+        evidence_digest=digest,
     )
     session.add(promotion)
     session.flush()
