@@ -16,7 +16,15 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from federation.schemas.common import DbId, Identifier, InputModel, Label, Page, Slug, Text, WireModel
+from federation.schemas.common import (
+    DbId,
+    Identifier,
+    InputModel,
+    Label,
+    Page,
+    Slug,
+    Text,
+)
 
 MAX_EVIDENCE_KEYS = 64
 MAX_REASONS = 20
