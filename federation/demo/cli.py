@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from federation.demo.audit_steps import verify_and_tamper_audit
 from federation.demo.connector_steps import (
@@ -90,10 +91,14 @@ def stop_all(ctx: DemoContext) -> None:
 
 def run_steps(ctx: DemoContext, steps: list[Step], *, keep_running: bool = False) -> None:
     """Run ``steps`` in order, then stop everything (unless ``keep_running``, until Ctrl-C)."""
+    timings: list[tuple[str, float]] = []
     try:
         for number, (title, step) in enumerate(steps, start=1):
             ctx.console.rule(f"[bold]{number}/{len(steps)} {title}")
+            started = time.monotonic()
             step(ctx)
+            timings.append((title, time.monotonic() - started))
+        _print_timings(ctx, timings)
         if keep_running:
             node_url = ctx.nodes[DEMO_NODE_PLANT][1]
             engineer = ctx.node_keys.get(DEMO_NODE_PLANT, {}).get("engineer")
@@ -109,6 +114,17 @@ def run_steps(ctx: DemoContext, steps: list[Step], *, keep_running: bool = False
         ctx.console.print("stopping")
     finally:
         stop_all(ctx)
+
+
+def _print_timings(ctx: DemoContext, timings: list[tuple[str, float]]) -> None:
+    """Print how long each step took, so a slow step is visible at a glance."""
+    table = Table(title="step durations", show_edge=False)
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    for title, seconds in timings:
+        table.add_row(title, f"{seconds:.1f}")
+    table.add_row("[bold]total", f"[bold]{sum(s for _, s in timings):.1f}")
+    ctx.console.print(table)
 
 
 app = typer.Typer(no_args_is_help=True, help="Run the end-to-end demo on embedded defaults.")

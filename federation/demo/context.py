@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from rich.console import Console
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 60.0
+T = TypeVar("T")
 
 
 
@@ -102,6 +104,45 @@ def free_port(preferred: int) -> int:
             return int(sock.getsockname()[1])
     raise DemoError("no free TCP port on 127.0.0.1")
 
+
+
+def free_ports(count: int, preferred: int) -> list[int]:
+    """Return ``count`` distinct free loopback ports, from ``preferred`` upwards when free.
+
+    All are held open together while choosing, so none is handed out twice.
+    """
+    held: list[socket.socket] = []
+    try:
+        port = preferred
+        while len(held) < count and port < preferred + 1000:
+            sock = socket.socket()
+            try:
+                sock.bind(("127.0.0.1", port))
+                held.append(sock)
+            except OSError:
+                sock.close()
+            port += 1
+        while len(held) < count:  # the preferred range is busy: any free ports
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            held.append(sock)
+        return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def run_per_plant(
+    plants: list[str], work: Callable[[str], T], *, workers: int = 4
+) -> dict[str, T]:
+    """Run ``work(plant)`` for every plant concurrently; return the results by plant.
+
+    The first failure (a :class:`DemoError`, say) is raised after every started call ended,
+    so no plant is left half-done behind the error.
+    """
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(plants)))) as pool:
+        futures = {plant: pool.submit(work, plant) for plant in plants}
+    return {plant: future.result() for plant, future in futures.items()}
 
 
 def spawn_until_ready(

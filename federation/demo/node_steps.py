@@ -12,11 +12,19 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from rich.table import Table
 
-from federation.demo.context import DemoContext, DemoError, free_port, spawn_until_ready
+from federation.demo.context import (
+    DemoContext,
+    DemoError,
+    free_ports,
+    run_per_plant,
+    spawn_until_ready,
+)
 from federation.demo.plants import AI4I_PLANTS, CMAPSS_PLANTS
+from federation.schemas.auth import Role
 from federation.schemas.metrics_registry import MetricKind
 
 #: The plant whose URL the demo prints for a person to explore (``--keep-running``).
@@ -46,52 +54,58 @@ METRICS_TIMEOUT_S = 60.0
 
 
 def start_plant_nodes(ctx: DemoContext) -> None:
-    """Start one plant node per demo plant; each pulls its champion from the hub."""
-    for plant in [*CMAPSS_PLANTS, *AI4I_PLANTS]:
-        token = json.loads(
-            ctx.millwright(
-                "hub",
-                "create-token",
-                "--role",
-                "plant",
-                "--plant",
-                plant,
-                "--name",
-                f"node-{plant}",
-                "--format",
-                "json",
-            ).stdout
-        )["token"]
-        url = f"http://127.0.0.1:{free_port(8200)}"
-        node_dir = ctx.node_dir(plant)
-        node_dir.mkdir(parents=True, exist_ok=True)
-        ctx.node_keys[plant] = {
-            role: json.loads(
-                ctx.millwright(
-                    "node", "create-key", "--role", role, "--name", f"demo-{role}",
-                    "--plant", plant, "--data-dir", str(node_dir), "--format", "json",
-                ).stdout
-            )["key"]
-            for role in ("line", "engineer")
-        }  # fmt: skip
-        env = {**ctx.env, **_monitor_env(plant), "MILLWRIGHT_NODE_HUB_TOKEN": token}
-        args = [
-            "node",
-            "serve",
-            "--plant",
-            plant,
-            "--hub",
-            ctx.hub_url,
-            "--data-dir",
-            str(node_dir),
-            "--port",
-            url.rsplit(":", 1)[1],
-        ]
-        process = spawn_until_ready(
-            ctx, args, node_dir / "node.log", f"{url}/v1/ready", f"plant node {plant}", env=env
+    """Start one plant node per demo plant; each pulls its champion from the hub.
+
+    The plants start concurrently (each one's token, keys and process are its own); their
+    ports are reserved together first, so two plants never pick the same free port.
+    """
+    assert ctx.hub is not None
+    plants = [*CMAPSS_PLANTS, *AI4I_PLANTS]
+    ports = free_ports(len(plants), 8200)
+    # Plant-scoped hub tokens, minted one after another through the admin client.
+    tokens = {
+        plant: ctx.hub.create_token(Role.PLANT, plant_id=plant, name=f"node-{plant}").token
+        for plant in plants
+    }
+    by_plant = dict(zip(plants, ports, strict=True))
+    try:
+        run_per_plant(
+            plants,
+            lambda plant: _start_node(
+                ctx, plant, f"http://127.0.0.1:{by_plant[plant]}", tokens[plant]
+            ),
         )
-        ctx.nodes[plant] = (process, url)
-        ctx.console.print(f"plant node {plant} ready at {url}")
+    finally:  # in plant order; a node that started is in ctx.nodes even if another failed
+        ctx.nodes = {plant: ctx.nodes[plant] for plant in plants if plant in ctx.nodes}
+    for plant in plants:
+        ctx.console.print(f"plant node {plant} ready at {ctx.nodes[plant][1]}")
+
+
+def _start_node(ctx: DemoContext, plant: str, url: str, token: str) -> None:
+    """Give one plant node its keys, start it, and wait until it is ready."""
+    node_dir = ctx.node_dir(plant)
+    node_dir.mkdir(parents=True, exist_ok=True)
+    ctx.node_keys[plant] = {
+        role: json.loads(
+            ctx.millwright(
+                "node", "create-key", "--role", role, "--name", f"demo-{role}",
+                "--plant", plant, "--data-dir", str(node_dir), "--format", "json",
+            ).stdout
+        )["key"]
+        for role in ("line", "engineer")
+    }  # fmt: skip
+    env = {**ctx.env, **_monitor_env(plant), "MILLWRIGHT_NODE_HUB_TOKEN": token}
+    args = [
+        "node", "serve", "--plant", plant, "--hub", ctx.hub_url,
+        "--data-dir", str(node_dir), "--port", url.rsplit(":", 1)[1],
+    ]  # fmt: skip
+    # One dict item per thread: safe to assign concurrently.
+    ctx.nodes[plant] = (
+        spawn_until_ready(
+            ctx, args, node_dir / "node.log", f"{url}/v1/ready", f"plant node {plant}", env=env
+        ),
+        url,
+    )
 
 
 def _replay(ctx: DemoContext, plant: str, units: str, *extra: str) -> dict[str, int]:
@@ -122,37 +136,18 @@ def replay_test_streams(ctx: DemoContext) -> None:
     Units 1-50 are the reference period; 51-100 follow. At the shifted plant, units 76-100
     arrive with sensor s11 recalibrated (+0.6), the change monitoring must catch.
     """
+    totals = run_per_plant(list(CMAPSS_PLANTS), lambda plant: _replay_plant(ctx, plant))
     for plant in CMAPSS_PLANTS:
-        shift = ["--offset", SHIFT] if plant == SHIFTED_PLANT else []
-        parts: list[tuple[str, list[str]]] = [("1-50", []), ("51-75", []), ("76-100", shift)]
-        total = {"requests": 0, "predictions": 0, "fallback": 0, "outcomes": 0}
-        for units, extra in parts:
-            for key, value in _replay(ctx, plant, units, *extra).items():
-                total[key] += value
+        total = totals[plant]
         shifted = f"; units 76-100 with {SHIFT}" if plant == SHIFTED_PLANT else ""
         ctx.console.print(
             f"{plant} ({CMAPSS_PLANTS[plant]} test engines 1-100{shifted}): "
             f"{total['requests']} requests, {total['predictions']} predictions, "
             f"{total['fallback']} fallback, {total['outcomes']} failure records"
         )
+    summaries = run_per_plant(list(AI4I_PLANTS), lambda plant: _replay_line(ctx, plant))
     for plant, variant in AI4I_PLANTS.items():
-        out = ctx.millwright(
-            "node",
-            "replay",
-            "--baseline",
-            "ai4i",
-            "--plant",
-            variant,
-            "--verdicts",
-            "--node",
-            ctx.nodes[plant][1],
-            "--limit",
-            str(AI4I_REPLAY_PARTS),
-            "--format",
-            "json",
-            extra_env={"MILLWRIGHT_NODE_KEY": ctx.node_keys[plant]["line"]},
-        )
-        summary = json.loads(out.stdout)
+        summary = summaries[plant]
         ctx.console.print(
             f"{plant} (AI4I type {variant} parts): {summary['requests']} requests, "
             f"{summary['predictions']} predictions, {summary['fallback']} fallback, "
@@ -163,22 +158,35 @@ def replay_test_streams(ctx: DemoContext) -> None:
             raise DemoError(f"{plant}: the node answered no prediction: {summary}")
 
 
+def _replay_plant(ctx: DemoContext, plant: str) -> dict[str, int]:
+    """Replay one turbofan plant's test engines, its three parts in order."""
+    shift = ["--offset", SHIFT] if plant == SHIFTED_PLANT else []
+    parts: list[tuple[str, list[str]]] = [("1-50", []), ("51-75", []), ("76-100", shift)]
+    total = {"requests": 0, "predictions": 0, "fallback": 0, "outcomes": 0}
+    for units, extra in parts:
+        for key, value in _replay(ctx, plant, units, *extra).items():
+            total[key] += value
+    return total
+
+
+def _replay_line(ctx: DemoContext, plant: str) -> dict[str, Any]:
+    """Replay one milling line's parts with their QA verdicts."""
+    out = ctx.millwright(
+        "node", "replay", "--baseline", "ai4i", "--plant", AI4I_PLANTS[plant], "--verdicts",
+        "--node", ctx.nodes[plant][1], "--limit", str(AI4I_REPLAY_PARTS), "--format", "json",
+        extra_env={"MILLWRIGHT_NODE_KEY": ctx.node_keys[plant]["line"]},
+    )  # fmt: skip
+    summary: dict[str, Any] = json.loads(out.stdout)
+    return summary
+
+
 def monitor_plants(ctx: DemoContext) -> None:
     """Run each node's monitoring job once: estimated vs realized per chunk, and alerts."""
-    for plant in [*CMAPSS_PLANTS, *AI4I_PLANTS]:
-        out = ctx.millwright(
-            "node",
-            "monitor",
-            "--once",
-            "--plant",
-            plant,
-            "--data-dir",
-            str(ctx.node_dir(plant)),
-            "--format",
-            "json",
-            extra_env=_monitor_env(plant),
-        )
-        summaries = json.loads(out.stdout)
+    plants = [*CMAPSS_PLANTS, *AI4I_PLANTS]
+    # Each run is its own process with its own node database: they run side by side.
+    results = run_per_plant(plants, lambda plant: _monitor_once(ctx, plant), workers=3)
+    for plant in plants:
+        summaries = results[plant]
         raised = [a for s in summaries for a in s.get("raised") or []]
         if plant == SHIFTED_PLANT:
             ctx.console.print(_chunk_table(plant, summaries))
@@ -193,6 +201,16 @@ def monitor_plants(ctx: DemoContext) -> None:
             ctx.console.print(
                 f"{plant}: {len(chunks)} chunks monitored, {len(raised)} alerts raised"
             )
+
+
+def _monitor_once(ctx: DemoContext, plant: str) -> list[dict[str, Any]]:
+    out = ctx.millwright(
+        "node", "monitor", "--once", "--plant", plant,
+        "--data-dir", str(ctx.node_dir(plant)), "--format", "json",
+        extra_env=_monitor_env(plant),
+    )  # fmt: skip
+    summaries: list[dict[str, Any]] = json.loads(out.stdout)
+    return summaries
 
 
 def _num(value: object) -> str:
