@@ -67,6 +67,9 @@ class CreatedMixin:
     created_by: Mapped[str] = mapped_column(String(200), default="system")
 
 
+_SQLITE_WRITER = "millwright_sqlite_writer"
+
+
 def _sqlite_pragmas(settings: HubSettings) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take over transaction control so BEGIN is emitted by SQLAlchemy (pysqlite quirk).
@@ -121,8 +124,12 @@ def make_engine(settings: HubSettings) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            # IMMEDIATE would serialise readers too; DEFERRED plus busy_timeout is enough.
-            conn.exec_driver_sql("BEGIN")
+            # Sessions that may write (see make_session_factory) begin IMMEDIATE: a deferred
+            # transaction that reads (the token lookup) and then writes fails at once with
+            # "database is locked" when another connection committed in between (a stale WAL
+            # snapshot; busy_timeout does not apply). Read sessions stay DEFERRED.
+            immediate = conn.get_execution_options().get(_SQLITE_WRITER, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(
@@ -135,7 +142,17 @@ def make_engine(settings: HubSettings) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Return the session factory bound to ``engine`` (objects survive commit)."""
+    """Return the session factory for sessions that may write (objects survive commit).
+
+    On SQLite their transactions begin IMMEDIATE (they wait up to the busy timeout for the
+    write lock instead of failing on a stale snapshot); see :func:`make_read_session_factory`.
+    """
+    if engine.dialect.name == "sqlite":
+        engine = engine.execution_options(**{_SQLITE_WRITER: True})
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+def _plain_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
 
 
@@ -145,12 +162,12 @@ def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
     On PostgreSQL these run in autocommit: a read is one or two SELECTs, and the BEGIN before
     them and the ROLLBACK when the connection returns to the pool are two more round trips to
     the server, each a context switch that a loaded machine makes costly (measured: median
-    of a filtered version page 23-31 ms -> 13-18 ms in-process under load). SQLite's BEGIN is
-    in-process and its reads share the WAL snapshot logic, so it keeps the normal factory.
+    of a filtered version page 23-31 ms -> 13-18 ms in-process under load). On SQLite they
+    begin DEFERRED (a WAL snapshot: readers never wait for the writer).
     """
     if engine.dialect.name == "postgresql":
         engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-    factory = make_session_factory(engine)
+    factory = _plain_session_factory(engine)
     event.listen(factory, "before_flush", _refuse_writes)
     return factory
 

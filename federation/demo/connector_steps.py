@@ -142,14 +142,24 @@ class DemoPlc:
         """Read a tag's current value."""
         return asyncio.run_coroutine_threadsafe(self.nodes[name].read_value(), self.loop).result(5)
 
-    def close(self) -> None:
-        """Stop the server and its thread."""
+    async def _shutdown(self) -> None:
+        """Stop the server, then cancel what its sessions left running on the loop."""
         if self.server is not None:
-            try:
-                asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(5)
-            except Exception:  # noqa: BLE001 - stopping: its thread is a daemon anyway
-                pass
+            await self.server.stop()
             self.server = None
+        current = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def close(self) -> None:
+        """Stop the server and its thread, leaving no task pending on its loop."""
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(5)
+        except Exception:  # noqa: BLE001 - stopping: its thread is a daemon anyway
+            pass
+        self.server = None
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
