@@ -11,7 +11,8 @@ Writes ``benchmarks/results/retraining.json`` (the node's half of issue 17's fig
   :data:`LABEL_DELAY_CHUNKS` chunks late, and after every chunk the node's trigger evaluation
   (``plant_node.retraining.service.evaluate``, policy ``retraining-default@1``) runs with the
   clock at the chunk's end. ``chunks_to_trigger`` is the first firing's chunk minus the change
-  chunk; firings before the change are counted as ``false_triggers``. ``chunks_to_promoted``
+  chunk; event-driven firings before the change are counted as ``false_triggers`` (the
+  monthly schedule's firings apart, as ``scheduled_firings``). ``chunks_to_promoted``
   and ``recovered_fraction`` belong to the hub's half (decision, training, validation,
   promotion) and are ``null`` here.
 - **Stable**: each dataset's stable stream replayed the same way, its chunks cycled on the
@@ -23,8 +24,11 @@ Writes ``benchmarks/results/retraining.json`` (the node's half of issue 17's fig
 - **Restarts**: the node's real scheduler process (:mod:`benchmarks.scheduler_drill`) is
   SIGKILLed mid-job :data:`KILLS` times and restarted; ``duplicate_runs_after_restart`` counts
   job executions beyond one per ledger slot, ``missed_beyond_grace`` slots left interrupted.
-- **Active learning** is not measured here (one fine-tune per selection is the hub's
-  campaign path); the JSON says so.
+- **Operator flags** (AI4I): each missed failure (a failed part the model passed) is flagged
+  ``wrong`` by an operator with probability :data:`FLAG_RATE` during its chunk, on the stable
+  and the changed streams alike (the ``operator_flags`` trigger reads them).
+- **Active learning**: :func:`run_active_learning` (AI4I process change, same label budget,
+  queue vs random, one fine-tune each, PR-AUC on the changed test rows).
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ LABEL_DELAY_CHUNKS = 2
 STABLE_DAYS = 30.0
 POLICY = "retraining-default@1"
 KILLS = 3
+#: Share of missed failures (a failed part the model passed) an operator flags as ``wrong``.
+FLAG_RATE = 0.1
 PLANT = "plant-bench"
 EVENT_DRIVEN = {"drift_sustained", "estimated_metric_worse", "new_failure_type",
                 "operator_flags", "product_mix_change"}  # fmt: skip
@@ -96,16 +102,22 @@ def replay(
     baseline: str,
     reference_chunks: int,
     times: list[tuple[datetime, datetime]] | None = None,
+    flags: list[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Store chunk results one by one as the node does, evaluating the triggers after each.
 
+    ``flags[t]`` operator ``wrong`` verdicts arrive during chunk ``t`` (AI4I: missed
+    failures noticed on the line), as the node's feedback rows on logged predictions.
     Returns every firing with the chunk it fired on.
     """
+    import uuid
+
     from plant_node.db import make_engine, make_session_factory
     from plant_node.monitoring import flows
     from plant_node.monitoring import service as monitoring_service
     from plant_node.monitoring.alerts import EventType
     from plant_node.retraining import service
+    from plant_node.serving.models import Feedback, Prediction
 
     policy = service.load_policy(POLICY)
     target = SimpleNamespace(baseline=baseline, model_name=f"{baseline}-champion",
@@ -151,6 +163,20 @@ def replay(
                             since_chunk=a.since_chunk + offset, cleared_chunk=t,
                             worst_value=a.worst_value, at=values["end"],
                         )  # fmt: skip
+                for k in range(flags[t] if flags is not None and t < len(flags) else 0):
+                    pid = uuid.uuid4().hex
+                    at = values["start"] + (values["end"] - values["start"]) * (k + 1) / (
+                        flags[t] + 1  # type: ignore[index]
+                    )
+                    session.add(Prediction(
+                        id=pid, batch_id=pid, baseline=baseline, model_name=target.model_name,
+                        model_version="1.0", served_by="current", fallback=False,
+                        role="champion", inputs={}, features=None,
+                        outputs={"score": 0.0, "label": 0}, attributions=None, latency_ms=1.0,
+                        created_at=at,
+                    ))  # fmt: skip
+                    session.flush()
+                    session.add(Feedback(prediction_id=pid, verdict="wrong", created_at=at))
                 session.commit()
                 checks = service.evaluate(
                     session=session, policy=policy, plant_id=PLANT, now=values["end"],
@@ -165,6 +191,25 @@ def replay(
     finally:
         engine.dispose()
     return firings
+
+
+def _flags(stream: Any, chunk: int, threshold: float | None, seed: int) -> list[int]:
+    """Operator flags per chunk: each missed failure flagged with probability FLAG_RATE."""
+    if threshold is None:  # a regressor: nothing for an operator to see on one reading
+        return []
+    rows = stream.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    missed = (rows["label"] >= 0.5) & (rows["prediction"] < threshold)
+    noticed = missed & (np.random.default_rng(seed).random(len(rows)) < FLAG_RATE)
+    counts = noticed.groupby(rows.index // chunk).sum()
+    return [int(counts.get(k, 0)) for k in range(len(rows) // chunk)]
+
+
+def _threshold(data: Any) -> float | None:
+    model = getattr(data.model, "model", None)
+    if data.name != "ai4i" or model is None:
+        return None
+    raw = model.manifest.metadata.get("threshold")
+    return float(raw) if isinstance(raw, int | float) and raw == raw else 0.5
 
 
 def _aware(ts: str | None) -> datetime:
@@ -204,15 +249,20 @@ def run_scenarios(datasets: dict[str, Any], tmp: Path) -> tuple[list[dict[str, A
                 changed = bm._reserve_after(stable, changed, t, data.predict)
             results, _ = run_monitor(monitor, changed, hold_partial=True)
             url = _node_db(tmp, f"{name}-{scenario_name}")
+            flags = _flags(changed, data.chunk, _threshold(data), SEED)
             firings = replay(
                 url, [*ref_results, *results], monitor, baseline=name,
                 reference_chunks=len(ref_results),
+                flags=[0] * len(ref_results) + flags if flags else None,
             )  # fmt: skip
             change_at = len(ref_results) + change
+            scheduled = [x for x in firings if x["condition"] not in EVENT_DRIVEN]
+            firings = [x for x in firings if x["condition"] in EVENT_DRIVEN]
             after = [x for x in firings if x["chunk"] >= change_at]
             first = after[0] if after else None
             out.append({
                 "name": f"{name}/{scenario_name}",
+                "operator_flags": sum(flags),
                 "description": next(
                     d for ds, s, d in SCENARIOS if (ds, s) == (name, scenario_name)
                 ),
@@ -223,6 +273,7 @@ def run_scenarios(datasets: dict[str, Any], tmp: Path) -> tuple[list[dict[str, A
                 "trigger": None if first is None else first["trigger"],
                 "trigger_summary": None if first is None else first["summary"],
                 "false_triggers": len(firings) - len(after),
+                "scheduled_firings": len(scheduled),
                 "chunks_to_promoted": None,
                 "recovered_fraction": None,
                 "labels_used": None if first is None else first["labels_used"],
@@ -239,14 +290,22 @@ def run_scenarios(datasets: dict[str, Any], tmp: Path) -> tuple[list[dict[str, A
         seq = [*ref_results, *cycled]
         times = [(t0 + k * period, t0 + (k + 1) * period) for k in range(len(seq))]
         url = _node_db(tmp, f"{name}-stable")
+        stable_flags = _flags(stable, data.chunk, _threshold(data), SEED)
+        cycled_flags = (
+            [stable_flags[k % len(stable_results)] if k % len(stable_results) < len(stable_flags)
+             else 0 for k in range(needed)] if stable_flags else []
+        )  # fmt: skip
         firings = replay(url, seq, monitor, baseline=name, reference_chunks=len(ref_results),
-                         times=times)  # fmt: skip
+                         times=times,
+                         flags=[0] * len(ref_results) + cycled_flags if cycled_flags else None,
+                         )  # fmt: skip
         event = [x for x in firings if x["condition"] in EVENT_DRIVEN]
         stable_out[name] = {
             "simulated_days": round((times[-1][1] - times[len(ref_results)][0]).days + (
                 (times[-1][1] - times[len(ref_results)][0]).seconds / 86400), 2),
             "chunks": len(cycled),
             "chunk_period_h": round(period.total_seconds() / 3600, 2),
+            "operator_flags": sum(cycled_flags),
             "retrainings": len(event),
             "scheduled_retrainings": len(firings) - len(event),
             "firings": firings,
@@ -329,6 +388,109 @@ def run_restarts(tmp: Path, kills: int = KILLS) -> dict[str, Any]:
     }  # fmt: skip
 
 
+#: Active learning: labels bought (the default policy's daily budget) and repetitions.
+AL_LABELS = 200
+AL_SEEDS = (7, 8, 9)
+AL_EPOCHS = 2
+
+
+def run_active_learning(data: Any, tmp: Path, seeds: tuple[int, ...] = AL_SEEDS) -> dict:
+    """Same label budget, queue-selected vs random labels, one fine-tune each (AI4I).
+
+    The world after the AI4I process change (worn tools fail 25 % of the time): the pool is
+    the changed validation rows, scored by the served export and logged in a node database
+    with operators' flags on missed failures (:data:`FLAG_RATE`); the node's queue
+    (``plant_node.retraining.service.rank``) picks :data:`AL_LABELS` of them, a random draw
+    picks as many. The champion's torch weights are fine-tuned (``baselines.models
+    .train_local``, :data:`AL_EPOCHS` epochs) on its training rows plus those labels, and
+    scored by PR-AUC on the changed test rows (threshold-free, so the champion's calibration
+    stays out of it).
+    """
+    import copy
+    import uuid
+
+    from baselines.features import state_from_dict
+    from baselines.features.ai4i import transform
+    from baselines.models import evaluate, train_local
+    from baselines.models.pipeline import load_trained
+    from baselines.models.training import primary_target
+    from plant_node.db import make_engine, make_session_factory
+    from plant_node.retraining import service
+    from plant_node.serving.models import Feedback, Prediction
+
+    trained = load_trained(bm.MODELS_ROOT / "ai4i" / "all")
+    if trained is None:
+        raise RuntimeError("the AI4I baseline is not trained")
+    state = state_from_dict(trained.metadata["feature_state"])
+    x_train = np.asarray(trained.data.x_train, dtype=np.float32)
+    y_train = np.asarray(primary_target(trained.data.y_train), dtype=np.float32)
+    threshold = _threshold(data) or 0.5
+    out: dict[str, list[float]] = {"queue": [], "random": [], "champion": []}
+    picked_flags: list[int] = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        pool, test = (data.parts[k].reset_index(drop=True).copy() for k in ("val", "test"))
+        for frame in (pool, test):  # the process change: worn tools fail 25 % of the time
+            worn = (frame["tool_wear_min"] > bm.AI4I_WEAR_MIN) & (
+                rng.random(len(frame)) < bm.AI4I_WEAR_FAIL
+            )
+            frame["label"] = frame["machine_failure"].astype(float).where(~worn, 1.0)
+        pool["prediction"] = data.predict(pool)
+        url = _node_db(tmp, f"al-{seed}")
+        engine = make_engine(url, synchronous="NORMAL")
+        ids = [uuid.uuid4().hex for _ in range(len(pool))]
+        t0 = datetime(2026, 3, 10, tzinfo=UTC)
+        with make_session_factory(engine)() as session:
+            for i, (pid, score) in enumerate(zip(ids, pool["prediction"], strict=True)):
+                session.add(Prediction(
+                    id=pid, batch_id=pid, baseline="ai4i", model_name="ai4i-champion",
+                    model_version="1.0", served_by="current", fallback=False, role="champion",
+                    inputs={}, features=None,
+                    outputs={"score": float(score), "label": int(score >= threshold)},
+                    attributions=None, latency_ms=1.0, created_at=t0 + timedelta(seconds=i),
+                ))  # fmt: skip
+            session.flush()
+            missed = (pool["label"] >= 0.5) & (pool["prediction"] < threshold)
+            noticed = missed & (rng.random(len(pool)) < FLAG_RATE)
+            for i in np.flatnonzero(noticed.to_numpy()):
+                session.add(Feedback(prediction_id=ids[i], verdict="wrong"))
+            session.commit()
+            ranked = service.rank(session=session, baseline="ai4i", window=len(pool))
+        engine.dispose()
+        index = {pid: i for i, pid in enumerate(ids)}
+        queue = [index[item.prediction_id] for item in ranked[:AL_LABELS]]
+        top = ranked[:AL_LABELS]
+        picked_flags.append(sum(1 for item in top if item.reason == "operator_flag"))
+        random_pick = list(rng.choice(len(pool), AL_LABELS, replace=False))
+        x_pool = transform(pool, state)
+        x_test, y_test = transform(test, state), test["label"].to_numpy(dtype=np.float32)
+        y_pool = pool["label"].to_numpy(dtype=np.float32)
+        out["champion"].append(float(evaluate(trained.model, x_test, y_test)["pr_auc"]))
+        for arm, rows in (("queue", queue), ("random", random_pick)):
+            model = copy.deepcopy(trained.model)
+            train_local(
+                model, np.concatenate([x_train, x_pool[rows]]),
+                np.concatenate([y_train, y_pool[rows]]), epochs=AL_EPOCHS, lr=3e-4,
+                batch_size=64, seed=seed, cosine=True,
+            )  # fmt: skip
+            model.eval()
+            out[arm].append(float(evaluate(model, x_test, y_test)["pr_auc"]))
+        print(f"  active learning seed {seed}: champion {out['champion'][-1]:.4f}, "
+              f"queue {out['queue'][-1]:.4f}, random {out['random'][-1]:.4f}",
+              flush=True)  # fmt: skip
+    return {
+        "labels": AL_LABELS,
+        "metric": "pr_auc",
+        "queue_metric": round(float(np.mean(out["queue"])), 4),
+        "random_metric": round(float(np.mean(out["random"])), 4),
+        "champion_metric": round(float(np.mean(out["champion"])), 4),
+        "per_seed": {k: [round(v, 4) for v in vals] for k, vals in out.items()},
+        "operator_flags_in_queue_pick": picked_flags,
+        "epochs": AL_EPOCHS,
+        "scenario": "ai4i/process_change",
+    }
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """Run the node's retraining benchmark and write ``benchmarks/results/retraining.json``."""
     started = time.perf_counter()
@@ -340,6 +502,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         bm.ensure_baselines()
         datasets = {"cmapss": bm._Cmapss(bm.RulModel()), "ai4i": bm._Ai4i(bm.FailureModel())}
         scenarios, stable = run_scenarios(datasets, tmp)
+        active = run_active_learning(datasets["ai4i"], tmp, AL_SEEDS[:1] if quick else AL_SEEDS)
     result = {
         "scope": "plant node half of issue 17: triggers, scheduler, queue; the hub's decision, "
         "training, validation and promotion are measured by the hub half",
@@ -355,11 +518,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         },
         "duplicate_runs_after_restart": restarts["duplicate_runs_after_restart"],
         "restarts": restarts,
-        "active_learning": {
-            "labels": None, "queue_metric": None, "random_metric": None, "metric": None,
-            "note": "not measured on the node: one fine-tune per label selection runs in the "
-            "hub's campaign path",
-        },
+        "active_learning": active,
         "environment": {
             "seconds": round(time.perf_counter() - started, 1),
             "load_before": [round(x, 2) for x in load_before],
