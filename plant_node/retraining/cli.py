@@ -1,4 +1,4 @@
-"""``millwright node retraining status|history``: triggers fired, held, and the scheduler."""
+"""``millwright node retraining status|evaluate|history``: triggers, firings, the scheduler."""
 
 from __future__ import annotations
 
@@ -105,6 +105,35 @@ def status(plant: PlantOpt = None, data_dir: DataDirOpt = None, format: FormatOp
         )
     if data["requests_waiting_in_outbox"]:
         typer.echo(f"{len(data['requests_waiting_in_outbox'])} request(s) waiting in the outbox")
+
+
+@app.command()
+def evaluate(
+    plant: PlantOpt = None, data_dir: DataDirOpt = None, format: FormatOpt = "text"
+) -> None:
+    """Evaluate the triggers now, as the scheduler's ``retraining.evaluate`` job does.
+
+    Firings are stored and their requests queued on the outbox (the serving process
+    delivers them); evaluating again over the same records queues nothing new.
+    """
+    from plant_node.db import make_engine, make_session_factory, upgrade_database
+    from plant_node.retraining.flows import evaluate_triggers
+
+    settings = _settings(plant, data_dir)
+    settings.ensure_dirs()
+    upgrade_database(settings.db_url)
+    engine = make_engine(settings.db_url)
+    try:
+        fired = evaluate_triggers(settings, make_session_factory(engine))
+    finally:
+        engine.dispose()
+    if format == "json":
+        typer.echo(json.dumps([f.model_dump(mode="json") for f in fired]))
+        return
+    if not fired:
+        typer.echo("no trigger fired")
+    for f in fired:
+        typer.echo(f"FIRED {f.baseline} {f.model_version} {f.trigger} ({f.condition}): {f.summary}")
 
 
 @app.command()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
@@ -11,6 +10,7 @@ from typer.testing import CliRunner
 from plant_node.cli import app
 from plant_node.config import NodeSettings
 from plant_node.retraining import service
+from plant_node.retraining.schemas import FiringRead
 from tests.plant_node.retraining.helpers import add_chunks, add_drift_alert
 
 
@@ -26,12 +26,11 @@ def test_status_and_history(
     with session_factory() as session:
         add_chunks(session, [20.0] * 6)
         add_drift_alert(session, since_chunk=2)  # sustained 4 chunks >= 3 of the default policy
-        checks = service.evaluate(
-            session=session, policy=service.load_policy("retraining-default@1"),
-            plant_id="plant-t", now=datetime(2026, 11, 2, 7, tzinfo=UTC),
-        )  # fmt: skip
-    (firing,) = [c.firing for c in checks if c.new]
-    assert firing is not None
+    fired = runner.invoke(app, ["retraining", "evaluate", *args, "--format", "json"], env=env)
+    assert fired.exit_code == 0, fired.output
+    (firing,) = [FiringRead.model_validate(f) for f in json.loads(fired.output)]
+    again = runner.invoke(app, ["retraining", "evaluate", *args], env=env)
+    assert "no trigger fired" in again.output  # the same records: nothing new
 
     history = runner.invoke(app, ["retraining", "history", *args, "--format", "json"], env=env)
     assert history.exit_code == 0, history.output
