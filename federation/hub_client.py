@@ -88,6 +88,7 @@ from federation.schemas.registry import (
     VersionPage,
     VersionRead,
 )
+from federation.schemas.retraining import RetrainingRequestCreate, RetrainingRequestRead
 from federation.schemas.rollouts import (
     InventoryList,
     RollbackCreate,
@@ -647,6 +648,31 @@ class HubClient:
             retry=True,
         )
         return MetricsReportReceipt.model_validate_json(response.content)
+
+    def submit_retraining_request(
+        self, plant_id: str, request: RetrainingRequestCreate
+    ) -> RetrainingRequestRead:
+        """Deliver a plant's retraining request (safe to retry: its ``id`` is the key).
+
+        A redelivered request returns the stored one with the hub's decision.
+
+        Raises
+        ------
+        Conflict
+            When the id was already stored with different content (do not retry).
+        InvalidInput
+            When the hub refuses the request (schema).
+        Forbidden
+            When the plant does not run the model it names.
+        """
+        response = self._send(
+            "POST",
+            f"{API}/plants/{plant_id}/retraining-requests",
+            json=request.model_dump(mode="json"),
+            headers={"Idempotency-Key": request.id},
+            retry=True,
+        )
+        return RetrainingRequestRead.model_validate_json(response.content)
 
     def get_metrics_report(self, plant_id: str, report_id: str) -> MetricsReport:
         """One stored report, as the plant sent it."""

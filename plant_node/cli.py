@@ -11,6 +11,7 @@ import typer
 
 from plant_node.auth.cli import create_key, list_keys, revoke_key
 from plant_node.config import NodeSettings
+from plant_node.retraining.cli import app as retraining_app
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -22,6 +23,7 @@ db_app = typer.Typer(help="The node's local database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 models_app = typer.Typer(help="The node's local model cache.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.add_typer(retraining_app, name="retraining")
 app.command("create-key")(create_key)
 app.command("list-keys")(list_keys)
 app.command("revoke-key")(revoke_key)
@@ -81,6 +83,29 @@ def serve(
         log_level="warning",
         access_log=False,
     )
+
+
+@app.command()
+def scheduler(
+    plant: PlantOpt = None,
+    hub: HubOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run the node's scheduler process: monitoring, retraining triggers, outbox pruning.
+
+    Jobs live in the node database's persistent job store; a run killed midway runs again
+    on restart if still inside MILLWRIGHT_NODE_SCHEDULER_MISFIRE_GRACE_S. One per node.
+    """
+    from plant_node.db import upgrade_database
+    from plant_node.scheduler import run_scheduler_process
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = _settings(plant, hub, data_dir)
+    settings.ensure_dirs()
+    upgrade_database(settings.db_url)
+    run_scheduler_process(settings)
 
 
 @app.command()

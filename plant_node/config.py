@@ -102,6 +102,22 @@ class NodeSettings(BaseSettings):
     outbox_batch_size: int = Field(default=100, ge=1)
     outbox_retention_days: float = Field(default=30.0, gt=0)
     scheduler_enabled: bool = True
+    # The scheduler runs in its own process (``millwright node scheduler``); True runs it
+    # inside ``serve`` instead (one uvicorn worker), for a single-process node.
+    scheduler_in_serve: bool = False
+    scheduler_misfire_grace_s: float = Field(default=600.0, ge=1)
+    scheduler_workers: int = Field(default=2, ge=1, le=16)
+
+    # Retraining triggers (plant_node.retraining): a ``retraining`` policy document, by a
+    # standard ref (``retraining-default@1``) or a YAML file path, evaluated every interval.
+    retraining_enabled: bool = True
+    retraining_policy: str = "retraining-default@1"
+    retraining_interval_s: float = Field(default=900.0, gt=0)
+    # Chunks whose estimated metric is averaged against the reference (smooths one bad chunk).
+    retraining_metric_chunks: int = Field(default=3, ge=1, le=1000)
+    # Failure types the champion was trained on (comma-separated); empty: those seen in
+    # operator feedback before the champion's first prediction.
+    retraining_known_failure_types: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Monitoring (plant_node.monitoring.flows). Chunks of logged champion predictions per
     # baseline and model version; the reference is the first ``monitor_reference_rows``
@@ -117,6 +133,13 @@ class NodeSettings(BaseSettings):
     monitor_alarm_horizon_h: float = Field(default=72.0, gt=0)
     monitor_timeout_s: float = Field(default=900.0, gt=0)
     monitor_pseudonym_key: SecretStr | None = None
+
+    @field_validator("retraining_known_failure_types", mode="before")
+    @classmethod
+    def _split_types(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
 
     @field_validator("connectors", mode="before")
     @classmethod

@@ -23,6 +23,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "plant_node.outbox.models",
     "plant_node.serving.models",
     "plant_node.monitoring.models",
+    "plant_node.scheduling.models",
+    "plant_node.retraining.models",
 )
 
 NAMING_CONVENTION = {

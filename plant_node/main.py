@@ -31,6 +31,7 @@ from plant_node.monitoring.routes import router as monitoring_router
 from plant_node.outbox.deliverers import HubClientDeliverer
 from plant_node.outbox.sender import OutboxSender
 from plant_node.outbox.types import Deliverer, OutboxMessage, RetryPolicy
+from plant_node.retraining.routes import router as retraining_router
 from plant_node.serving.archive import ArchiveLimits
 from plant_node.serving.cache import ModelCache
 from plant_node.serving.flows import ServingFlows
@@ -231,11 +232,10 @@ def create_app(
         if state.sender is not None:
             state.sender.start(settings.outbox_poll_interval_s)
         scheduler = None
-        if settings.scheduler_enabled:
-            from plant_node.scheduler import build_scheduler
+        if settings.scheduler_enabled and settings.scheduler_in_serve:
+            from plant_node.scheduler import start_scheduler
 
-            scheduler = build_scheduler(state)
-            scheduler.start()
+            scheduler = start_scheduler(state)
         try:
             yield
         finally:
@@ -270,6 +270,7 @@ def create_app(
     app.include_router(serving_router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(monitoring_router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(connectors_router, prefix="/v1", responses=PROBLEM_RESPONSES)
+    app.include_router(retraining_router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(metrics_router)
     app.include_router(_docs_router(app))
     return app

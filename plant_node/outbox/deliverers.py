@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import httpx
 
 from federation.schemas.metrics_report import MetricsReport
+from federation.schemas.retraining import RetrainingRequestCreate
 from plant_node.outbox.types import DeliveryConflict, OutboxMessage, PermanentDeliveryError
 
 # Statuses that mean "this body will never be accepted"; anything else non-2xx is retried.
@@ -70,6 +71,8 @@ class HttpEventDeliverer:
 
 #: Stream of the monitoring job's anonymized reports (``federation.schemas.metrics_report``).
 METRICS_STREAM = "metrics"
+#: Stream of fired retraining triggers (``federation.schemas.retraining``).
+RETRAINING_STREAM = "retraining"
 
 
 class EventPoster(Protocol):
@@ -83,6 +86,14 @@ class EventPoster(Protocol):
         self, plant_id: str, report: MetricsReport, *, idempotency_key: str
     ) -> Any:
         """Deliver one metrics report (``POST /api/v1/plants/{id}/metrics-reports``)."""
+        ...
+
+    def get_version_by_label(self, model: str, version: str) -> Any:
+        """Return the registry version of a model's version label."""
+        ...
+
+    def submit_retraining_request(self, plant_id: str, request: RetrainingRequestCreate) -> Any:
+        """Deliver one retraining request (``POST /api/v1/plants/{id}/retraining-requests``)."""
         ...
 
 
@@ -118,6 +129,9 @@ class HubClientDeliverer:
                 report = MetricsReport.model_validate(message.payload)
             except ValidationError as exc:
                 raise PermanentDeliveryError(f"invalid metrics report: {exc}") from exc
+        if message.stream == RETRAINING_STREAM:
+            self._retraining(message)
+            return
         try:
             if report is not None:
                 self._client.submit_metrics_report(
@@ -127,6 +141,28 @@ class HubClientDeliverer:
                 event = PlantEventCreate.model_validate(event_body(message))
                 self._client.post_events(self._plant_id, [event])
         except Conflict as exc:  # identical re-sends are 2xx; a 409 is other content
+            raise DeliveryConflict(str(exc)) from exc
+        except (InvalidInput, PayloadTooLarge) as exc:
+            raise PermanentDeliveryError(str(exc)) from exc
+
+    def _retraining(self, message: OutboxMessage) -> None:
+        """Resolve the champion's version label to its registry id, then send the request."""
+        from pydantic import ValidationError
+
+        from federation.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+
+        payload = dict(message.payload)
+        label = str(payload.pop("version", ""))
+        try:
+            version = self._client.get_version_by_label(str(payload.get("model")), label)
+            request = RetrainingRequestCreate.model_validate({**payload, "version_id": version.id})
+        except NotFound as exc:  # the hub does not know the model the node serves
+            raise PermanentDeliveryError(f"retraining request: {exc}") from exc
+        except ValidationError as exc:
+            raise PermanentDeliveryError(f"invalid retraining request: {exc}") from exc
+        try:
+            self._client.submit_retraining_request(self._plant_id, request)
+        except Conflict as exc:
             raise DeliveryConflict(str(exc)) from exc
         except (InvalidInput, PayloadTooLarge) as exc:
             raise PermanentDeliveryError(str(exc)) from exc

@@ -212,3 +212,73 @@ __all__ = [
     "log_rows_between",
     "logged_versions",
 ]
+
+
+class FeedbackRow(NamedTuple):
+    """One operator verdict as retraining reads it."""
+
+    id: int
+    prediction_id: str
+    model_version: str
+    verdict: str
+    failure_type: str | None
+    created_at: datetime
+
+
+def feedback_of_baseline(
+    *, session: Session, baseline: str, since: datetime | None = None
+) -> list[FeedbackRow]:
+    """Operator feedback on a baseline's predictions (given at or after ``since``), oldest first."""
+    query = (
+        select(
+            Feedback.id, Feedback.prediction_id, Prediction.model_version, Feedback.verdict,
+            Feedback.failure_type, Feedback.created_at,
+        )
+        .join(Prediction, Prediction.id == Feedback.prediction_id)
+        .where(Prediction.baseline == baseline)
+        .order_by(Feedback.id)
+    )
+    if since is not None:
+        query = query.where(Feedback.created_at >= since)
+    return [FeedbackRow(*row) for row in session.execute(query).all()]
+
+
+class ScoredRow(NamedTuple):
+    """One champion prediction as the labelling queue ranks it."""
+
+    id: str
+    baseline: str
+    model_version: str
+    created_at: datetime
+    score: float
+    predicted_class: int | None
+    members: list[float] | None  # ensemble members' outputs, when the model logs them
+
+
+def recent_champion_predictions(
+    *, session: Session, baseline: str | None = None, limit: int = 5000
+) -> list[ScoredRow]:
+    """Return the newest champion, non-fallback predictions (up to ``limit``), newest first."""
+    query = (
+        select(
+            Prediction.id, Prediction.baseline, Prediction.model_version, Prediction.created_at,
+            Prediction.outputs,
+        )
+        .where(Prediction.role == "champion", Prediction.fallback.is_(False))
+        .order_by(Prediction.created_at.desc(), Prediction.id.desc())
+        .limit(limit)
+    )
+    if baseline is not None:
+        query = query.where(Prediction.baseline == baseline)
+    out = []
+    for pid, base, version, created, outputs in session.execute(query).all():
+        label = outputs.get("label")
+        members = outputs.get("members")
+        out.append(
+            ScoredRow(
+                str(pid), str(base), str(version), created, float(outputs["score"]),
+                None if label is None else int(label),
+                [float(m) for m in members] if isinstance(members, list) else None,
+            )
+        )
+    return out

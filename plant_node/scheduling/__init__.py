@@ -1,0 +1,1 @@
+"""The node's on-site scheduler: APScheduler's persistent job store and a ledger of job runs."""
