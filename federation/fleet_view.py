@@ -118,7 +118,7 @@ def rollouts_table(rollouts: Iterable[RolloutRead]) -> Table:
 def rollbacks_table(rows: Iterable[RollbackRead]) -> Table:
     """Render the plants a rollback changed."""
     table = Table(title="Rollback")
-    for column in ("plant", "model", "from", "to", "reason"):
+    for column in ("plant", "model", "from", "to", "confirmed", "reason"):
         table.add_column(column)
     for r in rows:
         table.add_row(
@@ -126,6 +126,7 @@ def rollbacks_table(rows: Iterable[RollbackRead]) -> Table:
             r.model,
             str(r.from_version_id or "-"),
             f"{r.to_version} (#{r.to_version_id})",
+            r.confirmed_at.strftime("%H:%M:%S") if r.confirmed_at else "-",
             r.reason,
         )
     return table

@@ -91,6 +91,7 @@ from federation.schemas.registry import (
 from federation.schemas.rollouts import (
     InventoryList,
     RollbackCreate,
+    RollbackRead,
     RollbackResult,
     RolloutAction,
     RolloutCreate,
@@ -604,6 +605,23 @@ class HubClient:
         """Return what a plant should run: aliases with versions and artifact digests."""
         return self._get(f"{API}/plants/{plant_id}/assignments", AssignmentList)
 
+    def poll_assignments(
+        self, plant_id: str, etag: str | None = None
+    ) -> tuple[AssignmentList | None, str | None]:
+        """Conditional fetch of a plant's assignments.
+
+        Returns ``(None, etag)`` when they did not change since ``etag`` (HTTP 304), else the
+        assignments with their new ETag.
+        """
+        headers = {"If-None-Match": etag} if etag else None
+        response = self._send(
+            "GET", f"{API}/plants/{plant_id}/assignments", headers=headers, retry=True
+        )
+        tag = response.headers.get("etag")
+        if response.status_code == 304:
+            return None, tag or etag
+        return AssignmentList.model_validate_json(response.content), tag
+
     # ------------------------------------------------------------ plant events
 
     def post_events(self, plant_id: str, events: list[PlantEventCreate]) -> EventIngestResult:
@@ -890,6 +908,10 @@ class HubClient:
         """Point champion back at one plant (``plant``) or every plant (``fleet=True``)."""
         body = RollbackCreate(model=model, plant=plant, fleet=fleet, to=to, reason=reason)
         return self._write("POST", f"{API}/rollbacks", body, RollbackResult)
+
+    def get_rollback(self, rollback_id: int) -> RollbackRead:
+        """One plant's rollback, with ``confirmed_at`` once the node reports serving it."""
+        return self._get(f"{API}/rollbacks/{rollback_id}", RollbackRead)
 
     def inventory(self, *, plant: str | None = None, model: str | None = None) -> InventoryList:
         """Which model runs where, trained when, on what data, validated when, since when."""

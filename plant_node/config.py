@@ -102,6 +102,8 @@ class NodeSettings(BaseSettings):
     outbox_batch_size: int = Field(default=100, ge=1)
     outbox_retention_days: float = Field(default=30.0, gt=0)
     scheduler_enabled: bool = True
+    # Seconds between conditional polls of the hub's assignments (plant_node.serving.follow).
+    hub_poll_interval_s: float = Field(default=10.0, gt=0)
 
     # Monitoring (plant_node.monitoring.flows). Chunks of logged champion predictions per
     # baseline and model version; the reference is the first ``monitor_reference_rows``

@@ -165,6 +165,11 @@ class RollbackRead(WireModel):
     reason: str
     created_by: str
     created_at: dt.datetime
+    confirmed_at: dt.datetime | None = Field(
+        None,
+        description="When the plant's node reported serving the version (event "
+        "rollout.serving); null until then.",
+    )
 
 
 class RollbackResult(WireModel):

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from federation.schemas.rollouts import (
     InventoryList,
     RollbackCreate,
+    RollbackRead,
     RollbackResult,
     RolloutAction,
     RolloutCreate,
@@ -115,6 +116,13 @@ def rollback(body: RollbackCreate, session: SessionDep, principal: PrincipalDep)
     """Point champion back, at one plant or the whole fleet, to the previous (or named) version."""
     rows = flows.rollback(session=session, principal=principal, body=body)
     return RollbackResult(items=[service.rollback_read(session=session, row=r) for r in rows])
+
+
+@router.get("/rollbacks/{rollback_id}", response_model=RollbackRead, dependencies=[ReadFleet])
+def get_rollback(rollback_id: IdPath, session: SessionDep) -> RollbackRead:
+    """One plant's rollback; ``confirmed_at`` is set once its node reports serving the version."""
+    row = flows.get_rollback_or_raise(session=session, rollback_id=rollback_id)
+    return service.rollback_read(session=session, row=row)
 
 
 @router.get("/inventory", response_model=InventoryList, dependencies=[ReadFleet])

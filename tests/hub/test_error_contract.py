@@ -33,6 +33,7 @@ UNKNOWN = {
     "policy_id": "no-such-policy",
     "policy_version": "987654",
     "rollout_id": "987654",
+    "rollback_id": "987654",
     "webhook_id": "987654",
 }
 # Routes whose path names no stored entity, or that create the entity the path names.

@@ -35,6 +35,7 @@ from hub.registry.service.artifacts import (
     stored_blob_or_raise,
 )
 from hub.registry.service.assignments import (
+    assignments_etag,
     list_assignments,
 )
 from hub.registry.service.baseline_models import (
@@ -105,6 +106,7 @@ __all__ = [
     "list_alias_rows",
     "list_aliases",
     "list_aliases_of",
+    "assignments_etag",
     "list_assignments",
     "list_models",
     "list_plants",

@@ -93,6 +93,7 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("POST", "/api/v1/rollouts/{rollout_id}/resume"): {A, D},
     ("POST", "/api/v1/rollouts/{rollout_id}/abort"): {A, D},
     ("POST", "/api/v1/rollbacks"): {A, D},
+    ("GET", "/api/v1/rollbacks/{rollback_id}"): {A, D, E},
     ("GET", "/api/v1/inventory"): {A, D, E},
     ("POST", "/api/v1/webhooks"): {A},
     ("GET", "/api/v1/webhooks"): {A},
@@ -117,6 +118,7 @@ PARAMS = {
     "policy_id": "promotion-default",
     "policy_version": "1",
     "rollout_id": "1",
+    "rollback_id": "1",
     "webhook_id": "1",
 }
 

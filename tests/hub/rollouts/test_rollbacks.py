@@ -132,3 +132,33 @@ def test_fleet_cli(fleet: Fleet, client: TestClient, monkeypatch: pytest.MonkeyP
     assert fleet.champion("fd001") == fleet.v1
     out = runner.invoke(hub_cli, ["rollback", "--model", "turbofan-rul", *token])
     assert out.exit_code == 2
+
+
+@SQLITE_ONLY
+def test_rollback_confirmed_when_the_node_reports_serving(fleet: Fleet) -> None:
+    fleet.admin.promote(fleet.v2, "fd002", policy="gate-auto@1")
+    listing, tag = fleet.admin.poll_assignments("fd002")
+    assert listing is not None and tag
+    assert {(a.alias.value, a.version) for a in listing.items} == {("champion", "2.0")}
+    # Unchanged: 304 with the same ETag and no body.
+    response = fleet.client.get(
+        "/api/v1/plants/fd002/assignments",
+        headers={**auth(fleet.tokens.admin), "If-None-Match": tag},
+    )
+    assert (response.status_code, response.content, response.headers["etag"]) == (304, b"", tag)
+    assert fleet.admin.poll_assignments("fd002", tag) == (None, tag)
+    (row,) = fleet.admin.rollback("turbofan-rul", plant="fd002").items
+    assert row.confirmed_at is None
+    listing, new_tag = fleet.admin.poll_assignments("fd002", tag)
+    assert listing is not None and new_tag != tag
+    assert [a.version for a in listing.items if a.alias.value == "champion"] == ["1.0"]
+    # A node still reporting the old version does not confirm; the version rolled back to does.
+    fleet.report("fd002", samples=0, version="2.0", kind="rollout.serving")
+    assert fleet.admin.get_rollback(row.id).confirmed_at is None
+    fleet.report("fd002", samples=0, version="1.0", kind="rollout.load_failed")
+    assert fleet.admin.get_rollback(row.id).confirmed_at is None
+    fleet.report("fd002", samples=0, version="1.0", kind="rollout.serving")
+    confirmed = fleet.admin.get_rollback(row.id).confirmed_at
+    assert confirmed is not None and confirmed >= row.created_at
+    with pytest.raises(NotFound):
+        fleet.admin.get_rollback(row.id + 1000)
