@@ -7,8 +7,8 @@ the assignments changed (or on the first poll after a start or a reconnect, so a
 node catches up) the node syncs every baseline's champion and reports, through the outbox:
 
 - ``rollout.serving`` with the registry model and the version it now serves, once per
-  change: the hub counts it as the node's confirmation (a one-call rollback is done when
-  every target plant sent it);
+  pointing of the champion alias: the hub counts it as the node's confirmation (a one-call
+  rollback is done when every target plant sent it);
 - ``rollout.load_failed`` when the champion the hub assigns could not be fetched, verified
   or compiled: the node keeps serving what it had, and the hub counts the failure against
   the rollout's wave.
@@ -111,12 +111,15 @@ class HubFollower:
             for baseline, item in sorted(wanted.items()):
                 current = self._serving.runtimes[baseline].current
                 serving = None if current is None else current.version
+                # Each pointing of the alias (a rollback re-points it) is confirmed once.
+                pointed = f"{item.version}@{item.updated_at.isoformat()}"
                 if serving == item.version:
-                    if self._reported.get(baseline) != item.version:
+                    if self._reported.get(baseline) != pointed:
                         self._queue("serving", baseline, item.model, item.version, None)
-                        self._reported[baseline] = item.version
+                        self._reported[baseline] = pointed
                         queued += 1
                     continue
+                self._reported.pop(baseline, None)
                 reason = (
                     f"could not fetch, verify or compile {item.model} {item.version}; "
                     f"still serving {serving or 'nothing'}"
