@@ -913,9 +913,12 @@ class HubClient:
         """One plant's rollback, with ``confirmed_at`` once the node reports serving it."""
         return self._get(f"{API}/rollbacks/{rollback_id}", RollbackRead)
 
-    def inventory(self, *, plant: str | None = None, model: str | None = None) -> InventoryList:
+    def inventory(
+        self, *, plant: str | None = None, model: str | None = None, status: str | None = None
+    ) -> InventoryList:
         """Which model runs where, trained when, on what data, validated when, since when."""
-        return self._get(f"{API}/inventory", InventoryList, {"plant": plant, "model": model})
+        params = {"plant": plant, "model": model, "status": status}
+        return self._get(f"{API}/inventory", InventoryList, params)
 
     def create_webhook(
         self, url: str, events: list[WebhookEvent], *, description: str = ""

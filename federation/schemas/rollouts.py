@@ -181,6 +181,15 @@ class RollbackResult(WireModel):
 # ---------------------------------------------------------------- inventory
 
 
+class InventoryStatus(StrEnum):
+    """Status of one inventory row (the filter ``status``)."""
+
+    OK = "ok"
+    STALE = "stale"
+    DIVERGED = "diverged"
+    ROLLOUT = "rollout"
+
+
 class InventoryRow(WireModel):
     """Which model runs where, trained when, on what data, validated when, since when."""
 
@@ -203,6 +212,21 @@ class InventoryRow(WireModel):
     stale: bool
     rollout_id: int | None
     rollout_stage: str | None
+    reported_version: str | None = Field(
+        None, description="The version the node last reported serving (rollout.serving)."
+    )
+    precision: str | None = Field(None, description="IR precision the node answers with.")
+    node_version: str | None = Field(None, description="The node's software version.")
+    drift: dict[str, float] = Field(
+        default_factory=dict, description="Largest latest per-feature drift (drifted_chunks, psi)."
+    )
+    last_alert: str | None = Field(None, description="Kind of the plant's newest alert event.")
+    last_alert_at: dt.datetime | None = None
+    status: InventoryStatus = Field(
+        InventoryStatus.OK,
+        description="stale (node silent too long), diverged (the node reports another version "
+        "than the hub assigns), rollout (a rollout holds it) or ok.",
+    )
 
 
 class InventoryList(WireModel):

@@ -153,3 +153,26 @@ def recent_events(
         .limit(limit)
     )
     return [to_read(row) for row in session.scalars(stmt)]
+
+
+def last_received_by_plant(
+    *, session: Session, plant_ids: list[str] | None
+) -> dict[str, dt.datetime]:
+    """When each plant's newest event arrived (plants with none are absent)."""
+    stmt = select(PlantEvent.plant_id, func.max(PlantEvent.received_at)).group_by(
+        PlantEvent.plant_id
+    )
+    if plant_ids is not None:
+        stmt = stmt.where(PlantEvent.plant_id.in_(plant_ids))
+    return {str(p): t for p, t in session.execute(stmt) if t is not None}
+
+
+def newest_of_kind(
+    *, session: Session, plant_ids: list[str] | None, kind_prefix: str, limit: int
+) -> list[PlantEventRead]:
+    """Return the newest events whose kind starts with ``kind_prefix``, newest first."""
+    stmt = select(PlantEvent).where(PlantEvent.kind.startswith(kind_prefix))
+    if plant_ids is not None:
+        stmt = stmt.where(PlantEvent.plant_id.in_(plant_ids))
+    stmt = stmt.order_by(PlantEvent.seq.desc()).limit(limit)
+    return [to_read(row) for row in session.scalars(stmt)]

@@ -7,6 +7,7 @@ of its own and commits; the other writers only flush, inside the flow's transact
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -515,4 +516,35 @@ def list_lifecycle(*, session: Session, plant_id: str) -> list[LifecycleRead]:
                 updated_by=row.updated_by,
             )
         )
+    return out
+
+
+def lifecycle_rows(
+    *, session: Session, plant_ids: list[str] | None
+) -> list[tuple[str, int, LifecycleState, dt.datetime]]:
+    """``(plant, version id, state, updated_at)`` of every recorded state, in one query."""
+    stmt = select(
+        VersionLifecycle.plant_id,
+        VersionLifecycle.version_id,
+        VersionLifecycle.state,
+        VersionLifecycle.updated_at,
+    )
+    if plant_ids is not None:
+        stmt = stmt.where(VersionLifecycle.plant_id.in_(plant_ids))
+    return [(str(p), int(v), LifecycleState(s), t) for p, v, s, t in session.execute(stmt)]
+
+
+def admitted_champions(
+    *, session: Session, plant_ids: list[str] | None
+) -> dict[tuple[str, int], Promotion]:
+    """Return the newest approved (or break-glass) champion promotion per plant x version."""
+    stmt = select(Promotion).where(
+        Promotion.alias == AliasName.CHAMPION.value,
+        Promotion.status.in_([PromotionStatus.APPROVED.value, PromotionStatus.BREAK_GLASS.value]),
+    )
+    if plant_ids is not None:
+        stmt = stmt.where(Promotion.plant_id.in_(plant_ids))
+    out: dict[tuple[str, int], Promotion] = {}
+    for row in session.scalars(stmt.order_by(Promotion.id)):
+        out[(row.plant_id, row.version_id)] = row
     return out

@@ -171,16 +171,25 @@ def rollback(
 def inventory(
     plant: Annotated[str | None, typer.Option("--plant", help="Only this plant")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Only this model")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="ok, stale, diverged or rollout")
+    ] = None,
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = "",
-    output: FormatOpt = Format.TABLE,
+    output: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
 ) -> None:
     """Which model runs where, trained when, on what data, last validated when, since when."""
-    from federation.fleet_view import inventory_table
+    from federation.fleet_view import inventory_csv, inventory_table
 
+    if output not in ("table", "json", "csv"):
+        typer.echo("error: --format is table, json or csv", err=True)
+        raise typer.Exit(2)
     with _client(url, token) as hub:
-        rows = hub.inventory(plant=plant, model=model).items
-    _print(rows, output, lambda: inventory_table(rows))
+        rows = hub.inventory(plant=plant, model=model, status=status).items
+    if output == "csv":
+        typer.echo(inventory_csv(rows), nl=False)
+        return
+    _print(rows, Format(output), lambda: inventory_table(rows))
 
 
 def mount(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from federation.schemas.rollouts import (
     InventoryList,
+    InventoryStatus,
     RollbackCreate,
     RollbackRead,
     RollbackResult,
@@ -131,6 +132,7 @@ def get_inventory(
     settings: SettingsDep,
     plant: str | None = None,
     model: str | None = None,
+    status: InventoryStatus | None = None,
 ) -> InventoryList:
     """Which model runs where, trained when, on what data, validated when, since when."""
     return InventoryList(
@@ -138,6 +140,7 @@ def get_inventory(
             session=session,
             plant_id=plant,
             model=model,
+            status=status,
             stale_after_s=settings.node_stale_seconds,
         )
     )

@@ -330,3 +330,18 @@ def rollback_read(*, session: Session, row: Rollback) -> RollbackRead:
             since=row.created_at,
         ),
     )
+
+
+def active_stages(
+    *, session: Session, plant_ids: list[str] | None
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """``(model, plant) -> (rollout id, stage)`` of every active rollout (the newest wins)."""
+    stmt = (
+        select(Rollout.model, RolloutPlant.plant_id, Rollout.id, RolloutPlant.stage)
+        .join(RolloutPlant, RolloutPlant.rollout_id == Rollout.id)
+        .where(Rollout.status.in_(ACTIVE))
+        .order_by(Rollout.id)
+    )
+    if plant_ids is not None:
+        stmt = stmt.where(RolloutPlant.plant_id.in_(plant_ids))
+    return {(str(m), str(p)): (int(r), str(s)) for m, p, r, s in session.execute(stmt)}

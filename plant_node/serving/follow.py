@@ -19,7 +19,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +33,17 @@ from plant_node.serving.hub_source import baseline_of
 from plant_node.serving.sync import ModelSource
 
 log = logging.getLogger("millwright.node.follow")
+
+
+def _node_version() -> str:
+    try:
+        return package_version("millwright")
+    except PackageNotFoundError:  # a source checkout without an install
+        return "0+unknown"
+
+
+#: The node's software version, reported with every serving confirmation.
+NODE_VERSION = _node_version()
 
 
 class AssignmentPoller(Protocol):
@@ -115,7 +128,10 @@ class HubFollower:
                 pointed = f"{item.version}@{item.updated_at.isoformat()}"
                 if serving == item.version:
                     if self._reported.get(baseline) != pointed:
-                        self._queue("serving", baseline, item.model, item.version, None)
+                        extra = {
+                            "precision": None if current is None else current.manifest.precision
+                        }
+                        self._queue("serving", baseline, item.model, item.version, None, extra)
                         self._reported[baseline] = pointed
                         queued += 1
                     continue
@@ -133,7 +149,13 @@ class HubFollower:
         return True
 
     def _queue(
-        self, kind: str, baseline: str, model: str, version: str, reason: str | None
+        self,
+        kind: str,
+        baseline: str,
+        model: str,
+        version: str,
+        reason: str | None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         with managed_session(self._factory) as session:
             serving_service.enqueue_rollout_event(
@@ -147,6 +169,8 @@ class HubFollower:
                     "reason": reason,
                     "stats": {},
                     "actor": "node",
+                    "node_version": NODE_VERSION,
                     "at": utcnow().isoformat(),
+                    **(extra or {}),
                 },
             )

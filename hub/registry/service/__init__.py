@@ -75,6 +75,7 @@ from hub.registry.service.versions import (
     get_version,
     get_version_by_label_or_raise,
     get_version_or_raise,
+    versions_by_ids,
 )
 
 __all__ = [
@@ -121,5 +122,6 @@ __all__ = [
     "set_tag",
     "stored_blob_or_raise",
     "update_plant",
+    "versions_by_ids",
     "version_rows",
 ]

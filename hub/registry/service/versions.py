@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import insert, or_, select
@@ -36,6 +37,15 @@ from hub.registry.service.baseline_models import get_model_or_raise
 def get_version(*, session: Session, version_id: int) -> ModelVersion | None:
     """Return the version with this id, or None."""
     return session.get(ModelVersion, version_id)
+
+
+def versions_by_ids(*, session: Session, version_ids: Iterable[int]) -> dict[int, ModelVersion]:
+    """Return the versions with these ids in one query (unknown ids are absent)."""
+    wanted = sorted({v for v in version_ids if v})
+    if not wanted:
+        return {}
+    rows = session.scalars(select(ModelVersion).where(ModelVersion.id.in_(wanted))).unique()
+    return {row.id: row for row in rows}
 
 
 def get_version_or_raise(*, session: Session, version_id: int) -> ModelVersion:

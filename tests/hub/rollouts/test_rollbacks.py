@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 import federation.hub_client
 from federation.errors import Conflict, NotFound
+from federation.fleet_view import inventory_csv
 from federation.hub_client import HubClient
 from federation.schemas.rollouts import RolloutStatus
 from hub.cli import app as hub_cli
@@ -155,10 +156,24 @@ def test_rollback_confirmed_when_the_node_reports_serving(fleet: Fleet) -> None:
     # A node still reporting the old version does not confirm; the version rolled back to does.
     fleet.report("fd002", samples=0, version="2.0", kind="rollout.serving")
     assert fleet.admin.get_rollback(row.id).confirmed_at is None
+    (diverged,) = fleet.admin.inventory(plant="fd002").items
+    assert (diverged.version, diverged.reported_version, diverged.status.value) == (
+        "1.0",
+        "2.0",
+        "diverged",
+    )
+    assert [r.plant_id for r in fleet.admin.inventory(status="diverged").items] == ["fd002"]
     fleet.report("fd002", samples=0, version="1.0", kind="rollout.load_failed")
     assert fleet.admin.get_rollback(row.id).confirmed_at is None
     fleet.report("fd002", samples=0, version="1.0", kind="rollout.serving")
     confirmed = fleet.admin.get_rollback(row.id).confirmed_at
     assert confirmed is not None and confirmed >= row.created_at
+    (ok,) = fleet.admin.inventory(plant="fd002").items
+    assert (ok.reported_version, ok.status.value, ok.previous_version) == ("1.0", "ok", None)
+    assert fleet.admin.inventory(status="diverged").items == []
+    lines = inventory_csv(fleet.admin.inventory().items).splitlines()
+    assert lines[0].startswith("plant_id,model,version,serving_since,reported_version")
+    assert len(lines) == 1 + len(PLANTS)
+    assert any(line.startswith("fd002,turbofan-rul,1.0,") for line in lines)
     with pytest.raises(NotFound):
         fleet.admin.get_rollback(row.id + 1000)
