@@ -444,6 +444,7 @@ def bench(
             time.sleep(1.0)
             counts = admin.list_webhooks().items[0]
             assert counts.pending > 0, counts
+            errors_before_kill = sum(n.errors for n in nodes)
             print(f"  SIGKILL with {counts.pending} deliveries pending", flush=True)
             hub_proc.kill()
             receiver.failing = False
@@ -489,7 +490,15 @@ def bench(
             )
             errors = sum(n.errors for n in nodes)
             log_text = (work / "hub.log").read_text(errors="replace")
-            first = next((ln for ln in log_text.splitlines() if "Error" in ln), "")
+            first = ""
+            for line in log_text.splitlines():
+                if '"exc"' in line:
+                    try:
+                        tail = json.loads(line)["exc"].strip().splitlines()
+                        first = next(t for t in reversed(tail) if "Error" in t)
+                    except (ValueError, KeyError, StopIteration):
+                        first = line
+                    break
             print(f"  node request errors: {errors} (first hub log error: {first[:200]})")
             polls = sum(n.polls for n in nodes)
             not_modified = sum(n.not_modified for n in nodes)
@@ -525,6 +534,7 @@ def bench(
         "webhook_rejected_signatures": receiver.rejected,
         "polls": polls,
         "node_request_errors": errors,
+        "node_request_errors_before_kill": errors_before_kill,
         "polls_not_modified": not_modified,
         "database": "sqlite",
         "load_average": round(os.getloadavg()[0], 1),

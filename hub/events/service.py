@@ -45,6 +45,9 @@ def ingest_events(
         When an id was already received from this plant with different content (ids are
         unique per plant: another plant's id is never a duplicate nor a conflict).
     """
+    # Read-then-write beside the hub's worker threads: on SQLite take the write lock first
+    # (a stale snapshot fails at once with "database is locked"; the lock waits instead).
+    webhooks_service.begin_write(session)
     registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
     if len(events_in) > max_batch:
         raise InvalidInput(f"A batch holds at most {max_batch} events; split it.")
