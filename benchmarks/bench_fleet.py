@@ -270,7 +270,7 @@ def _populate(hub: HubClient, n_plants: int, n_versions: int) -> dict[str, Any]:
     )
     made = 3 * len(models) + 3
     # Personalized versions per plant x model, parent a campaign version, up to n_versions.
-    per_pair = max(1, (n_versions - made) // (n_plants * len(models)))
+    per_pair = max(1, -(-(n_versions - made) // (n_plants * len(models))))  # at least n_versions
     newest: dict[tuple[str, str], int] = {}
     batch: list[VersionCreate] = []
     for name in models:

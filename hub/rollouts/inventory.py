@@ -29,11 +29,24 @@ from hub.rollouts import service
 MAX_LINEAGE = 20
 
 
-def _lineage(session: Session, version: ModelVersion) -> list[str]:
+def _load_ancestors(
+    session: Session, versions: dict[int, ModelVersion], start: list[ModelVersion]
+) -> None:
+    """Load every ancestor of ``start`` into ``versions``, one query per generation."""
+    frontier = {v.parent_id for v in start if v.parent_id is not None} - set(versions)
+    for _ in range(MAX_LINEAGE):
+        if not frontier:
+            return
+        found = registry_service.versions_by_ids(session=session, version_ids=frontier)
+        versions.update(found)
+        frontier = {v.parent_id for v in found.values() if v.parent_id is not None} - set(versions)
+
+
+def _lineage(versions: dict[int, ModelVersion], version: ModelVersion) -> list[str]:
     chain = [version.version]
     parent_id = version.parent_id
     while parent_id is not None and len(chain) < MAX_LINEAGE:
-        parent = registry_service.get_version(session=session, version_id=parent_id)
+        parent = versions.get(parent_id)
         if parent is None:
             break
         chain.append(parent.version)
@@ -79,14 +92,20 @@ def inventory(
     plants = None if plant_id is None else [plant_id]
     seen_events = events_service.last_received_by_plant(session=session, plant_ids=plants)
     seen_reports = metrics_service.last_report_by_plant(session=session, plant_ids=plants)
-    retired: dict[tuple[str, str], list[tuple[dt.datetime, int]]] = {}
-    lifecycle = governance_service.lifecycle_rows(session=session, plant_ids=plants)
-    wanted_ids = {v for _, v, _, _ in lifecycle} | {a.version.parent_id or 0 for a in aliases}
+    # The version each champion replaced: the newest retired one at that plant.
+    champions = {(a.plant_id, a.model_id): a.version_id for a in aliases}
+    replaced: dict[tuple[str, int], tuple[dt.datetime, int]] = {}
+    for plant, version_id, model_key, state, updated in governance_service.lifecycle_rows(
+        session=session, plant_ids=plants
+    ):
+        pair = (plant, model_key)
+        if state is not LifecycleState.RETIRED or champions.get(pair) in (None, version_id):
+            continue
+        if pair not in replaced or replaced[pair] < (updated, version_id):
+            replaced[pair] = (updated, version_id)
+    wanted_ids = {v for _, v in replaced.values()} | {a.version.parent_id or 0 for a in aliases}
     versions = registry_service.versions_by_ids(session=session, version_ids=wanted_ids)
-    for plant, version_id, state, updated in lifecycle:
-        row = versions.get(version_id)
-        if state is LifecycleState.RETIRED and row is not None:
-            retired.setdefault((plant, row.model.name), []).append((updated, version_id))
+    _load_ancestors(session, versions, [a.version for a in aliases])
     admitted = governance_service.admitted_champions(session=session, plant_ids=plants)
     values: dict[tuple[str, str, str, str], dict[str, float]] = {}
     for v in metrics_service.latest_values(
@@ -113,8 +132,8 @@ def inventory(
         pid = alias.plant_id
         moments = [t for t in (seen_events.get(pid), seen_reports.get(pid)) if t is not None]
         last = max(moments) if moments else None
-        before = sorted((t, v) for t, v in retired.get((pid, name), []) if v != version.id)
-        previous = versions.get(before[-1][1]) if before else None
+        before = replaced.get((pid, alias.model_id))
+        previous = None if before is None else versions.get(before[1])
         parent = versions.get(version.parent_id) if version.parent_id is not None else None
         promotion = admitted.get((pid, version.id))
         active = stages.get((name, pid))
@@ -146,7 +165,7 @@ def inventory(
                 trained_at=version.created_at,
                 training_data_fingerprint=version.training_data_fingerprint,
                 parent_version=None if parent is None else parent.version,
-                lineage=_lineage(session, version),
+                lineage=_lineage(versions, version),
                 recipe_id=version.recipe_id,
                 last_validated_at=None
                 if promotion is None
