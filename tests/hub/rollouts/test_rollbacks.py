@@ -135,7 +135,6 @@ def test_fleet_cli(fleet: Fleet, client: TestClient, monkeypatch: pytest.MonkeyP
     assert out.exit_code == 2
 
 
-@SQLITE_ONLY
 def test_rollback_confirmed_when_the_node_reports_serving(fleet: Fleet) -> None:
     fleet.admin.promote(fleet.v2, "fd002", policy="gate-auto@1")
     listing, tag = fleet.admin.poll_assignments("fd002")
