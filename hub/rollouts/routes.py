@@ -19,7 +19,7 @@ from federation.schemas.rollouts import (
     RolloutStatus,
 )
 from hub.config import API_PREFIX
-from hub.deps import IdPath, PageSizeDep, PrincipalDep, SessionDep, SettingsDep
+from hub.deps import ArtifactStoreDep, IdPath, PageSizeDep, PrincipalDep, SessionDep, SettingsDep
 from hub.rollouts import flows, inventory, service
 from hub.rollouts.permissions import ReadFleet, RunRollouts
 
@@ -27,9 +27,11 @@ router = APIRouter(prefix=API_PREFIX, tags=["fleet"])
 
 
 @router.post("/rollouts", response_model=RolloutRead, status_code=201, dependencies=[RunRollouts])
-def start_rollout(body: RolloutCreate, session: SessionDep, principal: PrincipalDep) -> RolloutRead:
+def start_rollout(
+    body: RolloutCreate, session: SessionDep, principal: PrincipalDep, store: ArtifactStoreDep
+) -> RolloutRead:
     """Start a staged rollout of a version under a rollout plan; the hub's engine drives it."""
-    row = flows.start_rollout(session=session, principal=principal, rollout_in=body)
+    row = flows.start_rollout(session=session, principal=principal, rollout_in=body, store=store)
     return service.rollout_read(session=session, rollout=row, steps=True)
 
 
