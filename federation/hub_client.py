@@ -99,8 +99,11 @@ from federation.schemas.rollouts import (
     RolloutRead,
     WebhookCreate,
     WebhookCreated,
+    WebhookDeliveryPage,
+    WebhookDeliveryRead,
     WebhookEvent,
     WebhookPage,
+    WebhookRotate,
 )
 from federation.tls import client_context
 
@@ -878,7 +881,10 @@ class HubClient:
     ) -> RolloutPage:
         """One page of rollouts."""
         params = {
-            "status": status, "model": model, "page_size": page_size, "page_token": page_token
+            "status": status,
+            "model": model,
+            "page_size": page_size,
+            "page_token": page_token,
         }
         return self._get(f"{API}/rollouts", RolloutPage, params)
 
@@ -892,7 +898,9 @@ class HubClient:
         if action not in ("pause", "resume", "abort"):
             raise ValueError(f"unknown rollout action {action!r}")
         return self._write(
-            "POST", f"{API}/rollouts/{rollout_id}/{action}", RolloutAction(reason=reason),
+            "POST",
+            f"{API}/rollouts/{rollout_id}/{action}",
+            RolloutAction(reason=reason),
             RolloutRead,
         )
 
@@ -934,6 +942,27 @@ class HubClient:
     def delete_webhook(self, webhook_id: int) -> None:
         """Remove a subscription."""
         self._send("DELETE", f"{API}/webhooks/{webhook_id}")
+
+    def list_webhook_deliveries(
+        self, webhook_id: int, *, status: str | None = None, page_token: str | None = None
+    ) -> WebhookDeliveryPage:
+        """One page of a subscription's deliveries, each with its attempt log."""
+        params = {"status": status, "page_token": page_token}
+        return self._get(f"{API}/webhooks/{webhook_id}/deliveries", WebhookDeliveryPage, params)
+
+    def redeliver_webhook(self, webhook_id: int, delivery_id: int) -> WebhookDeliveryRead:
+        """Queue a delivery again (same webhook-id, fresh attempt budget)."""
+        path = f"{API}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"
+        return self._write("POST", path, None, WebhookDeliveryRead)
+
+    def rotate_webhook_secret(
+        self, webhook_id: int, *, grace_seconds: float = 86400.0
+    ) -> WebhookCreated:
+        """Rotate the signing secret (shown once); the old one signs for ``grace_seconds``."""
+        body = WebhookRotate(grace_seconds=grace_seconds)
+        return self._write(
+            "POST", f"{API}/webhooks/{webhook_id}/rotate-secret", body, WebhookCreated
+        )
 
 
 def _metric_filters(

@@ -283,6 +283,44 @@ class WebhookPage(Page[WebhookRead]):
     """A page of subscriptions."""
 
 
+class WebhookRotate(InputModel):
+    """Rotate a subscription's secret; the old one keeps signing for ``grace_seconds``."""
+
+    grace_seconds: float = Field(
+        86400.0,
+        ge=0,
+        le=30 * 86400,
+        description="How long deliveries also carry a signature with the previous secret.",
+    )
+
+
+class WebhookAttemptRead(WireModel):
+    """One attempt of a delivery."""
+
+    at: dt.datetime
+    status_code: int | None
+    error: str
+    latency_ms: float
+
+
+class WebhookDeliveryRead(WireModel):
+    """One event for one subscription, with its attempt log."""
+
+    id: int
+    message_id: str = Field(description="The webhook-id header (the same on every attempt).")
+    event_type: str
+    status: str = Field(description="pending, delivered or failed.")
+    attempts: int
+    next_attempt_at: dt.datetime
+    created_at: dt.datetime
+    delivered_at: dt.datetime | None
+    log: list[WebhookAttemptRead] = Field(default_factory=list)
+
+
+class WebhookDeliveryPage(Page[WebhookDeliveryRead]):
+    """A page of deliveries."""
+
+
 class WebhookPayload(WireModel):
     """The body of every delivery (Standard Webhooks: ``type``, ``timestamp``, ``data``)."""
 

@@ -98,6 +98,9 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("POST", "/api/v1/webhooks"): {A},
     ("GET", "/api/v1/webhooks"): {A},
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): {A},
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): {A},
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): {A},
+    ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): {A},
     ("GET", "/api/v1/audit"): {A, E},
 }
 
@@ -120,6 +123,7 @@ PARAMS = {
     "rollout_id": "1",
     "rollback_id": "1",
     "webhook_id": "1",
+    "delivery_id": "1",
 }
 
 
