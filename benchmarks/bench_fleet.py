@@ -1,8 +1,10 @@
 """Fleet operations against a real hub process: rollback, rollout abort, inventory, webhooks.
 
 The hub runs as ``millwright hub serve`` (:mod:`benchmarks.hubproc`) on SQLite with its
-rollout engine and webhook sender. The plants are simulated nodes, one thread each, that
-speak the node's HTTP protocol with their own plant token: a conditional poll of
+rollout engine and webhook sender. Seven plants are real node processes (``millwright node
+serve``, following the hub with real OpenVINO exports of the ``ai4i`` baseline); the others
+are simulated nodes, one thread each, that speak the node's HTTP protocol with their own
+plant token: a conditional poll of
 ``/plants/{id}/assignments`` every ``poll_interval_s`` (``If-None-Match``), a
 ``rollout.serving`` event for each new champion pointing (the confirmation the hub waits
 for), and ``rollout.stats`` counters while a shadow or challenger alias points at a version.
@@ -48,8 +50,10 @@ from federation.schemas.rollouts import PlantStage, RolloutCreate, RolloutStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "fleet.json"
-MODEL = "cmapss-fleet"
-OTHER_MODELS = ("cmapss-rul-b", "ai4i-fail-c", "ai4i-fail-d")
+#: The model the benchmark moves; its name maps to the node's ``ai4i`` baseline, so real node
+#: processes serve its versions (real OpenVINO exports); the other three map to no baseline.
+MODEL = "ai4i-fleet"
+OTHER_MODELS = ("turbofan-b", "press-c", "pump-d")
 GATE_REF = "gate-fleet-bench@1"
 PLAN_REF = "plan-fleet-bench@1"
 PILOT = ["p00", "p01", "p02"]
@@ -230,7 +234,61 @@ def _wait(what: str, done: Callable[[], bool], timeout: float, every: float = 0.
     return time.monotonic() - started
 
 
-def _populate(hub: HubClient, n_plants: int, n_versions: int) -> dict[str, Any]:
+def _exports(work: Path) -> list[bytes]:
+    """Three real ``ai4i`` OpenVINO exports (versions 1.0, 2.0, 3.0) as tar.gz artifacts."""
+    import io
+    import tarfile
+
+    from baselines.datasets import load_ai4i
+    from baselines.features import ai4i
+    from tests.plant_node.serving.irs import build_logistic_ir
+
+    state = ai4i.fit(load_ai4i()).to_dict()
+    out = []
+    for k in (1, 2, 3):
+        weights = [0.3 * k, -0.2, 0.1, 0.9, 1.2, 0.4, -0.5, 1.1, 0.2, 0.0, -0.1]
+        src = build_logistic_ir(
+            work / "exports" / f"{k}.0",
+            weights,
+            -1.0,
+            version=f"{k}.0",
+            baseline="ai4i",
+            name=MODEL,
+            extra={"feature_state": state, "threshold": 0.5},
+        )
+        blob = io.BytesIO()
+        with tarfile.open(fileobj=blob, mode="w:gz") as tar:
+            tar.add(src, arcname="export")
+        out.append(blob.getvalue())
+    return out
+
+
+def _start_node(hub_url: str, token: str, plant: str, work: Path, poll_s: float) -> Any:
+    """A real ``millwright node serve`` process for ``plant``, following the hub."""
+    import subprocess
+    import sys
+
+    from benchmarks.hubproc import free_port
+
+    data = work / "nodes" / plant
+    data.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MILLWRIGHT_NODE_")}
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        MILLWRIGHT_NODE_HUB_URL=hub_url,
+        MILLWRIGHT_NODE_HUB_TOKEN=token,
+        MILLWRIGHT_NODE_HUB_POLL_INTERVAL_S=str(poll_s),
+        MILLWRIGHT_NODE_MONITORING_ENABLED="false",
+    )
+    with (data / "node.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "millwright", "node", "serve", "--plant", plant,
+             "--data-dir", str(data), "--port", str(free_port())],
+            cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def _populate(hub: HubClient, n_plants: int, n_versions: int, work: Path) -> dict[str, Any]:
     """Plants, 4 models, ``n_versions`` versions (depth 3), a champion at every plant x model."""
     plants = [f"p{i:02d}" for i in range(n_plants)]
     for pid in plants:
@@ -265,8 +323,14 @@ def _populate(hub: HubClient, n_plants: int, n_versions: int) -> dict[str, Any]:
             [version(name, f"1.{k}-campaign", m + k, parent_id=base.id) for k in range(2)]
         )
         fleet[name] = [base.id, *(c.id for c in campaign)]
+    exports = [hub.upload_artifact(blob).digest for blob in _exports(work)]
     moved = hub.create_versions(
-        [version(MODEL, f"{k}.0", 100 + k, parent_id=fleet[MODEL][1]) for k in (1, 2, 3)]
+        [
+            version(MODEL, f"{k}.0", 100 + k, parent_id=fleet[MODEL][1]).model_copy(
+                update={"artifact_digest": exports[k - 1]}
+            )
+            for k in (1, 2, 3)
+        ]
     )
     made = 3 * len(models) + 3
     # Personalized versions per plant x model, parent a campaign version, up to n_versions.
@@ -318,7 +382,7 @@ def _assignments(hub: HubClient, plants: list[str]) -> dict[str, list[tuple[str,
 
 
 def bench(
-    *, n_plants: int, n_versions: int, poll_s: float, engine_s: float, samples: int
+    *, n_plants: int, n_versions: int, poll_s: float, engine_s: float, samples: int, n_real: int
 ) -> dict[str, Any]:
     """Run every measurement once on a fresh SQLite hub; return the flat result row."""
     receiver = Receiver()
@@ -339,10 +403,11 @@ def bench(
         hub_proc.prepare("bench-fleet")
         hub_proc.start()
         nodes: list[SimNode] = []
+        real: list[Any] = []
         try:
             admin = HubClient(hub_proc.url, token=hub_proc.token, timeout=120)
             started = time.perf_counter()
-            seeded = _populate(admin, n_plants, n_versions)
+            seeded = _populate(admin, n_plants, n_versions, work)
             print(
                 f"  seeded {len(seeded['plants'])} plants x 4 models, {seeded['versions']} "
                 f"versions in {time.perf_counter() - started:.0f} s",
@@ -351,31 +416,42 @@ def bench(
             plants: list[str] = seeded["plants"]
             hook = admin.create_webhook(receiver.url, list(WebhookEvent), description="bench")
             receiver.secret = hook.secret
+            real_plants = plants[len(plants) - n_real :] if n_real else []
             for pid in plants:
-                token = admin.create_token(Role.PLANT, plant_id=pid, name=f"sim-{pid}").token
-                nodes.append(SimNode(hub_proc.url, token, pid, poll_s))
+                token = admin.create_token(Role.PLANT, plant_id=pid, name=f"node-{pid}").token
+                if pid in real_plants:
+                    real.append(_start_node(hub_proc.url, token, pid, work, poll_s))
+                else:
+                    nodes.append(SimNode(hub_proc.url, token, pid, poll_s))
             by_plant = {n.plant: n for n in nodes}
             for node in nodes:
                 node.start()
-            v2_label = "2.0"
-            _wait(
-                "every node serving v2",
-                lambda: all(n.serving == v2_label for n in nodes),
-                timeout=20 * poll_s + 60,
+
+            def serving(label: str) -> bool:
+                rows = admin.inventory(model=MODEL).items
+                return len(rows) == len(plants) and all(r.reported_version == label for r in rows)
+
+            started = time.monotonic()
+            _wait("every node (real and simulated) reporting v2", lambda: serving("2.0"), 300, 0.5)
+            print(
+                f"  {len(real)} real node processes and {len(nodes)} simulated nodes serve v2 "
+                f"after {time.monotonic() - started:.0f} s",
+                flush=True,
             )
-            time.sleep(poll_s)  # the confirmations are on the hub
 
             # --- one-call fleet rollback: call -> every node confirms serving v1
             t0 = time.monotonic()
             result = admin.rollback(MODEL, fleet=True, reason="benchmark: fleet back to v1")
             call_s = time.monotonic() - t0
-            pending = {r.id for r in result.items}
+            pending = {r.id: r.plant_id for r in result.items}
             assert len(pending) == len(plants), (len(pending), len(plants))
+            seen_at: dict[str, float] = {}
 
             def confirmed() -> bool:
-                for rid in list(pending):
+                for rid, pid in list(pending.items()):
                     if admin.get_rollback(rid).confirmed_at is not None:
-                        pending.discard(rid)
+                        seen_at[pid] = time.monotonic() - t0
+                        del pending[rid]
                 return not pending
 
             try:
@@ -384,9 +460,11 @@ def bench(
                 print((work / "hub.log").read_text()[-3000:])
                 raise
             rollback_s = time.monotonic() - t0
+            real_s = max((seen_at[p] for p in real_plants), default=float("nan"))
             print(
                 f"  fleet rollback of {len(plants)} plants: call {call_s:.2f} s, every node "
-                f"confirmed after {rollback_s:.2f} s (poll interval {poll_s} s)",
+                f"confirmed after {rollback_s:.2f} s (the real ones {real_s:.2f} s; poll interval "
+                f"{poll_s} s)",
                 flush=True,
             )
 
@@ -506,16 +584,24 @@ def bench(
         finally:
             for node in nodes:
                 node.stop()
+            for proc in real:
+                proc.terminate()
+            for proc in real:
+                try:
+                    proc.wait(timeout=20)
+                except Exception:  # noqa: BLE001 - a node that hangs on shutdown is killed
+                    proc.kill()
             hub_proc.stop()
             receiver.stop()
     return {
-        "nodes": len(nodes),
-        "real_nodes": 0,
+        "nodes": len(nodes) + len(real),
+        "real_nodes": len(real),
         "simulated_nodes": len(nodes),
         "poll_interval_s": poll_s,
         "engine_poll_s": engine_s,
         "rollback_fleet_seconds": round(rollback_s, 2),
         "rollback_call_seconds": round(call_s, 2),
+        "rollback_real_nodes_seconds": round(real_s, 2),
         "rollback_target_seconds": poll_s + 2.0,
         "rollout_abort_seconds": round(abort_s, 2),
         "plants_changed_after_abort": len(changed),
@@ -545,9 +631,23 @@ def bench(
 def run(quick: bool) -> dict[str, Any]:
     """Run the fleet benchmark and write ``benchmarks/results/fleet.json``."""
     size = (
-        {"n_plants": 27, "n_versions": 1000, "poll_s": 1.0, "engine_s": 0.25, "samples": 10}
+        {
+            "n_plants": 27,
+            "n_versions": 1000,
+            "poll_s": 1.0,
+            "engine_s": 0.25,
+            "samples": 10,
+            "n_real": 2,
+        }
         if quick
-        else {"n_plants": 50, "n_versions": 10_000, "poll_s": 2.0, "engine_s": 0.25, "samples": 40}
+        else {
+            "n_plants": 50,
+            "n_versions": 10_000,
+            "poll_s": 2.0,
+            "engine_s": 0.25,
+            "samples": 40,
+            "n_real": 7,
+        }
     )
     result = bench(**size)
     targets = {
