@@ -241,6 +241,8 @@ class InventoryList(WireModel):
 class WebhookEvent(StrEnum):
     """Event types a subscription can ask for."""
 
+    VERSION_REGISTERED = "version.registered"
+    PROMOTION_REQUESTED = "promotion.requested"
     ROLLOUT_STARTED = "rollout.started"
     ROLLOUT_WAVE_ADVANCED = "rollout.wave_advanced"
     ROLLOUT_ABORTED = "rollout.aborted"

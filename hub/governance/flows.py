@@ -188,6 +188,18 @@ def request_promotion(
             diagnostic=str(exc.orig),
         ) from exc
     set_committed_value(promotion, "signatures", [])  # new: none yet, no query to learn it
+    webhooks_service.enqueue(
+        session=session,
+        event=WebhookEvent.PROMOTION_REQUESTED,
+        data={
+            "promotion_id": promotion.id,
+            "version_id": version.id,
+            "plant_id": promotion.plant_id,
+            "alias": promotion.alias,
+            "policy": ref,
+            "requested_by": actor,
+        },
+    )
     trail = [
         audit_service.entry(
             actor=actor,

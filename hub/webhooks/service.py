@@ -193,32 +193,44 @@ def enqueue(*, session: Session, event: WebhookEvent, data: Mapping[str, Any]) -
     int
         How many deliveries were queued.
     """
-    now = utcnow()
-    payload = {
-        "type": event.value,
-        "timestamp": now.isoformat(),
-        "data": json.loads(json.dumps(dict(data), default=str)),
-    }
-    queued = 0
-    for sub in session.scalars(
-        select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
-    ):
-        if event.value not in sub.events:
-            continue
-        session.add(
-            WebhookDelivery(
-                message_id=f"msg_{uuid.uuid4().hex}",
-                subscription_id=sub.id,
-                event_type=event.value,
-                payload=payload,
-                status=PENDING,
-                next_attempt_at=now,
-                created_at=now,
-            )
+    return enqueue_many(session=session, event=event, items=[data])
+
+
+def enqueue_many(*, session: Session, event: WebhookEvent, items: list[Mapping[str, Any]]) -> int:
+    """Queue one ``event`` per item for every subscription that wants it (one lookup)."""
+    if not items:
+        return 0
+    subs = [
+        sub
+        for sub in session.scalars(
+            select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
         )
-        queued += 1
-    if queued:
-        session.flush()
+        if event.value in sub.events
+    ]
+    if not subs:
+        return 0
+    now = utcnow()
+    queued = 0
+    for data in items:
+        payload = {
+            "type": event.value,
+            "timestamp": now.isoformat(),
+            "data": json.loads(json.dumps(dict(data), default=str)),
+        }
+        for sub in subs:
+            session.add(
+                WebhookDelivery(
+                    message_id=f"msg_{uuid.uuid4().hex}",
+                    subscription_id=sub.id,
+                    event_type=event.value,
+                    payload=payload,
+                    status=PENDING,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+            queued += 1
+    session.flush()
     return queued
 
 

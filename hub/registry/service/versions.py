@@ -19,6 +19,7 @@ from federation.schemas.registry import (
     VersionCreate,
     VersionRead,
 )
+from federation.schemas.rollouts import WebhookEvent
 from hub.audit import service as audit_service
 from hub.db import commit_or_conflict, utcnow
 from hub.idempotency import service as idempotency_service
@@ -32,6 +33,7 @@ from hub.registry.models import (
     VersionTag,
 )
 from hub.registry.service.baseline_models import get_model_or_raise
+from hub.webhooks import service as webhooks_service
 
 
 def get_version(*, session: Session, version_id: int) -> ModelVersion | None:
@@ -277,6 +279,21 @@ def create_versions(
                     "artifact_digest": v.artifact_digest,
                 },
             )
+            for vid, v in zip(new_ids, new_inputs, strict=True)
+        ],
+    )
+    webhooks_service.enqueue_many(
+        session=session,
+        event=WebhookEvent.VERSION_REGISTERED,
+        items=[
+            {
+                "version_id": vid,
+                "model": v.model,
+                "version": v.version,
+                "plant_id": v.plant_id,
+                "parent_id": v.parent_id,
+                "artifact_digest": v.artifact_digest,
+            }
             for vid, v in zip(new_ids, new_inputs, strict=True)
         ],
     )

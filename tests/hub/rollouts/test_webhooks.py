@@ -16,6 +16,7 @@ from standardwebhooks import Webhook
 from federation.errors import InvalidInput, NotFound
 from federation.hub_client import HubClient
 from federation.schemas.events import PlantEventCreate
+from federation.schemas.registry import VersionCreate
 from federation.schemas.rollouts import WebhookEvent
 from hub.webhooks import service as webhooks_service
 from hub.webhooks.worker import WebhookSender
@@ -199,3 +200,24 @@ def test_bad_webhook_urls_are_refused(admin_hub: HubClient) -> None:
         with pytest.raises(InvalidInput):
             admin_hub.create_webhook(url, [WebhookEvent.ROLLBACK])
     assert admin_hub.list_webhooks().items == []
+
+
+def test_version_registered_and_promotion_requested_are_announced(fleet: Fleet) -> None:
+    created = fleet.admin.create_webhook(
+        "http://127.0.0.1:9/none",
+        [WebhookEvent.VERSION_REGISTERED, WebhookEvent.PROMOTION_REQUESTED],
+    )
+    (v3,) = fleet.admin.create_versions(
+        [VersionCreate(model="turbofan-rul", version="3.0", metrics={"rmse": 13.0})]
+    )
+    fleet.admin.promote(fleet.v2, "fd001", policy="gate-auto@1")
+    rows = fleet.admin.list_webhook_deliveries(created.id).items
+    assert [r.event_type for r in rows] == ["version.registered", "promotion.requested"]
+    assert all(r.status == "pending" and r.log == [] for r in rows)
+    with fleet.app.state.session_factory() as session:
+        payloads = [
+            d.payload
+            for d in webhooks_service.list_deliveries(session=session, webhook_id=created.id)
+        ]
+    assert payloads[0]["data"]["version_id"] == v3.id
+    assert payloads[1]["data"]["plant_id"] == "fd001"
