@@ -90,6 +90,21 @@ abort:
 failure_handling: rollback
 """
 
+# One wave straight to champion: the rollout the benchmark SIGKILLs the hub in the middle of.
+RESUME_PLAN = """
+kind: rollout
+id: plan-fleet-resume
+version: 1
+title: One wave to champion (hub killed mid-way)
+waves:
+  - name: all
+    fleet_share: 1.0
+    shadow: {duration_s: 0, min_predictions: 50}
+    canary: {share: 0.5, soak_s: 0, min_predictions: 25}
+failure_handling: rollback
+"""
+RESUME_PLANTS = ["p10", "p11", "p12"]
+
 
 def _pct(samples: list[float], q: int) -> float:
     if len(samples) < 2:
@@ -301,6 +316,7 @@ def _populate(hub: HubClient, n_plants: int, n_versions: int, work: Path) -> dic
     digests = [hub.upload_artifact(f"fleet-model-{i}".encode() * 64).digest for i in range(8)]
     hub.publish_policy(GATE)
     hub.publish_policy(PLAN)
+    hub.publish_policy(RESUME_PLAN)
 
     def version(model: str, label: str, i: int, **kw: Any) -> VersionCreate:
         return VersionCreate(
@@ -506,6 +522,55 @@ def bench(
             )
             delivery = list(receiver.latencies_ms)
 
+            # --- a rollout survives a SIGKILL of the hub in the middle of its wave
+            row = admin.start_rollout(
+                RolloutCreate(
+                    plan="plan-fleet-resume@1",
+                    version_id=seeded["v3"],
+                    gate=GATE_REF,
+                    plants=RESUME_PLANTS,
+                    reason="benchmark: resume after a SIGKILL",
+                )
+            )
+
+            def moving() -> bool:
+                stages = {p.stage for p in admin.get_rollout(row.id).plants}
+                return bool(stages & {PlantStage.SHADOW, PlantStage.CANARY})
+
+            _wait("the resume rollout moving", moving, 60, 0.05)
+            before_kill = admin.get_rollout(row.id)
+            errors_before_kill = sum(n.errors for n in nodes)
+            hub_proc.kill()
+            hub_proc.start()
+            admin.close()
+            admin = HubClient(hub_proc.url, token=hub_proc.token, timeout=120)
+            t0 = time.monotonic()
+            _wait(
+                "the resumed rollout to complete",
+                lambda: admin.get_rollout(row.id).status is not RolloutStatus.RUNNING,
+                20 * poll_s + 60,
+                0.1,
+            )
+            resume_s = time.monotonic() - t0
+            after_restart = admin.get_rollout(row.id)
+            seqs = [st.seq for st in after_restart.steps]
+            resumed = (
+                after_restart.status is RolloutStatus.COMPLETED
+                and all(p.stage is PlantStage.CHAMPION for p in after_restart.plants)
+                and seqs == list(range(1, len(seqs) + 1))
+                and all(
+                    admin.get_alias(p, MODEL, AliasName.CHAMPION).id == seeded["v3"]
+                    for p in RESUME_PLANTS
+                )
+            )
+            print(
+                f"  hub SIGKILLed with the rollout at "
+                f"{sorted(p.stage.value for p in before_kill.plants)}; restarted, it completed "
+                f"{resume_s:.1f} s later: {after_restart.status.value}, {len(seqs)} steps "
+                f"numbered without gaps or repeats: {resumed}",
+                flush=True,
+            )
+
             # --- webhooks across a hub SIGKILL with deliveries pending
             receiver.failing = True
             for _ in range(10):
@@ -522,7 +587,6 @@ def bench(
             time.sleep(1.0)
             counts = admin.list_webhooks().items[0]
             assert counts.pending > 0, counts
-            errors_before_kill = sum(n.errors for n in nodes)
             print(f"  SIGKILL with {counts.pending} deliveries pending", flush=True)
             hub_proc.kill()
             receiver.failing = False
@@ -612,6 +676,8 @@ def bench(
         "versions": seeded["versions"],
         "plants": len(plants),
         "models": 4,
+        "rollout_resumed_after_kill": resumed,
+        "rollout_resume_seconds": round(resume_s, 2),
         "webhook_deliveries_measured": len(delivery),
         "webhook_delivery_p50_ms": _pct(delivery, 50),
         "webhook_delivery_p95_ms": _pct(delivery, 95),
@@ -656,6 +722,7 @@ def run(quick: bool) -> dict[str, Any]:
         "plants_changed_after_abort": result["plants_changed_after_abort"] == 0,
         "inventory_p95_ms": result["inventory_p95_ms"] <= 50.0,
         "webhook_lost": result["webhook_lost"] == 0,
+        "rollout_resumed_after_kill": result["rollout_resumed_after_kill"],
         "nodes": result["nodes"] >= 27,
     }
     result["targets_met"] = targets
