@@ -133,6 +133,39 @@ def test_fleet_cli(fleet: Fleet, client: TestClient, monkeypatch: pytest.MonkeyP
     assert fleet.champion("fd001") == fleet.v1
     out = runner.invoke(hub_cli, ["rollback", "--model", "turbofan-rul", *token])
     assert out.exit_code == 2
+    # --wait: no node confirms within the timeout -> exit 1 naming the plant.
+    fleet.admin.promote(fleet.v2, "fd002", policy="gate-auto@1")
+    out = runner.invoke(
+        hub_cli,
+        ["rollback", "--model", "turbofan-rul", "--plant", "fd002", "--wait", "--timeout", "0.2",
+         *token],
+    )  # fmt: skip
+    assert out.exit_code == 1 and "not confirmed after" in out.output and "fd002" in out.output
+    out = runner.invoke(hub_cli, ["inventory", "--format", "csv", "--status", "ok", *token])
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[0].startswith("plant_id,model,version")
+    out = runner.invoke(hub_cli, ["rollouts", "show", str(rollout_id), *token])
+    assert out.exit_code == 0 and "pilot" in out.output
+    # Webhooks: create, list, the delivery log (queued rollbacks), rotate, delete.
+    out = runner.invoke(
+        hub_cli,
+        ["webhooks", "create", "http://127.0.0.1:9/h", "--event", "rollback.completed",
+         "--format", "json", *token],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    hook = json.loads(out.output)
+    fleet.admin.promote(fleet.v2, "fd003", policy="gate-auto@1")
+    fleet.admin.rollback("turbofan-rul", plant="fd003", to=fleet.v1)
+    out = runner.invoke(hub_cli, ["webhooks", "deliveries", str(hook["id"]), *token])
+    assert out.exit_code == 0 and "rollback.completed" in out.output, out.output
+    out = runner.invoke(hub_cli, ["webhooks", "list", *token])
+    assert out.exit_code == 0 and "http://127.0.0.1:9/h" in out.output
+    out = runner.invoke(
+        hub_cli, ["webhooks", "rotate-secret", str(hook["id"]), "--format", "json", *token]
+    )
+    assert out.exit_code == 0 and json.loads(out.output)["secret"] != hook["secret"]
+    out = runner.invoke(hub_cli, ["webhooks", "delete", str(hook["id"]), *token])
+    assert out.exit_code == 0 and fleet.admin.list_webhooks().items == []
 
 
 def test_rollback_confirmed_when_the_node_reports_serving(fleet: Fleet) -> None:
