@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
+
+from benchmarks.hubproc import running_hub
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "dashboards.json"
@@ -49,59 +50,15 @@ COSTS = """default:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(database_url: str, workdir: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MILLWRIGHT_HUB_")}
-    (workdir / "costs.yaml").write_text(COSTS)
-    env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-        MILLWRIGHT_HUB_DATABASE_URL=database_url,
-        MILLWRIGHT_HUB_ARTIFACT_ROOT=str(workdir / "artifacts"),
-        MILLWRIGHT_HUB_PORT=str(port),
-        MILLWRIGHT_HUB_ACCESS_LOG="false",
-        MILLWRIGHT_HUB_COST_POLICY_FILE=str(workdir / "costs.yaml"),
-    )
-    return env
-
-
 @contextmanager
 def _hub(database_url: str, workdir: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
-    port = _free_port()
-    env = _env(database_url, workdir, port)
-    cli = [sys.executable, "-m", "millwright", "hub"]
-    subprocess.run([*cli, "db", "upgrade"], env=env, cwd=workdir, check=True, capture_output=True)
-    out = subprocess.run(
-        [*cli, "create-token", "--role", "admin", "--name", "bench-dashboards", "--format", "json"],
-        env=env,
-        cwd=workdir,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    token = json.loads(out.stdout)["token"]
-    with (workdir / "hub.log").open("wb") as log:
-        proc = subprocess.Popen([*cli, "serve"], env=env, cwd=workdir, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"hub did not start; see {workdir / 'hub.log'}")
-            time.sleep(0.2)
-        yield url, token, env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+    (workdir / "costs.yaml").write_text(COSTS)
+    extra = {
+        "MILLWRIGHT_HUB_ACCESS_LOG": "false",
+        "MILLWRIGHT_HUB_COST_POLICY_FILE": str(workdir / "costs.yaml"),
+    }
+    with running_hub(database_url, workdir, token_name="bench-dashboards", extra_env=extra) as hub:
+        yield hub.url, hub.token, hub.env
 
 
 def _reports(database_url: str) -> int:

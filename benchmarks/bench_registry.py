@@ -14,10 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -26,8 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from benchmarks.hubproc import running_hub
 from federation.hub_client import HubClient
 from federation.schemas.recipes import RecipeCreate
 from federation.schemas.registry import AliasName, BaselineModelCreate, PlantCreate, VersionCreate
@@ -55,12 +51,6 @@ TARGETS_MS = {
 }
 MODEL = "turbofan-rul"
 STAGES = ("dev", "candidate", "prod")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _postgres_base() -> str | None:
@@ -96,45 +86,8 @@ def _postgres_database(base: str) -> Iterator[str]:
 @contextmanager
 def _hub(database_url: str, workdir: Path) -> Iterator[tuple[str, str]]:
     """Migrate, mint an admin token and serve the hub exactly as the README recommends."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MILLWRIGHT_HUB_")}
-    env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-        MILLWRIGHT_HUB_DATABASE_URL=database_url,
-        MILLWRIGHT_HUB_ARTIFACT_ROOT=str(workdir / "artifacts"),
-        MILLWRIGHT_HUB_PORT=str(port),
-    )
-    cli = [sys.executable, "-m", "millwright", "hub"]
-    subprocess.run([*cli, "db", "upgrade"], env=env, cwd=workdir, check=True, capture_output=True)
-    out = subprocess.run(
-        [*cli, "create-token", "--role", "admin", "--name", "bench", "--format", "json"],
-        env=env,
-        cwd=workdir,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    token = json.loads(out.stdout)["token"]
-    with (workdir / "hub.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [*cli, "serve"], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"hub did not start; see {workdir / 'hub.log'}")
-            time.sleep(0.2)
-        yield url, token
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+    with running_hub(database_url, workdir) as hub:
+        yield hub.url, hub.token
 
 
 def _populate(

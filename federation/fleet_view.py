@@ -42,6 +42,7 @@ def inventory_table(rows: Iterable[InventoryRow], title: str = "Model inventory"
         "validated",
         "estimated",
         "last report",
+        "status",
         "rollout",
     )
     for column in columns:
@@ -62,9 +63,37 @@ def inventory_table(rows: Iterable[InventoryRow], title: str = "Model inventory"
             _when(r.last_validated_at),
             estimated,
             report,
+            r.status.value
+            + ("" if r.reported_version in (None, r.version) else f" ({r.reported_version})"),
             rollout,
         )
     return table
+
+
+INVENTORY_CSV_COLUMNS = (
+    "plant_id", "model", "version", "serving_since", "reported_version", "precision",
+    "previous_version", "trained_at", "training_data_fingerprint", "parent_version", "lineage",
+    "recipe_id", "last_validated_at", "last_validation", "estimated", "realized", "drift",
+    "last_alert", "last_alert_at", "last_report_at", "node_version", "stale", "status",
+    "rollout_id", "rollout_stage",
+)  # fmt: skip
+
+
+def inventory_csv(rows: Iterable[InventoryRow]) -> str:
+    """Render the inventory as CSV (lineage ``a > b``, metrics as ``name=value;...``)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(INVENTORY_CSV_COLUMNS)
+    for r in rows:
+        data = r.model_dump(mode="json")
+        data["lineage"] = " > ".join(r.lineage)
+        for key in ("estimated", "realized", "drift"):
+            data[key] = ";".join(f"{k}={v}" for k, v in sorted(data[key].items()))
+        writer.writerow(["" if data[c] is None else data[c] for c in INVENTORY_CSV_COLUMNS])
+    return out.getvalue()
 
 
 def rollout_table(rollout: RolloutRead) -> Group:
@@ -118,7 +147,7 @@ def rollouts_table(rollouts: Iterable[RolloutRead]) -> Table:
 def rollbacks_table(rows: Iterable[RollbackRead]) -> Table:
     """Render the plants a rollback changed."""
     table = Table(title="Rollback")
-    for column in ("plant", "model", "from", "to", "reason"):
+    for column in ("plant", "model", "from", "to", "confirmed", "reason"):
         table.add_column(column)
     for r in rows:
         table.add_row(
@@ -126,6 +155,7 @@ def rollbacks_table(rows: Iterable[RollbackRead]) -> Table:
             r.model,
             str(r.from_version_id or "-"),
             f"{r.to_version} (#{r.to_version_id})",
+            r.confirmed_at.strftime("%H:%M:%S") if r.confirmed_at else "-",
             r.reason,
         )
     return table

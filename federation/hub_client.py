@@ -92,6 +92,7 @@ from federation.schemas.retraining import RetrainingRequestCreate, RetrainingReq
 from federation.schemas.rollouts import (
     InventoryList,
     RollbackCreate,
+    RollbackRead,
     RollbackResult,
     RolloutAction,
     RolloutCreate,
@@ -99,8 +100,11 @@ from federation.schemas.rollouts import (
     RolloutRead,
     WebhookCreate,
     WebhookCreated,
+    WebhookDeliveryPage,
+    WebhookDeliveryRead,
     WebhookEvent,
     WebhookPage,
+    WebhookRotate,
 )
 from federation.tls import client_context
 
@@ -605,6 +609,23 @@ class HubClient:
         """Return what a plant should run: aliases with versions and artifact digests."""
         return self._get(f"{API}/plants/{plant_id}/assignments", AssignmentList)
 
+    def poll_assignments(
+        self, plant_id: str, etag: str | None = None
+    ) -> tuple[AssignmentList | None, str | None]:
+        """Conditional fetch of a plant's assignments.
+
+        Returns ``(None, etag)`` when they did not change since ``etag`` (HTTP 304), else the
+        assignments with their new ETag.
+        """
+        headers = {"If-None-Match": etag} if etag else None
+        response = self._send(
+            "GET", f"{API}/plants/{plant_id}/assignments", headers=headers, retry=True
+        )
+        tag = response.headers.get("etag")
+        if response.status_code == 304:
+            return None, tag or etag
+        return AssignmentList.model_validate_json(response.content), tag
+
     # ------------------------------------------------------------ plant events
 
     def post_events(self, plant_id: str, events: list[PlantEventCreate]) -> EventIngestResult:
@@ -886,7 +907,10 @@ class HubClient:
     ) -> RolloutPage:
         """One page of rollouts."""
         params = {
-            "status": status, "model": model, "page_size": page_size, "page_token": page_token
+            "status": status,
+            "model": model,
+            "page_size": page_size,
+            "page_token": page_token,
         }
         return self._get(f"{API}/rollouts", RolloutPage, params)
 
@@ -900,7 +924,9 @@ class HubClient:
         if action not in ("pause", "resume", "abort"):
             raise ValueError(f"unknown rollout action {action!r}")
         return self._write(
-            "POST", f"{API}/rollouts/{rollout_id}/{action}", RolloutAction(reason=reason),
+            "POST",
+            f"{API}/rollouts/{rollout_id}/{action}",
+            RolloutAction(reason=reason),
             RolloutRead,
         )
 
@@ -917,9 +943,16 @@ class HubClient:
         body = RollbackCreate(model=model, plant=plant, fleet=fleet, to=to, reason=reason)
         return self._write("POST", f"{API}/rollbacks", body, RollbackResult)
 
-    def inventory(self, *, plant: str | None = None, model: str | None = None) -> InventoryList:
+    def get_rollback(self, rollback_id: int) -> RollbackRead:
+        """One plant's rollback, with ``confirmed_at`` once the node reports serving it."""
+        return self._get(f"{API}/rollbacks/{rollback_id}", RollbackRead)
+
+    def inventory(
+        self, *, plant: str | None = None, model: str | None = None, status: str | None = None
+    ) -> InventoryList:
         """Which model runs where, trained when, on what data, validated when, since when."""
-        return self._get(f"{API}/inventory", InventoryList, {"plant": plant, "model": model})
+        params = {"plant": plant, "model": model, "status": status}
+        return self._get(f"{API}/inventory", InventoryList, params)
 
     def create_webhook(
         self, url: str, events: list[WebhookEvent], *, description: str = ""
@@ -935,6 +968,27 @@ class HubClient:
     def delete_webhook(self, webhook_id: int) -> None:
         """Remove a subscription."""
         self._send("DELETE", f"{API}/webhooks/{webhook_id}")
+
+    def list_webhook_deliveries(
+        self, webhook_id: int, *, status: str | None = None, page_token: str | None = None
+    ) -> WebhookDeliveryPage:
+        """One page of a subscription's deliveries, each with its attempt log."""
+        params = {"status": status, "page_token": page_token}
+        return self._get(f"{API}/webhooks/{webhook_id}/deliveries", WebhookDeliveryPage, params)
+
+    def redeliver_webhook(self, webhook_id: int, delivery_id: int) -> WebhookDeliveryRead:
+        """Queue a delivery again (same webhook-id, fresh attempt budget)."""
+        path = f"{API}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"
+        return self._write("POST", path, None, WebhookDeliveryRead)
+
+    def rotate_webhook_secret(
+        self, webhook_id: int, *, grace_seconds: float = 86400.0
+    ) -> WebhookCreated:
+        """Rotate the signing secret (shown once); the old one signs for ``grace_seconds``."""
+        body = WebhookRotate(grace_seconds=grace_seconds)
+        return self._write(
+            "POST", f"{API}/webhooks/{webhook_id}/rotate-secret", body, WebhookCreated
+        )
 
 
 def _metric_filters(

@@ -17,6 +17,7 @@ from hub.campaigns.cli import app as campaigns_app
 from hub.governance import cli as governance_cli
 from hub.registry import cli as registry_cli
 from hub.rollouts import cli as rollouts_cli
+from hub.webhooks import cli as webhooks_cli
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ registry_cli.mount(app)
 governance_cli.mount(app)
 app.add_typer(audit_app, name="audit")
 rollouts_cli.mount(app)
+webhooks_cli.mount(app)
 
 
 class OutputFormat(StrEnum):

@@ -119,6 +119,10 @@ class NodeSettings(BaseSettings):
     # operator feedback before the champion's first prediction.
     retraining_known_failure_types: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Seconds between conditional polls of the hub's assignments (plant_node.serving.follow, a
+    # thread of the serving process).
+    hub_poll_interval_s: float = Field(default=10.0, gt=0)
+
     # Monitoring (plant_node.monitoring.flows). Chunks of logged champion predictions per
     # baseline and model version; the reference is the first ``monitor_reference_rows``
     # predictions of that version, fitted once they are all labelled.

@@ -35,6 +35,7 @@ from plant_node.retraining.routes import router as retraining_router
 from plant_node.serving.archive import ArchiveLimits
 from plant_node.serving.cache import ModelCache
 from plant_node.serving.flows import ServingFlows
+from plant_node.serving.follow import HubFollower
 from plant_node.serving.hub_source import HubModelSource
 from plant_node.serving.pipelines import Pipeline, default_pipelines
 from plant_node.serving.routes import router as serving_router
@@ -196,6 +197,24 @@ def build_state(
     return state
 
 
+def _start_follower(state: NodeState) -> HubFollower | None:
+    """Follow the hub's assignments from this (the serving) process, when there is a hub."""
+    client = state.extras.get("hub_client")
+    if state.serving is None or state.model_source is None or not isinstance(client, HubClient):
+        return None
+    sender = state.sender
+    follower = HubFollower(
+        client=client,
+        plant_id=state.settings.plant_id,
+        serving=state.serving,
+        source=state.model_source,
+        session_factory=state.session_factory,
+        on_queued=sender.wake if sender is not None else None,
+    )
+    follower.start(state.settings.hub_poll_interval_s)
+    return follower
+
+
 def create_app(
     settings: NodeSettings,
     *,
@@ -231,6 +250,7 @@ def create_app(
         connectors = connectors_runner.start_in_node(state)
         if state.sender is not None:
             state.sender.start(settings.outbox_poll_interval_s)
+        follower = _start_follower(state)
         scheduler = None
         if settings.scheduler_enabled and settings.scheduler_in_serve:
             from plant_node.scheduler import start_scheduler
@@ -241,6 +261,8 @@ def create_app(
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
+            if follower is not None:
+                follower.stop()
             if connectors is not None:
                 await connectors.stop()
             if state.serving is not None:

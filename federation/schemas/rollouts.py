@@ -165,6 +165,11 @@ class RollbackRead(WireModel):
     reason: str
     created_by: str
     created_at: dt.datetime
+    confirmed_at: dt.datetime | None = Field(
+        None,
+        description="When the plant's node reported serving the version (event "
+        "rollout.serving); null until then.",
+    )
 
 
 class RollbackResult(WireModel):
@@ -174,6 +179,15 @@ class RollbackResult(WireModel):
 
 
 # ---------------------------------------------------------------- inventory
+
+
+class InventoryStatus(StrEnum):
+    """Status of one inventory row (the filter ``status``)."""
+
+    OK = "ok"
+    STALE = "stale"
+    DIVERGED = "diverged"
+    ROLLOUT = "rollout"
 
 
 class InventoryRow(WireModel):
@@ -198,6 +212,21 @@ class InventoryRow(WireModel):
     stale: bool
     rollout_id: int | None
     rollout_stage: str | None
+    reported_version: str | None = Field(
+        None, description="The version the node last reported serving (rollout.serving)."
+    )
+    precision: str | None = Field(None, description="IR precision the node answers with.")
+    node_version: str | None = Field(None, description="The node's software version.")
+    drift: dict[str, float] = Field(
+        default_factory=dict, description="Largest latest per-feature drift (drifted_chunks, psi)."
+    )
+    last_alert: str | None = Field(None, description="Kind of the plant's newest alert event.")
+    last_alert_at: dt.datetime | None = None
+    status: InventoryStatus = Field(
+        InventoryStatus.OK,
+        description="stale (node silent too long), diverged (the node reports another version "
+        "than the hub assigns), rollout (a rollout holds it) or ok.",
+    )
 
 
 class InventoryList(WireModel):
@@ -212,6 +241,8 @@ class InventoryList(WireModel):
 class WebhookEvent(StrEnum):
     """Event types a subscription can ask for."""
 
+    VERSION_REGISTERED = "version.registered"
+    PROMOTION_REQUESTED = "promotion.requested"
     ROLLOUT_STARTED = "rollout.started"
     ROLLOUT_WAVE_ADVANCED = "rollout.wave_advanced"
     ROLLOUT_ABORTED = "rollout.aborted"
@@ -252,6 +283,44 @@ class WebhookCreated(WebhookRead):
 
 class WebhookPage(Page[WebhookRead]):
     """A page of subscriptions."""
+
+
+class WebhookRotate(InputModel):
+    """Rotate a subscription's secret; the old one keeps signing for ``grace_seconds``."""
+
+    grace_seconds: float = Field(
+        86400.0,
+        ge=0,
+        le=30 * 86400,
+        description="How long deliveries also carry a signature with the previous secret.",
+    )
+
+
+class WebhookAttemptRead(WireModel):
+    """One attempt of a delivery."""
+
+    at: dt.datetime
+    status_code: int | None
+    error: str
+    latency_ms: float
+
+
+class WebhookDeliveryRead(WireModel):
+    """One event for one subscription, with its attempt log."""
+
+    id: int
+    message_id: str = Field(description="The webhook-id header (the same on every attempt).")
+    event_type: str
+    status: str = Field(description="pending, delivered or failed.")
+    attempts: int
+    next_attempt_at: dt.datetime
+    created_at: dt.datetime
+    delivered_at: dt.datetime | None
+    log: list[WebhookAttemptRead] = Field(default_factory=list)
+
+
+class WebhookDeliveryPage(Page[WebhookDeliveryRead]):
+    """A page of deliveries."""
 
 
 class WebhookPayload(WireModel):

@@ -45,6 +45,9 @@ def ingest_events(
         When an id was already received from this plant with different content (ids are
         unique per plant: another plant's id is never a duplicate nor a conflict).
     """
+    # Read-then-write beside the hub's worker threads: on SQLite take the write lock first
+    # (a stale snapshot fails at once with "database is locked"; the lock waits instead).
+    webhooks_service.begin_write(session)
     registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
     if len(events_in) > max_batch:
         raise InvalidInput(f"A batch holds at most {max_batch} events; split it.")
@@ -152,4 +155,27 @@ def recent_events(
         .order_by(PlantEvent.occurred_at.desc(), PlantEvent.seq.desc())
         .limit(limit)
     )
+    return [to_read(row) for row in session.scalars(stmt)]
+
+
+def last_received_by_plant(
+    *, session: Session, plant_ids: list[str] | None
+) -> dict[str, dt.datetime]:
+    """When each plant's newest event arrived (plants with none are absent)."""
+    stmt = select(PlantEvent.plant_id, func.max(PlantEvent.received_at)).group_by(
+        PlantEvent.plant_id
+    )
+    if plant_ids is not None:
+        stmt = stmt.where(PlantEvent.plant_id.in_(plant_ids))
+    return {str(p): t for p, t in session.execute(stmt) if t is not None}
+
+
+def newest_of_kind(
+    *, session: Session, plant_ids: list[str] | None, kind_prefix: str, limit: int
+) -> list[PlantEventRead]:
+    """Return the newest events whose kind starts with ``kind_prefix``, newest first."""
+    stmt = select(PlantEvent).where(PlantEvent.kind.startswith(kind_prefix))
+    if plant_ids is not None:
+        stmt = stmt.where(PlantEvent.plant_id.in_(plant_ids))
+    stmt = stmt.order_by(PlantEvent.seq.desc()).limit(limit)
     return [to_read(row) for row in session.scalars(stmt)]

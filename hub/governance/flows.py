@@ -99,6 +99,20 @@ def _gate_policy(session: Session, ref: str) -> tuple[str, PromotionGatePolicy]:
     return row.ref, document
 
 
+def check_gate(
+    *, session: Session, store: ArtifactStore, version: ModelVersion, plant_id: str, policy: str
+) -> dict[str, Any]:
+    """Evaluate a promotion gate for a version at a plant without recording anything.
+
+    Returns the decision record a request would freeze (``passed``, ``summary``,
+    ``results``, ``refusals``); used to refuse a rollout up front.
+    """
+    _, gate = _gate_policy(session, policy)
+    gathered = evidence_mod.gather(session=session, store=store, version=version, plant_id=plant_id)
+    refusals = _preconditions(version, dict(gathered.evidence.values))
+    return _decision_record(evaluate(gate, gathered.evidence), refusals)
+
+
 def request_promotion(
     *, session: Session, store: ArtifactStore, principal: Principal, promotion_in: PromotionCreate
 ) -> Promoted:
@@ -174,6 +188,18 @@ def request_promotion(
             diagnostic=str(exc.orig),
         ) from exc
     set_committed_value(promotion, "signatures", [])  # new: none yet, no query to learn it
+    webhooks_service.enqueue(
+        session=session,
+        event=WebhookEvent.PROMOTION_REQUESTED,
+        data={
+            "promotion_id": promotion.id,
+            "version_id": version.id,
+            "plant_id": promotion.plant_id,
+            "alias": promotion.alias,
+            "policy": ref,
+            "requested_by": actor,
+        },
+    )
     trail = [
         audit_service.entry(
             actor=actor,
@@ -191,9 +217,7 @@ def request_promotion(
         )
     ]
     if status is PromotionStatus.REFUSED:
-        trail.append(
-            _decide(promotion, status, actor, decision["summary"], before="requested")
-        )
+        trail.append(_decide(promotion, status, actor, decision["summary"], before="requested"))
         audit_service.append_batch(session=session, entries=trail)
         service.set_lifecycle(
             session=session,
@@ -378,9 +402,7 @@ def sign(
     if not auth_service.verify_signing_secret(
         session=session, user_id=principal.user_id, secret=signature_in.signing_secret
     ):
-        _record_failed_signature(
-            session, promotion_id, principal, meaning, "wrong signing secret"
-        )
+        _record_failed_signature(session, promotion_id, principal, meaning, "wrong signing secret")
         raise Unauthenticated(
             "the signing secret is wrong; the failed attempt is recorded on the audit trail.",
             code=ErrorCode.SIGNATURE_INVALID,
@@ -595,7 +617,12 @@ def break_glass(
 
 
 def rollback_champion(
-    *, session: Session, actor: str, user_id: int | None, version: ModelVersion, plant_id: str,
+    *,
+    session: Session,
+    actor: str,
+    user_id: int | None,
+    version: ModelVersion,
+    plant_id: str,
     reason: str,
 ) -> Promotion:
     """Point a plant's champion back at a version that was live there before (flush only).
@@ -634,8 +661,11 @@ def _announce_decision(promotion: Promotion, status: PromotionStatus, why: str) 
         session=session,
         event=WebhookEvent.PROMOTION_DECIDED,
         data={
-            "promotion_id": promotion.id, "version_id": promotion.version_id,
-            "plant_id": promotion.plant_id, "alias": promotion.alias, "status": status.value,
+            "promotion_id": promotion.id,
+            "version_id": promotion.version_id,
+            "plant_id": promotion.plant_id,
+            "alias": promotion.alias,
+            "status": status.value,
             "reason": why,
         },
     )

@@ -7,10 +7,11 @@ of its own and commits; the other writers only flush, inside the flow's transact
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from federation.errors import Conflict, InvalidInput, NotFound
@@ -516,3 +517,36 @@ def list_lifecycle(*, session: Session, plant_id: str) -> list[LifecycleRead]:
             )
         )
     return out
+
+
+def lifecycle_rows(
+    *, session: Session, plant_ids: list[str] | None
+) -> list[tuple[str, int, int, LifecycleState, dt.datetime]]:
+    """``(plant, version id, model id, state, updated_at)`` of every recorded state, one query."""
+    stmt = select(
+        VersionLifecycle.plant_id,
+        VersionLifecycle.version_id,
+        ModelVersion.model_id,
+        VersionLifecycle.state,
+        VersionLifecycle.updated_at,
+    ).join(ModelVersion, ModelVersion.id == VersionLifecycle.version_id)
+    if plant_ids is not None:
+        stmt = stmt.where(VersionLifecycle.plant_id.in_(plant_ids))
+    return [
+        (str(p), int(v), int(m), LifecycleState(s), t) for p, v, m, s, t in session.execute(stmt)
+    ]
+
+
+def admitted_champions(
+    *, session: Session, plant_ids: list[str] | None
+) -> dict[tuple[str, int], Promotion]:
+    """Return the newest approved (or break-glass) champion promotion per plant x version."""
+    newest = select(func.max(Promotion.id)).where(
+        Promotion.alias == AliasName.CHAMPION.value,
+        Promotion.status.in_([PromotionStatus.APPROVED.value, PromotionStatus.BREAK_GLASS.value]),
+    )
+    if plant_ids is not None:
+        newest = newest.where(Promotion.plant_id.in_(plant_ids))
+    newest = newest.group_by(Promotion.plant_id, Promotion.version_id)
+    rows = session.scalars(select(Promotion).where(Promotion.id.in_(newest.scalar_subquery())))
+    return {(row.plant_id, row.version_id): row for row in rows}

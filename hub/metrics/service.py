@@ -997,3 +997,14 @@ def last_report_at(*, session: Session, plant_id: str) -> dt.datetime | None:
         .order_by(MetricsReportRecord.seq.desc())
         .limit(1)
     )
+
+
+def last_report_by_plant(
+    *, session: Session, plant_ids: list[str] | None
+) -> dict[str, dt.datetime]:
+    """When the hub last received a metrics report from each plant (never: absent)."""
+    records = MetricsReportRecord
+    stmt = select(records.plant_id, func.max(records.received_at)).group_by(records.plant_id)
+    if plant_ids is not None:
+        stmt = stmt.where(records.plant_id.in_(plant_ids))
+    return {str(p): t for p, t in session.execute(stmt) if t is not None}

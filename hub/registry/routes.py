@@ -364,6 +364,20 @@ def delete_alias(
 @router.get(
     "/plants/{plant_id}/assignments", response_model=AssignmentList, dependencies=[ReadAssignments]
 )
-def list_assignments(plant_id: str, session: SessionDep) -> AssignmentList:
-    """List what a plant should run: each alias with its version and artifact digest."""
-    return service.list_assignments(session=session, plant_id=plant_id)
+def list_assignments(
+    plant_id: str,
+    session: SessionDep,
+    response: Response,
+    if_none_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> AssignmentList | Response:
+    """List what a plant should run: each alias with its version and artifact digest.
+
+    The answer carries an ``ETag``; a node polling with ``If-None-Match`` gets ``304`` and no
+    body while nothing changed, so it can poll often and cheaply.
+    """
+    assignments = service.list_assignments(session=session, plant_id=plant_id)
+    tag = service.assignments_etag(assignments)
+    if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return assignments

@@ -63,6 +63,11 @@ def rollout_status(
     _print(row, output, lambda: rollout_table(row))
 
 
+rollout_app.command("show", help="Same as status: waves, plants and steps (--wait).")(
+    rollout_status
+)
+
+
 @rollout_app.command("list")
 def rollout_list(
     status: Annotated[str | None, typer.Option(help="Only this status")] = None,
@@ -129,38 +134,67 @@ def rollback(
     fleet: Annotated[bool, typer.Option("--fleet", help="Every plant of the model")] = False,
     to: Annotated[int | None, typer.Option("--to", help="Version id (default: previous)")] = None,
     reason: Annotated[str, typer.Option(help="Why (recorded)")] = "",
+    wait: Annotated[
+        bool, typer.Option(help="Wait until every target node reports serving the version")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait")] = 120.0,
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = "",
     output: FormatOpt = Format.TABLE,
 ) -> None:
     """Point champion back at one plant or the whole fleet, in one call."""
     from federation.fleet_view import rollbacks_table
+    from federation.schemas.rollouts import RollbackResult
 
     if (plant is None) == (not fleet):
         typer.echo("error: give either --plant P or --fleet", err=True)
         raise typer.Exit(2)
+    started = time.monotonic()
     with _client(url, token) as hub:
         result = hub.rollback(model, plant=plant, fleet=fleet, to=to, reason=reason)
-    _print(result, output, lambda: rollbacks_table(result.items))
+        rows = list(result.items)
+        while wait and any(r.confirmed_at is None for r in rows):
+            if time.monotonic() - started > timeout:
+                missing = [r.plant_id for r in rows if r.confirmed_at is None]
+                typer.echo(f"not confirmed after {timeout:.0f} s: {', '.join(missing)}", err=True)
+                break
+            time.sleep(0.5)
+            rows = [r if r.confirmed_at else hub.get_rollback(r.id) for r in rows]
+    final = RollbackResult(items=rows)
+    _print(final, output, lambda: rollbacks_table(final.items))
+    if wait and any(r.confirmed_at is None for r in rows):
+        raise typer.Exit(1)
+    if wait and output is Format.TABLE:
+        typer.echo(f"every node confirmed in {time.monotonic() - started:.1f} s")
 
 
 def inventory(
     plant: Annotated[str | None, typer.Option("--plant", help="Only this plant")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Only this model")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="ok, stale, diverged or rollout")
+    ] = None,
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = "",
-    output: FormatOpt = Format.TABLE,
+    output: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
 ) -> None:
     """Which model runs where, trained when, on what data, last validated when, since when."""
-    from federation.fleet_view import inventory_table
+    from federation.fleet_view import inventory_csv, inventory_table
 
+    if output not in ("table", "json", "csv"):
+        typer.echo("error: --format is table, json or csv", err=True)
+        raise typer.Exit(2)
     with _client(url, token) as hub:
-        rows = hub.inventory(plant=plant, model=model).items
-    _print(rows, output, lambda: inventory_table(rows))
+        rows = hub.inventory(plant=plant, model=model, status=status).items
+    if output == "csv":
+        typer.echo(inventory_csv(rows), nl=False)
+        return
+    _print(rows, Format(output), lambda: inventory_table(rows))
 
 
 def mount(app: typer.Typer) -> None:
     """Add the fleet commands to ``millwright hub``."""
     app.add_typer(rollout_app, name="rollout")
+    app.add_typer(rollout_app, name="rollouts", help="Same as 'rollout'.")
     app.command("rollback")(rollback)
     app.command("inventory")(inventory)

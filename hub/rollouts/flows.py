@@ -102,7 +102,38 @@ def _engine_actor(rollout: Rollout) -> str:
     return f"engine:rollout-{rollout.id}"
 
 
-def start_rollout(*, session: Session, principal: Principal, rollout_in: RolloutCreate) -> Rollout:
+def _check_gate_first(
+    session: Session, store: ArtifactStore, version: ModelVersion, gate_ref: str, plants: list[str]
+) -> None:
+    """Refuse (409, with the gate's reasons) a version the gate already fails at a first plant."""
+    for plant_id in plants:
+        decision = governance_flows.check_gate(
+            session=session, store=store, version=version, plant_id=plant_id, policy=gate_ref
+        )
+        if decision.get("passed"):
+            continue
+        failed = [
+            {"path": f"gate.{r.get('rule')}", "message": str(r.get("message", ""))}
+            for r in decision.get("results", [])
+            if isinstance(r, dict)
+            and r.get("required", True)
+            and r.get("verdict") != "pass"
+            and r.get("verdict") != "not_applicable"
+        ] + [{"path": "gate", "message": m} for m in decision.get("refusals", [])]
+        raise Conflict(
+            f"version {version.id} fails gate {gate_ref} at {plant_id}: "
+            f"{decision.get('summary', 'refused')}",
+            errors=failed[:50],
+        )
+
+
+def start_rollout(
+    *,
+    session: Session,
+    principal: Principal,
+    rollout_in: RolloutCreate,
+    store: ArtifactStore | None = None,
+) -> Rollout:
     """Validate a rollout and store it with its plants assigned to waves (commits).
 
     Raises
@@ -113,7 +144,8 @@ def start_rollout(*, session: Session, principal: Principal, rollout_in: Rollout
         Plan or gate of the wrong kind, a version without artifact, no gate although a wave
         promotes, a wave with no plant of the fleet, or no plant at all.
     Conflict
-        When an active rollout of the same model holds one of the plants.
+        When an active rollout of the same model holds one of the plants, or the version
+        already fails the rollout's gate at a plant of the first wave (with the reasons).
     """
     actor = auth_service.actor_name(principal)
     service.begin_write(session)
@@ -147,6 +179,8 @@ def start_rollout(*, session: Session, principal: Principal, rollout_in: Rollout
         raise InvalidInput(f"a rollout holds at most {MAX_PLANTS} plants.")
     model = version.model
     service.check_no_overlap(session=session, model=model.name, plants=plants)
+    if store is not None and gate_ref is not None:
+        _check_gate_first(session, store, version, gate_ref, waves[0][1][:5])
     now = utcnow()
     rollout = Rollout(
         model=model.name,

@@ -9,30 +9,44 @@ seen, ``stale``) and active rollouts, each through its service.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from federation.schemas.governance import LifecycleState, PromotionStatus
+from federation.schemas.governance import LifecycleState
 from federation.schemas.metrics_registry import MetricKind
 from federation.schemas.registry import AliasName
-from federation.schemas.rollouts import InventoryRow
+from federation.schemas.rollouts import InventoryRow, InventoryStatus
 from hub.db import utcnow
+from hub.events import service as events_service
 from hub.governance import service as governance_service
 from hub.metrics import service as metrics_service
 from hub.registry import service as registry_service
 from hub.registry.models import ModelVersion
-from hub.rollouts import evidence as evidence_mod
 from hub.rollouts import service
 
 #: Longest lineage walked (baseline -> campaign -> personalized is three).
 MAX_LINEAGE = 20
 
 
-def _lineage(session: Session, version: ModelVersion) -> list[str]:
+def _load_ancestors(
+    session: Session, versions: dict[int, ModelVersion], start: list[ModelVersion]
+) -> None:
+    """Load every ancestor of ``start`` into ``versions``, one query per generation."""
+    frontier = {v.parent_id for v in start if v.parent_id is not None} - set(versions)
+    for _ in range(MAX_LINEAGE):
+        if not frontier:
+            return
+        found = registry_service.versions_by_ids(session=session, version_ids=frontier)
+        versions.update(found)
+        frontier = {v.parent_id for v in found.values() if v.parent_id is not None} - set(versions)
+
+
+def _lineage(versions: dict[int, ModelVersion], version: ModelVersion) -> list[str]:
     chain = [version.version]
     parent_id = version.parent_id
     while parent_id is not None and len(chain) < MAX_LINEAGE:
-        parent = registry_service.get_version(session=session, version_id=parent_id)
+        parent = versions.get(parent_id)
         if parent is None:
             break
         chain.append(parent.version)
@@ -40,30 +54,11 @@ def _lineage(session: Session, version: ModelVersion) -> list[str]:
     return list(reversed(chain))
 
 
-def _validated(
-    session: Session, plant_id: str, version_id: int
-) -> tuple[dt.datetime | None, str | None]:
-    rows, _ = governance_service.list_promotions(
-        session=session,
-        plant_id=plant_id,
-        status=None,
-        version_id=version_id,
-        page_size=500,
-        page_token=None,
-    )
-    admitted = [
-        r
-        for r in rows
-        if r.alias == AliasName.CHAMPION.value
-        and PromotionStatus(r.status) in (PromotionStatus.APPROVED, PromotionStatus.BREAK_GLASS)
-    ]
-    if not admitted:
-        return None, None
-    last = admitted[-1]
-    summary = (last.decision or {}).get("summary")
+def _summary(promotion: Any) -> str:
+    summary = (promotion.decision or {}).get("summary")
     if summary is None:
-        summary = "break-glass" if last.break_glass else (last.reason or "approved")
-    return last.decided_at or last.created_at, str(summary)
+        summary = "break-glass" if promotion.break_glass else (promotion.reason or "approved")
+    return str(summary)
 
 
 def inventory(
@@ -72,9 +67,13 @@ def inventory(
     plant_id: str | None,
     model: str | None,
     stale_after_s: float,
+    status: InventoryStatus | None = None,
     now: dt.datetime | None = None,
 ) -> list[InventoryRow]:
-    """Every champion in the fleet (optionally one plant or model), by plant then model.
+    """Every champion in the fleet (optionally one plant, model or status), by plant then model.
+
+    Each source is read once for every row (a query per source, not per row), so the
+    answer stays fast at fleet size.
 
     Raises
     ------
@@ -87,70 +86,108 @@ def inventory(
         model_id = registry_service.get_model_or_raise(session=session, name=model).id
     if plant_id is not None:
         registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
-    seen: dict[str, dt.datetime | None] = {}
-    out: list[InventoryRow] = []
-    for alias in registry_service.list_alias_rows(
+    aliases = registry_service.list_alias_rows(
         session=session, alias=AliasName.CHAMPION, model_id=model_id, plant_id=plant_id
+    )
+    plants = None if plant_id is None else [plant_id]
+    seen_events = events_service.last_received_by_plant(session=session, plant_ids=plants)
+    seen_reports = metrics_service.last_report_by_plant(session=session, plant_ids=plants)
+    # The version each champion replaced: the newest retired one at that plant.
+    champions = {(a.plant_id, a.model_id): a.version_id for a in aliases}
+    replaced: dict[tuple[str, int], tuple[dt.datetime, int]] = {}
+    for plant, version_id, model_key, state, updated in governance_service.lifecycle_rows(
+        session=session, plant_ids=plants
     ):
+        pair = (plant, model_key)
+        if state is not LifecycleState.RETIRED or champions.get(pair) in (None, version_id):
+            continue
+        if pair not in replaced or replaced[pair] < (updated, version_id):
+            replaced[pair] = (updated, version_id)
+    wanted_ids = {v for _, v in replaced.values()} | {a.version.parent_id or 0 for a in aliases}
+    versions = registry_service.versions_by_ids(session=session, version_ids=wanted_ids)
+    _load_ancestors(session, versions, [a.version for a in aliases])
+    admitted = governance_service.admitted_champions(session=session, plant_ids=plants)
+    values: dict[tuple[str, str, str, str], dict[str, float]] = {}
+    for v in metrics_service.latest_values(
+        session=session, plant_ids=plants, kinds=(MetricKind.ESTIMATED, MetricKind.REALIZED)
+    ):
+        key = (v.plant_id, v.model_name, v.model_version, v.kind)
+        values.setdefault(key, {})[v.metric] = float(v.value)
+    drift = metrics_service.max_drift_scores(session=session, plant_ids=plants)
+    stages = service.active_stages(session=session, plant_ids=plants)
+    serving: dict[tuple[str, str], Any] = {}
+    for event in events_service.newest_of_kind(
+        session=session, plant_ids=plants, kind_prefix=service.SERVING_EVENT, limit=20_000
+    ):
+        serving.setdefault((event.plant_id, str((event.payload or {}).get("model"))), event)
+    alerts: dict[str, Any] = {}
+    for event in events_service.newest_of_kind(
+        session=session, plant_ids=plants, kind_prefix="alert.", limit=5_000
+    ):
+        alerts.setdefault(event.plant_id, event)
+    out: list[InventoryRow] = []
+    for alias in aliases:
         version = alias.version
         name = alias.model.name
-        if alias.plant_id not in seen:
-            seen[alias.plant_id] = evidence_mod.last_seen(session=session, plant_id=alias.plant_id)
-        last = seen[alias.plant_id]
-        states = governance_service.list_lifecycle(session=session, plant_id=alias.plant_id)
-        retired = sorted(
-            (
-                s
-                for s in states
-                if s.model == name
-                and s.state is LifecycleState.RETIRED
-                and s.version_id != version.id
-            ),
-            key=lambda s: s.updated_at,
+        pid = alias.plant_id
+        moments = [t for t in (seen_events.get(pid), seen_reports.get(pid)) if t is not None]
+        last = max(moments) if moments else None
+        before = replaced.get((pid, alias.model_id))
+        previous = None if before is None else versions.get(before[1])
+        parent = versions.get(version.parent_id) if version.parent_id is not None else None
+        promotion = admitted.get((pid, version.id))
+        active = stages.get((name, pid))
+        report = serving.get((pid, name))
+        payload = {} if report is None else (report.payload or {})
+        reported = None if report is None else str(payload.get("model_version"))
+        chunks_psi = drift.get((pid, name))
+        alert = alerts.get(pid)
+        stale = last is None or (now - last).total_seconds() > stale_after_s
+        row_status = (
+            InventoryStatus.STALE
+            if stale
+            else InventoryStatus.DIVERGED
+            if reported is not None and reported != version.version
+            else InventoryStatus.ROLLOUT
+            if active is not None
+            else InventoryStatus.OK
         )
-        previous = None
-        if retired:
-            prev_row = registry_service.get_version(
-                session=session, version_id=retired[-1].version_id
-            )
-            previous = None if prev_row is None else prev_row.version
-        parent = None
-        if version.parent_id is not None:
-            parent_row = registry_service.get_version(session=session, version_id=version.parent_id)
-            parent = None if parent_row is None else parent_row.version
-        validated_at, validation = _validated(session, alias.plant_id, version.id)
-        values = {
-            kind: metrics_service.latest_version_values(
-                session=session,
-                plant_id=alias.plant_id,
-                model_name=name,
-                model_version=version.version,
-                kind=kind,
-            )
-            for kind in (MetricKind.ESTIMATED, MetricKind.REALIZED)
-        }
-        active = service.active_stage(session=session, model=name, plant_id=alias.plant_id)
+        if status is not None and row_status is not status:
+            continue
         out.append(
             InventoryRow(
-                plant_id=alias.plant_id,
+                plant_id=pid,
                 model=name,
                 version_id=version.id,
                 version=version.version,
                 serving_since=alias.updated_at,
-                previous_version=previous,
+                previous_version=None if previous is None else previous.version,
                 trained_at=version.created_at,
                 training_data_fingerprint=version.training_data_fingerprint,
-                parent_version=parent,
-                lineage=_lineage(session, version),
+                parent_version=None if parent is None else parent.version,
+                lineage=_lineage(versions, version),
                 recipe_id=version.recipe_id,
-                last_validated_at=validated_at,
-                last_validation=validation,
-                estimated={m: v for m, (v, _) in values[MetricKind.ESTIMATED].items()},
-                realized={m: v for m, (v, _) in values[MetricKind.REALIZED].items()},
+                last_validated_at=None
+                if promotion is None
+                else (promotion.decided_at or promotion.created_at),
+                last_validation=None if promotion is None else _summary(promotion),
+                estimated=values.get((pid, name, version.version, MetricKind.ESTIMATED.value), {}),
+                realized=values.get((pid, name, version.version, MetricKind.REALIZED.value), {}),
                 last_report_at=last,
-                stale=last is None or (now - last).total_seconds() > stale_after_s,
+                stale=stale,
                 rollout_id=None if active is None else active[0],
                 rollout_stage=None if active is None else active[1],
+                reported_version=reported,
+                precision=None if payload.get("precision") is None else str(payload["precision"]),
+                node_version=None
+                if payload.get("node_version") is None
+                else str(payload["node_version"]),
+                drift={}
+                if chunks_psi is None
+                else {"drifted_chunks": chunks_psi[0], "psi": chunks_psi[1]},
+                last_alert=None if alert is None else alert.kind,
+                last_alert_at=None if alert is None else alert.received_at,
+                status=row_status,
             )
         )
     return out

@@ -8,7 +8,9 @@ from fastapi import APIRouter
 
 from federation.schemas.rollouts import (
     InventoryList,
+    InventoryStatus,
     RollbackCreate,
+    RollbackRead,
     RollbackResult,
     RolloutAction,
     RolloutCreate,
@@ -17,7 +19,7 @@ from federation.schemas.rollouts import (
     RolloutStatus,
 )
 from hub.config import API_PREFIX
-from hub.deps import IdPath, PageSizeDep, PrincipalDep, SessionDep, SettingsDep
+from hub.deps import ArtifactStoreDep, IdPath, PageSizeDep, PrincipalDep, SessionDep, SettingsDep
 from hub.rollouts import flows, inventory, service
 from hub.rollouts.permissions import ReadFleet, RunRollouts
 
@@ -25,9 +27,11 @@ router = APIRouter(prefix=API_PREFIX, tags=["fleet"])
 
 
 @router.post("/rollouts", response_model=RolloutRead, status_code=201, dependencies=[RunRollouts])
-def start_rollout(body: RolloutCreate, session: SessionDep, principal: PrincipalDep) -> RolloutRead:
+def start_rollout(
+    body: RolloutCreate, session: SessionDep, principal: PrincipalDep, store: ArtifactStoreDep
+) -> RolloutRead:
     """Start a staged rollout of a version under a rollout plan; the hub's engine drives it."""
-    row = flows.start_rollout(session=session, principal=principal, rollout_in=body)
+    row = flows.start_rollout(session=session, principal=principal, rollout_in=body, store=store)
     return service.rollout_read(session=session, rollout=row, steps=True)
 
 
@@ -117,12 +121,20 @@ def rollback(body: RollbackCreate, session: SessionDep, principal: PrincipalDep)
     return RollbackResult(items=[service.rollback_read(session=session, row=r) for r in rows])
 
 
+@router.get("/rollbacks/{rollback_id}", response_model=RollbackRead, dependencies=[ReadFleet])
+def get_rollback(rollback_id: IdPath, session: SessionDep) -> RollbackRead:
+    """One plant's rollback; ``confirmed_at`` is set once its node reports serving the version."""
+    row = flows.get_rollback_or_raise(session=session, rollback_id=rollback_id)
+    return service.rollback_read(session=session, row=row)
+
+
 @router.get("/inventory", response_model=InventoryList, dependencies=[ReadFleet])
 def get_inventory(
     session: SessionDep,
     settings: SettingsDep,
     plant: str | None = None,
     model: str | None = None,
+    status: InventoryStatus | None = None,
 ) -> InventoryList:
     """Which model runs where, trained when, on what data, validated when, since when."""
     return InventoryList(
@@ -130,6 +142,7 @@ def get_inventory(
             session=session,
             plant_id=plant,
             model=model,
+            status=status,
             stale_after_s=settings.node_stale_seconds,
         )
     )

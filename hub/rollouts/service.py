@@ -23,6 +23,7 @@ from federation.schemas.rollouts import (
     RolloutStepRead,
 )
 from hub.db import utcnow
+from hub.events import service as events_service
 from hub.pagination import decode_token, scalar_page
 from hub.registry import service as registry_service
 from hub.rollouts.models import Rollback, Rollout, RolloutPlant, RolloutStep
@@ -287,8 +288,28 @@ def add_rollback(
     return row
 
 
+#: The node event that says which version a plant serves now (see ``plant_node.serving.follow``).
+SERVING_EVENT = "rollout.serving"
+
+
+def serving_confirmed_at(
+    *, session: Session, plant_id: str, model: str, version: str, since: dt.datetime
+) -> dt.datetime | None:
+    """When the plant's node last reported serving ``version`` of ``model`` after ``since``."""
+    for event in events_service.recent_events(
+        session=session, plant_id=plant_id, kind_prefix=SERVING_EVENT, limit=20
+    ):
+        payload = event.payload or {}
+        if event.kind != SERVING_EVENT or payload.get("model") != model:
+            continue
+        if str(payload.get("model_version")) != version:
+            return None  # the newest report of this model names another version
+        return event.received_at if event.received_at >= since else None
+    return None
+
+
 def rollback_read(*, session: Session, row: Rollback) -> RollbackRead:
-    """Convert a rollback row."""
+    """Convert a rollback row (``confirmed_at`` from the plant's serving reports)."""
     version = registry_service.get_version_or_raise(session=session, version_id=row.to_version_id)
     return RollbackRead(
         id=row.id,
@@ -301,4 +322,26 @@ def rollback_read(*, session: Session, row: Rollback) -> RollbackRead:
         reason=row.reason,
         created_by=row.created_by,
         created_at=row.created_at,
+        confirmed_at=serving_confirmed_at(
+            session=session,
+            plant_id=row.plant_id,
+            model=row.model,
+            version=version.version,
+            since=row.created_at,
+        ),
     )
+
+
+def active_stages(
+    *, session: Session, plant_ids: list[str] | None
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """``(model, plant) -> (rollout id, stage)`` of every active rollout (the newest wins)."""
+    stmt = (
+        select(Rollout.model, RolloutPlant.plant_id, Rollout.id, RolloutPlant.stage)
+        .join(RolloutPlant, RolloutPlant.rollout_id == Rollout.id)
+        .where(Rollout.status.in_(ACTIVE))
+        .order_by(Rollout.id)
+    )
+    if plant_ids is not None:
+        stmt = stmt.where(RolloutPlant.plant_id.in_(plant_ids))
+    return {(str(m), str(p)): (int(r), str(s)) for m, p, r, s in session.execute(stmt)}

@@ -23,6 +23,9 @@ class WebhookSubscription(CreatedMixin, Base):
     #: ``whsec_<base64>``: kept so the hub can sign (HMAC needs the key itself).
     secret: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The secret before the last rotation: deliveries carry both signatures until it expires.
+    previous_secret: Mapped[str | None] = mapped_column(String(200), default=None)
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class WebhookDelivery(Base):
@@ -47,3 +50,18 @@ class WebhookDelivery(Base):
     last_latency_ms: Mapped[float | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class WebhookAttempt(Base):
+    """One attempt of one delivery: the delivery log (status, latency, error)."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(default=None)
+    error: Mapped[str] = mapped_column(String(500), default="")
+    latency_ms: Mapped[float] = mapped_column(default=0.0)

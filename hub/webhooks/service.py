@@ -22,11 +22,17 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from federation.errors import InvalidInput, NotFound
-from federation.schemas.rollouts import WebhookCreate, WebhookEvent, WebhookRead
+from federation.schemas.rollouts import (
+    WebhookAttemptRead,
+    WebhookCreate,
+    WebhookDeliveryRead,
+    WebhookEvent,
+    WebhookRead,
+)
 from hub.audit import service as audit_service
 from hub.db import utcnow
 from hub.pagination import decode_token, scalar_page
-from hub.webhooks.models import WebhookDelivery, WebhookSubscription
+from hub.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 #: Largest number of subscriptions (every event fans out to each).
@@ -187,32 +193,44 @@ def enqueue(*, session: Session, event: WebhookEvent, data: Mapping[str, Any]) -
     int
         How many deliveries were queued.
     """
-    now = utcnow()
-    payload = {
-        "type": event.value,
-        "timestamp": now.isoformat(),
-        "data": json.loads(json.dumps(dict(data), default=str)),
-    }
-    queued = 0
-    for sub in session.scalars(
-        select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
-    ):
-        if event.value not in sub.events:
-            continue
-        session.add(
-            WebhookDelivery(
-                message_id=f"msg_{uuid.uuid4().hex}",
-                subscription_id=sub.id,
-                event_type=event.value,
-                payload=payload,
-                status=PENDING,
-                next_attempt_at=now,
-                created_at=now,
-            )
+    return enqueue_many(session=session, event=event, items=[data])
+
+
+def enqueue_many(*, session: Session, event: WebhookEvent, items: list[Mapping[str, Any]]) -> int:
+    """Queue one ``event`` per item for every subscription that wants it (one lookup)."""
+    if not items:
+        return 0
+    subs = [
+        sub
+        for sub in session.scalars(
+            select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
         )
-        queued += 1
-    if queued:
-        session.flush()
+        if event.value in sub.events
+    ]
+    if not subs:
+        return 0
+    now = utcnow()
+    queued = 0
+    for data in items:
+        payload = {
+            "type": event.value,
+            "timestamp": now.isoformat(),
+            "data": json.loads(json.dumps(dict(data), default=str)),
+        }
+        for sub in subs:
+            session.add(
+                WebhookDelivery(
+                    message_id=f"msg_{uuid.uuid4().hex}",
+                    subscription_id=sub.id,
+                    event_type=event.value,
+                    payload=payload,
+                    status=PENDING,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+            queued += 1
+    session.flush()
     return queued
 
 
@@ -233,9 +251,29 @@ def body_of(delivery: WebhookDelivery) -> bytes:
     return json.dumps(delivery.payload, sort_keys=True, separators=(",", ":")).encode()
 
 
-def signed_headers(*, secret: str, message_id: str, body: bytes, at: dt.datetime) -> dict[str, str]:
-    """Return the Standard Webhooks headers of one attempt (id, timestamp, signature)."""
-    signature = Webhook(secret).sign(message_id, at, body)
+def signing_secrets(sub: WebhookSubscription, *, now: dt.datetime) -> list[str]:
+    """Return the secrets a delivery is signed with.
+
+    The current one, and the previous one while its rotation grace period lasts (a receiver
+    verifying with either secret accepts).
+    """
+    out = [sub.secret]
+    expires = sub.previous_secret_expires_at
+    if sub.previous_secret and expires is not None and expires > now:
+        out.append(sub.previous_secret)
+    return out
+
+
+def signed_headers(
+    *, secret: str | list[str], message_id: str, body: bytes, at: dt.datetime
+) -> dict[str, str]:
+    """Return the Standard Webhooks headers of one attempt (id, timestamp, signature).
+
+    With several secrets (a rotation in progress) ``webhook-signature`` carries one
+    space-separated signature per secret, as the spec allows.
+    """
+    secrets_ = [secret] if isinstance(secret, str) else secret
+    signature = " ".join(Webhook(s).sign(message_id, at, body) for s in secrets_)
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(int(at.timestamp())),
@@ -257,6 +295,15 @@ def record_attempt(
 ) -> None:
     """Record one attempt: delivered on 2xx, else retried with exponential backoff (commits)."""
     now = utcnow()
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery.id,
+            at=now,
+            status_code=status_code,
+            error=error[:500],
+            latency_ms=latency_ms,
+        )
+    )
     delivery.attempts += 1
     delivery.last_status_code = status_code
     delivery.last_error = error[:500]
@@ -281,3 +328,126 @@ def list_deliveries(*, session: Session, webhook_id: int) -> list[WebhookDeliver
             .order_by(WebhookDelivery.id)
         )
     )
+
+
+def attempts_of(*, session: Session, delivery_ids: list[int]) -> dict[int, list[WebhookAttempt]]:
+    """Return the attempt log of deliveries, oldest attempt first."""
+    out: dict[int, list[WebhookAttempt]] = {d: [] for d in delivery_ids}
+    if not delivery_ids:
+        return out
+    for row in session.scalars(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id.in_(delivery_ids))
+        .order_by(WebhookAttempt.id)
+    ):
+        out[row.delivery_id].append(row)
+    return out
+
+
+def page_deliveries(
+    *, session: Session, webhook_id: int, status: str | None, page_size: int, page_token: str | None
+) -> tuple[list[WebhookDelivery], str | None]:
+    """One page of a subscription's deliveries by id (optionally one status).
+
+    Raises
+    ------
+    NotFound
+        When the subscription does not exist.
+    """
+    get_subscription_or_raise(session=session, webhook_id=webhook_id)
+    filters = {"webhook_id": webhook_id, "status": status}
+    after = decode_token(page_token, filters, int)
+    stmt = select(WebhookDelivery).where(WebhookDelivery.subscription_id == webhook_id)
+    if status is not None:
+        stmt = stmt.where(WebhookDelivery.status == status)
+    return scalar_page(
+        session=session,
+        stmt=stmt,
+        key=WebhookDelivery.id,
+        after=after,
+        page_size=page_size,
+        filters=filters,
+    )
+
+
+def redeliver(
+    *, session: Session, webhook_id: int, delivery_id: int, actor: str
+) -> WebhookDelivery:
+    """Queue a delivery again now, with a fresh attempt budget and the same ``webhook-id``.
+
+    Raises
+    ------
+    NotFound
+        When the subscription or the delivery (of that subscription) does not exist.
+    """
+    begin_write(session)
+    get_subscription_or_raise(session=session, webhook_id=webhook_id)
+    row = session.get(WebhookDelivery, delivery_id)
+    if row is None or row.subscription_id != webhook_id:
+        raise NotFound(f"delivery {delivery_id} of webhook {webhook_id} does not exist.")
+    before = row.status
+    row.status = PENDING
+    row.attempts = 0
+    row.next_attempt_at = utcnow()
+    session.flush()
+    audit_service.append(
+        session=session,
+        actor=actor,
+        action="webhook.redeliver",
+        subject=f"webhook:{webhook_id}/delivery:{delivery_id}",
+        before={"status": before},
+        after={"status": PENDING},
+    )
+    session.commit()
+    return row
+
+
+def rotate_secret(
+    *, session: Session, webhook_id: int, grace_s: float, actor: str
+) -> WebhookSubscription:
+    """Give a subscription a new secret; the old one still signs for ``grace_s`` seconds.
+
+    Raises
+    ------
+    NotFound
+        When the subscription does not exist.
+    """
+    begin_write(session)
+    row = get_subscription_or_raise(session=session, webhook_id=webhook_id)
+    row.previous_secret = row.secret
+    row.previous_secret_expires_at = utcnow() + dt.timedelta(seconds=grace_s)
+    row.secret = new_secret()
+    session.flush()
+    audit_service.append(
+        session=session,
+        actor=actor,
+        action="webhook.rotate_secret",
+        subject=f"webhook:{webhook_id}",
+        after={"previous_secret_valid_until": row.previous_secret_expires_at.isoformat()},
+    )
+    session.commit()
+    return row
+
+
+def deliveries_read(*, session: Session, rows: list[WebhookDelivery]) -> list[WebhookDeliveryRead]:
+    """Convert deliveries with their attempt logs (one query for every log)."""
+    logs = attempts_of(session=session, delivery_ids=[r.id for r in rows])
+    return [
+        WebhookDeliveryRead(
+            id=r.id,
+            message_id=r.message_id,
+            event_type=r.event_type,
+            status=r.status,
+            attempts=r.attempts,
+            next_attempt_at=r.next_attempt_at,
+            created_at=r.created_at,
+            delivered_at=r.delivered_at,
+            log=[
+                WebhookAttemptRead(
+                    at=a.at, status_code=a.status_code, error=a.error, latency_ms=a.latency_ms
+                )
+                for a in logs[r.id]
+            ],
+        )
+        for r in rows
+    ]

@@ -81,8 +81,12 @@ class WebhookSender:
             if sub is None:
                 return
             body = service.body_of(delivery)
+            now = utcnow()
             headers = service.signed_headers(
-                secret=sub.secret, message_id=delivery.message_id, body=body, at=utcnow()
+                secret=service.signing_secrets(sub, now=now),
+                message_id=delivery.message_id,
+                body=body,
+                at=now,
             )
             url = sub.url
             session.rollback()  # no transaction open while the receiver takes its time

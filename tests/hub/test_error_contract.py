@@ -33,6 +33,8 @@ UNKNOWN = {
     "policy_id": "no-such-policy",
     "policy_version": "987654",
     "rollout_id": "987654",
+    "rollback_id": "987654",
+    "delivery_id": "987654",
     "webhook_id": "987654",
 }
 # Routes whose path names no stored entity, or that create the entity the path names.
@@ -89,6 +91,8 @@ def test_unknown_ids_are_404_everywhere(client: TestClient, app: FastAPI, tokens
             kwargs["json"] = {"reports": [metrics_body(metrics_report(UNKNOWN["plant_id"]))]}
         elif method == "POST" and "/rollouts/" in path:
             kwargs["json"] = {"reason": "x"}
+        elif method == "POST" and "/webhooks/" in path:
+            kwargs["json"] = {"grace_seconds": 1}
         elif method == "POST":
             kwargs["json"] = {
                 "events": [{"id": "e", "kind": "k", "occurred_at": "2026-01-01T00:00:00Z"}]

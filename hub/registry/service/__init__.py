@@ -35,6 +35,7 @@ from hub.registry.service.artifacts import (
     stored_blob_or_raise,
 )
 from hub.registry.service.assignments import (
+    assignments_etag,
     list_assignments,
 )
 from hub.registry.service.baseline_models import (
@@ -74,6 +75,7 @@ from hub.registry.service.versions import (
     get_version,
     get_version_by_label_or_raise,
     get_version_or_raise,
+    versions_by_ids,
 )
 
 __all__ = [
@@ -105,6 +107,7 @@ __all__ = [
     "list_alias_rows",
     "list_aliases",
     "list_aliases_of",
+    "assignments_etag",
     "list_assignments",
     "list_models",
     "list_plants",
@@ -119,5 +122,6 @@ __all__ = [
     "set_tag",
     "stored_blob_or_raise",
     "update_plant",
+    "versions_by_ids",
     "version_rows",
 ]

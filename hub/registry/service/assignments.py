@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -47,3 +48,9 @@ def _artifact_sizes(session: Session, digests: Iterable[str]) -> dict[str, int]:
         select(Artifact.digest, Artifact.size_bytes).where(Artifact.digest.in_(wanted))
     )
     return {digest: size for digest, size in rows}
+
+
+def assignments_etag(assignments: AssignmentList) -> str:
+    """Return the strong ETag of a plant's assignments (sha256 of their canonical JSON)."""
+    body = assignments.model_dump_json().encode()
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import insert, or_, select
@@ -18,6 +19,7 @@ from federation.schemas.registry import (
     VersionCreate,
     VersionRead,
 )
+from federation.schemas.rollouts import WebhookEvent
 from hub.audit import service as audit_service
 from hub.db import commit_or_conflict, utcnow
 from hub.idempotency import service as idempotency_service
@@ -31,11 +33,21 @@ from hub.registry.models import (
     VersionTag,
 )
 from hub.registry.service.baseline_models import get_model_or_raise
+from hub.webhooks import service as webhooks_service
 
 
 def get_version(*, session: Session, version_id: int) -> ModelVersion | None:
     """Return the version with this id, or None."""
     return session.get(ModelVersion, version_id)
+
+
+def versions_by_ids(*, session: Session, version_ids: Iterable[int]) -> dict[int, ModelVersion]:
+    """Return the versions with these ids in one query (unknown ids are absent)."""
+    wanted = sorted({v for v in version_ids if v})
+    if not wanted:
+        return {}
+    rows = session.scalars(select(ModelVersion).where(ModelVersion.id.in_(wanted))).unique()
+    return {row.id: row for row in rows}
 
 
 def get_version_or_raise(*, session: Session, version_id: int) -> ModelVersion:
@@ -267,6 +279,21 @@ def create_versions(
                     "artifact_digest": v.artifact_digest,
                 },
             )
+            for vid, v in zip(new_ids, new_inputs, strict=True)
+        ],
+    )
+    webhooks_service.enqueue_many(
+        session=session,
+        event=WebhookEvent.VERSION_REGISTERED,
+        items=[
+            {
+                "version_id": vid,
+                "model": v.model,
+                "version": v.version,
+                "plant_id": v.plant_id,
+                "parent_id": v.parent_id,
+                "artifact_digest": v.artifact_digest,
+            }
             for vid, v in zip(new_ids, new_inputs, strict=True)
         ],
     )

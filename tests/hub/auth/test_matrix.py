@@ -93,10 +93,14 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("POST", "/api/v1/rollouts/{rollout_id}/resume"): {A, D},
     ("POST", "/api/v1/rollouts/{rollout_id}/abort"): {A, D},
     ("POST", "/api/v1/rollbacks"): {A, D},
+    ("GET", "/api/v1/rollbacks/{rollback_id}"): {A, D, E},
     ("GET", "/api/v1/inventory"): {A, D, E},
     ("POST", "/api/v1/webhooks"): {A},
     ("GET", "/api/v1/webhooks"): {A},
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): {A},
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): {A},
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): {A},
+    ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): {A},
     ("GET", "/api/v1/audit"): {A, E},
 }
 
@@ -117,7 +121,9 @@ PARAMS = {
     "policy_id": "promotion-default",
     "policy_version": "1",
     "rollout_id": "1",
+    "rollback_id": "1",
     "webhook_id": "1",
+    "delivery_id": "1",
 }
 
 

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 import federation.hub_client
 from federation.errors import Conflict, NotFound
+from federation.fleet_view import inventory_csv
 from federation.hub_client import HubClient
 from federation.schemas.rollouts import RolloutStatus
 from hub.cli import app as hub_cli
@@ -132,3 +133,79 @@ def test_fleet_cli(fleet: Fleet, client: TestClient, monkeypatch: pytest.MonkeyP
     assert fleet.champion("fd001") == fleet.v1
     out = runner.invoke(hub_cli, ["rollback", "--model", "turbofan-rul", *token])
     assert out.exit_code == 2
+    # --wait: no node confirms within the timeout -> exit 1 naming the plant.
+    fleet.admin.promote(fleet.v2, "fd002", policy="gate-auto@1")
+    out = runner.invoke(
+        hub_cli,
+        ["rollback", "--model", "turbofan-rul", "--plant", "fd002", "--wait", "--timeout", "0.2",
+         *token],
+    )  # fmt: skip
+    assert out.exit_code == 1 and "not confirmed after" in out.output and "fd002" in out.output
+    out = runner.invoke(hub_cli, ["inventory", "--format", "csv", "--status", "ok", *token])
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[0].startswith("plant_id,model,version")
+    out = runner.invoke(hub_cli, ["rollouts", "show", str(rollout_id), *token])
+    assert out.exit_code == 0 and "pilot" in out.output
+    # Webhooks: create, list, the delivery log (queued rollbacks), rotate, delete.
+    out = runner.invoke(
+        hub_cli,
+        ["webhooks", "create", "http://127.0.0.1:9/h", "--event", "rollback.completed",
+         "--format", "json", *token],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    hook = json.loads(out.output)
+    fleet.admin.promote(fleet.v2, "fd003", policy="gate-auto@1")
+    fleet.admin.rollback("turbofan-rul", plant="fd003", to=fleet.v1)
+    out = runner.invoke(hub_cli, ["webhooks", "deliveries", str(hook["id"]), *token])
+    assert out.exit_code == 0 and "rollback.completed" in out.output, out.output
+    out = runner.invoke(hub_cli, ["webhooks", "list", *token])
+    assert out.exit_code == 0 and "http://127.0.0.1:9/h" in out.output
+    out = runner.invoke(
+        hub_cli, ["webhooks", "rotate-secret", str(hook["id"]), "--format", "json", *token]
+    )
+    assert out.exit_code == 0 and json.loads(out.output)["secret"] != hook["secret"]
+    out = runner.invoke(hub_cli, ["webhooks", "delete", str(hook["id"]), *token])
+    assert out.exit_code == 0 and fleet.admin.list_webhooks().items == []
+
+
+def test_rollback_confirmed_when_the_node_reports_serving(fleet: Fleet) -> None:
+    fleet.admin.promote(fleet.v2, "fd002", policy="gate-auto@1")
+    listing, tag = fleet.admin.poll_assignments("fd002")
+    assert listing is not None and tag
+    assert {(a.alias.value, a.version) for a in listing.items} == {("champion", "2.0")}
+    # Unchanged: 304 with the same ETag and no body.
+    response = fleet.client.get(
+        "/api/v1/plants/fd002/assignments",
+        headers={**auth(fleet.tokens.admin), "If-None-Match": tag},
+    )
+    assert (response.status_code, response.content, response.headers["etag"]) == (304, b"", tag)
+    assert fleet.admin.poll_assignments("fd002", tag) == (None, tag)
+    (row,) = fleet.admin.rollback("turbofan-rul", plant="fd002").items
+    assert row.confirmed_at is None
+    listing, new_tag = fleet.admin.poll_assignments("fd002", tag)
+    assert listing is not None and new_tag != tag
+    assert [a.version for a in listing.items if a.alias.value == "champion"] == ["1.0"]
+    # A node still reporting the old version does not confirm; the version rolled back to does.
+    fleet.report("fd002", samples=0, version="2.0", kind="rollout.serving")
+    assert fleet.admin.get_rollback(row.id).confirmed_at is None
+    (diverged,) = fleet.admin.inventory(plant="fd002").items
+    assert (diverged.version, diverged.reported_version, diverged.status.value) == (
+        "1.0",
+        "2.0",
+        "diverged",
+    )
+    assert [r.plant_id for r in fleet.admin.inventory(status="diverged").items] == ["fd002"]
+    fleet.report("fd002", samples=0, version="1.0", kind="rollout.load_failed")
+    assert fleet.admin.get_rollback(row.id).confirmed_at is None
+    fleet.report("fd002", samples=0, version="1.0", kind="rollout.serving")
+    confirmed = fleet.admin.get_rollback(row.id).confirmed_at
+    assert confirmed is not None and confirmed >= row.created_at
+    (ok,) = fleet.admin.inventory(plant="fd002").items
+    assert (ok.reported_version, ok.status.value, ok.previous_version) == ("1.0", "ok", None)
+    assert fleet.admin.inventory(status="diverged").items == []
+    lines = inventory_csv(fleet.admin.inventory().items).splitlines()
+    assert lines[0].startswith("plant_id,model,version,serving_since,reported_version")
+    assert len(lines) == 1 + len(PLANTS)
+    assert any(line.startswith("fd002,turbofan-rul,1.0,") for line in lines)
+    with pytest.raises(NotFound):
+        fleet.admin.get_rollback(row.id + 1000)

@@ -13,7 +13,7 @@ from federation.schemas.rollouts import PlantStage, RolloutRead, RolloutStatus
 from hub.audit import service as audit_service
 from hub.rollouts import flows
 from tests.hub import factories
-from tests.hub.rollouts.conftest import PLANTS, SQLITE_ONLY, Fleet, plan_yaml
+from tests.hub.rollouts.conftest import DIGEST, PLANTS, SQLITE_ONLY, Fleet, plan_yaml
 
 STAGES = ["plant.shadow", "plant.canary", "plant.promoting", "plant.champion"]
 
@@ -252,6 +252,20 @@ def test_bad_input(fleet: Fleet) -> None:
         bare = factories.version(session, label="3.0")
     with pytest.raises(InvalidInput, match="has no artifact"):
         fleet.start(version_id=bare.id)
+    with fleet.app.state.session_factory() as session:
+        worse = factories.version(
+            session, label="3.1", metrics={"rmse": 25.0}, artifact_digest=DIGEST
+        )
+    response = fleet.client.post(
+        "/api/v1/rollouts",
+        json={"plan": "plan-test@1", "version_id": worse.id, "gate": "gate-auto@1"},
+        headers={"Authorization": f"Bearer {fleet.tokens.admin}"},
+    )
+    assert response.status_code == 409, response.text
+    problem = response.json()
+    assert "fails gate gate-auto@1 at fd001" in problem["detail"]
+    assert [e["path"] for e in problem["errors"]] == ["gate.max_rmse"]
+    assert fleet.admin.list_rollouts().items == []
     fleet.start(plants=["fd001", "fd002"])
     with pytest.raises(Conflict, match="fd001 \\(rollout 1\\)"):
         fleet.start(plants=["fd001", "fd003"])

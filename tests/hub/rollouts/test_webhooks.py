@@ -13,9 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from standardwebhooks import Webhook
 
-from federation.errors import InvalidInput
+from federation.errors import InvalidInput, NotFound
 from federation.hub_client import HubClient
 from federation.schemas.events import PlantEventCreate
+from federation.schemas.registry import VersionCreate
 from federation.schemas.rollouts import WebhookEvent
 from hub.webhooks import service as webhooks_service
 from hub.webhooks.worker import WebhookSender
@@ -156,6 +157,33 @@ def test_unreachable_receiver_fails_after_max_attempts(fleet: Fleet) -> None:
         (row,) = webhooks_service.list_deliveries(session=session, webhook_id=created.id)
     assert (row.status, row.attempts, row.last_status_code) == ("failed", 2, None)
     assert row.last_error
+    # The delivery log shows both attempts; a redelivery queues it again under the same id.
+    (logged,) = fleet.admin.list_webhook_deliveries(created.id, status="failed").items
+    assert [a.status_code for a in logged.log] == [None, None]
+    assert all(a.error and a.latency_ms >= 0 for a in logged.log)
+    again = fleet.admin.redeliver_webhook(created.id, logged.id)
+    assert (again.status, again.attempts, again.message_id) == ("pending", 0, row.message_id)
+    assert fleet.admin.list_webhook_deliveries(created.id, status="failed").items == []
+    with pytest.raises(NotFound):
+        fleet.admin.redeliver_webhook(created.id, logged.id + 100)
+    # Rotation: a new secret; while the grace lasts a delivery carries both signatures, so a
+    # receiver still on the old secret verifies, and one on the new secret too.
+    rotated = fleet.admin.rotate_webhook_secret(created.id, grace_seconds=60)
+    assert rotated.secret.startswith("whsec_") and rotated.secret != created.secret
+    with fleet.app.state.session_factory() as session:
+        sub = webhooks_service.get_subscription_or_raise(session=session, webhook_id=created.id)
+        now = dt.datetime.now(dt.UTC)
+        secrets = webhooks_service.signing_secrets(sub, now=now)
+        assert secrets == [rotated.secret, created.secret]
+        body = b'{"type":"rollback.completed"}'
+        headers = webhooks_service.signed_headers(
+            secret=secrets, message_id="msg_1", body=body, at=now
+        )
+        later = webhooks_service.signing_secrets(sub, now=now + dt.timedelta(seconds=61))
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    Webhook(created.secret).verify(body, headers)
+    Webhook(rotated.secret).verify(body, headers)
+    assert later == [rotated.secret]
 
 
 @SQLITE_ONLY
@@ -172,3 +200,24 @@ def test_bad_webhook_urls_are_refused(admin_hub: HubClient) -> None:
         with pytest.raises(InvalidInput):
             admin_hub.create_webhook(url, [WebhookEvent.ROLLBACK])
     assert admin_hub.list_webhooks().items == []
+
+
+def test_version_registered_and_promotion_requested_are_announced(fleet: Fleet) -> None:
+    created = fleet.admin.create_webhook(
+        "http://127.0.0.1:9/none",
+        [WebhookEvent.VERSION_REGISTERED, WebhookEvent.PROMOTION_REQUESTED],
+    )
+    (v3,) = fleet.admin.create_versions(
+        [VersionCreate(model="turbofan-rul", version="3.0", metrics={"rmse": 13.0})]
+    )
+    fleet.admin.promote(fleet.v2, "fd001", policy="gate-auto@1")
+    rows = fleet.admin.list_webhook_deliveries(created.id).items
+    assert [r.event_type for r in rows] == ["version.registered", "promotion.requested"]
+    assert all(r.status == "pending" and r.log == [] for r in rows)
+    with fleet.app.state.session_factory() as session:
+        payloads = [
+            d.payload
+            for d in webhooks_service.list_deliveries(session=session, webhook_id=created.id)
+        ]
+    assert payloads[0]["data"]["version_id"] == v3.id
+    assert payloads[1]["data"]["plant_id"] == "fd001"
