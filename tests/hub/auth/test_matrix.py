@@ -98,6 +98,11 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("GET", "/api/v1/webhooks"): {A},
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): {A},
     ("GET", "/api/v1/audit"): {A, E},
+    ("POST", "/api/v1/plants/{plant_id}/retraining-requests"): {A, P},
+    ("GET", "/api/v1/retraining-requests"): {A, D, E},
+    ("GET", "/api/v1/plants/{plant_id}/retraining-requests/{request_id}"): {A, D, E, P},
+    ("GET", "/api/v1/plants/{plant_id}/retraining-requests/{request_id}/chain"): {A, D, E, P},
+    ("GET", "/api/v1/versions/{version_id}/retraining-chain"): {A, D, E},
 }
 
 PARAMS = {
@@ -118,6 +123,7 @@ PARAMS = {
     "policy_version": "1",
     "rollout_id": "1",
     "webhook_id": "1",
+    "request_id": "r1",
 }
 
 
