@@ -16,6 +16,7 @@ from hub.audit.cli import app as audit_app
 from hub.campaigns.cli import app as campaigns_app
 from hub.governance import cli as governance_cli
 from hub.registry import cli as registry_cli
+from hub.retraining.cli import app as retraining_app
 from hub.rollouts import cli as rollouts_cli
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ registry_cli.mount(app)
 governance_cli.mount(app)
 app.add_typer(audit_app, name="audit")
 rollouts_cli.mount(app)
+app.add_typer(retraining_app, name="retraining")
 
 
 class OutputFormat(StrEnum):

@@ -229,3 +229,41 @@ def test_bad_requests_are_problems(setup: Setup) -> None:
     # Executives read, plants do not list the fleet.
     with pytest.raises(Forbidden):
         setup.plant.list_retraining_requests()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_cli_lists_and_shows(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    import federation.hub_client
+    from hub.cli import app as hub_cli
+
+    def in_process(url: str, *, token: str | None = None) -> HubClient:
+        return HubClient(client=setup.client, token=token, retries=0)
+
+    monkeypatch.setattr(federation.hub_client, "HubClient", in_process)
+    done = setup.plant.request_retraining("fd001", setup.body())
+    refused = setup.plant.request_retraining(
+        "fd001", setup.body(evidence={"drift.sustained_chunks": 1, "labels.new": 99})
+    )
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(hub_cli, ["retraining", *args, "--token", setup.tokens.admin])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    listed = json.loads(run("list", "--format", "json"))
+    only_refused = json.loads(run("list", "--decision", "refused", "--format", "json"))
+    table = run("list", "--plant", "fd001")
+    shown = run("show", "fd001", done.id)
+    missing = runner.invoke(
+        hub_cli, ["retraining", "show", "fd001", "nope", "--token", setup.tokens.admin]
+    )
+    assert [r["id"] for r in listed] == [refused.id, done.id]
+    assert [r["id"] for r in only_refused] == [refused.id]
+    assert "local_fine_tune" in table and "refused" in table
+    assert "retraining.decide" in shown and "drift.sustained_chunks=4" in shown
+    assert missing.exit_code == 1 and "no retraining request" in missing.output
