@@ -45,6 +45,7 @@ ACTIONS = frozenset(
         "campaign.start",
         "campaign.cancel",
         "retraining.decide",
+        "retraining.candidate",
     }
 )
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from hub.config import API_PREFIX
-from hub.deps import ActorDep, IdPath, PageSizeDep, SessionDep
+from hub.deps import ActorDep, IdPath, PageSizeDep, SessionDep, SettingsDep
 from hub.responses import json_response
 from hub.retraining import flows, service
 from hub.retraining.permissions import ReadPlantRetraining, ReadRetraining, RequestRetraining
@@ -28,12 +28,20 @@ router = APIRouter(prefix=API_PREFIX, tags=["retraining"])
     responses={200: {"model": RetrainingRequestRead, "description": "Redelivery: stored one."}},
 )
 def request_retraining(
-    plant_id: str, body: RetrainingRequestCreate, session: SessionDep, actor: ActorDep
+    plant_id: str,
+    body: RetrainingRequestCreate,
+    session: SessionDep,
+    actor: ActorDep,
+    settings: SettingsDep,
 ) -> Response:
     """Receive a fired trigger; the hub decides by policy (201) or returns the stored one (200)."""
     row, created = flows.receive_request(
         session=session, actor=actor, plant_id=plant_id, request_in=body
     )
+    if created:
+        row = flows.start_training(
+            session=session, row=row, actor=actor, rounds=settings.retraining_rounds
+        )
     return json_response(service.to_read(row), status_code=201 if created else 200)
 
 

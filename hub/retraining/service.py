@@ -354,3 +354,61 @@ def request_of_candidate(*, session: Session, version_id: int) -> RetrainingRequ
         .order_by(RetrainingRequest.id.desc())
         .limit(1)
     )
+
+
+def training_requests(*, session: Session) -> list[int]:
+    """Return the ids of requests whose candidate is still training (oldest first)."""
+    return list(
+        session.scalars(
+            select(RetrainingRequest.id)
+            .where(RetrainingRequest.candidate_outcome == CandidateOutcome.TRAINING.value)
+            .order_by(RetrainingRequest.id)
+        )
+    )
+
+
+def get_by_id_or_raise(*, session: Session, row_id: int) -> RetrainingRequest:
+    """Return a stored request by the hub's own id.
+
+    Raises
+    ------
+    NotFound
+        When there is no such row.
+    """
+    row = session.get(RetrainingRequest, row_id)
+    if row is None:
+        raise NotFound(f"No retraining request with hub id {row_id}.")
+    return row
+
+
+def compare_to_champion(
+    candidate: dict[str, Any], champion: dict[str, Any]
+) -> tuple[bool, list[str]]:
+    """Compare a candidate's validation metrics with the champion's; pure.
+
+    Every metric both report is compared in its own direction (lower is better for rmse,
+    mae; higher for f1, auroc, ...). The candidate is no worse when no shared metric is
+    worse; with no shared metric at all it fails closed.
+
+    Returns
+    -------
+    tuple[bool, list[str]]
+        Whether the candidate is no worse, and one line per compared metric.
+    """
+    from policies.evidence import lower_is_better
+
+    lines: list[str] = []
+    worse = False
+    shared = sorted(
+        k for k in candidate.keys() & champion.keys()
+        if isinstance(candidate[k], int | float) and isinstance(champion[k], int | float)
+        and not isinstance(candidate[k], bool)
+    )
+    for key in shared:
+        new, old = float(candidate[key]), float(champion[key])
+        bad = new > old if lower_is_better(f"validation.{key}") else new < old
+        worse = worse or bad
+        lines.append(f"{key} {new:g} {'worse than' if bad else 'vs'} champion {old:g}")
+    if not shared:
+        return False, ["no validation metric shared with the champion to compare"]
+    return not worse, lines

@@ -115,8 +115,11 @@ def test_local_fine_tune_then_federated_with_reasons_and_audit(setup: Setup) -> 
     assert second.decision is RetrainingDecision.FEDERATED
     assert "fd001, fd002" in second.reasons[0]
     chain = setup.admin.retraining_chain("fd002", second.id)
-    assert chain.request == second
-    assert [e.action for e in chain.audit] == ["retraining.decide"]
+    assert chain.request.decision is second.decision
+    # This version names no recipe, so no training can start: recorded, with the reason.
+    assert [e.action for e in chain.audit] == ["retraining.decide", "retraining.candidate"]
+    assert chain.request.candidate_outcome == "training_failed"
+    assert "names no recipe" in chain.request.reasons[-1]
     entry = chain.audit[0]
     assert entry.subject == f"plant/fd002/retraining/{second.id}"
     assert entry.after is not None and entry.after["decision"] == "federated"
