@@ -237,6 +237,20 @@ def revoke_token(
         )
 
 
+@app.command("scheduler")
+def scheduler() -> None:
+    """Run the hub's scheduler (retraining candidates, key purge) in this one process."""
+    from hub.scheduler import JOBS, build_scheduler
+
+    settings = _settings()
+    sched = build_scheduler(settings)
+    typer.echo(f"hub scheduler: {', '.join(JOBS)} (Ctrl-C stops)")
+    try:
+        sched.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings)")] = None,

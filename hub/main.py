@@ -44,7 +44,6 @@ def _purge_expired_idempotency_keys(app: FastAPI, settings: HubSettings) -> None
 
 def _start_fleet_workers(app: FastAPI, settings: HubSettings) -> list[Any]:
     """Start the rollout engine and the webhook sender (sessions from the app's factory)."""
-    from hub.retraining.worker import CandidateSettler
     from hub.rollouts.worker import RolloutWorker
     from hub.webhooks.worker import WebhookSender
 
@@ -58,12 +57,6 @@ def _start_fleet_workers(app: FastAPI, settings: HubSettings) -> list[Any]:
             poll_seconds=settings.rollout_poll_seconds,
         ),
         WebhookSender(settings=settings, session_factory=sessions),
-        CandidateSettler(
-            session_factory=sessions,
-            store=app.state.artifact_store,
-            gate=settings.retraining_gate,
-            poll_seconds=settings.rollout_poll_seconds,
-        ),
     ]
     for fleet_worker in workers:
         fleet_worker.start()

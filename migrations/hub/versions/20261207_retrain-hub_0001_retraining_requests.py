@@ -1,4 +1,4 @@
-"""retraining: plants' retraining requests and the hub's decisions
+"""retraining: plants' retraining requests and the hub's decisions; the scheduler job store
 
 Revision ID: retrain_hub_0001
 Revises: fleet_0001
@@ -18,6 +18,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # APScheduler 3.x SQLAlchemyJobStore's table (hub/scheduler.py), owned by Alembic.
+    op.create_table('apscheduler_jobs',
+    sa.Column('id', sa.Unicode(length=191), nullable=False),
+    sa.Column('next_run_time', sa.Float(precision=25), nullable=True),
+    sa.Column('job_state', sa.LargeBinary(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_apscheduler_jobs'))
+    )
+    op.create_index(op.f('ix_apscheduler_jobs_next_run_time'), 'apscheduler_jobs', ['next_run_time'], unique=False)
     op.create_table('retraining_requests',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('plant_id', sa.String(length=64), nullable=False),
@@ -59,3 +67,5 @@ def downgrade() -> None:
     op.drop_index('ix_retraining_requests_model', table_name='retraining_requests')
     op.drop_index('ix_retraining_requests_trigger', table_name='retraining_requests')
     op.drop_table('retraining_requests')
+    op.drop_index(op.f('ix_apscheduler_jobs_next_run_time'), table_name='apscheduler_jobs')
+    op.drop_table('apscheduler_jobs')

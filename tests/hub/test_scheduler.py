@@ -1,0 +1,86 @@
+"""The hub scheduler: jobs persisted in the hub database, registered once, coalesced."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+import threading
+
+from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import select, update
+
+from hub import scheduler as hub_scheduler
+from hub.config import HubSettings
+from hub.db import make_engine
+
+
+def _stored(settings: HubSettings) -> dict[str, float | None]:
+    engine = make_engine(settings)
+    table = hub_scheduler.apscheduler_jobs
+    with engine.connect() as conn:
+        rows = conn.execute(select(table.c.id, table.c.next_run_time)).all()
+    engine.dispose()
+    return {job_id: when for job_id, when in rows}
+
+
+def test_jobs_persist_once_and_keep_their_next_run_across_restarts(
+    hub_settings: HubSettings,
+) -> None:
+    first = hub_scheduler.build_scheduler(hub_settings, scheduler_class=BackgroundScheduler)
+    first.start(paused=True)
+    jobs = {j.id: j for j in first.get_jobs()}
+    first.shutdown(wait=False)
+    before = _stored(hub_settings)
+    again = hub_scheduler.build_scheduler(hub_settings, scheduler_class=BackgroundScheduler)
+    again.start(paused=True)
+    after_ids = sorted(j.id for j in again.get_jobs())
+    again.shutdown(wait=False)
+    assert sorted(before) == sorted(hub_scheduler.JOBS) == after_ids
+    assert _stored(hub_settings) == before  # not re-added, next run times kept
+    for job in jobs.values():
+        assert job.coalesce is True and job.max_instances == 1
+        assert job.misfire_grace_time == hub_scheduler.MISFIRE_GRACE_S
+
+
+def _set_next_run(settings: HubSettings, job_id: str, when: dt.datetime) -> None:
+    """Move a stored job's next run, as if the scheduler had been down since then."""
+    engine = make_engine(settings)
+    table = hub_scheduler.apscheduler_jobs
+    with engine.begin() as conn:
+        blob = conn.execute(select(table.c.job_state).where(table.c.id == job_id)).scalar_one()
+        state = pickle.loads(blob)
+        state["next_run_time"] = when
+        conn.execute(
+            update(table)
+            .where(table.c.id == job_id)
+            .values(next_run_time=when.timestamp(), job_state=pickle.dumps(state, 2))
+        )
+    engine.dispose()
+
+
+def test_runs_missed_while_down_run_once(hub_settings: HubSettings) -> None:
+    sched = hub_scheduler.build_scheduler(hub_settings, scheduler_class=BackgroundScheduler)
+    sched.start(paused=True)
+    sched.shutdown(wait=True)
+    now = dt.datetime.now(dt.UTC)
+    # Down for 10 minutes: the settler (every 10 s here) missed about 60 runs, the hourly
+    # purge one. Coalesced, each runs once, from its latest due time (inside the grace).
+    _set_next_run(hub_settings, "idempotency.purge", now - dt.timedelta(seconds=60))
+    _set_next_run(hub_settings, "retraining.settle_candidates", now - dt.timedelta(seconds=600))
+    ran: list[str] = []
+    both = threading.Event()
+
+    def seen(event: JobExecutionEvent) -> None:
+        ran.append(event.job_id)
+        if len(ran) >= 2:
+            both.set()
+
+    restarted = hub_scheduler.build_scheduler(hub_settings, scheduler_class=BackgroundScheduler)
+    restarted.add_listener(seen, EVENT_JOB_EXECUTED)
+    restarted.start()
+    assert both.wait(10)
+    restarted.shutdown(wait=True)
+    assert sorted(ran) == ["idempotency.purge", "retraining.settle_candidates"]
+    stored = _stored(hub_settings)
+    assert all(when is not None and when > now.timestamp() for when in stored.values())
