@@ -96,6 +96,11 @@ class HubSettings(BaseSettings):
         DEFAULT_VAR_DIR / "hub" / "campaigns",
         description="Where campaign runs write results, weights and exports.",
     )
+    campaigns_in_scheduler: bool = Field(
+        False,
+        description="Drive campaigns from `millwright hub scheduler` (job `campaigns.advance`) "
+        "instead of a thread in the web process.",
+    )
     campaign_poll_seconds: float = Field(
         1.0, gt=0, description="How often the campaign worker checks running campaigns."
     )

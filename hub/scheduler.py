@@ -13,6 +13,8 @@ Jobs (the scheduler pickles only a reference to a module-level function, no argu
 - ``retraining.settle_candidates``: finished retraining campaigns through validation and
   the promotion gate (:class:`hub.retraining.worker.CandidateSettler`).
 - ``idempotency.purge``: drop expired idempotency keys (also done once at hub start-up).
+- ``campaigns.advance``: with ``campaigns_in_scheduler`` (and a SuperLink), the campaign
+  worker's steps, instead of its thread in the web process.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import Column, Float, LargeBinary, Table, Unicode, select
+from sqlalchemy import Column, Float, LargeBinary, Table, Unicode, delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -92,11 +94,49 @@ def purge_idempotency_keys() -> int:
         )
 
 
+_campaign_worker: Any = None
+
+
+def advance_campaigns() -> int:
+    """Job: advance every active campaign by one step (the campaign worker's tick).
+
+    One :class:`~hub.campaigns.worker.CampaignWorker` lives for the scheduler process, so
+    its SuperLink client and per-campaign error counts last between runs; ``max_instances=1``
+    keeps two ticks from overlapping.
+    """
+    global _campaign_worker
+    from hub.campaigns import service as campaigns_service
+    from hub.campaigns.worker import CampaignWorker
+    from hub.registry.artifacts import LocalArtifactStore
+
+    ctx = _ctx()
+    with ctx.sessions() as session:
+        active = len(campaigns_service.active_campaign_ids(session=session))
+    if not active:
+        return 0
+    with _lock:
+        if _campaign_worker is None:
+            _campaign_worker = CampaignWorker(
+                settings=ctx.settings, session_factory=ctx.sessions,
+                store=LocalArtifactStore(ctx.settings.artifact_root),
+            )
+    _campaign_worker.tick()
+    return active
+
+
 # name -> (seconds between runs as a function of the settings, the job)
 JOBS: dict[str, tuple[Callable[[HubSettings], float], Callable[[], Any]]] = {
     "retraining.settle_candidates": (lambda s: s.rollout_poll_seconds * 5, settle_candidates),
     "idempotency.purge": (lambda s: 3600.0, purge_idempotency_keys),
 }
+
+
+def jobs_for(settings: HubSettings) -> dict[str, tuple[float, Callable[[], Any]]]:
+    """Return the jobs this hub's scheduler runs, by name, with their periods in seconds."""
+    jobs = {name: (interval(settings), job) for name, (interval, job) in JOBS.items()}
+    if settings.campaigns_in_scheduler and settings.campaign_superlink:
+        jobs["campaigns.advance"] = (settings.campaign_poll_seconds, advance_campaigns)
+    return jobs
 
 
 def build_scheduler(
@@ -120,10 +160,14 @@ def build_scheduler(
         job_defaults=dict(JOB_DEFAULTS),
         timezone="UTC",
     )
-    with engine.connect() as conn:
+    wanted = jobs_for(settings)
+    with engine.begin() as conn:
         stored = set(conn.execute(select(apscheduler_jobs.c.id)).scalars())
-    for name, (interval, job) in JOBS.items():
+        stale = stored - wanted.keys()  # jobs this configuration no longer runs
+        if stale:
+            conn.execute(delete(apscheduler_jobs).where(apscheduler_jobs.c.id.in_(stale)))
+    for name, (seconds, job) in wanted.items():
         if name in stored:  # keep its persisted next run time (a restart is not a reset)
             continue
-        scheduler.add_job(job, "interval", seconds=interval(settings), id=name, name=name)
+        scheduler.add_job(job, "interval", seconds=seconds, id=name, name=name)
     return scheduler

@@ -84,3 +84,23 @@ def test_runs_missed_while_down_run_once(hub_settings: HubSettings) -> None:
     assert sorted(ran) == ["idempotency.purge", "retraining.settle_candidates"]
     stored = _stored(hub_settings)
     assert all(when is not None and when > now.timestamp() for when in stored.values())
+
+
+def test_campaign_steps_become_a_job_only_when_configured(hub_settings: HubSettings) -> None:
+    plain = hub_scheduler.build_scheduler(hub_settings, scheduler_class=BackgroundScheduler)
+    plain.start(paused=True)
+    plain.shutdown(wait=True)
+    assert "campaigns.advance" not in _stored(hub_settings)
+    moved = hub_settings.model_copy(
+        update={"campaigns_in_scheduler": True, "campaign_superlink": "127.0.0.1:1"}
+    )
+    sched = hub_scheduler.build_scheduler(moved, scheduler_class=BackgroundScheduler)
+    sched.start(paused=True)
+    sched.shutdown(wait=True)
+    assert "campaigns.advance" in _stored(hub_settings)
+    # No active campaign: the tick returns without contacting the (unreachable) SuperLink.
+    assert hub_scheduler.advance_campaigns() == 0
+    back = hub_scheduler.build_scheduler(hub_settings, scheduler_class=BackgroundScheduler)
+    back.start(paused=True)
+    back.shutdown(wait=True)
+    assert sorted(_stored(hub_settings)) == sorted(hub_scheduler.JOBS)
