@@ -13,6 +13,8 @@ Jobs (the scheduler pickles only a reference to a module-level function, no argu
 - ``retraining.settle_candidates``: finished retraining campaigns through validation and
   the promotion gate (:class:`hub.retraining.worker.CandidateSettler`).
 - ``idempotency.purge``: drop expired idempotency keys (also done once at hub start-up).
+- ``campaigns.recipe.<id>``: a published recipe's scheduled campaign (cron in
+  ``hyperparameters.federation.schedule``), registered when the scheduler starts.
 - ``campaigns.advance``: with ``campaigns_in_scheduler`` (and a SuperLink), the campaign
   worker's steps, instead of its thread in the web process.
 """
@@ -124,6 +126,94 @@ def advance_campaigns() -> int:
     return active
 
 
+def recipe_schedules(sessions: sessionmaker[Session]) -> dict[int, dict[str, Any]]:
+    """Return each published recipe's ``hyperparameters.federation.schedule``, by recipe id.
+
+    A schedule is ``{cron, model, plants, rounds?, local_epochs?, strategy?}``; recipes
+    without one (or with one that is not a mapping with a ``cron``) are left out.
+    """
+    from hub.recipes.models import Recipe
+
+    out: dict[int, dict[str, Any]] = {}
+    with sessions() as session:
+        for recipe in session.scalars(select(Recipe).where(Recipe.status == "published")):
+            federation = recipe.hyperparameters.get("federation")
+            schedule = federation.get("schedule") if isinstance(federation, dict) else None
+            if isinstance(schedule, dict) and isinstance(schedule.get("cron"), str):
+                out[recipe.id] = schedule
+    return out
+
+
+def scheduled_campaign(recipe_id: int) -> int | None:
+    """Job: start the recipe's scheduled campaign from its model's newest exported version.
+
+    Returns the campaign id, or ``None`` when the schedule is gone or no version of the
+    model trained with this recipe has an artifact yet (logged, retried at the next firing).
+    """
+    from federation.errors import MillwrightError
+    from federation.schemas.campaigns import CampaignCreate
+    from hub.campaigns import service as campaigns_service
+    from hub.registry.models import BaselineModel, ModelVersion
+
+    ctx = _ctx()
+    schedule = recipe_schedules(ctx.sessions).get(recipe_id)
+    if schedule is None:
+        return None
+    with ctx.sessions() as session:
+        parent = session.scalar(
+            select(ModelVersion.id)
+            .join(BaselineModel, BaselineModel.id == ModelVersion.model_id)
+            .where(
+                BaselineModel.name == schedule.get("model"),
+                ModelVersion.recipe_id == recipe_id,
+                ModelVersion.artifact_digest.is_not(None),
+                ModelVersion.plant_id.is_(None),
+            )
+            .order_by(ModelVersion.id.desc())
+            .limit(1)
+        )
+        if parent is None:
+            log.warning("recipe %s schedule: no exported version of %s to start from",
+                        recipe_id, schedule.get("model"))
+            return None
+        plants = list(schedule.get("plants") or [])
+        try:
+            campaign = campaigns_service.create_campaign(
+                session=session,
+                campaign_in=CampaignCreate(
+                    model=schedule["model"], parent_version_id=parent, recipe_id=recipe_id,
+                    plants=plants, strategy=schedule.get("strategy", "fedavg"),
+                    rounds=int(schedule.get("rounds", ctx.settings.retraining_rounds)),
+                    local_epochs=int(schedule.get("local_epochs", 1)),
+                    min_participants=int(schedule.get("min_participants", len(plants) or 1)),
+                ),
+                actor="scheduler",
+            )
+        except (MillwrightError, ValueError) as err:
+            log.warning("recipe %s schedule: campaign not started: %s", recipe_id, err)
+            return None
+        return campaign.id
+
+
+def _recipe_job_id(recipe_id: int) -> str:
+    return f"campaigns.recipe.{recipe_id}"
+
+
+def _recipe_jobs(sessions: sessionmaker[Session]) -> dict[str, tuple[Any, int]]:
+    """Cron triggers of the recipes' scheduled campaigns, by job id."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    jobs: dict[str, tuple[Any, int]] = {}
+    for recipe_id, schedule in recipe_schedules(sessions).items():
+        try:
+            trigger = CronTrigger.from_crontab(schedule["cron"], timezone="UTC")
+        except ValueError as err:
+            log.warning("recipe %s schedule: bad cron %r: %s", recipe_id, schedule["cron"], err)
+            continue
+        jobs[_recipe_job_id(recipe_id)] = (trigger, recipe_id)
+    return jobs
+
+
 # name -> (seconds between runs as a function of the settings, the job)
 JOBS: dict[str, tuple[Callable[[HubSettings], float], Callable[[], Any]]] = {
     "retraining.settle_candidates": (lambda s: s.rollout_poll_seconds * 5, settle_candidates),
@@ -163,11 +253,17 @@ def build_scheduler(
     wanted = jobs_for(settings)
     with engine.begin() as conn:
         stored = set(conn.execute(select(apscheduler_jobs.c.id)).scalars())
-        stale = stored - wanted.keys()  # jobs this configuration no longer runs
+        recipes = _recipe_jobs(make_session_factory(engine))
+        stale = stored - wanted.keys() - recipes.keys()  # jobs no longer configured
         if stale:
             conn.execute(delete(apscheduler_jobs).where(apscheduler_jobs.c.id.in_(stale)))
     for name, (seconds, job) in wanted.items():
         if name in stored:  # keep its persisted next run time (a restart is not a reset)
             continue
         scheduler.add_job(job, "interval", seconds=seconds, id=name, name=name)
+    for name, (trigger, recipe_id) in recipes.items():
+        if name not in stored:
+            scheduler.add_job(
+                scheduled_campaign, trigger, args=[recipe_id], id=name, name=name
+            )
     return scheduler

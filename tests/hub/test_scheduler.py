@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import pickle
 import threading
 
 from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from federation.hub_client import HubClient
 from hub import scheduler as hub_scheduler
 from hub.config import HubSettings
 from hub.db import make_engine
+from tests.hub import factories
+from tests.hub.fixtures import Tokens, auth
 
 
 def _stored(settings: HubSettings) -> dict[str, float | None]:
@@ -104,3 +110,36 @@ def test_campaign_steps_become_a_job_only_when_configured(hub_settings: HubSetti
     back.start(paused=True)
     back.shutdown(wait=True)
     assert sorted(_stored(hub_settings)) == sorted(hub_scheduler.JOBS)
+
+
+def test_recipe_schedule_is_a_persisted_cron_job_that_starts_a_campaign(
+    hub_settings: HubSettings, app: FastAPI, client: TestClient, tokens: Tokens
+) -> None:
+    blob = b"scheduled-parent"
+    digest = hashlib.sha256(blob).hexdigest()
+    assert client.put(
+        f"/api/v1/artifacts/sha256/{digest}", content=blob, headers=auth(tokens.admin)
+    ).status_code == 201
+    schedule = {"cron": "0 3 * * mon", "model": "turbofan-rul", "plants": ["fd001", "fd002"],
+                "rounds": 2}
+    with app.state.session_factory() as session:
+        factories.model(session)
+        recipe = factories.recipe(
+            session, hyperparameters={"lr": 0.001, "federation": {"schedule": schedule}}
+        )
+        plain = factories.recipe(session, name="no-schedule")
+        parent = factories.version(session, recipe_id=recipe.id, artifact_digest=digest)
+    sched = hub_scheduler.build_scheduler(hub_settings, scheduler_class=BackgroundScheduler)
+    sched.start(paused=True)
+    job = sched.get_job(f"campaigns.recipe.{recipe.id}")
+    sched.shutdown(wait=True)
+    assert job is not None and job.next_run_time.weekday() == 0 and job.next_run_time.hour == 3
+    assert f"campaigns.recipe.{plain.id}" not in _stored(hub_settings)
+
+    campaign_id = hub_scheduler.scheduled_campaign(recipe.id)
+
+    assert campaign_id is not None
+    campaign = HubClient(client=client, token=tokens.admin, retries=0).get_campaign(campaign_id)
+    assert campaign.parent_version_id == parent.id and campaign.recipe_id == recipe.id
+    assert campaign.plants == ["fd001", "fd002"] and campaign.rounds == 2
+    assert hub_scheduler.scheduled_campaign(plain.id) is None
