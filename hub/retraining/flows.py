@@ -99,6 +99,7 @@ def receive_request(
     Conflict
         When the id was already used for a different request.
     """
+    request_in = service.in_utc(request_in)
     existing = service.find_request(session=session, plant_id=plant_id, request_id=request_in.id)
     if existing is not None:
         service.check_redelivery(existing, request_in)

@@ -76,6 +76,13 @@ def _values(trigger: Trigger, request_in: RetrainingRequestCreate) -> dict[str, 
     return values
 
 
+def in_utc(request_in: RetrainingRequestCreate) -> RetrainingRequestCreate:
+    """Return the request with ``fired_at`` in UTC (a time without a zone is taken as UTC)."""
+    fired = request_in.fired_at
+    fired = fired.replace(tzinfo=dt.UTC) if fired.tzinfo is None else fired.astimezone(dt.UTC)
+    return request_in.model_copy(update={"fired_at": fired})
+
+
 def find_trigger(policy: RetrainingPolicy, name: str) -> Trigger | None:
     """Return the policy's trigger of that name, or ``None``."""
     return next((t for t in policy.triggers if t.name == name), None)

@@ -53,6 +53,7 @@ rules:
 """
 
 T0 = dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)
+FIVE_HOURS = dt.timedelta(hours=5)
 
 
 @dataclass
@@ -165,8 +166,17 @@ def test_refusals_name_their_reason(setup: Setup) -> None:
     cool = setup.plant.request_retraining("fd001", setup.body(fired_at=T0 + dt.timedelta(hours=1)))
     assert cool.decision is RetrainingDecision.REFUSED
     assert "cooling down: fired 3600 s ago, cooldown 21600 s" in cool.reasons[0]
-    later = setup.plant.request_retraining("fd001", setup.body(fired_at=T0 + dt.timedelta(hours=7)))
-    assert later.decision is RetrainingDecision.LOCAL_FINE_TUNE
+    # Times without a zone are UTC; other zones are converted (09:00-05:00 is 14:00 UTC,
+    # the cooldown's end: accepted, the day's second).
+    naive = setup.plant.request_retraining(
+        "fd001", setup.body(fired_at=dt.datetime(2026, 12, 7, 9, 0))
+    )
+    assert "fired 3600 s ago" in naive.reasons[0]
+    zoned = setup.plant.request_retraining(
+        "fd001",
+        setup.body(fired_at=dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.timezone(-FIVE_HOURS))),
+    )
+    assert zoned.decision is RetrainingDecision.LOCAL_FINE_TUNE
     spent = setup.plant.request_retraining(
         "fd001", setup.body(fired_at=T0 + dt.timedelta(hours=14))
     )
@@ -178,7 +188,7 @@ def test_refusals_name_their_reason(setup: Setup) -> None:
     )
     assert tomorrow.decision is RetrainingDecision.LOCAL_FINE_TUNE
     refused = list(setup.admin.iter_retraining_requests(decision="refused", page_size=1))
-    assert [r.id for r in refused] == [spent.id, cool.id, weak.id, few.id]
+    assert [r.id for r in refused] == [spent.id, naive.id, cool.id, weak.id, few.id]
 
 
 def test_boolean_trigger_without_label_minimum(setup: Setup) -> None:
