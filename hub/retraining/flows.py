@@ -177,11 +177,36 @@ def start_training(
     loads here. A local fine-tune is a campaign of the requesting plant alone, a federated
     one spans the plants showing the change; both personalise for each plant. A campaign
     that cannot start (the version has no recipe or artifact, ...) records the candidate
-    ``training_failed`` with the reason.
+    ``training_failed`` with the reason. While a campaign already trains a candidate for
+    the plant, no second one starts: the request joins it (settled with it when the
+    campaign is another plant's federated one; only linked when it is the plant's own).
     """
     if row.decision not in (
         RetrainingDecision.LOCAL_FINE_TUNE.value, RetrainingDecision.FEDERATED.value
     ) or row.candidate_outcome is not None:
+        return row
+    running = [
+        r for r in service.training_for(session=session, model=row.model, plant_id=row.plant_id)
+        if r.campaign_id is not None and not CampaignStatus(
+            campaigns_service.get_campaign_or_raise(
+                session=session, campaign_id=r.campaign_id
+            ).status
+        ).final
+    ]
+    if running:
+        # No second campaign while one already trains for this plant: a federated campaign
+        # that covers it settles this request too; one of its own is only linked.
+        first = running[0]
+        row.campaign_id = first.campaign_id
+        own = any(r.plant_id == row.plant_id for r in running)
+        row.candidate_outcome = None if own else CandidateOutcome.TRAINING.value
+        row.reasons = [
+            *row.reasons,
+            f"joins campaign {first.campaign_id} already training for {row.plant_id} "
+            f"(request {first.plant_id}/{first.request_id})"
+            + ("; that request's candidate decides" if own else ""),
+        ][-20:]
+        session.commit()
         return row
     version = registry_service.get_version_or_raise(session=session, version_id=row.version_id)
     plants = list(row.plants) or [row.plant_id]

@@ -419,3 +419,21 @@ def compare_to_champion(
     if not shared:
         return False, ["no validation metric shared with the champion to compare"]
     return not worse, lines
+
+
+def training_for(*, session: Session, model: str, plant_id: str) -> list[RetrainingRequest]:
+    """Return the requests of ``model`` still training a candidate that covers ``plant_id``.
+
+    A request covers the plants of its campaign: its own plant for a local fine-tune, every
+    plant showing the change for a federated one.
+    """
+    rows = session.scalars(
+        select(RetrainingRequest)
+        .where(
+            RetrainingRequest.model == model,
+            RetrainingRequest.candidate_outcome == CandidateOutcome.TRAINING.value,
+            RetrainingRequest.campaign_id.is_not(None),
+        )
+        .order_by(RetrainingRequest.id)
+    )
+    return [r for r in rows if plant_id == r.plant_id or plant_id in (r.plants or [])]

@@ -213,3 +213,21 @@ def test_gate_with_approvals_leaves_the_promotion_waiting(
     assert now.candidate_outcome is CandidateOutcome.AWAITING_APPROVAL
     assert now.candidate_version_id == candidate and now.promotion_id is not None
     assert loop.champion() == loop.champion_id
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_no_second_campaign_while_one_trains_for_the_plant(loop: Loop) -> None:
+    fired = loop.fire()
+    again = loop.plant.request_retraining(
+        "fd001",
+        RetrainingRequestCreate(
+            **{**fired.model_dump(include=set(RetrainingRequestCreate.model_fields)),
+               "id": "again", "fired_at": fired.fired_at + dt.timedelta(days=2)}
+        ),
+    )
+    assert again.decision is RetrainingDecision.LOCAL_FINE_TUNE
+    assert again.campaign_id == fired.campaign_id and again.candidate_outcome is None
+    assert f"joins campaign {fired.campaign_id}" in again.reasons[-1]
+    assert [c.id for c in loop.admin.iter_campaigns()] == [fired.campaign_id]
+    loop.finish(fired.campaign_id, rmse=13.0)
+    assert loop.settle() == 1
