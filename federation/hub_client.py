@@ -88,7 +88,12 @@ from federation.schemas.registry import (
     VersionPage,
     VersionRead,
 )
-from federation.schemas.retraining import RetrainingRequestCreate, RetrainingRequestRead
+from federation.schemas.retraining import (
+    RetrainingChain,
+    RetrainingRequestCreate,
+    RetrainingRequestPage,
+    RetrainingRequestRead,
+)
 from federation.schemas.rollouts import (
     InventoryList,
     RollbackCreate,
@@ -888,6 +893,53 @@ class HubClient:
         return self._get(f"{API}/plants/{plant_id}/lifecycle", LifecycleList)
 
     # ------------------------------------------------------------ fleet
+
+    # ------------------------------------------------------------ retraining
+
+    def request_retraining(
+        self, plant_id: str, request: RetrainingRequestCreate
+    ) -> RetrainingRequestRead:
+        """Send a fired trigger; the hub decides (a redelivery returns the stored decision)."""
+        return self._write(
+            "POST", f"{API}/plants/{plant_id}/retraining-requests", request, RetrainingRequestRead
+        )
+
+    def get_retraining_request(self, plant_id: str, request_id: str) -> RetrainingRequestRead:
+        """One retraining request of a plant with the hub's decision."""
+        return self._get(
+            f"{API}/plants/{plant_id}/retraining-requests/{request_id}", RetrainingRequestRead
+        )
+
+    def list_retraining_requests(
+        self,
+        *,
+        plant_id: str | None = None,
+        model: str | None = None,
+        decision: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> RetrainingRequestPage:
+        """One page of retraining requests, newest first."""
+        params = {
+            "plant_id": plant_id, "model": model, "decision": decision,
+            "page_size": page_size, "page_token": page_token,
+        }
+        return self._get(f"{API}/retraining-requests", RetrainingRequestPage, params)
+
+    def iter_retraining_requests(self, **filters: Any) -> Iterator[RetrainingRequestRead]:
+        """Every retraining request matching the filters of :meth:`list_retraining_requests`."""
+        filters.pop("page_token", None)
+        return self._iterate(lambda t: self.list_retraining_requests(page_token=t, **filters))
+
+    def retraining_chain(self, plant_id: str, request_id: str) -> RetrainingChain:
+        """Request -> decision -> candidate -> promotion of one retraining request."""
+        return self._get(
+            f"{API}/plants/{plant_id}/retraining-requests/{request_id}/chain", RetrainingChain
+        )
+
+    def why_version(self, version_id: int) -> RetrainingChain:
+        """Return the retraining chain that produced a version ("why did this model change?")."""
+        return self._get(f"{API}/versions/{version_id}/retraining-chain", RetrainingChain)
 
     def start_rollout(self, rollout: RolloutCreate) -> RolloutRead:
         """Start a staged rollout under a rollout plan (the hub's engine drives it)."""

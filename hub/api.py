@@ -11,6 +11,7 @@ from hub.health.routes import router as health_router
 from hub.metrics.routes import router as metrics_router
 from hub.recipes.routes import router as recipes_router
 from hub.registry.routes import router as registry_router
+from hub.retraining.routes import router as retraining_router
 from hub.rollouts.routes import router as rollouts_router
 from hub.webhooks.routes import router as webhooks_router
 
@@ -26,6 +27,7 @@ ROUTERS = (
     audit_router,
     rollouts_router,
     webhooks_router,
+    retraining_router,
 )
 
 

@@ -16,6 +16,7 @@ from hub.audit.cli import app as audit_app
 from hub.campaigns.cli import app as campaigns_app
 from hub.governance import cli as governance_cli
 from hub.registry import cli as registry_cli
+from hub.retraining.cli import app as retraining_app
 from hub.rollouts import cli as rollouts_cli
 from hub.webhooks import cli as webhooks_cli
 
@@ -33,6 +34,7 @@ governance_cli.mount(app)
 app.add_typer(audit_app, name="audit")
 rollouts_cli.mount(app)
 webhooks_cli.mount(app)
+app.add_typer(retraining_app, name="retraining")
 
 
 class OutputFormat(StrEnum):
@@ -235,6 +237,20 @@ def revoke_token(
             f"token {row.id} ({row.prefix}…, {row.role.value}) revoked at {row.revoked_at}; "
             f"running hubs refuse it {delay}"
         )
+
+
+@app.command("scheduler")
+def scheduler() -> None:
+    """Run the hub's scheduler (retraining candidates, key purge) in this one process."""
+    from hub.scheduler import JOBS, build_scheduler
+
+    settings = _settings()
+    sched = build_scheduler(settings)
+    typer.echo(f"hub scheduler: {', '.join(JOBS)} (Ctrl-C stops)")
+    try:
+        sched.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
 
 
 @app.command("serve")

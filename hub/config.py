@@ -96,6 +96,11 @@ class HubSettings(BaseSettings):
         DEFAULT_VAR_DIR / "hub" / "campaigns",
         description="Where campaign runs write results, weights and exports.",
     )
+    campaigns_in_scheduler: bool = Field(
+        False,
+        description="Drive campaigns from `millwright hub scheduler` (job `campaigns.advance`) "
+        "instead of a thread in the web process.",
+    )
     campaign_poll_seconds: float = Field(
         1.0, gt=0, description="How often the campaign worker checks running campaigns."
     )
@@ -121,6 +126,14 @@ class HubSettings(BaseSettings):
     )
     fleet_worker: bool = Field(
         True, description="Run the rollout engine and the webhook sender in the hub process."
+    )
+    retraining_gate: str = Field(
+        "promotion-default@1",
+        description="Promotion gate (id@version) a retrained candidate must pass; a gate with "
+        "`approvals.required: 0` promotes it automatically, signed by the system identity.",
+    )
+    retraining_rounds: int = Field(
+        3, ge=1, le=100, description="Rounds of the campaign a retraining decision starts."
     )
     rollout_poll_seconds: float = Field(
         2.0, gt=0, description="How often the rollout engine advances active rollouts."

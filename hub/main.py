@@ -88,7 +88,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         app.state.read_session_factory = make_read_session_factory(engine)
         app.state.artifact_store = LocalArtifactStore(settings.artifact_root)
         worker = None
-        if settings.campaign_superlink:
+        if settings.campaign_superlink and not settings.campaigns_in_scheduler:
             from hub.campaigns.worker import CampaignWorker
 
             worker = CampaignWorker(

@@ -10,12 +10,15 @@ from hub.idempotency import models as idempotency_models
 from hub.metrics import models as metrics_models
 from hub.recipes import models as recipes_models
 from hub.registry import models as registry_models
+from hub.retraining import models as retraining_models
 from hub.rollouts import models as rollouts_models
+from hub.scheduler import apscheduler_jobs
 from hub.webhooks import models as webhooks_models
 
 metadata = Base.metadata
 
 __all__ = [
+    "apscheduler_jobs",
     "audit_models",
     "auth_models",
     "campaigns_models",
@@ -26,6 +29,7 @@ __all__ = [
     "metrics_models",
     "recipes_models",
     "registry_models",
+    "retraining_models",
     "rollouts_models",
     "webhooks_models",
 ]

@@ -16,6 +16,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from federation.schemas.audit import AuditEntryRead
 from federation.schemas.common import (
     DbId,
     Identifier,
@@ -24,7 +25,10 @@ from federation.schemas.common import (
     Page,
     Slug,
     Text,
+    WireModel,
 )
+from federation.schemas.governance import PromotionRead
+from federation.schemas.registry import VersionRead
 
 MAX_EVIDENCE_KEYS = 64
 MAX_REASONS = 20
@@ -98,3 +102,16 @@ class RetrainingRequestRead(RetrainingRequestCreate):
 
 class RetrainingRequestPage(Page[RetrainingRequestRead]):
     """A page of retraining requests, newest first."""
+
+
+class RetrainingChain(WireModel):
+    """Why a model changed, in one answer: request -> decision -> candidate -> promotion.
+
+    ``audit`` holds the audit entries of the request's decision and, when there is one, of
+    its candidate's promotion, oldest first (each verifiable against the chain).
+    """
+
+    request: RetrainingRequestRead
+    audit: list[AuditEntryRead] = Field(default_factory=list)
+    candidate: VersionRead | None = None
+    promotion: PromotionRead | None = None

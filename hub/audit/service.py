@@ -44,6 +44,8 @@ ACTIONS = frozenset(
         "plant.enroll",
         "campaign.start",
         "campaign.cancel",
+        "retraining.decide",
+        "retraining.candidate",
     }
 )
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")

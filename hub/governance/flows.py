@@ -170,7 +170,7 @@ def request_promotion(
         status=status,
         reason=promotion_in.reason,
         actor=actor,
-        user_id=principal.user_id,
+        user_id=principal.user_id or None,  # 0: the system identity, not a user row
         evidence=gathered.frozen(),
         evidence_digest=evidence_digest,
         decision=decision,

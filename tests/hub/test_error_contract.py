@@ -36,6 +36,7 @@ UNKNOWN = {
     "rollback_id": "987654",
     "delivery_id": "987654",
     "webhook_id": "987654",
+    "request_id": "no-such-request",
 }
 # Routes whose path names no stored entity, or that create the entity the path names.
 NO_404 = {
@@ -89,6 +90,12 @@ def test_unknown_ids_are_404_everywhere(client: TestClient, app: FastAPI, tokens
             kwargs["json"] = {"signing_secret": "x"}
         elif method == "POST" and path.endswith("/metrics-reports/batch"):
             kwargs["json"] = {"reports": [metrics_body(metrics_report(UNKNOWN["plant_id"]))]}
+        elif method == "POST" and path.endswith("/retraining-requests"):
+            kwargs["json"] = {
+                "id": "r1", "model": "turbofan-rul", "version_id": 1, "policy": "p@1",
+                "trigger": "drift", "condition": "drift_sustained",
+                "fired_at": "2026-01-01T00:00:00Z",
+            }
         elif method == "POST" and "/rollouts/" in path:
             kwargs["json"] = {"reason": "x"}
         elif method == "POST" and "/webhooks/" in path:

@@ -102,6 +102,11 @@ EXPECTED: dict[tuple[str, str], set[Role] | str] = {
     ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): {A},
     ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): {A},
     ("GET", "/api/v1/audit"): {A, E},
+    ("POST", "/api/v1/plants/{plant_id}/retraining-requests"): {A, P},
+    ("GET", "/api/v1/retraining-requests"): {A, D, E},
+    ("GET", "/api/v1/plants/{plant_id}/retraining-requests/{request_id}"): {A, D, E, P},
+    ("GET", "/api/v1/plants/{plant_id}/retraining-requests/{request_id}/chain"): {A, D, E, P},
+    ("GET", "/api/v1/versions/{version_id}/retraining-chain"): {A, D, E},
 }
 
 PARAMS = {
@@ -124,6 +129,7 @@ PARAMS = {
     "rollback_id": "1",
     "webhook_id": "1",
     "delivery_id": "1",
+    "request_id": "r1",
 }
 
 

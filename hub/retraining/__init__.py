@@ -1,0 +1,1 @@
+"""Retraining: plants request it with evidence, the hub decides by policy and records why."""
