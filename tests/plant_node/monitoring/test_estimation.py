@@ -163,3 +163,20 @@ def test_the_confidence_band_does_not_depend_on_the_order_the_reference_was_fed_
     # the fleet-fed reference gets the band of engines fed one after another
     assert floors[0] >= 0.9 * floors[1]
     assert floors[0] > 0
+
+
+def test_realized_metrics_agree_with_sklearn_on_random_chunks_with_ties():
+    from sklearn.metrics import f1_score, mean_absolute_error, roc_auc_score
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        y = (rng.random(300) < 0.1).astype(float)
+        proba = np.round(rng.random(300) * 0.5 + 0.4 * y, 2)  # rounded: ties
+        pred = (proba >= 0.5).astype(int)
+        assert realized_metric("roc_auc", y, pred, proba) == pytest.approx(roc_auc_score(y, proba))
+        assert realized_metric("f1", y, pred) == pytest.approx(
+            f1_score(y.astype(int), pred, zero_division=0)
+        )
+        r = rng.normal(size=300)
+        assert realized_metric("mae", y, r) == pytest.approx(mean_absolute_error(y, r))
+    assert realized_metric("f1", np.zeros(5), np.zeros(5)) == 0.0
