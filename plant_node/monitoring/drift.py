@@ -406,10 +406,16 @@ def score_column(reference: ColumnReference, values: pd.Series | FloatArray) -> 
 
 
 def fit_pca(
-    frame: pd.DataFrame, columns: list[str], *, variance: float = 0.65
+    frame: pd.DataFrame,
+    columns: list[str],
+    *,
+    variance: float = 0.65,
+    n_components: int | None = None,
 ) -> PCAReference | None:
     """Fit the PCA basis on standardized reference features (nannyml keeps 65 % variance).
 
+    ``n_components`` fixes the number of axes instead (calibration folds keep as many as
+    the whole reference's basis, so their reconstruction error has the same scale).
     Returns ``None`` when fewer than two non-constant features are available.
     """
     x = frame[columns].to_numpy(dtype=np.float64)
@@ -423,8 +429,8 @@ def fit_pca(
     z = np.where(np.isfinite(z), z, 0.0)
     _, s, vt = np.linalg.svd(z, full_matrices=False)
     explained = np.cumsum(s**2) / np.sum(s**2)
-    k = int(np.searchsorted(explained, variance) + 1)
-    k = min(k, len(cols) - 1)
+    k = int(np.searchsorted(explained, variance) + 1) if n_components is None else n_components
+    k = max(1, min(k, len(cols) - 1))
     return PCAReference(
         columns=cols,
         center=center[keep].tolist(),
@@ -492,6 +498,7 @@ def _summaries(
     n_bins: int,
     sample_size: int,
     pca_variance: float,
+    pca_components: int | None = None,
 ) -> tuple[dict[str, ColumnReference], ColumnReference | None, PCAReference | None]:
     columns = {
         n: summarize_column(n, frame[n], n_bins=n_bins, sample_size=sample_size) for n in names
@@ -501,7 +508,8 @@ def _summaries(
         if prediction
         else None
     )
-    return columns, pred, fit_pca(frame, names, variance=pca_variance)
+    pca = fit_pca(frame, names, variance=pca_variance, n_components=pca_components)
+    return columns, pred, pca
 
 
 def fit_drift_reference(
@@ -577,10 +585,16 @@ def fit_drift_reference(
     folds, kind = calibration_folds(
         reference, unit=unit, timestamp=timestamp, chunk_size=chunk_size
     )
+    columns, pred, pca = _summaries(reference, names, prediction, **opts)
+    # a fold's basis keeps as many axes as the served one: with one axis more or less the
+    # reconstruction error's level moves by more than its chunk-to-chunk spread
+    fold_opts = {**opts, "pca_components": len(pca.components) if pca else None}
 
     def scorer(fit_rows: np.ndarray) -> Any:
-        columns, pred, pca = _summaries(reference.iloc[fit_rows], names, prediction, **opts)
-        return _array_scorer(columns, pred, pca, reference)
+        f_columns, f_pred, f_pca = _summaries(
+            reference.iloc[fit_rows], names, prediction, **fold_opts
+        )
+        return _array_scorer(f_columns, f_pred, f_pca, reference)
 
     residuals = fit_residuals(reference, names)
     extra = None
@@ -613,7 +627,6 @@ def fit_drift_reference(
         for col, per_metric in cal.bands.items()
     }
     chunk_means = {col: list(stats) for col, stats in cal.means.items()}
-    columns, pred, pca = _summaries(reference, names, prediction, **opts)
     return DriftReference(
         features=columns,
         prediction=pred,

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import f1_score, mean_absolute_error, roc_auc_score
+from scipy.stats import rankdata
 
 from federation.offline import disable_telemetry
 from plant_node.monitoring.chunking import CHUNK_COLUMN, LogColumns
@@ -136,16 +136,26 @@ def realized_metric(
     """
     if len(y_true) == 0:
         return None
+    # plain numpy (sklearn's input validation cost more than the metrics on every chunk)
     if metric == "roc_auc":
-        if y_proba is None or len(np.unique(y_true)) < 2:
+        if y_proba is None:
             return None
-        return float(roc_auc_score(y_true, y_proba))
+        pos = np.asarray(y_true).astype(int) == 1
+        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+        if n_pos == 0 or n_neg == 0:
+            return None
+        # Mann-Whitney U with mid-ranks for ties: the area under the ROC curve
+        ranks = rankdata(np.asarray(y_proba, dtype=np.float64))
+        return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
     if metric == "f1":
-        return float(f1_score(y_true.astype(int), y_pred.astype(int), zero_division=0))
+        t, p = np.asarray(y_true).astype(int) == 1, np.asarray(y_pred).astype(int) == 1
+        tp = int(np.sum(t & p))
+        denom = 2 * tp + int(np.sum(~t & p)) + int(np.sum(t & ~p))
+        return 2 * tp / denom if denom else 0.0
     if metric == "rmse":
         return float(math.sqrt(np.mean((y_true - y_pred) ** 2)))
     if metric == "mae":
-        return float(mean_absolute_error(y_true, y_pred))
+        return float(np.mean(np.abs(np.asarray(y_true) - np.asarray(y_pred))))
     raise ValueError(f"unknown metric {metric!r}")
 
 
@@ -274,7 +284,13 @@ class PerformanceEstimator:
             warnings.simplefilter("ignore")
             self._estimator.fit(data)
         ref = self.estimate(reference)
+        by_unit = self._unit_ordered_realized(reference)
         for metric in self.metrics:
+            unit_real = np.array(
+                [v for (_, m), (v, _) in by_unit.items() if m == metric and v is not None],
+                dtype=float,
+            )
+            unit_real = unit_real[np.isfinite(unit_real)]
             est = np.array([p.estimated for p in ref if p.metric == metric], dtype=float)
             real = np.array(
                 [p.realized for p in ref if p.metric == metric and p.realized is not None],
@@ -282,14 +298,37 @@ class PerformanceEstimator:
             )
             est, real = est[np.isfinite(est)], real[np.isfinite(real)]
             spread = [v.std(ddof=1) for v in (est, real) if v.size > 1]
-            self.band_floor[metric] = (
-                BAND_SIGMAS * float(real.std(ddof=1)) if real.size > 1 else 0.0
-            )
+            # the band must not depend on the order the reference was fed in: take the
+            # larger spread of its own chunks and of the same rows cut unit after unit
+            # (the least mixed feed; rows of one unit share its error)
+            real_spread = [v.std(ddof=1) for v in (real, unit_real) if v.size > 1]
+            self.band_floor[metric] = BAND_SIGMAS * float(max(real_spread, default=0.0))
             self.reference_stats[metric] = (
                 float(est.mean()) if est.size else math.nan,
                 float(max(spread)) if spread else 0.0,
             )
         return self
+
+    def _unit_ordered_realized(
+        self, reference: pd.DataFrame
+    ) -> dict[tuple[int, str], tuple[float | None, int]]:
+        """Realized metrics of the reference re-cut into full chunks, one unit after another.
+
+        Chunks keep the reference's median chunk size; without a unit column (or with one
+        row per unit, where the order says nothing) there is nothing to re-cut.
+        """
+        unit = self.columns.unit
+        if unit not in reference or reference[unit].nunique() * 2 > len(reference):
+            return {}
+        size = int(reference.groupby(CHUNK_COLUMN).size().median())
+        keys = [unit, *([self.columns.timestamp] if self.columns.timestamp in reference else [])]
+        ordered = reference.sort_values(keys, kind="stable").copy()
+        full = (len(ordered) // max(1, size)) * size
+        if size < 1 or full < 2 * size:
+            return {}
+        ordered = ordered.iloc[:full]
+        ordered[CHUNK_COLUMN] = np.arange(full) // size
+        return self._realized(ordered)
 
     def estimate(self, frame: pd.DataFrame) -> list[ChunkPerformance]:
         """Estimate each metric on each chunk, with realized values where labels exist.

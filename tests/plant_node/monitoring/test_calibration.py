@@ -135,3 +135,47 @@ def test_a_slow_ramp_fed_one_unit_at_a_time_is_caught_by_the_cusum_within_three_
     # the per-chunk chart sees it later than the CUSUM, if at all
     chart = [a.raised_chunk for a in alerts if a.key == FEATURE_DRIFT_KEY]
     assert not chart or min(chart) >= cusum.raised_chunk
+
+
+def test_calibration_folds_keep_as_many_pca_axes_as_the_served_basis(monkeypatch):
+    # even units: four sensors driven by one latent (one axis holds 65 %); odd units:
+    # independent sensors (a fold of them alone needs three axes)
+    from plant_node.monitoring import drift as drift_module
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for u in range(8):
+        n = 400
+        latent = rng.normal(size=(n, 1))
+        x = latent + 0.2 * rng.normal(size=(n, 4)) if u % 2 == 0 else rng.normal(size=(n, 4))
+        f = pd.DataFrame(x, columns=["a", "b", "c", "d"])
+        f["unit_id"] = f"u{u}"
+        f["timestamp"] = pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(n), unit="min")
+        frames.append(f)
+    reference = pd.concat(frames, ignore_index=True)
+    fitted = []
+    real_fit = drift_module.fit_pca
+
+    def recording_fit(*args, **kwargs):
+        pca = real_fit(*args, **kwargs)
+        fitted.append(len(pca.components) if pca else None)
+        return pca
+
+    monkeypatch.setattr(drift_module, "fit_pca", recording_fit)
+    ref = fit_drift_reference(
+        reference,
+        features=["a", "b", "c", "d"],
+        prediction=None,
+        unit="unit_id",
+        timestamp="timestamp",
+        chunk_size=200,
+        bootstrap_chunks=20,
+    )
+    assert ref.pca is not None
+    assert len(fitted) == 3  # the served basis, then one per fold
+    assert fitted == [len(ref.pca.components)] * 3
+    # unconstrained, the folds would disagree: the premise of the test holds
+    one = real_fit(reference[reference.unit_id.isin(["u0", "u2", "u4", "u6"])], list("abcd"))
+    other = real_fit(reference[reference.unit_id.isin(["u1", "u3", "u5", "u7"])], list("abcd"))
+    assert one is not None and other is not None
+    assert len(one.components) != len(other.components)

@@ -142,3 +142,41 @@ def test_dle_reads_a_null_input_as_the_units_last_reading_not_as_zero(fd001):
 
     assert rmse(holes) == pytest.approx(rmse(held))
     assert rmse(holes) != pytest.approx(rmse(zero), rel=1e-9)  # LightGBM: null = 0.0
+
+
+def test_the_confidence_band_does_not_depend_on_the_order_the_reference_was_fed_in(fd001):
+    from benchmarks.monitoring_scenarios import unit_ordered
+    from tests.plant_node.monitoring.conftest import COLUMNS
+
+    fleet = fd001["reference"]  # 50 engines interleaved: each chunk holds about 20
+    one_by_one = unit_ordered(
+        fleet, unit="unit_id", order="cycle", seed=3, t0="2026-01-01", step_s=600
+    )
+    floors = []
+    for feed in (fleet, one_by_one):
+        ref = assign_chunks(feed, timestamp="timestamp", size=500)
+        est = PerformanceEstimator(problem=ProblemType.REGRESSION, columns=COLUMNS).fit(ref)
+        floors.append(est.band_floor["rmse"])
+        realized = [p.realized for p in est.estimate(ref) if p.metric == "rmse"]
+        # never narrower than the spread of the reference's own chunks
+        assert est.band_floor["rmse"] >= 2.0 * np.std(realized, ddof=1) - 1e-9
+    # the fleet-fed reference gets the band of engines fed one after another
+    assert floors[0] >= 0.9 * floors[1]
+    assert floors[0] > 0
+
+
+def test_realized_metrics_agree_with_sklearn_on_random_chunks_with_ties():
+    from sklearn.metrics import f1_score, mean_absolute_error, roc_auc_score
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        y = (rng.random(300) < 0.1).astype(float)
+        proba = np.round(rng.random(300) * 0.5 + 0.4 * y, 2)  # rounded: ties
+        pred = (proba >= 0.5).astype(int)
+        assert realized_metric("roc_auc", y, pred, proba) == pytest.approx(roc_auc_score(y, proba))
+        assert realized_metric("f1", y, pred) == pytest.approx(
+            f1_score(y.astype(int), pred, zero_division=0)
+        )
+        r = rng.normal(size=300)
+        assert realized_metric("mae", y, r) == pytest.approx(mean_absolute_error(y, r))
+    assert realized_metric("f1", np.zeros(5), np.zeros(5)) == 0.0
