@@ -264,7 +264,10 @@ def create_app(
     app.add_middleware(
         BodyLimit,
         default=settings.max_body_bytes,
-        per_path={"/v1/predict": settings.max_predict_body_bytes},
+        per_path={
+            "/v1/predict": settings.max_predict_body_bytes,
+            "/v1/predict/batch": settings.max_predict_body_bytes,
+        },
     )
     app.include_router(health_router, prefix="/v1")
     app.include_router(serving_router, prefix="/v1", responses=PROBLEM_RESPONSES)
