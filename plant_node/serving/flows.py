@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -81,6 +81,8 @@ class PendingExplanation:
     model: LoadedModel
     prediction_ids: list[str]
     items: list[Any]
+    # time.monotonic() when the predictions were made: the explanation deadline runs from it.
+    created: float = field(default_factory=time.monotonic)
 
 
 class ServingFlows:
@@ -559,7 +561,7 @@ class ServingFlows:
         if deferred and self._explainer is not None and self._explain_queue.full():
             # Never "pending" forever: the rows say why they have no explanation.
             attributions = [EXPLAIN_OVERLOADED] * len(items)
-            self._note_overload(len(items))
+            self._note_overload(pipeline.baseline, len(items))
             deferred = False
         rows = self._rows(pipeline, batch_id, items, scored, attributions, latency_ms, role)
         shadow_rows = []
@@ -571,13 +573,13 @@ class ServingFlows:
         overloaded = False
         if deferred and scored.model is not None:
             pending = PendingExplanation(
-                pipeline.baseline, scored.model, [r["id"] for r in rows], items
+                pipeline.baseline, scored.model, [r["id"] for r in rows], items, time.monotonic()
             )
             if self._explainer is not None:
                 try:
                     self._explain_queue.put_nowait(pending)
                 except queue.Full:  # another thread filled it since the check above
-                    self._note_overload(len(rows))
+                    self._note_overload(pipeline.baseline, len(rows))
                     self.log.set_attributions([(r["id"], EXPLAIN_OVERLOADED) for r in rows])
                     overloaded = True
                 pending = None
@@ -593,8 +595,9 @@ class ServingFlows:
         self.metrics.predictions.labels(pipeline.baseline, scored.served_by).inc(len(rows))
         return response, pending, durable
 
-    def _note_overload(self, n: int) -> None:
-        """Count unexplained predictions; warn at most every 10 s (not once per request)."""
+    def _note_overload(self, baseline: str, n: int) -> None:
+        """Count unexplained predictions as late; warn at most every 10 s (not per request)."""
+        self.metrics.explanations_late.labels(baseline).inc(n)
         self._overloaded += n
         now = time.monotonic()
         if now - self._overload_warned_at >= 10.0:
@@ -758,6 +761,14 @@ class ServingFlows:
             ids = [pid for p in group for pid in p.prediction_ids]
             items = [item for p in group for item in p.items]
             results = self.explain_items(self.pipelines[first.baseline], first.model, items)
+            now = time.monotonic()
+            late = sum(
+                len(p.prediction_ids)
+                for p in group
+                if now - p.created > self.settings.explain_deadline_s
+            )
+            if late:
+                self.metrics.explanations_late.labels(first.baseline).inc(late)
             self.log.set_attributions(
                 [(pid, a) for pid, a in zip(ids, results, strict=True) if a is not None]
             )

@@ -36,9 +36,7 @@ def test_batch_scores_logs_and_explains_every_row(
     preds = body["predictions"]
     assert len(preds) == 300 and len({p["prediction_id"] for p in preds}) == 300
     for i in (0, 17, 299):  # answers come back in the order of the rows
-        assert preds[i]["score"] == pytest.approx(
-            logistic_score(ai4i_state, records[i]), abs=1e-5
-        )
+        assert preds[i]["score"] == pytest.approx(logistic_score(ai4i_state, records[i]), abs=1e-5)
     with _session(client) as session:
         logged = session.scalars(
             select(Prediction).where(Prediction.batch_id == body["batch_id"])
