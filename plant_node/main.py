@@ -149,7 +149,11 @@ def build_state(
     factory = make_session_factory(engine)
     node_metrics = NodeMetrics()
     state = NodeState(
-        settings=settings, engine=engine, session_factory=factory, metrics=node_metrics
+        settings=settings,
+        engine=engine,
+        session_factory=factory,
+        metrics=node_metrics,
+        keys=auth_service.KeyVerifier(engine),
     )
     if settings.bootstrap_keys:
         try:
@@ -250,6 +254,8 @@ def create_app(
             hub = state.extras.get("hub_client")
             if isinstance(hub, HubClient):
                 hub.close()
+            if state.keys is not None:
+                state.keys.close()
             state.engine.dispose()
 
     app = FastAPI(
