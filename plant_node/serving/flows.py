@@ -53,6 +53,12 @@ EXPLAIN_CHUNK = 256
 # logged with an "unavailable" explanation saying the node was overloaded.
 LOG_BACKLOG = 256
 EXPLAIN_BACKLOG = 512
+# ... and past EXPLAIN_BACKLOG_ROWS predictions waiting (a batch request is one entry of the
+# queue but many rows: without this a stream of 256-row batches held ~400 MB of backlog).
+# One batch is always taken when nothing waits, whatever its size.
+EXPLAIN_BACKLOG_ROWS = 4096
+# Rows the explainer takes per round at most (bounds the coalition inputs it builds at once).
+EXPLAIN_BATCH_ROWS = 1024
 EXPLAIN_OVERLOADED: dict[str, Any] = {
     "method": "none",
     "error": "explanation backlog full: the node was overloaded when this prediction was made",
@@ -131,6 +137,8 @@ class ServingFlows:
         self.log = PredictionLog(session_factory, max_pending=LOG_BACKLOG)
         self._switch_interval: float | None = None
         self._overloaded = 0
+        self._explain_rows = 0  # predictions queued for the explainer (guarded by _rows_lock)
+        self._rows_lock = threading.Lock()
         self._overload_warned_at = -1e9
         self._explainer: threading.Thread | None = None
         self._challengers: dict[str, tuple[LoadedModel, RolloutGuard]] = {}
@@ -201,17 +209,23 @@ class ServingFlows:
         lower_thread_priority(EXPLAINER_NICENESS)
         while True:
             batch = [self._explain_queue.get()]
-            while batch[-1] is not None and len(batch) < EXPLAIN_BATCH:
+            rows = len(batch[0].items) if batch[0] is not None else 0
+            while (
+                batch[-1] is not None and len(batch) < EXPLAIN_BATCH and rows < EXPLAIN_BATCH_ROWS
+            ):
                 try:
                     batch.append(self._explain_queue.get_nowait())
                 except queue.Empty:
                     break
+                rows += len(batch[-1].items) if batch[-1] is not None else 0
             work = [p for p in batch if p is not None]
             try:
                 self.explain_batch(work)
             except Exception:
                 log.exception("explanation worker failed")
             finally:
+                with self._rows_lock:
+                    self._explain_rows -= rows
                 for _ in batch:
                     self._explain_queue.task_done()
             if batch[-1] is None:
@@ -558,7 +572,7 @@ class ServingFlows:
         latency_ms = (time.perf_counter() - started) * 1000
         deferred = self.settings.explain == "deferred" and scored.model is not None
         # The request thread is the queue's only producer: full now means full at put time.
-        if deferred and self._explainer is not None and self._explain_queue.full():
+        if deferred and self._explainer is not None and self._explain_backlog_full(len(items)):
             # Never "pending" forever: the rows say why they have no explanation.
             attributions = [EXPLAIN_OVERLOADED] * len(items)
             self._note_overload(pipeline.baseline, len(items))
@@ -577,7 +591,9 @@ class ServingFlows:
             )
             if self._explainer is not None:
                 try:
-                    self._explain_queue.put_nowait(pending)
+                    with self._rows_lock:
+                        self._explain_queue.put_nowait(pending)
+                        self._explain_rows += len(items)
                 except queue.Full:  # another thread filled it since the check above
                     self._note_overload(pipeline.baseline, len(rows))
                     self.log.set_attributions([(r["id"], EXPLAIN_OVERLOADED) for r in rows])
@@ -594,6 +610,14 @@ class ServingFlows:
         self.metrics.predict_latency.labels(pipeline.baseline).observe(elapsed)
         self.metrics.predictions.labels(pipeline.baseline, scored.served_by).inc(len(rows))
         return response, pending, durable
+
+    def _explain_backlog_full(self, n_rows: int) -> bool:
+        """Return True when ``n_rows`` more predictions would overflow the explanation backlog."""
+        with self._rows_lock:
+            queued = self._explain_rows
+        if self._explain_queue.full():
+            return True
+        return queued > 0 and queued + n_rows > EXPLAIN_BACKLOG_ROWS
 
     def _note_overload(self, baseline: str, n: int) -> None:
         """Count unexplained predictions as late; warn at most every 10 s (not per request)."""

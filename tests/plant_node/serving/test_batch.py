@@ -95,3 +95,31 @@ def test_batch_limits_are_413_and_422(
     assert exact.status_code == 200 and len(exact.json()["predictions"]) == BATCH_MAX_ROWS
     assert empty.status_code == 422 and empty.headers["content-type"] == "application/problem+json"
     assert unknown.status_code == 422 and unknown.json()["code"] == "invalid_input"
+
+
+def test_the_explanation_backlog_is_bounded_in_rows_not_only_requests(
+    client: TestClient, ai4i_records: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import queue
+
+    from plant_node.serving import flows as flows_module
+
+    flows = client.app.state.node.serving  # type: ignore[attr-defined]
+    monkeypatch.setattr(flows_module, "EXPLAIN_BACKLOG_ROWS", 10)
+    real = flows._explain_queue
+    flows._explain_queue = queue.Queue(maxsize=100)  # nobody takes from it: a stalled explainer
+    try:
+        first = client.post(
+            "/v1/predict/batch", json={"baseline": "ai4i", "records": _rows(ai4i_records, 8)}
+        ).json()
+        second = client.post(
+            "/v1/predict/batch", json={"baseline": "ai4i", "records": _rows(ai4i_records, 5)}
+        ).json()
+    finally:
+        flows._explain_queue = real
+        flows._explain_rows = 0
+
+    assert {p["explanation"] for p in first["predictions"]} == {"pending"}  # an empty backlog
+    assert {p["explanation"] for p in second["predictions"]} == {"unavailable"}  # 8 + 5 > 10
+    metrics = client.get("/metrics").text
+    assert 'millwright_node_explanations_late_total{baseline="ai4i"} 5.0' in metrics
