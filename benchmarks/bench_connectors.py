@@ -120,6 +120,11 @@ def _mappings(root: Path, broker_port: int, plc_endpoint: str, prefix: str) -> l
     return paths
 
 
+# The benchmark's node key (a monitor: it reads /v1/connectors, which needs a key).
+BENCH_KEY = "mwn_bench-monitor-key-" + "0" * 32
+AUTH = {"Authorization": f"Bearer {BENCH_KEY}"}
+
+
 def _start_node(data: Path, mappings: list[Path], port: int, log: Path) -> subprocess.Popen[bytes]:
     import httpx
 
@@ -130,6 +135,9 @@ def _start_node(data: Path, mappings: list[Path], port: int, log: Path) -> subpr
         MILLWRIGHT_NODE_SCHEDULER_ENABLED="false",
         MILLWRIGHT_NODE_OUTBOX_ENABLED="false",
         MILLWRIGHT_NODE_HUB_URL="http://127.0.0.1:9",
+        MILLWRIGHT_NODE_BOOTSTRAP_KEYS=json.dumps(
+            [{"role": "monitor", "name": "bench", "key": BENCH_KEY}]
+        ),
     )
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -142,7 +150,8 @@ def _start_node(data: Path, mappings: list[Path], port: int, log: Path) -> subpr
         if proc.poll() is not None:
             raise RuntimeError(f"node exited: {log.read_text()[-2000:]}")
         try:
-            items = httpx.get(f"http://127.0.0.1:{port}/v1/connectors").json()["connectors"]
+            url = f"http://127.0.0.1:{port}/v1/connectors"
+            items = httpx.get(url, headers=AUTH).json()["connectors"]
             if items and all(c["state"] == "connected" for c in items):
                 return proc
         except (httpx.HTTPError, KeyError, ValueError):
@@ -439,7 +448,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         try:
             opcua = _bench_opcua(plc, parts, seconds, node.pid)
             mqtt, burst = _bench_mqtt(broker, prefix, node.pid, parts, seconds)
-            status = httpx.get(f"http://127.0.0.1:{port}/v1/connectors").json()["connectors"]
+            url = f"http://127.0.0.1:{port}/v1/connectors"
+            status = httpx.get(url, headers=AUTH).json()["connectors"]
             alive = httpx.get(f"http://127.0.0.1:{port}/v1/health").status_code == 200
         finally:
             node.terminate()

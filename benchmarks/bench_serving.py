@@ -49,6 +49,7 @@ TRAINING: dict[str, tuple[list[str], int, str]] = {
 }
 PRECISION = "int8"  # what the node answers with (its default); FP32 is kept warm beside it
 LINE_RATE_PER_S = 20.0
+BATCH_ROWS = 256
 REPEATS = 3
 SERVER_CORE, CLIENT_CORE = 0, 1
 
@@ -93,6 +94,34 @@ def _requests() -> dict[str, dict[str, Any]]:
     ]
     return {
         "ai4i": {"baseline": "ai4i", "record": record},
+        "cmapss": {"baseline": "cmapss", "records": cycles},
+    }
+
+
+def _batch_requests() -> dict[str, dict[str, Any]]:
+    """``POST /v1/predict/batch`` bodies of ``BATCH_ROWS`` rows each.
+
+    AI4I: 256 records of the data set (256 predictions). C-MAPSS: the last 32 cycles of 8 test
+    engines (256 rows, 8 predictions: one per engine window).
+    """
+    from baselines.datasets import load_ai4i, load_cmapss
+    from baselines.features import ai4i
+
+    frame = load_ai4i().iloc[:BATCH_ROWS]
+    records = [
+        {"type": str(r["type"]), **{c: float(r[c]) for c in ai4i.RAW_NUMERIC}}
+        for _, r in frame.iterrows()
+    ]
+    test = load_cmapss("FD001", "test")
+    per_engine = 32
+    units = [u for u, g in test.groupby("unit") if len(g) >= per_engine][: BATCH_ROWS // per_engine]
+    cycles = [
+        {k: (int(v) if k in ("unit", "cycle") else float(v)) for k, v in r.items()}
+        for u in units
+        for r in test[test["unit"] == u].tail(per_engine).to_dict(orient="records")
+    ]
+    return {
+        "ai4i": {"baseline": "ai4i", "records": records},
         "cmapss": {"baseline": "cmapss", "records": cycles},
     }
 
@@ -254,8 +283,8 @@ class Client:
         r = self.conn.getresponse()
         return r.status, r.read()
 
-    def predict(self, body: bytes) -> dict[str, Any]:
-        status, data = self.post("/v1/predict", body)
+    def predict(self, body: bytes, path: str = "/v1/predict") -> dict[str, Any]:
+        status, data = self.post(path, body)
         if status != 200:
             raise RuntimeError(data.decode())
         out: dict[str, Any] = json.loads(data)
@@ -360,6 +389,35 @@ def _throughput(
     return sum(done) / elapsed, backlog_s, cpu_ms
 
 
+def _late(port: int) -> float:
+    """The node's ``millwright_node_explanations_late_total``, summed over baselines."""
+    client = Client(port)
+    try:
+        _, data = client.get("/metrics")
+    finally:
+        client.close()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in data.decode().splitlines()
+        if line.startswith("millwright_node_explanations_late_total")
+    )
+
+
+def _batch_throughput(port: int, body: bytes, rows: int, seconds: float) -> tuple[float, float]:
+    """Rows/s and predictions/s of one closed-loop client posting ``/v1/predict/batch``."""
+    client = Client(port)
+    for _ in range(5):
+        client.predict(body, "/v1/predict/batch")
+    n = preds = 0
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        preds += len(client.predict(body, "/v1/predict/batch")["predictions"])
+        n += 1
+    elapsed = time.monotonic() - started
+    client.close()
+    return n * rows / elapsed, preds / elapsed
+
+
 def _explanation_delays(db: Path, ids: list[str]) -> list[float]:
     marks = ",".join("?" * len(ids))
     with sqlite3.connect(db) as conn:
@@ -440,6 +498,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         os.sched_setaffinity(0, {CLIENT_CORE})  # clients on core 1, the node alone on core 0
     exports = train_and_export()
     bodies = {b: json.dumps(body).encode() for b, body in _requests().items()}
+    batches = _batch_requests()
+    batch_bodies = {b: json.dumps(body).encode() for b, body in batches.items()}
+    batch_rows = {b: len(body["records"]) for b, body in batches.items()}
     results: dict[str, dict[str, Any]] = {b: {} for b in BASELINES}
     extra: dict[str, dict[str, Any]] = {b: {} for b in BASELINES}
     answering: dict[str, str] = {}
@@ -466,7 +527,16 @@ def run(quick: bool = False) -> dict[str, Any]:
                     ids = _paced(port, bodies[b], n // 4, LINE_RATE_PER_S)
                     delays = _explanation_delays(data_dir / "node.db", ids)
                     results[b]["explanation_p99_ms"] = round(_pct(delays, 99), 3)
+                    late0 = _late(port)
                     runs = [_throughput(port, proc.pid, bodies[b], seconds) for _ in range(REPEATS)]
+                    results[b]["explanations_late"] = int(_late(port) - late0)
+                    batch = batch_bodies[b]
+                    rows_s, preds_s = _batch_throughput(port, batch, batch_rows[b], seconds)
+                    results[b]["batch_rows_per_s"] = round(rows_s, 1)
+                    extra[b]["batch_predictions_per_s"] = round(preds_s, 1)
+                    after = Client(port)
+                    _drain(after, bodies[b])
+                    after.close()
                     results[b]["requests_per_s"] = round(float(np.median([r[0] for r in runs])), 1)
                     extra[b]["explanation_backlog_drain_s"] = round(
                         float(np.median([r[1] for r in runs])), 2
@@ -505,11 +575,18 @@ def run(quick: bool = False) -> dict[str, Any]:
             b: extra[b]["explanation_backlog_drain_s"] for b in BASELINES
         },
         "server_cpu_ms_per_request": {b: extra[b]["server_cpu_ms_per_request"] for b in BASELINES},
+        # explanations_late: explanations not stored within explain_deadline_s (1 s) of their
+        # prediction, or left unexplained by a full backlog, over the REPEATS throughput runs.
+        "explanations_late_over": "the throughput runs (closed loop, saturation)",
+        "batch": "POST /v1/predict/batch, 256 rows, one closed-loop client; C-MAPSS rows are "
+        "cycles (8 engines x 32 cycles = 8 predictions)",
+        "batch_predictions_per_s": {b: extra[b]["batch_predictions_per_s"] for b in BASELINES},
         "load_avg_1m_start": round(load_start[0], 2),
         "load_avg_1m_end": round(os.getloadavg()[0], 2),
     }
     keys = ("http_p50_ms", "http_p99_ms", "inproc_p99_ms", "requests_per_s",
-            "explanation_p99_ms", "rss_mb", "torch_http_p99_ms")  # fmt: skip
+            "explanation_p99_ms", "explanations_late", "batch_rows_per_s", "rss_mb",
+            "torch_http_p99_ms")  # fmt: skip
     print(f"{'baseline':10}" + "".join(f"{k:>20}" for k in keys))
     for b in BASELINES:
         print(f"{b:10}" + "".join(f"{results[b].get(k, float('nan')):>20}" for k in keys))

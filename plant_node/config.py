@@ -80,6 +80,8 @@ class NodeSettings(BaseSettings):
     explain: Literal["inline", "deferred", "off"] = "deferred"
     explain_exact_max_signals: int = Field(default=10, ge=1, le=16)
     explain_permutations: int = Field(default=16, ge=2)
+    # An explanation stored later than this after its prediction counts as late (/metrics).
+    explain_deadline_s: float = Field(default=1.0, gt=0)
     alert_cooldown_s: float = Field(default=300.0, ge=0)
     warm_fallbacks: bool = False
     # Line connectors run in the serving process (plant_node.connectors): mapping files,

@@ -34,6 +34,8 @@ class NodeState:
     serving: ServingFlows | None = None
     # Where model sync pulls assignments and artifacts from (the hub); None serves the cache only.
     model_source: ModelSource | None = None
+    # The request path's key check (cached verified keys); None checks with a session per call.
+    keys: auth_service.KeyVerifier | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -76,10 +78,13 @@ async def get_principal(
 ) -> NodePrincipal:
     """Resolve ``Authorization: Bearer <key>`` to a principal (401 when absent or invalid).
 
-    Looked up on every request (an indexed read, tens of microseconds, on the event loop: no
-    thread-pool hop), so a key revoked from the CLI is refused from the next request on.
+    Checked on every request, on the event loop (no thread-pool hop): a key already verified
+    costs one primary-key read of its ``revoked_at`` (``auth_service.KeyVerifier``), so a key
+    revoked from the CLI is refused from the next request on.
     """
     key = credentials.credentials.strip() if credentials is not None else None
+    if state.keys is not None:
+        return state.keys.authenticate(key)
     with state.session_factory() as session:
         return auth_service.authenticate(session=session, key=key)
 

@@ -151,7 +151,11 @@ def build_state(
     factory = make_session_factory(engine)
     node_metrics = NodeMetrics()
     state = NodeState(
-        settings=settings, engine=engine, session_factory=factory, metrics=node_metrics
+        settings=settings,
+        engine=engine,
+        session_factory=factory,
+        metrics=node_metrics,
+        keys=auth_service.KeyVerifier(engine),
     )
     if settings.bootstrap_keys:
         try:
@@ -272,6 +276,8 @@ def create_app(
             hub = state.extras.get("hub_client")
             if isinstance(hub, HubClient):
                 hub.close()
+            if state.keys is not None:
+                state.keys.close()
             state.engine.dispose()
 
     app = FastAPI(
@@ -286,7 +292,10 @@ def create_app(
     app.add_middleware(
         BodyLimit,
         default=settings.max_body_bytes,
-        per_path={"/v1/predict": settings.max_predict_body_bytes},
+        per_path={
+            "/v1/predict": settings.max_predict_body_bytes,
+            "/v1/predict/batch": settings.max_predict_body_bytes,
+        },
     )
     app.include_router(health_router, prefix="/v1")
     app.include_router(serving_router, prefix="/v1", responses=PROBLEM_RESPONSES)

@@ -33,6 +33,14 @@ class NodeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.explanations_late = Counter(
+            "millwright_node_explanations_late",
+            "Predictions whose explanation was not stored within explain_deadline_s of the "
+            "prediction, including those the full backlog left unexplained (never dropped "
+            "silently: their rows say why).",
+            ["baseline"],
+            registry=r,
+        )
         self.predictions = Counter(
             "millwright_node_predictions_total",
             "Rows scored, by who answered (current, previous or fallback).",

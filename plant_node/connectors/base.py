@@ -8,6 +8,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,8 @@ from plant_node.connectors.flows import Answer, LineFlows
 from plant_node.connectors.readings import Reading, Rejected
 from plant_node.db import utcnow
 
+# Scored bursts awaiting their log commit at once (the log writer joins them in one commit).
+COMMITS_IN_FLIGHT = 8
 log = logging.getLogger("millwright.node.connectors")
 # Lags kept for the status percentiles (the histogram on /metrics keeps all of them).
 LAG_SAMPLES = 2048
@@ -100,6 +103,8 @@ class Connector(ABC):
         self.buffer = flows.mapping.buffer
         self.status = ConnectorStatus(self.line, self.kind, peer)
         self._queue: asyncio.Queue[Reading] | None = None
+        # Scored bursts waiting for their log commit, in order: (answers, commits, readings).
+        self._committing: asyncio.Queue[tuple[list[Answer], list[Future[None]], int]] | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         # Every connector of the line gets its answers (a PLC read over OPC UA may have its
@@ -117,11 +122,13 @@ class Connector(ABC):
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the connection loop and the scoring worker in the running event loop."""
+        """Start the connection loop, the scoring worker and the publisher of committed answers."""
         self._queue = asyncio.Queue(maxsize=self.buffer.max_queue)
+        self._committing = asyncio.Queue(maxsize=COMMITS_IN_FLIGHT)
         self._tasks = [
             asyncio.create_task(self._connection_loop(), name=f"{self.kind}-{self.line}"),
             asyncio.create_task(self._worker(), name=f"{self.kind}-{self.line}-worker"),
+            asyncio.create_task(self._committed(), name=f"{self.kind}-{self.line}-commit"),
         ]
 
     async def stop(self) -> None:
@@ -173,29 +180,65 @@ class Connector(ABC):
         self.flows.quarantine(self.kind, rejected, raw)
 
     async def _worker(self) -> None:
-        assert self._queue is not None
-        queue = self._queue
+        """Score bursts: every reading queued at that moment (up to ``max_batch``) in one call.
+
+        The worker does not wait for the log commit of a burst: it hands the burst to
+        :meth:`_committed` and scores the next one, so the log writer commits several bursts
+        in one transaction while the event loop keeps receiving. ``linger_ms`` waits that long
+        for more readings after the first of a burst (bigger bursts, a little more latency).
+        """
+        assert self._queue is not None and self._committing is not None
+        queue, committing = self._queue, self._committing
+        linger_s = self.buffer.linger_ms / 1000
         while True:
             batch = [await queue.get()]
+            deadline = time.monotonic() + linger_s
             while len(batch) < self.buffer.max_batch:
                 try:
                     batch.append(queue.get_nowait())
                 except asyncio.QueueEmpty:
-                    break
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        batch.append(await asyncio.wait_for(queue.get(), left))
+                    except TimeoutError:
+                        break
+            commits: list[Future[None]] = []
             try:
-                answers = self.flows.score(self.kind, batch)
+                answers = self.flows.score(self.kind, batch, commits)
+            except Exception as exc:
+                log.exception("%s/%s: scoring failed", self.line, self.kind)
+                self.status.error(f"scoring failed: {type(exc).__name__}: {exc}")
+                answers, commits = [], []
+            await committing.put((answers, commits, len(batch)))
+            self._m_queued.set(queue.qsize())
+            await asyncio.sleep(0)  # let the receivers run between batches
+
+    async def _committed(self) -> None:
+        """Publish each scored burst, in order, once its prediction log rows are committed.
+
+        A burst whose commit failed is not published (its prediction ids would not be in the
+        log): it is counted as a scoring error, as a 503 would be over HTTP.
+        """
+        assert self._queue is not None and self._committing is not None
+        queue, committing = self._queue, self._committing
+        while True:
+            answers, commits, n = await committing.get()
+            try:
+                for commit in commits:
+                    await asyncio.wrap_future(commit)
                 self.status.counts["predicted"] += len(answers)
                 if answers:
                     for connector in self.siblings:
                         connector.deliver(answers)
             except Exception as exc:
-                log.exception("%s/%s: scoring failed", self.line, self.kind)
-                self.status.error(f"scoring failed: {type(exc).__name__}: {exc}")
+                log.exception("%s/%s: the prediction log commit failed", self.line, self.kind)
+                self.status.error(f"log commit failed: {type(exc).__name__}: {exc}")
             finally:
-                for _ in batch:
+                for _ in range(n):
                     queue.task_done()
-                self._m_queued.set(queue.qsize())
-            await asyncio.sleep(0)  # let the receivers run between batches
+                committing.task_done()
 
     def record_lag(self, answer: Answer) -> None:
         """Note the time from the reading's arrival to its answer reaching the peer."""

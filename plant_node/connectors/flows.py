@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,23 +178,33 @@ class LineFlows:
         window.append(record)
         return list(window)
 
-    def _predict(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _predict(
+        self, records: list[dict[str, Any]], durables: list[Future[None]] | None = None
+    ) -> list[dict[str, Any]]:
         response, pending, durable = self.serving.predict(
             PredictRequest(baseline=self.mapping.baseline, records=records)
         )
-        # Answer the line only once the log rows are on disk, as the HTTP route does (the log
-        # writer is its own thread and group-commits, so this waits a few milliseconds).
-        durable.result(timeout=30)
+        # Answer the line only once the log rows are on disk, as the HTTP route does. With
+        # ``durables`` the caller waits (the connector worker awaits it off the event loop and
+        # scores the next burst meanwhile, so bursts share group commits); without, here.
+        if durables is not None:
+            durables.append(durable)
+        else:
+            durable.result(timeout=30)
         if pending is not None:  # no explainer thread (tests with serving not started)
             self.serving.explain_pending(pending)
         predictions: list[dict[str, Any]] = response["predictions"]
         return predictions
 
-    def score(self, connector: str, readings: list[Reading]) -> list[Answer]:
+    def score(
+        self, connector: str, readings: list[Reading], durables: list[Future[None]] | None = None
+    ) -> list[Answer]:
         """Score readings in one model call; return an answer per reading that scored.
 
         Readings breaking the contract are scored alone, so ServingFlows quarantines each with
-        its own violation report and the rest of the batch still scores.
+        its own violation report and the rest of the batch still scores. Given a ``durables``
+        list, the log-commit futures of the answers are appended to it and not waited for:
+        the caller must not publish an answer before they resolve.
         """
         if not readings:
             return []
@@ -215,11 +226,11 @@ class LineFlows:
         for r in good:
             unit = r.record.get(self.mapping.unit_field) if self.mapping.window else None
             if self.mapping.window and unit in units:
-                answers += self._score_batch(connector, batch)
+                answers += self._score_batch(connector, batch, durables)
                 batch, units = [], set()
             batch.append(r)
             units.add(unit)
-        answers += self._score_batch(connector, batch)
+        answers += self._score_batch(connector, batch, durables)
         return answers
 
     def _reject_through_serving(self, connector: str, reading: Reading) -> None:
@@ -235,7 +246,9 @@ class LineFlows:
             return
         # Scored after all (the batch-level rule that fired does not apply alone): fine.
 
-    def _score_batch(self, connector: str, batch: list[Reading]) -> list[Answer]:
+    def _score_batch(
+        self, connector: str, batch: list[Reading], durables: list[Future[None]] | None = None
+    ) -> list[Answer]:
         if not batch:
             return []
         if self.mapping.window:
@@ -243,7 +256,7 @@ class LineFlows:
         else:
             records = [r.record for r in batch]
         try:
-            predictions = self._predict(records)
+            predictions = self._predict(records, durables)
         except ContractViolation as exc:
             for _ in batch:
                 self.quarantine(connector, Rejected(CONTRACT, exc.detail), {})

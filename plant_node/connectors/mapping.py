@@ -32,11 +32,13 @@ class Buffering(_Strict):
     oldest is dropped, counted, and an alert is queued for the hub. ``max_batch`` readings are
     scored in one model call when they arrive together (a burst); ``max_queue`` readings wait
     to be scored, past which new readings are dropped and counted (back-pressure).
+    ``linger_ms`` waits that long after a burst's first reading for more (0: score at once).
     """
 
     max_pending: int = Field(default=10_000, ge=1, le=1_000_000)
     max_queue: int = Field(default=5_000, ge=1, le=1_000_000)
     max_batch: int = Field(default=64, ge=1, le=1024)
+    linger_ms: float = Field(default=0.0, ge=0.0, le=1000.0)
 
 
 class Backoff(_Strict):

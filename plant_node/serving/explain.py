@@ -17,6 +17,7 @@ Two estimators, each evaluating ``f`` in a single batched call:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -117,13 +118,35 @@ def compose(
         ``(n_coalitions, *x.shape)``; positions in no group keep ``x``'s value.
     """
     xf, bf = np.ravel(x), np.ravel(baseline)
-    member = _member_matrix(groups, xf.size)
-    # owner[p] = the signal that position p belongs to (positions in no group stay with x).
-    owner = np.argmax(member, axis=0)
-    assigned = np.asarray(member.any(axis=0), dtype=bool)
-    from_x = np.where(assigned[None, :], coalitions[:, owner], True)
+    owner, assigned = _owners(groups, xf.size)
+    from_x = coalitions[:, owner]
+    if not assigned.all():
+        from_x |= ~assigned[None, :]
     batch = np.where(from_x, xf[None, :], bf[None, :])
-    return batch.reshape((coalitions.shape[0], *np.shape(x))).astype(np.asarray(x).dtype)
+    return batch.reshape((coalitions.shape[0], *np.shape(x))).astype(
+        np.asarray(x).dtype, copy=False
+    )
+
+
+# Signal layouts seen so far -> (owner, assigned): a model has one layout, so this stays tiny.
+_OWNERS: dict[tuple[int, tuple[bytes, ...]], tuple[NDArray, npt.NDArray[np.bool_]]] = {}
+_OWNERS_MAX = 64
+
+
+def _owners(groups: Sequence[NDArray], size: int) -> tuple[NDArray, npt.NDArray[np.bool_]]:
+    """Return, per flat position, the signal owning it and whether any does (cached by layout).
+
+    Positions in no group stay with ``x`` (``assigned`` False).
+    """
+    key = (size, tuple(np.asarray(g, dtype=np.intp).tobytes() for g in groups))
+    hit = _OWNERS.get(key)
+    if hit is None:
+        member = _member_matrix(groups, size)
+        hit = (np.argmax(member, axis=0), np.asarray(member.any(axis=0), dtype=bool))
+        if len(_OWNERS) >= _OWNERS_MAX:
+            _OWNERS.clear()
+        _OWNERS[key] = hit
+    return hit
 
 
 def _evaluate(f: ValueFunction, batch: NDArray) -> npt.NDArray[np.float64]:
@@ -166,21 +189,35 @@ def plan_exact(
     n = len(groups)
     if n > 20:
         raise ValueError(f"{n} signals is too many to enumerate; use sampled_shapley")
-    codes = np.arange(2**n)
-    coalitions = ((codes[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
-    sizes = coalitions.sum(axis=1)
-    weight = np.array(
-        [math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)]
-    )
+    coalitions, weights = _exact_tables(n)
 
     def finish(v: npt.NDArray[np.float64]) -> Attribution:
-        values = np.zeros(n)
-        for i in range(n):
-            without = codes[(codes >> i) & 1 == 0]
-            values[i] = np.sum(weight[sizes[without]] * (v[without | (1 << i)] - v[without]))
+        # Every signal's Shapley value at once: a weighted sum over the 2**n coalition scores.
+        values = weights @ v
         return Attribution(values, float(v[0]), float(v[-1]), None, "exact", int(v.size))
 
     return ShapleyPlan(compose(x, baseline, coalitions, groups), finish)
+
+
+@functools.lru_cache(maxsize=32)
+def _exact_tables(n: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """Return every coalition of ``n`` signals and the ``(n, 2**n)`` Shapley weight matrix.
+
+    Coalition ``c`` is the bit pattern of its index. ``weights[i, c]`` is
+    ``(|c|-1)! (n-|c|)! / n!`` when ``i`` is in ``c`` and ``-|c|! (n-|c|-1)! / n!`` when not,
+    so ``weights @ v`` sums ``w(|S|) (v(S + i) - v(S))`` over every ``S`` without ``i``.
+    """
+    codes = np.arange(2**n)
+    coalitions = ((codes[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
+    coalitions.setflags(write=False)
+    sizes = coalitions.sum(axis=1)
+    f = math.factorial
+    weight = np.array([f(s) * f(n - s - 1) / f(n) for s in range(n)] + [0.0])
+    with_i = weight[np.maximum(sizes - 1, 0)]  # i in c: c = S + i with |S| = |c| - 1
+    without_i = weight[np.minimum(sizes, n)]  # i not in c: c = S with |S| = |c|
+    weights = np.where(coalitions.T, with_i[None, :], -without_i[None, :])
+    weights.setflags(write=False)
+    return coalitions, weights
 
 
 def exact_shapley(
@@ -226,7 +263,7 @@ def plan_sampled(
     n = len(groups)
     rng = rng or np.random.default_rng()
     n_pairs = max(2, math.ceil(n_permutations / 2))
-    forward = np.stack([rng.permutation(n) for _ in range(n_pairs)])
+    forward = rng.permuted(np.tile(np.arange(n), (n_pairs, 1)), axis=1)
     perms = np.concatenate([forward, forward[:, ::-1]])  # antithetic: pair p with p + n_pairs
     # Path of each permutation: coalition after adding its first k signals, k = 1..n-1
     # (k = 0 is the baseline and k = n is x, shared by every path).

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,7 @@ from plant_node.serving.runtime import (
     Scored,
     default_compile_config,
 )
-from plant_node.serving.schemas import PredictRequest
+from plant_node.serving.schemas import BATCH_MAX_ROWS, BatchPredictRequest, PredictRequest
 from plant_node.serving.sync import ModelSource, sync_champion
 
 log = logging.getLogger("millwright.node.serving")
@@ -53,6 +53,12 @@ EXPLAIN_CHUNK = 256
 # logged with an "unavailable" explanation saying the node was overloaded.
 LOG_BACKLOG = 256
 EXPLAIN_BACKLOG = 512
+# ... and past EXPLAIN_BACKLOG_ROWS predictions waiting (a batch request is one entry of the
+# queue but many rows: without this a stream of 256-row batches held ~400 MB of backlog).
+# One batch is always taken when nothing waits, whatever its size.
+EXPLAIN_BACKLOG_ROWS = 4096
+# Rows the explainer takes per round at most (bounds the coalition inputs it builds at once).
+EXPLAIN_BATCH_ROWS = 1024
 EXPLAIN_OVERLOADED: dict[str, Any] = {
     "method": "none",
     "error": "explanation backlog full: the node was overloaded when this prediction was made",
@@ -66,9 +72,9 @@ EXPLAIN_BATCH = 32
 # measured on a shared machine); 10 still leaves it ~10% of a contested core.
 EXPLAINER_NICENESS = 10
 # A thread wanting the GIL waits up to this long for the holder (CPython's default is 5 ms).
-# With the log writer and the explainer running Python beside the event loop, 1 ms bounds
+# With the log writer and the explainer running Python beside the event loop, 0.2 ms bounds
 # what a live request can lose to them; the node process serves only, so the setting is ours.
-GIL_SWITCH_INTERVAL_S = 0.001
+GIL_SWITCH_INTERVAL_S = 0.0002
 # Longest an explanation chunk defers to live requests before it runs anyway (no starvation).
 EXPLAIN_MAX_DEFER_S = 0.05
 
@@ -81,6 +87,8 @@ class PendingExplanation:
     model: LoadedModel
     prediction_ids: list[str]
     items: list[Any]
+    # time.monotonic() when the predictions were made: the explanation deadline runs from it.
+    created: float = field(default_factory=time.monotonic)
 
 
 class ServingFlows:
@@ -129,6 +137,8 @@ class ServingFlows:
         self.log = PredictionLog(session_factory, max_pending=LOG_BACKLOG)
         self._switch_interval: float | None = None
         self._overloaded = 0
+        self._explain_rows = 0  # predictions queued for the explainer (guarded by _rows_lock)
+        self._rows_lock = threading.Lock()
         self._overload_warned_at = -1e9
         self._explainer: threading.Thread | None = None
         self._challengers: dict[str, tuple[LoadedModel, RolloutGuard]] = {}
@@ -199,17 +209,23 @@ class ServingFlows:
         lower_thread_priority(EXPLAINER_NICENESS)
         while True:
             batch = [self._explain_queue.get()]
-            while batch[-1] is not None and len(batch) < EXPLAIN_BATCH:
+            rows = len(batch[0].items) if batch[0] is not None else 0
+            while (
+                batch[-1] is not None and len(batch) < EXPLAIN_BATCH and rows < EXPLAIN_BATCH_ROWS
+            ):
                 try:
                     batch.append(self._explain_queue.get_nowait())
                 except queue.Empty:
                     break
+                rows += len(batch[-1].items) if batch[-1] is not None else 0
             work = [p for p in batch if p is not None]
             try:
                 self.explain_batch(work)
             except Exception:
                 log.exception("explanation worker failed")
             finally:
+                with self._rows_lock:
+                    self._explain_rows -= rows
                 for _ in batch:
                     self._explain_queue.task_done()
             if batch[-1] is None:
@@ -494,29 +510,55 @@ class ServingFlows:
         """
         self._enter()
         try:
-            return self._predict(request)
+            return self._predict(
+                request.baseline, request.all_records(), self.settings.max_batch_size
+            )
+        finally:
+            self._leave()
+
+    def predict_batch(
+        self, request: BatchPredictRequest
+    ) -> tuple[dict[str, Any], PendingExplanation | None, Future[None]]:
+        """Score up to :data:`BATCH_MAX_ROWS` records in one model call, all or nothing.
+
+        Same answer, log and explanations as :meth:`predict` (every row is logged in the one
+        group commit of the batch, and every row is explained); a bad row rejects the whole
+        batch, and the 422 names the positions of the bad rows (``row_indices``).
+
+        Raises
+        ------
+        ContractViolation
+            Naming the bad rows; the batch is quarantined first.
+        PayloadTooLarge
+            Above :data:`BATCH_MAX_ROWS` rows.
+        """
+        self._enter()
+        try:
+            return self._predict(request.baseline, request.records, BATCH_MAX_ROWS)
         finally:
             self._leave()
 
     def _predict(
-        self, request: PredictRequest
+        self, baseline: str, records: list[dict[str, Any]], max_rows: int
     ) -> tuple[dict[str, Any], PendingExplanation | None, Future[None]]:
         started = time.perf_counter()
-        pipeline = self._pipeline(request.baseline)
-        records = request.all_records()
-        if len(records) > self.settings.max_batch_size:
+        pipeline = self._pipeline(baseline)
+        if len(records) > max_rows:
             raise PayloadTooLarge(
-                f"{len(records)} records exceed the limit of {self.settings.max_batch_size}; "
-                "split the batch."
+                f"{len(records)} records exceed the limit of {max_rows}; split the batch."
             )
         batch_id = uuid.uuid4().hex
         report = pipeline.validate(records)
         violations = blocking_violations(report)
         if violations:
             self._quarantine(batch_id, pipeline.baseline, records, report.to_dict()["violations"])
+            bad = sorted({i for v in violations for i in v["row_indices"]})
+            shown = ", ".join(map(str, bad[:20])) + (", ..." if len(bad) > 20 else "")
+            rows_text = f" in rows [{shown}]" if bad else ""
             raise ContractViolation(
                 f"{len(violations)} data-contract violation(s) of {report.contract} "
-                f"{report.version}; the batch was quarantined as {batch_id}.",
+                f"{report.version}{rows_text}; nothing was scored, the batch was quarantined "
+                f"as {batch_id}.",
                 errors=violations,
             )
         items = pipeline.items(records)
@@ -530,10 +572,10 @@ class ServingFlows:
         latency_ms = (time.perf_counter() - started) * 1000
         deferred = self.settings.explain == "deferred" and scored.model is not None
         # The request thread is the queue's only producer: full now means full at put time.
-        if deferred and self._explainer is not None and self._explain_queue.full():
+        if deferred and self._explainer is not None and self._explain_backlog_full(len(items)):
             # Never "pending" forever: the rows say why they have no explanation.
             attributions = [EXPLAIN_OVERLOADED] * len(items)
-            self._note_overload(len(items))
+            self._note_overload(pipeline.baseline, len(items))
             deferred = False
         rows = self._rows(pipeline, batch_id, items, scored, attributions, latency_ms, role)
         shadow_rows = []
@@ -545,13 +587,15 @@ class ServingFlows:
         overloaded = False
         if deferred and scored.model is not None:
             pending = PendingExplanation(
-                pipeline.baseline, scored.model, [r["id"] for r in rows], items
+                pipeline.baseline, scored.model, [r["id"] for r in rows], items, time.monotonic()
             )
             if self._explainer is not None:
                 try:
-                    self._explain_queue.put_nowait(pending)
+                    with self._rows_lock:
+                        self._explain_queue.put_nowait(pending)
+                        self._explain_rows += len(items)
                 except queue.Full:  # another thread filled it since the check above
-                    self._note_overload(len(rows))
+                    self._note_overload(pipeline.baseline, len(rows))
                     self.log.set_attributions([(r["id"], EXPLAIN_OVERLOADED) for r in rows])
                     overloaded = True
                 pending = None
@@ -567,8 +611,17 @@ class ServingFlows:
         self.metrics.predictions.labels(pipeline.baseline, scored.served_by).inc(len(rows))
         return response, pending, durable
 
-    def _note_overload(self, n: int) -> None:
-        """Count unexplained predictions; warn at most every 10 s (not once per request)."""
+    def _explain_backlog_full(self, n_rows: int) -> bool:
+        """Return True when ``n_rows`` more predictions would overflow the explanation backlog."""
+        with self._rows_lock:
+            queued = self._explain_rows
+        if self._explain_queue.full():
+            return True
+        return queued > 0 and queued + n_rows > EXPLAIN_BACKLOG_ROWS
+
+    def _note_overload(self, baseline: str, n: int) -> None:
+        """Count unexplained predictions as late; warn at most every 10 s (not per request)."""
+        self.metrics.explanations_late.labels(baseline).inc(n)
         self._overloaded += n
         now = time.monotonic()
         if now - self._overload_warned_at >= 10.0:
@@ -732,6 +785,14 @@ class ServingFlows:
             ids = [pid for p in group for pid in p.prediction_ids]
             items = [item for p in group for item in p.items]
             results = self.explain_items(self.pipelines[first.baseline], first.model, items)
+            now = time.monotonic()
+            late = sum(
+                len(p.prediction_ids)
+                for p in group
+                if now - p.created > self.settings.explain_deadline_s
+            )
+            if late:
+                self.metrics.explanations_late.labels(first.baseline).inc(late)
             self.log.set_attributions(
                 [(pid, a) for pid, a in zip(ids, results, strict=True) if a is not None]
             )

@@ -34,6 +34,23 @@ class PredictRequest(BaseModel):
         return [self.record] if self.record is not None else list(self.records or [])
 
 
+#: Most rows one ``POST /v1/predict/batch`` takes; more are answered 413 (split the batch).
+BATCH_MAX_ROWS = 1024
+
+
+class BatchPredictRequest(BaseModel):
+    """Many records of one baseline scored in one model call (``POST /v1/predict/batch``).
+
+    All or nothing: one bad row rejects the batch (422 naming its ``row_indices``). The row
+    count is checked by the flow, not here, so too many rows read 413 rather than 422.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    baseline: str = Field(min_length=1, max_length=64)
+    records: list[dict[str, Any]] = Field(min_length=1)
+
+
 class PredictionRead(BaseModel):
     """One prediction as the API returns it."""
 

@@ -23,6 +23,7 @@ EXPECTED: dict[tuple[str, str], set[NodeRole] | str] = {
     ("GET", "/v1/health"): PUBLIC,
     ("GET", "/v1/ready"): PUBLIC,
     ("POST", "/v1/predict"): {L, E},
+    ("POST", "/v1/predict/batch"): {L, E},
     ("GET", "/v1/predictions/{prediction_id}"): {L, E},
     ("POST", "/v1/feedback"): {L, E},
     ("POST", "/v1/outcomes"): {L, E},

@@ -67,3 +67,54 @@ def test_bootstrap_keys_refuse_short_secrets() -> None:
     except ValueError:
         return
     raise AssertionError("a 5-character key was accepted")
+
+
+def test_key_verifier_caches_verified_keys_and_still_honours_revocation(
+    node_settings: NodeSettings, monkeypatch: Any
+) -> None:
+    from federation.errors import Unauthenticated
+    from plant_node.db import make_engine, make_session_factory, upgrade_database
+
+    node_settings.ensure_dirs()
+    upgrade_database(node_settings.db_url)
+    engine = make_engine(node_settings.db_url)
+    factory = make_session_factory(engine)
+    with factory() as session:
+        created = auth_service.create_key(session=session, role=NodeRole.LINE, name="line-9")
+    verifier = auth_service.KeyVerifier(engine)
+    try:
+        first = verifier.authenticate(created.key)
+        calls: list[str | None] = []
+        real = auth_service.authenticate
+
+        def counting(*, session: Any, key: str | None) -> Any:
+            calls.append(key)
+            return real(session=session, key=key)
+
+        monkeypatch.setattr(auth_service, "authenticate", counting)
+        again = [verifier.authenticate(created.key) for _ in range(5)]
+        with factory() as session:  # another session, as the CLI would: revoke
+            auth_service.revoke_key(session=session, key_id=created.id)
+        refused = []
+        for _ in range(2):
+            try:
+                verifier.authenticate(created.key)
+            except Unauthenticated as exc:
+                refused.append(exc.status)
+        unknown_refused = 0
+        for _ in range(2):
+            try:
+                verifier.authenticate("mwn_" + "y" * 43)
+            except Unauthenticated:
+                unknown_refused += 1
+    finally:
+        verifier.close()
+        engine.dispose()
+
+    assert first.name == "line-9" and first.role is NodeRole.LINE
+    assert all(p == first for p in again)
+    assert refused == [401, 401]  # revoked elsewhere: refused from the very next call
+    assert unknown_refused == 2
+    # Cached hits never opened a session; after the revocation the key left the cache (the
+    # second refusal took the full path again), and unknown keys are never cached.
+    assert calls == [created.key, "mwn_" + "y" * 43, "mwn_" + "y" * 43]

@@ -115,3 +115,27 @@ def test_efficiency_with_the_compiled_openvino_model(tmp_path: Path) -> None:
 
     fx, fb = model.infer(x[None])[0], model.infer(b[None])[0]
     assert attr.values.sum() == pytest.approx(fx - fb, abs=1e-5)
+
+
+def test_compose_keeps_ungrouped_positions_from_x_and_exact_matches_the_definition() -> None:
+    from plant_node.serving.explain import compose, plan_exact
+
+    x, base = np.array([1.0, 2.0, 3.0, 4.0]), np.zeros(4)
+    groups = [np.array([0, 2]), np.array([1])]  # position 3 belongs to no signal
+    coalitions = np.array([[False, False], [True, False], [False, True], [True, True]])
+
+    batch = compose(x, base, coalitions, groups)
+    again = compose(x * 2, base, coalitions, groups)  # the cached layout serves a new input
+
+    assert batch.tolist() == [[0, 0, 0, 4], [1, 0, 3, 4], [0, 2, 0, 4], [1, 2, 3, 4]]
+    assert again.tolist() == [[0, 0, 0, 8], [2, 0, 6, 8], [0, 4, 0, 8], [2, 4, 6, 8]]
+
+    def f(b: np.ndarray) -> np.ndarray:  # an interaction between the two signals
+        return b[:, 0] * b[:, 1] + b[:, 2] + b[:, 3]
+
+    attr = plan_exact(x, base, groups).run(f)
+    # Two players: phi_A = (v(A) - v({}) + v(AB) - v(B)) / 2, and the same for B.
+    v = {"": 4.0, "A": 7.0, "B": 4.0, "AB": 9.0}
+    assert attr.values.tolist() == pytest.approx(
+        [(v["A"] - v[""] + v["AB"] - v["B"]) / 2, (v["B"] - v[""] + v["AB"] - v["A"]) / 2]
+    )

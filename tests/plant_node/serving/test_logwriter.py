@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -225,9 +226,32 @@ def test_overloaded_explainer_marks_predictions_unavailable_never_pending_foreve
     ]  # fmt: skip
     late = client.get(f"/v1/predictions/{ids[1]}").json()
     assert late["explanation"] == "unavailable" and "overloaded" in late["attributions"]["error"]
+    assert _late(client) == 2.0  # the two left unexplained are counted, on /metrics
     flows.explain_batch([stuck.get_nowait()])  # the one that did get queued is explained
     assert flows.flush_log()
     assert client.get(f"/v1/predictions/{ids[0]}").json()["explanation"] == "ready"
+
+
+def _late(client: TestClient) -> float:
+    text = client.get("/metrics").text
+    lines = [ln for ln in text.splitlines() if ln.startswith("millwright_node_explanations_late")]
+    return sum(float(ln.rsplit(" ", 1)[1]) for ln in lines if "_created" not in ln)
+
+
+def test_explanations_past_their_deadline_are_counted_late(
+    client: TestClient, ai4i_records: list[dict[str, Any]]
+) -> None:
+    flows = client.app.state.node.serving  # type: ignore[attr-defined]
+    model = flows.runtimes["ai4i"].current
+    on_time = PendingExplanation("ai4i", model, ["a", "b"], ai4i_records[:2])
+    overdue = PendingExplanation(
+        "ai4i", model, ["c", "d", "e"], ai4i_records[2:5],
+        created=time.monotonic() - flows.settings.explain_deadline_s - 1,
+    )  # fmt: skip
+
+    flows.explain_batch([on_time, overdue])
+
+    assert _late(client) == 3.0
 
 
 def test_explain_lane_has_its_own_compiled_copy_made_on_first_use(
