@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pydantic_core
-from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event, text
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -124,10 +124,10 @@ def make_engine(settings: HubSettings) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            # Sessions that may write (see make_session_factory) begin IMMEDIATE: a deferred
-            # transaction that reads (the token lookup) and then writes fails at once with
-            # "database is locked" when another connection committed in between (a stale WAL
-            # snapshot; busy_timeout does not apply). Read sessions stay DEFERRED.
+            # Request sessions that may write (make_request_session_factory) begin
+            # IMMEDIATE: a deferred transaction that reads (the token lookup) and then writes
+            # fails at once with "database is locked" when another connection committed in
+            # between (a stale WAL snapshot; busy_timeout does not apply). Others stay DEFERRED.
             immediate = conn.get_execution_options().get(_SQLITE_WRITER, False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -142,18 +142,43 @@ def make_engine(settings: HubSettings) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Return the session factory for sessions that may write (objects survive commit).
+    """Return the session factory bound to ``engine`` (objects survive commit).
 
-    On SQLite their transactions begin IMMEDIATE (they wait up to the busy timeout for the
-    write lock instead of failing on a stale snapshot); see :func:`make_read_session_factory`.
+    Jobs, workers and the CLI use it; a use case of theirs that reads and then writes on
+    SQLite calls :func:`begin_write` first.
+    """
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+def make_request_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Return the session factory for requests that may write (every method but GET/HEAD).
+
+    On SQLite their transactions begin IMMEDIATE: the token lookup reads before the use case
+    writes, and a deferred transaction that read and then writes fails at once ("database is
+    locked", no busy wait) when another connection committed in between (a stale WAL
+    snapshot). A request holds no transaction across slow I/O, so taking the write lock at
+    its first statement costs a wait of at most the busy timeout. Workers, whose steps call
+    Flower or receivers mid-transaction, keep :func:`make_session_factory`.
     """
     if engine.dialect.name == "sqlite":
         engine = engine.execution_options(**{_SQLITE_WRITER: True})
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+    return make_session_factory(engine)
 
 
-def _plain_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+def begin_write(session: Session) -> None:
+    """On SQLite, take the write lock before the use case reads (no-op on PostgreSQL).
+
+    A SQLite transaction that reads and then writes fails at once ("database is locked",
+    no busy wait) when another connection committed in between (a stale WAL snapshot). The
+    hub's worker threads write beside the requests, so use cases that read before they
+    write take the lock first: a read-only transaction in progress (the token lookup) is
+    ended, and the next one begins with a write, which waits up to the busy timeout.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.rollback()
+    session.execute(text("UPDATE plants SET id = id WHERE 0 = 1"))
 
 
 def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -167,7 +192,7 @@ def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
     """
     if engine.dialect.name == "postgresql":
         engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-    factory = _plain_session_factory(engine)
+    factory = make_session_factory(engine)
     event.listen(factory, "before_flush", _refuse_writes)
     return factory
 

@@ -44,7 +44,9 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     PostgreSQL: no BEGIN/ROLLBACK round trips).
     """
     state = request.app.state
-    factory = state.read_session_factory if request.method in _READS else state.session_factory
+    factory = (
+        state.read_session_factory if request.method in _READS else state.request_session_factory
+    )
     session: Session = factory()
     try:
         yield session

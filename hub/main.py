@@ -18,7 +18,12 @@ from federation.problem import install_problem_handlers
 from hub.api import mount_routers
 from hub.auth.service import PrincipalCache
 from hub.config import HubSettings
-from hub.db import make_engine, make_read_session_factory, make_session_factory
+from hub.db import (
+    make_engine,
+    make_read_session_factory,
+    make_request_session_factory,
+    make_session_factory,
+)
 from hub.deps import PrincipalDep
 from hub.idempotency.service import purge_expired
 from hub.limits import RequestLimitsMiddleware
@@ -86,6 +91,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.read_session_factory = make_read_session_factory(engine)
+        app.state.request_session_factory = make_request_session_factory(engine)
         app.state.artifact_store = LocalArtifactStore(settings.artifact_root)
         worker = None
         if settings.campaign_superlink and not settings.campaigns_in_scheduler:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from federation.errors import Conflict, InvalidInput
 from federation.schemas.events import EventIngestResult, PlantEventCreate, PlantEventRead
 from federation.schemas.rollouts import WebhookEvent
-from hub.db import commit_or_conflict
+from hub.db import begin_write, commit_or_conflict
 from hub.events.models import PlantEvent
 from hub.pagination import decode_token, scalar_page
 from hub.registry import service as registry_service
@@ -47,7 +47,7 @@ def ingest_events(
     """
     # Read-then-write beside the hub's worker threads: on SQLite take the write lock first
     # (a stale snapshot fails at once with "database is locked"; the lock waits instead).
-    webhooks_service.begin_write(session)
+    begin_write(session)
     registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
     if len(events_in) > max_batch:
         raise InvalidInput(f"A batch holds at most {max_batch} events; split it.")

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, Table, and_, delete, func, or_, select, update
+from sqlalchemy import Select, Table, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,7 @@ from federation.schemas.metrics_registry import (
     MonthlyTotal,
 )
 from federation.schemas.metrics_report import MetricsReport
-from hub.db import utcnow
+from hub.db import begin_write, utcnow
 from hub.idempotency import service as idempotency_service
 from hub.idempotency.service import IdempotencyKey
 from hub.metrics import bulk, rollup
@@ -162,10 +162,7 @@ def _lock_plant(session: Session, plant_id: str) -> None:
     would make the later write fail at once if another writer committed in between.
     """
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(
-            update(Plant).where(Plant.id == plant_id).values(name=Plant.name),
-            execution_options={"synchronize_session": False},
-        )
+        begin_write(session)
     else:
         session.execute(
             select(Plant.id).where(Plant.id == plant_id).with_for_update(key_share=True)

@@ -30,7 +30,7 @@ from federation.schemas.rollouts import (
 )
 from hub.audit import service as audit_service
 from hub.auth import service as auth_service
-from hub.db import commit_or_conflict, utcnow
+from hub.db import begin_write, commit_or_conflict, utcnow
 from hub.governance import flows as governance_flows
 from hub.governance import service as governance_service
 from hub.registry import service as registry_service
@@ -148,7 +148,7 @@ def start_rollout(
         already fails the rollout's gate at a plant of the first wave (with the reasons).
     """
     actor = auth_service.actor_name(principal)
-    service.begin_write(session)
+    begin_write(session)
     version = registry_service.get_version_or_raise(
         session=session, version_id=rollout_in.version_id
     )
@@ -330,7 +330,7 @@ def advance(
         Whether anything changed.
     """
     now = now or utcnow()
-    service.begin_write(session)
+    begin_write(session)
     rollout = service.get_rollout_or_raise(session=session, rollout_id=rollout_id, lock=True)
     if rollout.status != RolloutStatus.RUNNING.value:
         session.rollback()
@@ -429,7 +429,7 @@ def advance(
         commit_or_conflict(session, detail="the rollout changed concurrently")
         for plant, predictions in ready:
             _request_champion(session, store, rollout.id, plant.plant_id, predictions, now)
-        service.begin_write(session)
+        begin_write(session)
         rollout = service.get_rollout_or_raise(session=session, rollout_id=rollout_id, lock=True)
         changed = True
     if rollout.status == RolloutStatus.RUNNING.value:
@@ -486,7 +486,7 @@ def _request_champion(
     now: dt.datetime,
 ) -> None:
     """Ask the governance flow for champion at one plant (idempotent across restarts)."""
-    service.begin_write(session)
+    begin_write(session)
     rollout = service.get_rollout_or_raise(session=session, rollout_id=rollout_id)
     plant = next(
         p
@@ -511,7 +511,7 @@ def _request_champion(
             ),
         )
         promotion_id = promotion.promotion.id
-    service.begin_write(session)
+    begin_write(session)
     rollout = service.get_rollout_or_raise(session=session, rollout_id=rollout_id, lock=True)
     plant = next(
         p
@@ -818,7 +818,7 @@ def set_status(
         When the rollout is not in a state the action applies to.
     """
     actor = auth_service.actor_name(principal)
-    service.begin_write(session)
+    begin_write(session)
     rollout = service.get_rollout_or_raise(session=session, rollout_id=rollout_id, lock=True)
     status = RolloutStatus(rollout.status)
     now = utcnow()
@@ -950,7 +950,7 @@ def rollback(*, session: Session, principal: Principal, body: RollbackCreate) ->
         When a plant has no champion, or no previous version to return to (named).
     """
     actor = auth_service.actor_name(principal)
-    service.begin_write(session)
+    begin_write(session)
     model = registry_service.get_model_or_raise(session=session, name=body.model)
     if body.plant is not None:
         registry_service.get_plant_or_raise(session=session, plant_id=body.plant)

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from federation.errors import Conflict, NotFound
@@ -29,20 +29,6 @@ from hub.registry import service as registry_service
 from hub.rollouts.models import Rollback, Rollout, RolloutPlant, RolloutStep
 
 ACTIVE = tuple(s.value for s in RolloutStatus if s.active)
-
-
-def begin_write(session: Session) -> None:
-    """On SQLite, take the write lock before the use case reads (no-op on PostgreSQL).
-
-    A SQLite transaction that reads and then writes fails at once ("database is locked",
-    no busy wait) when another connection committed in between (a stale WAL snapshot). The
-    hub's worker threads write beside the requests, so fleet use cases take the lock first.
-    """
-    if session.get_bind().dialect.name != "sqlite":
-        return
-    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
-        session.rollback()  # a read-only transaction (the token lookup): start afresh
-    session.execute(text("UPDATE rollouts SET id = id WHERE 0 = 1"))
 
 
 def get_rollout_or_raise(*, session: Session, rollout_id: int, lock: bool = False) -> Rollout:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
@@ -30,22 +30,13 @@ from federation.schemas.rollouts import (
     WebhookRead,
 )
 from hub.audit import service as audit_service
-from hub.db import utcnow
+from hub.db import begin_write, utcnow
 from hub.pagination import decode_token, scalar_page
 from hub.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 #: Largest number of subscriptions (every event fans out to each).
 MAX_SUBSCRIPTIONS = 200
-
-
-def begin_write(session: Session) -> None:
-    """On SQLite, take the write lock before reading (see ``hub.rollouts.service``)."""
-    if session.get_bind().dialect.name != "sqlite":
-        return
-    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
-        session.rollback()
-    session.execute(text("UPDATE webhook_deliveries SET id = id WHERE 0 = 1"))
 
 
 def check_url(url: str) -> str:

@@ -17,7 +17,7 @@ import httpx
 from sqlalchemy.orm import Session
 
 from hub.config import HubSettings
-from hub.db import utcnow
+from hub.db import begin_write, utcnow
 from hub.webhooks import service
 from hub.webhooks.models import WebhookDelivery, WebhookSubscription
 
@@ -101,7 +101,7 @@ class WebhookSender:
             except httpx.HTTPError as exc:
                 error = f"{exc.__class__.__name__}: {exc}"
             latency = (time.perf_counter() - started) * 1000.0
-            service.begin_write(session)
+            begin_write(session)
             delivery = session.get(WebhookDelivery, delivery_id)
             if delivery is None:
                 return

@@ -27,7 +27,12 @@ from hub import migrations
 from hub.auth import service as auth_service
 from hub.auth.service import PrincipalCache
 from hub.config import HubSettings
-from hub.db import make_engine, make_read_session_factory, make_session_factory
+from hub.db import (
+    make_engine,
+    make_read_session_factory,
+    make_request_session_factory,
+    make_session_factory,
+)
 from hub.main import create_app
 from hub.registry.artifacts import LocalArtifactStore
 from hub.tables import metadata
@@ -136,6 +141,7 @@ def _bind(app: FastAPI, settings: HubSettings) -> None:
     app.state.engine = make_engine(settings)
     app.state.session_factory = make_session_factory(app.state.engine)
     app.state.read_session_factory = make_read_session_factory(app.state.engine)
+    app.state.request_session_factory = make_request_session_factory(app.state.engine)
     app.state.artifact_store = LocalArtifactStore(settings.artifact_root)
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
 
