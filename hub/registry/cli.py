@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Annotated
 
 import typer
@@ -35,11 +36,7 @@ def versions(
     from federation.registry_view import versions_table
 
     with _client(url, token) as hub:
-        rows = []
-        for row in hub.iter_versions(model=model, plant_id=plant, tag=tag):
-            rows.append(row)
-            if len(rows) >= limit:
-                break
+        rows = list(islice(hub.iter_versions(model=model, plant_id=plant, tag=tag), limit))
     _print(rows, output, lambda: versions_table(rows))
 
 

@@ -6,6 +6,7 @@ a rich table, or ``--format json`` for scripts.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Annotated
 
 import typer
@@ -33,11 +34,8 @@ def retraining_list(
     from federation.retraining_view import requests_table
 
     with _client(url, token) as hub:
-        rows = []
-        for row in hub.iter_retraining_requests(plant_id=plant, model=model, decision=decision):
-            rows.append(row)
-            if len(rows) >= limit:
-                break
+        found = hub.iter_retraining_requests(plant_id=plant, model=model, decision=decision)
+        rows = list(islice(found, limit))
     _print(rows, output, lambda: requests_table(rows))
 
 
