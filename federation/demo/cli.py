@@ -46,6 +46,11 @@ from federation.demo.node_steps import (
     show_hub_metrics,
     start_plant_nodes,
 )
+from federation.demo.retraining_steps import (
+    retrain_shifted_plant,
+    start_hub_scheduler,
+    stop_hub_scheduler,
+)
 
 #: The demo, in order. The SuperLink starts before the hub, which runs campaigns on it.
 STEPS: list[Step] = [
@@ -54,6 +59,7 @@ STEPS: list[Step] = [
     ("migrate hub database", migrate_hub),
     ("start SuperLink", start_superlink),
     ("start hub", start_hub),
+    ("start hub scheduler", start_hub_scheduler),
     ("create admin token", create_admin_token),
     ("enroll demo plants", enroll_plants),
     ("train and export baselines", train_and_export_baselines),
@@ -66,6 +72,7 @@ STEPS: list[Step] = [
     ("start line connectors", start_line_connectors),
     ("replay test streams (one shifted)", replay_test_streams),
     ("monitor before and after labels", monitor_plants),
+    ("retraining: trigger, decision, candidate, gate", retrain_shifted_plant),
     ("cross-plant metrics on the hub", show_hub_metrics),
     ("lines over OPC UA and MQTT", feed_lines),
     ("promotions: gate, four eyes, e-signature", govern_promotions),
@@ -84,6 +91,7 @@ def stop_all(ctx: DemoContext) -> None:
     for process, _ in ctx.nodes.values():
         stop_process(process)
     stop_supernodes(ctx)
+    stop_hub_scheduler(ctx)
     stop_process(ctx.hub_process)
     if ctx.federation is not None:
         ctx.federation.stop()

@@ -46,7 +46,8 @@ AI4I_MONITOR_ENV = {**MONITOR_ENV, "MILLWRIGHT_NODE_MONITOR_CHUNK_SIZE": "150",
 AI4I_REPLAY_PARTS = 900  # line H made 1,000 parts in the whole data set
 
 
-def _monitor_env(plant: str) -> dict[str, str]:
+def monitor_env(plant: str) -> dict[str, str]:
+    """Return the monitoring settings a demo plant's node commands run with."""
     return AI4I_MONITOR_ENV if plant in AI4I_PLANTS else MONITOR_ENV
 
 
@@ -94,7 +95,7 @@ def _start_node(ctx: DemoContext, plant: str, url: str, token: str) -> None:
         )["key"]
         for role in ("line", "engineer")
     }  # fmt: skip
-    env = {**ctx.env, **_monitor_env(plant), "MILLWRIGHT_NODE_HUB_TOKEN": token}
+    env = {**ctx.env, **monitor_env(plant), "MILLWRIGHT_NODE_HUB_TOKEN": token}
     args = [
         "node", "serve", "--plant", plant, "--hub", ctx.hub_url,
         "--data-dir", str(node_dir), "--port", url.rsplit(":", 1)[1],
@@ -207,7 +208,7 @@ def _monitor_once(ctx: DemoContext, plant: str) -> list[dict[str, Any]]:
     out = ctx.millwright(
         "node", "monitor", "--once", "--plant", plant,
         "--data-dir", str(ctx.node_dir(plant)), "--format", "json",
-        extra_env=_monitor_env(plant),
+        extra_env=monitor_env(plant),
     )  # fmt: skip
     summaries: list[dict[str, Any]] = json.loads(out.stdout)
     return summaries

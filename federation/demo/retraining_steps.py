@@ -10,6 +10,7 @@ end. Nothing here fakes the node's request: the step waits for the one the node 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -53,6 +54,33 @@ def start_hub_scheduler(ctx: DemoContext) -> None:
 def stop_hub_scheduler(ctx: DemoContext) -> None:
     """Stop the scheduler :func:`start_hub_scheduler` started, if any."""
     stop_process(_processes.pop(id(ctx), None))
+
+
+def retrain_shifted_plant(ctx: DemoContext) -> None:
+    """Evaluate the shifted plant's triggers on its node, then follow the request on the hub.
+
+    ``millwright node retraining evaluate`` is what the node's scheduler runs every
+    interval; the demo runs it once, right after monitoring raised the drift alerts. The
+    firing travels through the node's outbox (its serving process delivers it), the hub
+    decides it by policy and trains the candidate as a campaign, and the hub scheduler
+    validates and gates it. The step fails when no trigger fires on the shifted stream.
+    """
+    from federation.demo.node_steps import SHIFTED_PLANT, monitor_env
+
+    out = ctx.millwright(
+        "node", "retraining", "evaluate", "--plant", SHIFTED_PLANT,
+        "--data-dir", str(ctx.node_dir(SHIFTED_PLANT)), "--format", "json",
+        extra_env=monitor_env(SHIFTED_PLANT),
+    )  # fmt: skip
+    fired = json.loads(out.stdout)
+    if not fired:
+        raise DemoError(f"{SHIFTED_PLANT}: no retraining trigger fired on the shifted stream")
+    for firing in fired:
+        ctx.console.print(
+            f"[bold]FIRED[/bold] {SHIFTED_PLANT} {firing['trigger']} ({firing['condition']}): "
+            f"{firing['summary']}"
+        )
+    follow_retraining(ctx, plant=SHIFTED_PLANT)
 
 
 def follow_retraining(

@@ -34,7 +34,7 @@ from federation.schemas.federated_run import FederatedRunResult, Lineage, RunOut
 from federation.schemas.registry import VersionCreate
 from hub.campaigns import service
 from hub.campaigns.models import Campaign
-from hub.db import utcnow
+from hub.db import begin_write, utcnow
 from hub.recipes import service as recipe_service
 from hub.registry import service as registry_service
 from hub.registry.artifacts import ArtifactStore
@@ -165,6 +165,7 @@ def start_campaign(
         control, run_config=config, results_path=paths.results, model_path=paths.model,
         node_plants=node_plants,
     )
+    begin_write(session)  # the Flower calls took a while: end the stale read (SQLite)
     service.mark_running(session=session, campaign=campaign, flower_run_id=run_id)
     log.info("campaign %s started as Flower run %s", campaign.id, run_id)
 
@@ -187,6 +188,7 @@ def follow_campaign(
     paths = paths_for(work_dir, campaign.id)
     run_id = int(str(campaign.flower_run_id))
     state = control.run_state(run_id)
+    begin_write(session)  # after the Control API call, not across it (SQLite)
     result = read_results(paths.results)
     if result is not None:
         service.record_progress(session=session, campaign=campaign, result=result)
@@ -378,6 +380,9 @@ def register_campaign(
     try:
         jobs = export_jobs(result, paths, lineage_doc)
         export_in_subprocess(jobs, paths.parent, paths.root / "export-jobs.json")
+        # The export took seconds: writers that committed meanwhile made this read stale
+        # (SQLite refuses its upgrade to a write at once); take the write lock afresh.
+        begin_write(session)
         digest = _upload(session, store, jobs[0].out, actor)
         global_id = _register(
             session,

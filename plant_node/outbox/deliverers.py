@@ -88,8 +88,8 @@ class EventPoster(Protocol):
         """Deliver one metrics report (``POST /api/v1/plants/{id}/metrics-reports``)."""
         ...
 
-    def get_version_by_label(self, model: str, version: str) -> Any:
-        """Return the registry version of a model's version label."""
+    def get_assignments(self, plant_id: str) -> Any:
+        """Return the plant's assignments (aliases with their registry version ids)."""
         ...
 
     def submit_retraining_request(self, plant_id: str, request: RetrainingRequestCreate) -> Any:
@@ -146,18 +146,34 @@ class HubClientDeliverer:
             raise PermanentDeliveryError(str(exc)) from exc
 
     def _retraining(self, message: OutboxMessage) -> None:
-        """Resolve the champion's version label to its registry id, then send the request."""
+        """Resolve the served version label to its registry id, then send the request.
+
+        The id comes from the plant's own assignments (what the hub told it to run): a plant
+        token may not browse the registry, and a node asks only about what it serves.
+        """
         from pydantic import ValidationError
 
-        from federation.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+        from federation.errors import Conflict, InvalidInput, PayloadTooLarge
 
         payload = dict(message.payload)
         label = str(payload.pop("version", ""))
+        model = str(payload.get("model"))
+        assigned = self._client.get_assignments(self._plant_id).items
+        # The node names its model by baseline (``cmapss``); the registry by model name
+        # (``cmapss-rul-cnn``): the label alone decides when the names differ.
+        match = [a for a in assigned if a.model == model and a.version == label] or [
+            a for a in assigned if a.version == label
+        ]
+        if len({(a.model, a.version_id) for a in match}) != 1:
+            raise PermanentDeliveryError(
+                f"retraining request: the hub assigns {self._plant_id} no single version "
+                f"{label!r} of {model!r} (assigned: "
+                f"{', '.join(f'{a.model} {a.version}' for a in assigned) or 'nothing'})"
+            )
         try:
-            version = self._client.get_version_by_label(str(payload.get("model")), label)
-            request = RetrainingRequestCreate.model_validate({**payload, "version_id": version.id})
-        except NotFound as exc:  # the hub does not know the model the node serves
-            raise PermanentDeliveryError(f"retraining request: {exc}") from exc
+            request = RetrainingRequestCreate.model_validate(
+                {**payload, "model": match[0].model, "version_id": match[0].version_id}
+            )
         except ValidationError as exc:
             raise PermanentDeliveryError(f"invalid retraining request: {exc}") from exc
         try:

@@ -24,7 +24,11 @@ NO_WAIT = RetryPolicy(base_delay_s=0.0, max_delay_s=0.0, jitter=0.0)
 
 
 class Hub:
-    """The hub's two routes the deliverer calls, idempotent by request id; down until up."""
+    """The hub's two routes the deliverer calls, idempotent by request id; down until up.
+
+    The version id comes from the plant's assignments: a plant token may not read the
+    registry (the real hub answers 403 on ``/models/{name}/versions/{label}``).
+    """
 
     def __init__(self) -> None:
         self.up = False
@@ -35,8 +39,8 @@ class Hub:
         if not self.up:
             raise httpx.ConnectError("hub down", request=request)
         path = request.url.path
-        if request.method == "GET" and path == "/api/v1/models/cmapss-model/versions/1.0":
-            return httpx.Response(200, json=_version(42))
+        if request.method == "GET" and path == "/api/v1/plants/plant-t/assignments":
+            return httpx.Response(200, json=_assignments(42))
         if request.method == "POST" and path == "/api/v1/plants/plant-t/retraining-requests":
             self.posts += 1
             body = json.loads(request.content)
@@ -51,13 +55,12 @@ class Hub:
                                          "status": 404, "code": "not_found"})  # fmt: skip
 
 
-def _version(vid: int) -> dict[str, Any]:
-    return {
-        "id": vid, "model": "cmapss-model", "version": "1.0", "plant_id": None, "parent_id": None,
-        "recipe_id": None, "artifact_digest": None, "training_data_fingerprint": "x",
-        "code_version": "x", "hyperparameters": {}, "metrics": {}, "tags": {}, "description": "",
-        "created_at": T0.isoformat(), "created_by": "t",
-    }  # fmt: skip
+def _assignments(vid: int) -> dict[str, Any]:
+    return {"plant_id": "plant-t", "items": [
+        {"model": "cmapss-model", "alias": "champion", "version_id": vid, "version": "1.0",
+         "recipe_id": None, "artifact_digest": None, "artifact_size_bytes": None,
+         "updated_at": T0.isoformat()},
+    ]}  # fmt: skip
 
 
 def test_request_waits_while_the_hub_is_down_and_is_delivered_once(
