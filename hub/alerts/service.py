@@ -124,9 +124,7 @@ def open_alerts(*, session: Session, plant_id: str | None = None) -> list[HubAle
     if plant_id is not None:
         stmt = stmt.where(HubAlert.plant_id == plant_id)
     return list(
-        session.scalars(
-            stmt.order_by(HubAlert.plant_id, HubAlert.model_name, HubAlert.key)
-        )
+        session.scalars(stmt.order_by(HubAlert.plant_id, HubAlert.model_name, HubAlert.key))
     )
 
 
