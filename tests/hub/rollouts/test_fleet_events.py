@@ -15,6 +15,7 @@ from hub.alerts import service as alerts_service
 from hub.campaigns import service as campaigns_service
 from hub.liveness import service as liveness_service
 from hub.registry import service as registry_service
+from hub.rollouts import evidence
 from hub.webhooks import service as webhooks_service
 from tests.hub.fixtures import auth
 from tests.hub.metrics.reports import report
@@ -258,3 +259,32 @@ def test_subscriptions_take_the_new_types_and_refuse_unknown_ones(fleet: Fleet) 
     assert bad.status_code == 422
     assert bad.headers["content-type"].startswith("application/problem+json")
     assert bad.json()["code"] == "invalid_input"
+
+
+def test_a_nodes_rollout_stats_are_the_rollout_engines_evidence(fleet: Fleet) -> None:
+    # Prepare: the payload plant_node.serving.stats queues for a champion under rollout
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    payload = {
+        "plant_id": "fd001", "baseline": "cmapss", "model": "turbofan-rul", "model_version": "2.0",
+        "role": "champion", "actor": "node", "at": dt.datetime.now(dt.UTC).isoformat(),
+        "stats": {"samples": 200, "fallbacks": 30, "contract_violations": 4, "p99_ms": 40.0},
+    }  # fmt: skip
+    fleet.admin.post_events("fd001", [PlantEventCreate(
+        id=uuid.uuid4().hex, kind="rollout.stats", occurred_at=dt.datetime.now(dt.UTC),
+        payload=payload,
+    )])  # fmt: skip
+
+    # Execute
+    with fleet.app.state.session_factory() as session:
+        found = evidence.gather(
+            session=session, plant_id="fd001", model="turbofan-rul", version_label="2.0",
+            champion_label="1.0", since=since, now=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+
+    # Assert
+    values = found.evidence.values
+    assert values["rollout.predictions"] == 200
+    assert values["rollout.fallback_rate"] == 0.15
+    assert values["rollout.contract_violation_rate"] == 0.02
+    assert values["rollout.http_p99_ms"] == 40.0
+    assert found.refusal is None
