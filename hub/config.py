@@ -141,6 +141,12 @@ class HubSettings(BaseSettings):
     node_stale_seconds: float = Field(
         900.0, gt=0, description="A plant silent longer than this is `stale` in the inventory."
     )
+    node_stale_check_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How often the hub scheduler's job liveness.check_nodes looks for plants "
+        "silent beyond node_stale_seconds (webhooks node.stale / node.recovered).",
+    )
     webhook_poll_seconds: float = Field(
         1.0, gt=0, description="How often the webhook sender drains the delivery outbox."
     )

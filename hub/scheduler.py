@@ -13,6 +13,9 @@ Jobs (the scheduler pickles only a reference to a module-level function, no argu
 - ``retraining.settle_candidates``: finished retraining campaigns through validation and
   the promotion gate (:class:`hub.retraining.worker.CandidateSettler`).
 - ``idempotency.purge``: drop expired idempotency keys (also done once at hub start-up).
+- ``liveness.check_nodes``: plants silent beyond ``node_stale_seconds`` start a stale
+  episode (webhook ``node.stale``, once per episode) and end it when heard from again
+  (``node.recovered``); every ``node_stale_check_seconds``.
 - ``campaigns.recipe.<id>``: a published recipe's scheduled campaign (cron in
   ``hyperparameters.federation.schedule``), registered when the scheduler starts.
 - ``campaigns.advance``: with ``campaigns_in_scheduler`` (and a SuperLink), the campaign
@@ -94,6 +97,16 @@ def purge_idempotency_keys() -> int:
         return purge_expired(
             session=session, ttl=dt.timedelta(hours=ctx.settings.idempotency_ttl_hours)
         )
+
+
+def check_nodes() -> int:
+    """Job: start and end plants' stale episodes; return how many changed."""
+    from hub.liveness.service import check_nodes as check
+
+    ctx = _ctx()
+    with ctx.sessions() as session:
+        changes = check(session=session, stale_after_s=ctx.settings.node_stale_seconds)
+    return len(changes.stale) + len(changes.recovered)
 
 
 _campaign_worker: Any = None
@@ -218,6 +231,7 @@ def _recipe_jobs(sessions: sessionmaker[Session]) -> dict[str, tuple[Any, int]]:
 JOBS: dict[str, tuple[Callable[[HubSettings], float], Callable[[], Any]]] = {
     "retraining.settle_candidates": (lambda s: s.rollout_poll_seconds * 5, settle_candidates),
     "idempotency.purge": (lambda s: 3600.0, purge_idempotency_keys),
+    "liveness.check_nodes": (lambda s: s.node_stale_check_seconds, check_nodes),
 }
 
 

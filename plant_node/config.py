@@ -124,6 +124,11 @@ class NodeSettings(BaseSettings):
     # Seconds between conditional polls of the hub's assignments (plant_node.serving.follow, a
     # thread of the serving process).
     hub_poll_interval_s: float = Field(default=10.0, gt=0)
+    # Seconds between the follower's rollout.stats reports (plant_node.serving.stats; 0: none)
+    # and the longest gap between two reports whose counts did not move (a heartbeat below
+    # the hub's node_stale_seconds keeps an idle node from looking stale).
+    rollout_stats_interval_s: float = Field(default=30.0, ge=0)
+    rollout_stats_heartbeat_s: float = Field(default=300.0, gt=0)
 
     # Monitoring (plant_node.monitoring.flows). Chunks of logged champion predictions per
     # baseline and model version; the reference is the first ``monitor_reference_rows``

@@ -214,6 +214,8 @@ def _start_follower(state: NodeState) -> HubFollower | None:
         source=state.model_source,
         session_factory=state.session_factory,
         on_queued=sender.wake if sender is not None else None,
+        stats_interval_s=state.settings.rollout_stats_interval_s,
+        stats_heartbeat_s=state.settings.rollout_stats_heartbeat_s,
     )
     follower.start(state.settings.hub_poll_interval_s)
     return follower

@@ -216,6 +216,13 @@ class MetricsReport(ReportModel):
     latency_ms: LatencyPercentiles | None = None
     alerts: AlertCounts = Field(default_factory=AlertCounts)
     alert_details: list[AlertSummary] = Field(default_factory=list, max_length=100)
+    open_alert_keys: list[Name] | None = Field(
+        None,
+        max_length=100,
+        description="Keys of the rules whose alert is still open at the end of the window "
+        "(optional, added after schema 1: null means the node did not say). The hub closes an "
+        "alert it holds open for this plant and version when a report lists it no longer.",
+    )
     impact: ImpactCounts | None = Field(
         None,
         description="Optional (added in impact schema 1; reports without it stay valid): "

@@ -239,7 +239,7 @@ class InventoryList(WireModel):
 
 
 class WebhookEvent(StrEnum):
-    """Event types a subscription can ask for."""
+    """Event types a subscription can ask for (``<subject>.<what happened>``)."""
 
     VERSION_REGISTERED = "version.registered"
     PROMOTION_REQUESTED = "promotion.requested"
@@ -250,6 +250,14 @@ class WebhookEvent(StrEnum):
     ROLLBACK = "rollback.completed"
     PROMOTION_DECIDED = "promotion.decided"
     ALERT_RECEIVED = "alert.received"
+    #: A monitoring alert (a node's control-chart rule) opened / closed, from metrics reports.
+    ALERT_RAISED = "alert.raised"
+    ALERT_CLEARED = "alert.cleared"
+    #: A federated campaign reached succeeded, failed or cancelled.
+    CAMPAIGN_FINISHED = "campaign.finished"
+    #: A plant went silent beyond ``node_stale_seconds`` (once per episode) / spoke again.
+    NODE_STALE = "node.stale"
+    NODE_RECOVERED = "node.recovered"
 
 
 class WebhookCreate(InputModel):

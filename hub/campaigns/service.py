@@ -22,6 +22,7 @@ from federation.schemas.campaigns import (
 )
 from federation.schemas.federated_run import FederatedRunResult, RoundRecord
 from federation.schemas.recipes import RecipeStatus
+from federation.schemas.rollouts import WebhookEvent
 from hub.audit import service as audit_service
 from hub.campaigns.models import Campaign, CampaignRound
 from hub.db import commit_or_conflict, utcnow
@@ -30,6 +31,7 @@ from hub.idempotency.service import IdempotencyKey
 from hub.pagination import decode_token, scalar_page
 from hub.recipes import service as recipe_service
 from hub.registry import service as registry_service
+from hub.webhooks import service as webhooks_service
 
 #: Baselines the Flower apps can train (``federation.apps.tasks``); a model's ``dataset``.
 FEDERATED_BASELINES = ("cmapss", "ai4i")
@@ -273,6 +275,7 @@ def cancel_campaign(*, session: Session, campaign_id: int, actor: str = "system"
         campaign.status = CampaignStatus.CANCELLED.value
         campaign.failure_detail = "cancelled before it started"
         campaign.finished_at = utcnow()
+        _announce_finished(session=session, campaign=campaign)
     else:
         campaign.status = CampaignStatus.CANCELLING.value
     audit_service.append(
@@ -351,7 +354,8 @@ def finish(
     version_id: int | None = None,
     personalized_version_ids: dict[str, int] | None = None,
 ) -> None:
-    """Put the campaign in a final state."""
+    """Put the campaign in a final state (webhook ``campaign.finished`` the first time)."""
+    was_final = CampaignStatus(campaign.status).final
     campaign.status = status.value
     campaign.failure_code = failure_code.value if failure_code is not None else None
     campaign.failure_detail = failure_detail[:2000]
@@ -360,4 +364,39 @@ def finish(
     if personalized_version_ids:
         campaign.personalized_version_ids = dict(personalized_version_ids)
     campaign.finished_at = utcnow()
+    if not was_final:
+        _announce_finished(session=session, campaign=campaign)
     session.commit()
+
+
+def finished_summary(*, session: Session, campaign: Campaign) -> dict[str, Any]:
+    """Return the summary a ``campaign.finished`` webhook carries (counts, not lists)."""
+    read = to_read(session=session, campaign=campaign, with_rounds=False)
+    return {
+        "campaign_id": read.id,
+        "model": read.model,
+        "status": read.status,
+        "failure_code": read.failure_code,
+        "failure_detail": read.failure_detail,
+        "strategy": read.strategy,
+        "rounds": read.rounds,
+        "rounds_completed": read.rounds_completed,
+        "plants": read.plants,
+        "participants": read.participants,
+        "rejections": len(read.rejections),
+        "dropouts": len(read.dropouts),
+        "parent_version_id": read.parent_version_id,
+        "version_id": read.version_id,
+        "personalized_version_ids": read.personalized_version_ids,
+        "created_by": read.created_by,
+        "started_at": read.started_at,
+        "finished_at": read.finished_at,
+    }
+
+
+def _announce_finished(*, session: Session, campaign: Campaign) -> None:
+    webhooks_service.enqueue(
+        session=session,
+        event=WebhookEvent.CAMPAIGN_FINISHED,
+        data=finished_summary(session=session, campaign=campaign),
+    )

@@ -29,6 +29,7 @@ from federation.schemas.metrics_registry import (
     MonthlyTotal,
 )
 from federation.schemas.metrics_report import MetricsReport
+from hub.alerts import service as alerts_service
 from hub.db import begin_write, utcnow
 from hub.idempotency import service as idempotency_service
 from hub.idempotency.service import IdempotencyKey
@@ -74,9 +75,11 @@ class Obs(NamedTuple):
 def _canonical(report: MetricsReport) -> tuple[dict[str, Any], str]:
     document = report.model_dump(mode="json")
     hashed = document
-    if document.get("impact") is None:
-        # reports from before the optional impact field keep the digest they were stored with
-        hashed = {k: v for k, v in document.items() if k != "impact"}
+    # Reports from before an optional field (impact, open_alert_keys) keep the digest they
+    # were stored with.
+    optional = [k for k in ("impact", "open_alert_keys") if document.get(k) is None]
+    if optional:
+        hashed = {k: v for k, v in document.items() if k not in optional}
     raw = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
     return document, hashlib.sha256(raw.encode()).hexdigest()
 
@@ -268,6 +271,7 @@ def ingest_report(
             session.connection().execute(_OBSERVATIONS.insert(), rows)
         rollup.apply(session, rollup.aggregate(rows))
         _advance_latest(session, plant_id=plant_id, model_name=report.model_name, seqs=[record.seq])
+        alerts_service.apply_report(session=session, plant_id=plant_id, report=report)
         idempotency_service.remember(
             session=session, idem=idem, scope=scope, req_hash=req_hash, resource_ref=report_id
         )
@@ -689,6 +693,8 @@ def ingest_reports(
             by_model.setdefault(report.model_name, []).append(seq)
         for model_name, model_seqs in by_model.items():
             _advance_latest(session, plant_id=plant_id, model_name=model_name, seqs=model_seqs)
+        for report, _, _ in sorted(fresh, key=lambda item: item[0].window_end):
+            alerts_service.apply_report(session=session, plant_id=plant_id, report=report)
         for rows, (report, _, _) in zip(numbers, fresh, strict=True):
             receipts[str(report.report_id)] = MetricsReportReceipt(
                 report_id=report.report_id,

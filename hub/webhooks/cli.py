@@ -37,7 +37,10 @@ def _subscriptions_table(rows: list[WebhookRead]) -> Table:
 @webhooks_app.command("create")
 def create(
     url: Annotated[str, typer.Argument(help="http(s) URL of the receiver")],
-    event: Annotated[list[str], typer.Option("--event", help="Event type (repeat)")],
+    event: Annotated[
+        list[str],
+        typer.Option("--event", help="Event type (repeat); see the README's webhook event list"),
+    ],
     description: Annotated[str, typer.Option(help="What the receiver is")] = "",
     hub: UrlOpt = DEFAULT_URL,
     token: TokenOpt = "",
@@ -46,6 +49,13 @@ def create(
     """Subscribe a URL; prints the signing secret once."""
     from federation.schemas.rollouts import WebhookEvent
 
+    known = {e.value for e in WebhookEvent}
+    unknown = sorted(set(event) - known)
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown event type(s) {unknown}; one of: {', '.join(sorted(known))}",
+            param_hint="--event",
+        )
     with _client(hub, token) as client:
         row = client.create_webhook(url, [WebhookEvent(e) for e in event], description=description)
     _print(row, output, lambda: f"webhook {row.id} created; secret (shown once): {row.secret}")

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -187,7 +187,9 @@ def enqueue(*, session: Session, event: WebhookEvent, data: Mapping[str, Any]) -
     return enqueue_many(session=session, event=event, items=[data])
 
 
-def enqueue_many(*, session: Session, event: WebhookEvent, items: list[Mapping[str, Any]]) -> int:
+def enqueue_many(
+    *, session: Session, event: WebhookEvent, items: Sequence[Mapping[str, Any]]
+) -> int:
     """Queue one ``event`` per item for every subscription that wants it (one lookup)."""
     if not items:
         return 0

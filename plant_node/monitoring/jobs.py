@@ -105,6 +105,7 @@ def run_monitoring_job(
         pseudonym_key=pseudonym_key,
         min_rows=min_rows,
         open_alerts=len(new_state.alerts.open_alerts()),
+        open_alert_keys=[a.key for a in new_state.alerts.open_alerts()],
         alarms=alarms,
     )
     if report is not None:

@@ -73,6 +73,7 @@ def build_metrics_report(
     pseudonym_key: bytes,
     min_rows: int,
     open_alerts: int = 0,
+    open_alert_keys: Sequence[str] | None = None,
     alarms: tuple[int, int] = (0, 0),
     impact: ImpactCounts | None = None,
 ) -> MetricsReport | None:
@@ -94,6 +95,9 @@ def build_metrics_report(
         The policy minimum of rows per chunk and per window.
     open_alerts
         Alerts still open at the end of the window.
+    open_alert_keys
+        Their rule keys (the hub closes its copy of an alert no longer listed); ``None``
+        leaves the report's ``open_alert_keys`` null.
     alarms
         ``(true, false)`` alarms confirmed by labels (see :func:`.alerts.confirm_alerts`).
     impact
@@ -224,5 +228,6 @@ def build_metrics_report(
             by_kind=by_kind,
         ),
         alert_details=[_summary(a) for a in raised[:100]],
+        open_alert_keys=None if open_alert_keys is None else sorted(open_alert_keys)[:100],
         impact=impact,
     )

@@ -13,7 +13,11 @@ reports, through the outbox:
   rollback is done when every target plant sent it);
 - ``rollout.load_failed`` when the champion the hub assigns could not be fetched, verified
   or compiled: the node keeps serving what it had, and the hub counts the failure against
-  the rollout's wave.
+  the rollout's wave;
+- ``rollout.stats`` every ``rollout_stats_interval_s`` (:mod:`plant_node.serving.stats`):
+  the champion's and the staged challenger's samples, fallbacks, contract violations and
+  p99, which the hub's rollout engine checks its abort criteria against. They are queued
+  by this thread after its poll, also while the hub is away (the outbox delivers later).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from plant_node.db import managed_session, utcnow
 from plant_node.serving import service as serving_service
 from plant_node.serving.flows import ServingFlows
 from plant_node.serving.hub_source import baseline_of
+from plant_node.serving.stats import RolloutStatsReporter
 from plant_node.serving.sync import ModelSource
 
 log = logging.getLogger("millwright.node.follow")
@@ -75,6 +80,10 @@ class HubFollower:
         The node database (the outbox).
     on_queued
         Called after an event was queued (wakes the outbox sender).
+    stats_interval_s
+        Seconds between ``rollout.stats`` reports; ``0`` (the default) sends none.
+    stats_heartbeat_s
+        An unchanged report is still sent after this long.
     """
 
     def __init__(
@@ -86,6 +95,8 @@ class HubFollower:
         source: ModelSource,
         session_factory: sessionmaker[Session],
         on_queued: Callable[[], None] | None = None,
+        stats_interval_s: float = 0.0,
+        stats_heartbeat_s: float = 300.0,
     ) -> None:
         self._client = client
         self._plant_id = plant_id
@@ -95,6 +106,16 @@ class HubFollower:
         self._on_queued = on_queued
         self._etag: str | None = None
         self._reported: dict[str, str] = {}
+        #: Registry model of each baseline, from the assignments (names the stats' model).
+        self._models: dict[str, str] = {}
+        self.stats = RolloutStatsReporter(
+            serving=serving,
+            plant_id=plant_id,
+            session_factory=session_factory,
+            interval_s=stats_interval_s,
+            heartbeat_s=stats_heartbeat_s,
+            model_of=self._models.get,
+        )
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -110,7 +131,19 @@ class HubFollower:
                 log.info("hub poll failed: %s", exc)
             except Exception:  # noqa: BLE001 - the loop must outlive one bad poll
                 log.exception("hub poll failed")
+            self.report_stats()
             self._stop.wait(interval_s)
+
+    def report_stats(self) -> int:
+        """Queue the due ``rollout.stats`` (never raises: serving goes on); return how many."""
+        try:
+            queued = self.stats.report()
+        except Exception:  # noqa: BLE001 - a stats round must never stop the follower
+            log.exception("rollout stats not queued")
+            return 0
+        if queued and self._on_queued is not None:
+            self._on_queued()
+        return queued
 
     def start(self, interval_s: float) -> None:
         """Run :meth:`run` in a daemon thread."""
@@ -153,6 +186,7 @@ class HubFollower:
                 and item.artifact_digest
                 and (baseline := baseline_of(item.model)) in self._serving.runtimes
             }
+            self._models.update({baseline: item.model for baseline, item in wanted.items()})
             self._serving.sync_models(self._source)
             queued = 0
             for baseline, item in sorted(wanted.items()):

@@ -166,6 +166,19 @@ def test_fleet_cli(fleet: Fleet, client: TestClient, monkeypatch: pytest.MonkeyP
     assert out.exit_code == 0 and json.loads(out.output)["secret"] != hook["secret"]
     out = runner.invoke(hub_cli, ["webhooks", "delete", str(hook["id"]), *token])
     assert out.exit_code == 0 and fleet.admin.list_webhooks().items == []
+    # The fleet-health types are accepted; an unknown type is a usage error naming the list.
+    out = runner.invoke(
+        hub_cli,
+        ["webhooks", "create", "http://127.0.0.1:9/h", "--event", "node.stale", "--event",
+         "alert.raised", "--format", "json", *token],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert sorted(json.loads(out.output)["events"]) == ["alert.raised", "node.stale"]
+    out = runner.invoke(
+        hub_cli, ["webhooks", "create", "http://127.0.0.1:9/h", "--event", "node.gone", *token]
+    )
+    assert out.exit_code == 2 and "campaign.finished" in out.output
+    assert len(fleet.admin.list_webhooks().items) == 1
 
 
 def test_rollback_confirmed_when_the_node_reports_serving(fleet: Fleet) -> None:

@@ -46,3 +46,9 @@ def test_job_ticks_process_each_row_once_and_publish_reports(fd001, tmp_path):
     raised = [a for o in outcomes for a in o.raised]
     assert raised and raised[0].top_features[0][0] == "s11"
     assert published[2].alerts.raised >= 1
+    # every report names the rules still open at its end (the hub closes the ones it lacks)
+    for report, outcome in zip(published, outcomes, strict=True):
+        assert report.open_alert_keys == sorted(a.key for a in outcome.state.alerts.open_alerts())
+        assert report.alerts.open == len(report.open_alert_keys)
+    assert published[0].open_alert_keys == []
+    assert set(published[2].open_alert_keys) >= {a.key for a in published[2].alert_details}
