@@ -74,6 +74,12 @@ def test_demo_run_exits_zero_and_runs_the_whole_loop(tmp_path: Path) -> None:
     # Monitoring: the shifted plant's table and alert; every plant's report on the hub.
     assert "estimated (nannyml DLE) vs realized RMSE per chunk" in out
     assert "ALERT fd001" in out
+    # Retraining: fd001's trigger fired on the node, reached the hub with the plant's token,
+    # was decided by policy and its candidate trained and settled (promoted or refused).
+    assert "FIRED fd001 drift_sustained" in out
+    assert "Retraining fd001/rt_" in out and "local_fine_tune" in out
+    settled = out[out.index("Retraining fd001/rt_") :]
+    assert "candidate " in settled and "fed-c2-fd001" in settled
     assert "latest cross-plant metrics" in out
     hub_table = out[out.index("latest cross-plant metrics") :]
     for plant in DEMO_PLANTS:  # every plant's anonymized report reached the hub
