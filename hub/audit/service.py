@@ -1,8 +1,8 @@
 """Appending to the audit chain, reading it in pages, streaming, exporting and verifying it.
 
-:func:`append` is the one way any domain writes the trail: it adds the chained entry in
-the caller's transaction (never commits), so the audited change and its entry commit
-together or not at all.
+:func:`append` is the one way any domain writes the trail: it adds the entry in the
+caller's transaction (never commits), so the audited change and its entry commit together
+or not at all. On PostgreSQL the entry is chained after the commit, by :func:`seal`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from federation.errors import InvalidInput
 from federation.schemas.audit import AuditEntryRead
 from hub.audit import chain
-from hub.audit.models import AuditEntry
+from hub.audit.models import AuditEntry, AuditPending
 from hub.db import utcnow
 from hub.pagination import decode_token, scalar_page
 
@@ -50,14 +50,14 @@ ACTIONS = frozenset(
 )
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 # Key of the PostgreSQL advisory lock that serialises appends ("mwaudit" in ASCII).
-_PG_LOCK_KEY = 0x6D77617564697400
+PG_LOCK_KEY = 0x6D77617564697400
 _HEAD = select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
 
 
 def _serialise(session: Session) -> None:
     """Hold the chain's write lock until the caller's transaction ends."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
     else:
         # SQLite has one writer at a time; a no-op write takes the write lock now (waiting
         # up to busy_timeout), so the head read next cannot be stale.
@@ -74,17 +74,15 @@ def append(
     after: Mapping[str, Any] | None = None,
     reason: str | None = None,
     flags: Sequence[str] = (),
-) -> AuditEntry:
-    """Add the next entry of the chain inside the caller's transaction (no commit).
+) -> None:
+    """Add an entry to the trail inside the caller's transaction (no commit).
 
-    Appends are serialised (an advisory transaction lock on PostgreSQL, the write lock on
-    SQLite), so concurrent writers produce one unbroken chain. Call it last before the
-    commit: the lock is held until the transaction ends.
-
-    Returns
-    -------
-    AuditEntry
-        The entry as inserted (a snapshot, not attached to the session).
+    On SQLite (one writer at a time, and a writing request already holds the write lock)
+    the entry is chained at once. On PostgreSQL it is written to ``audit_pending`` without
+    any lock and the sealer chains it after the commit (:func:`seal`): the audited change
+    and its entry still commit together, but concurrent writers no longer queue behind each
+    other's commits for the chain. Every read of the chain seals first, so a committed
+    entry is on the chain by the time anyone reads it.
 
     Raises
     ------
@@ -101,7 +99,7 @@ def append(
         reason=reason,
         flags=flags,
     )
-    return append_batch(session=session, entries=[values])[0]
+    append_batch(session=session, entries=[values])
 
 
 def entry(
@@ -129,11 +127,24 @@ def entry(
     }
 
 
-def append_batch(*, session: Session, entries: Sequence[dict[str, Any]]) -> list[AuditEntry]:
-    """Append several prepared entries (:func:`entry`) under one lock and one insert."""
+#: ``session.info`` key set when a transaction wrote pending entries (the sealer's nudge).
+PENDING_WRITTEN = "millwright_audit_pending"
+
+
+def append_batch(*, session: Session, entries: Sequence[dict[str, Any]]) -> None:
+    """Append several prepared entries (:func:`entry`) with one insert (see :func:`append`)."""
     if not entries:
-        return []
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(insert(AuditPending), list(entries))
+        session.info[PENDING_WRITTEN] = True
+        return
     _serialise(session)
+    _chain_onto_head(session, entries)
+
+
+def _chain_onto_head(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Number and hash ``entries`` onto the chain's head (the chain lock is held)."""
     row = session.execute(_HEAD).first()
     seq, prev = (row[0], row[1]) if row is not None else (0, chain.GENESIS)
     chained = []
@@ -143,11 +154,73 @@ def append_batch(*, session: Session, entries: Sequence[dict[str, Any]]) -> list
         chained.append({**values, "seq": seq, "prev_hash": prev, "entry_hash": digest})
         prev = digest
     session.execute(insert(AuditEntry), chained)
-    return [AuditEntry(**values) for values in chained]
+
+
+_PENDING = select(
+    AuditPending.id,
+    AuditPending.at,
+    AuditPending.actor,
+    AuditPending.action,
+    AuditPending.subject,
+    AuditPending.before_json,
+    AuditPending.after_json,
+    AuditPending.reason,
+    AuditPending.flags_json,
+).order_by(AuditPending.id)
+_FIELDS = tuple(c.name for c in _PENDING.selected_columns)[1:]
+_ANY_PENDING = select(AuditPending.id).limit(1)
+
+
+def seal(*, bind: Engine | Connection, batch: int = 10_000) -> int:
+    """Chain every pending entry (PostgreSQL); return how many were sealed.
+
+    Each batch is one transaction under the chain lock: read the head, take the pending
+    entries visible now (committed ones only) in ``id`` order, number and hash them onto
+    the head, insert them into the chain and delete them from ``audit_pending``. A writer
+    that commits after the batch was read, even with a lower ``id``, is sealed by the next
+    batch: the chain's order is the order of sealing. Sealers in any number of threads and
+    processes serialise on the lock, so the chain never forks. With nothing pending this
+    is one query and takes no lock. A no-op on SQLite, where appends chain at once.
+    """
+    engine = bind.engine
+    if engine.dialect.name != "postgresql":
+        return 0
+    sealed = 0
+    # The caller's engine may be the read factory's autocommit one: each batch is one
+    # read-committed transaction.
+    with engine.connect().execution_options(isolation_level="READ COMMITTED") as conn:
+        if conn.execute(_ANY_PENDING).first() is None:
+            conn.rollback()
+            return 0
+        conn.rollback()
+        with Session(bind=conn) as session:
+            while True:
+                _serialise(session)
+                rows = session.execute(_PENDING.limit(batch)).all()
+                if rows:
+                    _chain_onto_head(session, [dict(zip(_FIELDS, r[1:])) for r in rows])
+                    session.execute(
+                        delete(AuditPending).where(AuditPending.id.in_([r.id for r in rows]))
+                    )
+                session.commit()
+                sealed += len(rows)
+                if len(rows) < batch:
+                    return sealed
+
+
+def unsealed(*, session: Session) -> int:
+    """How many entries are written but not yet on the chain (always 0 on SQLite)."""
+    return session.scalar(select(func.count()).select_from(AuditPending)) or 0
+
+
+def _seal_first(session: Session) -> None:
+    """Seal what is pending before a read of the chain (PostgreSQL reads see it at once)."""
+    seal(bind=session.get_bind())
 
 
 def head(*, session: Session) -> tuple[int, str]:
     """Return the last entry's ``(seq, entry_hash)``, or ``(0, GENESIS)`` when empty."""
+    _seal_first(session)
     row = session.execute(_HEAD).first()
     return (row[0], row[1]) if row is not None else (0, chain.GENESIS)
 
@@ -228,6 +301,8 @@ def list_entries(
         for other filters.
     """
     after = decode_token(page_token, filters.as_dict(), int)
+    if after is None:
+        _seal_first(session)
     rows, token = scalar_page(
         session=session,
         stmt=_filtered(filters),
@@ -262,7 +337,12 @@ def stream_rows(*, session: Session, batch: int = 20_000) -> Iterator[tuple[Any,
 
 
 def verify(*, session: Session, expect_head: str | None = None) -> chain.Verification:
-    """Recompute the whole chain from the database (see :func:`hub.audit.chain.verify`)."""
+    """Recompute the whole chain from the database (see :func:`hub.audit.chain.verify`).
+
+    Pending entries are sealed first; any still unsealed (their transaction committed
+    meanwhile) are not on the chain yet, and :func:`unsealed` counts them.
+    """
+    _seal_first(session)
     return chain.verify(stream_rows(session=session), expect_head=expect_head)
 
 
@@ -276,6 +356,7 @@ def export_lines(
     InvalidInput
         When a time bound is not ISO 8601.
     """
+    _seal_first(session)
     stmt = _filtered(AuditFilters(since=since, until=until)).order_by(AuditEntry.seq)
     result = session.execute(stmt, execution_options={"yield_per": batch})
     for entry in result.scalars():

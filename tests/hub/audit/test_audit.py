@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from federation.hub_client import HubClient
@@ -179,18 +180,32 @@ def test_concurrent_writers_make_one_unbroken_chain(
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
+    writing = threading.Event()
+    sealed: list[int] = []
+
+    def sealer() -> None:  # two sealers racing the writers and each other (PostgreSQL)
+        while writing.is_set():
+            sealed.append(audit_service.seal(bind=engine))
+
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    sealers = [threading.Thread(target=sealer) for _ in range(2)]
 
     # Execute
-    for t in threads:
+    writing.set()
+    for t in threads + sealers:
         t.start()
     for t in threads:
+        t.join()
+    writing.clear()
+    for t in sealers:
         t.join()
 
     # Assert
     engine.dispose()
     assert errors == []
     with app.state.session_factory() as session:
+        audit_service.head(session=session)  # seals what the racing sealers left
+        assert audit_service.unsealed(session=session) == 0
         seqs = list(session.scalars(select(AuditEntry.seq).order_by(AuditEntry.seq)))
         prevs = list(session.scalars(select(AuditEntry.prev_hash)))
         result = audit_service.verify(session=session)
@@ -236,6 +251,7 @@ def test_cli_verify_and_export(
     lines = [json.loads(x) for x in exported.output.splitlines()]
     engine = make_engine(hub_settings)
     with engine.begin() as conn:
+        tamper.unguard(conn)
         conn.execute(text("UPDATE audit_entries SET subject = 'x' WHERE seq = 2"))
     engine.dispose()
     bad = runner.invoke(hub_cli, ["audit", "verify", "--format", "json"])
@@ -261,3 +277,70 @@ def test_cli_verify_and_export(
     assert chain.verify(rows, expect_head=head).ok
     assert bad.exit_code == 1
     assert json.loads(bad.output)["seq"] == 2 and json.loads(bad.output)["kind"] == "edited"
+
+
+def test_the_table_refuses_updates_and_deletes(
+    app: FastAPI, client: TestClient, hub_settings: HubSettings
+) -> None:
+    # Prepare: two entries on the chain.
+    _fill(app, 2)
+    engine = make_engine(hub_settings)
+    statements = [
+        "UPDATE audit_entries SET reason = 'forged' WHERE seq = 1",
+        "DELETE FROM audit_entries WHERE seq = 2",
+    ]
+    if engine.dialect.name == "postgresql":
+        statements.append("TRUNCATE audit_entries")
+
+    # Execute
+    refused = []
+    for statement in statements:
+        with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
+            conn.execute(text(statement))
+        refused.append(str(caught.value.orig))
+    engine.dispose()
+
+    # Assert: each refused by the append-only trigger, and the chain untouched.
+    assert len(refused) == len(statements)
+    assert all("append-only" in message for message in refused), refused
+    with app.state.session_factory() as session:
+        result = audit_service.verify(session=session)
+    assert result.ok and result.entries == 2
+
+
+def test_postgres_entries_wait_unchained_until_sealed(
+    app: FastAPI, client: TestClient, hub_settings: HubSettings
+) -> None:
+    # Prepare: writers commit entries on their own engine (no sealer thread sees them).
+    if not hub_settings.database_url.startswith("postgresql"):
+        _fill(app, 3)  # SQLite chains at once: nothing is ever pending
+        with app.state.session_factory() as session:
+            assert audit_service.unsealed(session=session) == 0
+        assert audit_service.seal(bind=app.state.engine) == 0
+        return
+    engine = make_engine(hub_settings)
+    factory = make_session_factory(engine)
+    first, second = factory(), factory()
+    for session, subject in ((first, "early-id"), (second, "late-id")):
+        audit_service.append(session=session, actor="t", action="rollback", subject=subject)
+    second.commit()  # the higher id commits first ...
+    with factory() as session:
+        waiting = audit_service.unsealed(session=session)
+        chained = session.scalar(select(func.count()).select_from(AuditEntry))
+
+    # Execute: seal what is committed, then the transaction with the lower id commits.
+    sealed_first = audit_service.seal(bind=engine)
+    first.commit()
+    sealed_then = audit_service.seal(bind=engine)
+    first.close(), second.close()
+    with factory() as session:
+        result = audit_service.verify(session=session)
+        subjects = list(session.scalars(select(AuditEntry.subject).order_by(AuditEntry.seq)))
+        left = audit_service.unsealed(session=session)
+    engine.dispose()
+
+    # Assert: chained in the order sealed, one unbroken chain, nothing left over.
+    assert (waiting, chained) == (1, 0)
+    assert (sealed_first, sealed_then, left) == (1, 1, 0)
+    assert subjects == ["late-id", "early-id"]
+    assert result.ok and result.entries == 2
