@@ -144,7 +144,7 @@ def append_batch(*, session: Session, entries: Sequence[dict[str, Any]]) -> None
 
 
 def _chain_onto_head(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
-    """Number and hash ``entries`` onto the chain's head (the chain lock is held)."""
+    """Hash ``entries`` onto the chain's head, numbered on from it (the lock is held)."""
     row = session.execute(_HEAD).first()
     seq, prev = (row[0], row[1]) if row is not None else (0, chain.GENESIS)
     chained = []
@@ -198,7 +198,9 @@ def seal(*, bind: Engine | Connection, batch: int = 10_000) -> int:
                 _serialise(session)
                 rows = session.execute(_PENDING.limit(batch)).all()
                 if rows:
-                    _chain_onto_head(session, [dict(zip(_FIELDS, r[1:])) for r in rows])
+                    _chain_onto_head(
+                        session, [dict(zip(_FIELDS, r[1:], strict=True)) for r in rows]
+                    )
                     session.execute(
                         delete(AuditPending).where(AuditPending.id.in_([r.id for r in rows]))
                     )

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from federation.hub_client import HubClient
 from federation.schemas.auth import Role, TokenCreate
 from hub import migrations
+from hub.audit import service as audit_service
 from hub.auth import service as auth_service
 from hub.auth.service import PrincipalCache
 from hub.config import HubSettings
@@ -35,7 +36,6 @@ from hub.db import (
 )
 from hub.main import create_app
 from hub.registry.artifacts import LocalArtifactStore
-from hub.audit import service as audit_service
 from hub.tables import metadata
 from tests.hub import factories
 

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = 'gov_pg_0001'
 down_revision: str | None = 'retrain_hub_0001'
 branch_labels: str | Sequence[str] | None = None
