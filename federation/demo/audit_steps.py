@@ -58,7 +58,8 @@ def restore_entry(db: Path, seq: int, after_json: str | None) -> None:
 
 def _verify(ctx: DemoContext) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "millwright", "hub", "audit", "verify"],
+        # --local: check the database file itself, the one the intruder edits.
+        [sys.executable, "-m", "millwright", "hub", "audit", "verify", "--local"],
         cwd=ctx.workdir,
         env=ctx.env,
         capture_output=True,

@@ -64,7 +64,7 @@ class Sealer:
             self._wake.clear()
             try:
                 service.seal(bind=self._engine_of())
-            except Exception:  # noqa: BLE001 - the next pass retries; readers seal too
-                log.exception("sealing the audit trail failed")
+            except Exception as exc:  # noqa: BLE001 - the next pass retries; readers seal too
+                log.warning("sealing the audit trail failed (retried): %s", exc)
             if self._stopping.is_set():
                 return

@@ -326,7 +326,9 @@ def stream_rows(*, session: Session, batch: int = 20_000) -> Iterator[tuple[Any,
     dbapi = session.connection().connection.driver_connection
     assert dbapi is not None
     if session.get_bind().dialect.name == "postgresql":
-        cursor = dbapi.cursor(name="audit_verify")
+        # A read request's connection is in autocommit: a cursor WITH HOLD outlives the
+        # implicit transaction its DECLARE runs in.
+        cursor = dbapi.cursor(name="audit_verify", withhold=bool(dbapi.autocommit))
         cursor.itersize = batch
     else:
         cursor = dbapi.cursor()

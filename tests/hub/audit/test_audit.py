@@ -244,9 +244,10 @@ def test_cli_verify_and_export(
     monkeypatch.setenv("MILLWRIGHT_HUB_DATABASE_URL", hub_settings.database_url)
     head = _fill(app, 5)
     runner = CliRunner()
-    good = runner.invoke(hub_cli, ["audit", "verify", "--expect-head", head])
+    good = runner.invoke(hub_cli, ["audit", "verify", "--local", "--expect-head", head])
     exported = runner.invoke(
-        hub_cli, ["audit", "export", "--since", "2000-01-01T00:00:00Z", "--format", "jsonl"]
+        hub_cli,
+        ["audit", "export", "--local", "--since", "2000-01-01T00:00:00Z", "--format", "jsonl"],
     )
     lines = [json.loads(x) for x in exported.output.splitlines()]
     engine = make_engine(hub_settings)
@@ -254,7 +255,7 @@ def test_cli_verify_and_export(
         tamper.unguard(conn)
         conn.execute(text("UPDATE audit_entries SET subject = 'x' WHERE seq = 2"))
     engine.dispose()
-    bad = runner.invoke(hub_cli, ["audit", "verify", "--format", "json"])
+    bad = runner.invoke(hub_cli, ["audit", "verify", "--local", "--format", "json"])
     assert good.exit_code == 0 and head in good.output and "5 entries" in good.output
     assert [x["seq"] for x in lines] == [1, 2, 3, 4, 5]
     # An export carries everything needed to recompute the chain elsewhere.
@@ -344,3 +345,48 @@ def test_postgres_entries_wait_unchained_until_sealed(
     assert (sealed_first, sealed_then, left) == (1, 1, 0)
     assert subjects == ["late-id", "early-id"]
     assert result.ok and result.entries == 2
+
+
+def test_cli_verifies_and_exports_through_the_api(
+    app: FastAPI,
+    client: TestClient,
+    tokens: Tokens,
+    hub_settings: HubSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Prepare: the commands' HubClient talks to the in-process hub; five more entries.
+    import federation.hub_client
+
+    def in_process(url: str, *, token: str | None = None) -> HubClient:
+        return HubClient(client=client, token=token, retries=0)
+
+    monkeypatch.setattr(federation.hub_client, "HubClient", in_process)
+    monkeypatch.setenv("MILLWRIGHT_HUB_DATABASE_URL", hub_settings.database_url)
+    head = _fill(app, 5)
+    runner = CliRunner()
+
+    def run(*args: str, token: str = tokens.executive) -> Any:
+        return runner.invoke(hub_cli, ["audit", *args, "--token", token])
+
+    # Execute
+    good = run("verify", "--expect-head", head, "--format", "json")
+    remote = run("export", "--since", "2000-01-01T00:00:00Z")
+    local = run("export", "--local", "--since", "2000-01-01T00:00:00Z")
+    denied = run("verify", token=tokens.data_scientist)
+    engine = make_engine(hub_settings)
+    with engine.begin() as conn:
+        tamper.delete(conn, 3)
+    engine.dispose()
+    broken = run("verify")
+    bad_head = client.get("/api/v1/audit/verify?expect_head=not-a-hash", headers=auth(tokens.admin))
+
+    # Assert
+    verdict = json.loads(good.output)
+    assert good.exit_code == 0 and verdict["ok"] and verdict["head_hash"] == head
+    n = verdict["entries"]  # the fixtures' tokens and plants, then the five
+    assert n >= 5 and (verdict["head_seq"], verdict["unsealed"]) == (n, 0)
+    assert remote.exit_code == 0 and remote.output == local.output
+    assert [json.loads(x)["seq"] for x in remote.output.splitlines()] == list(range(1, n + 1))
+    assert denied.exit_code == 1 and "forbidden" in denied.output
+    assert broken.exit_code == 1 and "BROKEN (deleted) at entry 3" in broken.output
+    assert bad_head.status_code == 422
