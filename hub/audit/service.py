@@ -156,27 +156,37 @@ def _chain_onto_head(session: Session, entries: Sequence[Mapping[str, Any]]) -> 
     session.execute(insert(AuditEntry), chained)
 
 
-_PENDING = select(
-    AuditPending.id,
-    AuditPending.at,
-    AuditPending.actor,
-    AuditPending.action,
-    AuditPending.subject,
-    AuditPending.before_json,
-    AuditPending.after_json,
-    AuditPending.reason,
-    AuditPending.flags_json,
-).order_by(AuditPending.id)
-_FIELDS = tuple(c.name for c in _PENDING.selected_columns)[1:]
+_FIELDS = (
+    "at",
+    "actor",
+    "action",
+    "subject",
+    "before_json",
+    "after_json",
+    "reason",
+    "flags_json",
+)
+
+
+def _take_pending(batch: int) -> Any:
+    """DELETE ... RETURNING of the oldest ``batch`` pending entries (one round trip)."""
+    oldest = select(AuditPending.id).order_by(AuditPending.id).limit(batch)
+    return (
+        delete(AuditPending)
+        .where(AuditPending.id.in_(oldest.scalar_subquery()))
+        .returning(AuditPending.id, *(getattr(AuditPending, f) for f in _FIELDS))
+    )
+
+
 _ANY_PENDING = select(AuditPending.id).limit(1)
 
 
 def seal(*, bind: Engine | Connection, batch: int = 10_000) -> int:
     """Chain every pending entry (PostgreSQL); return how many were sealed.
 
-    Each batch is one transaction under the chain lock: read the head, take the pending
-    entries visible now (committed ones only) in ``id`` order, number and hash them onto
-    the head, insert them into the chain and delete them from ``audit_pending``. A writer
+    Each batch is one transaction under the chain lock: delete the pending entries visible
+    now (committed ones only) from ``audit_pending``, returning them, read the head, and
+    number and hash them onto it in ``id`` order. A writer
     that commits after the batch was read, even with a lower ``id``, is sealed by the next
     batch: the chain's order is the order of sealing. Sealers in any number of threads and
     processes serialise on the lock, so the chain never forks. With nothing pending this
@@ -196,13 +206,11 @@ def seal(*, bind: Engine | Connection, batch: int = 10_000) -> int:
         with Session(bind=conn) as session:
             while True:
                 _serialise(session)
-                rows = session.execute(_PENDING.limit(batch)).all()
+                # Taken out of audit_pending and chained in one transaction, in id order.
+                rows = sorted(session.execute(_take_pending(batch)).all())
                 if rows:
                     _chain_onto_head(
                         session, [dict(zip(_FIELDS, r[1:], strict=True)) for r in rows]
-                    )
-                    session.execute(
-                        delete(AuditPending).where(AuditPending.id.in_([r.id for r in rows]))
                     )
                 session.commit()
                 sealed += len(rows)
