@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, text
+from sqlalchemy import Connection, Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from federation.errors import InvalidInput
@@ -136,7 +136,8 @@ def append_batch(*, session: Session, entries: Sequence[dict[str, Any]]) -> None
     if not entries:
         return
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(insert(AuditPending), list(entries))
+        # One row: a plain execute (a list would take the executemany path).
+        session.execute(insert(AuditPending), entries[0] if len(entries) == 1 else list(entries))
         session.info[PENDING_WRITTEN] = True
         return
     _serialise(session)
@@ -168,17 +169,21 @@ _FIELDS = (
 )
 
 
-def _take_pending(batch: int) -> Any:
-    """DELETE ... RETURNING of the oldest ``batch`` pending entries (one round trip)."""
-    oldest = select(AuditPending.id).order_by(AuditPending.id).limit(batch)
-    return (
-        delete(AuditPending)
-        .where(AuditPending.id.in_(oldest.scalar_subquery()))
-        .returning(AuditPending.id, *(getattr(AuditPending, f) for f in _FIELDS))
-    )
-
-
-_ANY_PENDING = select(AuditPending.id).limit(1)
+_COLS = ", ".join(_FIELDS)
+# Straight on the driver: the sealer runs after every write, so SQLAlchemy's per-statement
+# work (a session, compiled statements, row objects) would cost more than the sealing.
+_SQL_ANY_PENDING = "SELECT EXISTS (SELECT 1 FROM audit_pending)"
+_SQL_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+_SQL_TAKE = (
+    "DELETE FROM audit_pending WHERE id IN "
+    "(SELECT id FROM audit_pending ORDER BY id LIMIT %s) "
+    f"RETURNING id, {_COLS}"
+)
+_SQL_HEAD = "SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
+_SQL_INSERT = (
+    f"INSERT INTO audit_entries (seq, {_COLS}, prev_hash, entry_hash) "
+    f"VALUES ({', '.join(['%s'] * (len(_FIELDS) + 3))})"
+)
 
 
 def seal(*, bind: Engine | Connection, batch: int = 10_000) -> int:
@@ -186,36 +191,62 @@ def seal(*, bind: Engine | Connection, batch: int = 10_000) -> int:
 
     Each batch is one transaction under the chain lock: delete the pending entries visible
     now (committed ones only) from ``audit_pending``, returning them, read the head, and
-    number and hash them onto it in ``id`` order. A writer
-    that commits after the batch was read, even with a lower ``id``, is sealed by the next
-    batch: the chain's order is the order of sealing. Sealers in any number of threads and
-    processes serialise on the lock, so the chain never forks. With nothing pending this
-    is one query and takes no lock. A no-op on SQLite, where appends chain at once.
+    number and hash them onto it in ``id`` order. A writer that commits after a batch was
+    taken, even with a lower ``id``, is sealed by the next one: the chain's order is the
+    order of sealing. Sealers in any number of threads and processes serialise on the
+    lock, so the chain never forks. With nothing pending this is one query and takes no
+    lock. A no-op on SQLite, where appends chain at once.
     """
     engine = bind.engine
     if engine.dialect.name != "postgresql":
         return 0
     sealed = 0
-    # The caller's engine may be the read factory's autocommit one: each batch is one
-    # read-committed transaction.
-    with engine.connect().execution_options(isolation_level="READ COMMITTED") as conn:
-        if conn.execute(_ANY_PENDING).first() is None:
-            conn.rollback()
-            return 0
-        conn.rollback()
-        with Session(bind=conn) as session:
+    raw = engine.raw_connection()  # a pooled driver connection, in a transaction per batch
+    try:
+        dbapi = raw.driver_connection
+        assert dbapi is not None
+        autocommit = bool(dbapi.autocommit)
+        if autocommit:
+            dbapi.autocommit = False
+        cur = raw.cursor()
+        try:
+            cur.execute(_SQL_ANY_PENDING)
+            (anything,) = cur.fetchone() or (False,)
+            if not anything:
+                raw.rollback()
+                return 0
+            raw.rollback()
             while True:
-                _serialise(session)
-                # Taken out of audit_pending and chained in one transaction, in id order.
-                rows = sorted(session.execute(_take_pending(batch)).all())
+                cur.execute(_SQL_LOCK, (PG_LOCK_KEY,))
+                cur.execute(_SQL_TAKE, (batch,))
+                rows = sorted(cur.fetchall())
                 if rows:
-                    _chain_onto_head(
-                        session, [dict(zip(_FIELDS, r[1:], strict=True)) for r in rows]
-                    )
-                session.commit()
+                    cur.execute(_SQL_HEAD)
+                    head_row = cur.fetchone()
+                    seq, prev = head_row if head_row is not None else (0, chain.GENESIS)
+                    chained = []
+                    for row in rows:
+                        seq += 1
+                        digest = chain.entry_hash(prev, chain.body(seq, *row[1:]))
+                        chained.append((seq, *row[1:], prev, digest))
+                        prev = digest
+                    if len(chained) == 1:
+                        cur.execute(_SQL_INSERT, chained[0])
+                    else:
+                        cur.executemany(_SQL_INSERT, chained)
+                raw.commit()
                 sealed += len(rows)
                 if len(rows) < batch:
                     return sealed
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            cur.close()
+            if autocommit:
+                dbapi.autocommit = True
+    finally:
+        raw.close()
 
 
 def unsealed(*, session: Session) -> int:
