@@ -96,7 +96,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         app.state.artifact_store = LocalArtifactStore(settings.artifact_root)
         sealer = None
         if engine.dialect.name == "postgresql":
-            sealer = Sealer(lambda: app.state.engine)
+            sealer = app.state.audit_sealer = Sealer(lambda: app.state.engine)
             for factory in (app.state.session_factory, app.state.request_session_factory):
                 sealer.attach(factory)
             sealer.start()

@@ -62,9 +62,11 @@ class Sealer:
         while True:
             self._wake.wait(self._interval)
             self._wake.clear()
+            # Stopping: this pass starts after the last commit that nudged, so it is the last.
+            last = self._stopping.is_set()
             try:
                 service.seal(bind=self._engine_of())
             except Exception as exc:  # noqa: BLE001 - the next pass retries; readers seal too
                 log.warning("sealing the audit trail failed (retried): %s", exc)
-            if self._stopping.is_set():
+            if last:
                 return

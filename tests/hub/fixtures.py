@@ -149,6 +149,9 @@ def _bind(app: FastAPI, settings: HubSettings) -> None:
     app.state.request_session_factory = make_request_session_factory(app.state.engine)
     app.state.artifact_store = LocalArtifactStore(settings.artifact_root)
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
+    if (sealer := getattr(app.state, "audit_sealer", None)) is not None:  # PostgreSQL apps
+        sealer.attach(app.state.session_factory)
+        sealer.attach(app.state.request_session_factory)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from federation.schemas.auth import Role, UserCreate
 from hub.audit import chain
 from hub.audit import service as audit_service
 from hub.audit.models import AuditEntry
+from hub.audit.sealer import Sealer
 from hub.cli import app as hub_cli
 from hub.config import HubSettings
 from hub.db import make_engine, make_session_factory
@@ -390,3 +392,31 @@ def test_cli_verifies_and_exports_through_the_api(
     assert denied.exit_code == 1 and "forbidden" in denied.output
     assert broken.exit_code == 1 and "BROKEN (deleted) at entry 3" in broken.output
     assert bad_head.status_code == 422
+
+
+def test_the_sealer_thread_chains_a_commit_when_nudged(hub_settings: HubSettings) -> None:
+    # Prepare: a sealer that would look on its own only after a minute; a commit nudges it.
+    engine = make_engine(hub_settings)
+    factory = make_session_factory(engine)
+    sealer = Sealer(lambda: engine, interval=60)
+    sealer.attach(factory)
+    sealer.start()
+
+    # Execute: commit an entry, then only count what is pending (that seals nothing).
+    with factory() as session:
+        audit_service.append(session=session, actor="t", action="rollback", subject="nudge")
+        session.commit()
+    deadline = time.monotonic() + 10
+    with factory() as session:
+        while (left := audit_service.unsealed(session=session)) and time.monotonic() < deadline:
+            session.rollback()
+            time.sleep(0.01)
+        chained = session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.subject == "nudge")
+        )
+    sealer.stop()
+    engine.dispose()
+
+    # Assert: chained by the nudged pass, and the thread has ended.
+    assert (left, chained) == (0, 1)
+    assert sealer._thread is not None and not sealer._thread.is_alive()
