@@ -69,6 +69,7 @@ def aliases(
     _print(rows, output, lambda: aliases_table(rows, title=f"Aliases of {plant}"))
 
 
+
 def mount(app: typer.Typer) -> None:
     """Add the registry-read commands to ``millwright hub``."""
     for name, command in (
