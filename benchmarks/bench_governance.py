@@ -8,10 +8,14 @@ written by an earlier run that this run does not produce are kept, so another me
 (``promotion_p95_ms``) can live in the same file;
 ``MILLWRIGHT_BENCH_GOVERNANCE_ONLY=measure_verify,...`` runs only the measures named.
 
-- ``audit_append_p95_ms``: p95 of the time a write spends in :func:`hub.audit.service.append`
-  (waiting for the chain lock, reading the head, inserting), 8 concurrent writers each
-  committing its own write plus entry; ``write_p95_ms_without_audit`` / ``..._with_audit``
-  are the whole transactions, for comparison.
+- ``audit_append_p95_ms``: p95 of the time a write spends in :func:`hub.audit.service.append`,
+  the cost the trail adds to the write's transaction, 8 concurrent writers each committing
+  its own write plus entry. On SQLite that is taking the write lock, reading the head and
+  inserting the chained entry; on PostgreSQL inserting the entry into ``audit_pending``,
+  while a sealer thread (the hub's loop: woken by each commit) chains them meanwhile.
+  ``audit_seal_lag_p95_ms`` is how long a committed entry waited to be chained (PostgreSQL;
+  the n-th commit is matched with the seal pass that brought the chain to n entries).
+  ``write_p95_ms_without_audit`` / ``..._with_audit`` are the whole transactions.
 - ``audit_chain_forks``: entries sharing a predecessor, plus breaks found by verification,
   after 8 writers x 2,000 entries (must be 0).
 - ``audit_verify_entries_per_s``: :func:`hub.audit.service.verify` over >= 1,000,000 entries.
@@ -81,7 +85,9 @@ def _postgres_database(base: str) -> Iterator[str]:
 
 def _fresh(url: str) -> Engine:
     with make_engine(HubSettings(database_url=url)).begin() as conn:
+        tamper.unguard(conn)  # the append-only triggers (SQLite: dropped for good)
         conn.execute(text("DELETE FROM audit_entries"))
+        conn.execute(text("DELETE FROM audit_pending"))
         conn.execute(text("DELETE FROM idempotency_keys"))
     # A long busy timeout: on a loaded machine a SQLite writer can wait seconds for its turn.
     return make_engine(
@@ -93,18 +99,54 @@ def _p95(samples: list[float]) -> float:
     return round(statistics.quantiles(samples, n=100)[94] * 1000, 3)
 
 
+class _BenchSealer:
+    """The hub's sealer loop (:class:`hub.audit.sealer.Sealer`), recording each pass."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.passes: list[tuple[float, int]] = []  # (time after the pass, chain length)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        total, last = 0, False
+        while not last:
+            self.wake.wait(1.0)
+            self.wake.clear()
+            last = self.stopping.is_set()  # a pass that starts after every commit
+            total += audit_service.seal(bind=self.engine)
+            self.passes.append((time.perf_counter(), total))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        self.thread.join()
+
+    def lags(self, commits: list[float]) -> list[float]:
+        """Seconds from the n-th commit to the pass that made the chain n entries long."""
+        out, i = [], 0
+        for n, committed in enumerate(sorted(commits), start=1):
+            while i < len(self.passes) and self.passes[i][1] < n:
+                i += 1
+            if i < len(self.passes):
+                out.append(max(0.0, self.passes[i][0] - committed))
+        return out
+
+
 def _writers(
-    engine: Engine, per_writer: int, audited: bool
-) -> tuple[list[float], list[float], list[float]]:
+    engine: Engine, per_writer: int, audited: bool, sealer: _BenchSealer | None = None
+) -> tuple[list[float], list[float], list[float], list[float]]:
     """8 threads, each committing ``per_writer`` writes (+ an entry when ``audited``).
 
-    Returns the seconds spent in each append (wall, then the thread's CPU) and per
-    transaction.
+    Returns the seconds spent in each append (wall, then the thread's CPU), per
+    transaction, and the times of the commits.
     """
     factory = make_session_factory(engine)
     append_s: list[float] = []
     txn_s: list[float] = []
     cpu_s: list[float] = []
+    commits: list[float] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
     barrier = threading.Barrier(WRITERS)
@@ -113,6 +155,7 @@ def _writers(
         mine_append: list[float] = []
         mine_txn: list[float] = []
         mine_cpu: list[float] = []
+        mine_commits: list[float] = []
         barrier.wait()
         try:
             for i in range(per_writer):
@@ -142,13 +185,18 @@ def _writers(
                         mine_append.append(time.perf_counter() - t0)
                         mine_cpu.append(time.thread_time() - c0)
                     session.commit()
-                mine_txn.append(time.perf_counter() - started)
+                done = time.perf_counter()
+                if sealer is not None:
+                    sealer.wake.set()
+                mine_commits.append(done)
+                mine_txn.append(done - started)
         except BaseException as exc:  # noqa: BLE001 - reported by the caller
             errors.append(exc)
         with lock:
             append_s.extend(mine_append)
             txn_s.extend(mine_txn)
             cpu_s.extend(mine_cpu)
+            commits.extend(mine_commits)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
     for t in threads:
@@ -157,7 +205,7 @@ def _writers(
         t.join()
     if errors:
         raise errors[0]
-    return append_s, cpu_s, txn_s
+    return append_s, cpu_s, txn_s, commits
 
 
 def measure_append_and_forks(url: str, out: dict[str, Any], quick: bool) -> None:
@@ -165,11 +213,16 @@ def measure_append_and_forks(url: str, out: dict[str, Any], quick: bool) -> None
     per_writer = 200 if quick else 2000
     engine = _fresh(url)
     try:
-        _, _, plain = _writers(engine, per_writer // 8, audited=False)
+        _, _, plain, _ = _writers(engine, per_writer // 8, audited=False)
+        sealer = _BenchSealer(engine)
+        sealer.thread.start()
         started = time.perf_counter()
-        appends, cpu, audited = _writers(engine, per_writer, audited=True)
+        appends, cpu, audited, commits = _writers(engine, per_writer, audited=True, sealer=sealer)
         elapsed = time.perf_counter() - started
+        sealer.stop()
         with make_session_factory(engine)() as session:
+            left = audit_service.unsealed(session=session)
+            final = audit_service.seal(bind=engine)
             entries = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
             shared = entries - (
                 session.scalar(select(func.count(func.distinct(AuditEntry.prev_hash)))) or 0
@@ -181,8 +234,17 @@ def measure_append_and_forks(url: str, out: dict[str, Any], quick: bool) -> None
     out["audit_append_p50_ms"] = round(statistics.median(appends) * 1000, 3)
     out["audit_append_cpu_p95_ms"] = _p95(cpu)
     out["load_average_1m"] = round(os.getloadavg()[0], 1)
+    if engine.dialect.name == "postgresql":
+        lags = sealer.lags(commits)
+        out["audit_seal_lag_p95_ms"] = _p95(lags)
+        out["audit_seal_lag_p50_ms"] = round(statistics.median(lags) * 1000, 3)
+        out["audit_seal_passes"] = len(sealer.passes)
+        out["audit_unsealed_after_writers"] = left
+        out["audit_sealed_at_the_end"] = final
     out["write_p95_ms_without_audit"] = _p95(plain)
     out["write_p95_ms_with_audit"] = _p95(audited)
+    out["write_p50_ms_without_audit"] = round(statistics.median(plain) * 1000, 3)
+    out["write_p50_ms_with_audit"] = round(statistics.median(audited) * 1000, 3)
     out["audit_writes_per_s"] = round(len(audited) / elapsed)
     out["audit_chain_forks"] = shared + (0 if result.ok else 1)
     out["audit_entries"] = entries

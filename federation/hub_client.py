@@ -17,12 +17,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
 
 from federation.errors import MillwrightError, Unavailable, error_from_problem
-from federation.schemas.audit import AuditEntryRead, AuditPage
+from federation.schemas.audit import AuditEntryRead, AuditPage, AuditVerification
 from federation.schemas.auth import (
     Principal,
     Role,
@@ -331,6 +332,11 @@ class HubClient:
         return self._get(
             f"{API}/audit", AuditPage, {k: v for k, v in params.items() if v is not None}
         )
+
+    def verify_audit(self, *, expect_head: str | None = None) -> AuditVerification:
+        """Have the hub recompute its audit chain (admin and executive only)."""
+        params = {"expect_head": expect_head} if expect_head else None
+        return self._get(f"{API}/audit/verify", AuditVerification, params)
 
     def iter_audit(self, **filters: Any) -> Iterator[AuditEntryRead]:
         """Every audit entry matching ``filters`` (see :meth:`list_audit`), page by page."""
@@ -788,8 +794,7 @@ class HubClient:
 
     def get_policy(self, ref: str) -> PolicyRead:
         """One published policy by ``id@version``."""
-        policy_id, _, version = ref.rpartition("@")
-        return self._get(f"{API}/policies/{policy_id}/versions/{version}", PolicyRead)
+        return self._get(f"{API}/policies/{quote(ref, safe='@')}", PolicyRead)
 
     def diff_policies(self, a: str, b: str) -> PolicyDiff:
         """Return what changed from policy ``a`` to ``b`` (both ``id@version``)."""
@@ -921,8 +926,11 @@ class HubClient:
     ) -> RetrainingRequestPage:
         """One page of retraining requests, newest first."""
         params = {
-            "plant_id": plant_id, "model": model, "decision": decision,
-            "page_size": page_size, "page_token": page_token,
+            "plant_id": plant_id,
+            "model": model,
+            "decision": decision,
+            "page_size": page_size,
+            "page_token": page_token,
         }
         return self._get(f"{API}/retraining-requests", RetrainingRequestPage, params)
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from federation.offline import disable_telemetry
 from federation.problem import install_problem_handlers
 from hub.api import mount_routers
+from hub.audit.sealer import Sealer
 from hub.auth.service import PrincipalCache
 from hub.config import HubSettings
 from hub.db import (
@@ -93,6 +94,12 @@ def create_app(settings: HubSettings) -> FastAPI:
         app.state.read_session_factory = make_read_session_factory(engine)
         app.state.request_session_factory = make_request_session_factory(engine)
         app.state.artifact_store = LocalArtifactStore(settings.artifact_root)
+        sealer = None
+        if engine.dialect.name == "postgresql":
+            sealer = app.state.audit_sealer = Sealer(lambda: app.state.engine)
+            for factory in (app.state.session_factory, app.state.request_session_factory):
+                sealer.attach(factory)
+            sealer.start()
         worker = None
         if settings.campaign_superlink and not settings.campaigns_in_scheduler:
             from hub.campaigns.worker import CampaignWorker
@@ -115,6 +122,8 @@ def create_app(settings: HubSettings) -> FastAPI:
                 worker.stop()
             for fleet_worker in fleet:
                 fleet_worker.stop()
+            if sealer is not None:
+                sealer.stop()
             engine.dispose()
 
     public_docs = settings.public_docs

@@ -1,8 +1,9 @@
 """Demo step: the audit chain verifies, then an edited row is caught and named.
 
-The demo plays an intruder with write access to the hub's SQLite file: it changes the
+The demo plays an intruder with write access to the hub's SQLite file: it drops the
+trigger that refuses updates of the audit table (as the file's owner can), changes the
 version one ``alias.set`` entry says a champion was pointed at, runs ``millwright hub
-audit verify`` (which fails naming that entry), then puts the row back.
+audit verify`` (which fails naming that entry), then puts the row and the trigger back.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ def sqlite_path(database_url: str) -> Path | None:
     return None
 
 
+_NO_UPDATE = (
+    "CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries "
+    "BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only: UPDATE refused'); END"
+)
+
+
 def tamper_entry(db: Path, action: str = "alias.set") -> tuple[int, str | None, str]:
     """Rewrite the ``after`` document of the last ``action`` entry in place.
 
@@ -37,19 +44,22 @@ def tamper_entry(db: Path, action: str = "alias.set") -> tuple[int, str | None, 
             raise DemoError(f"the audit trail has no '{action}' entry to tamper with")
         seq, original = row
         forged = '{"version_id":999999}'
+        conn.execute("DROP TRIGGER IF EXISTS audit_entries_no_update")
         conn.execute("UPDATE audit_entries SET after_json = ? WHERE seq = ?", (forged, seq))
     return int(seq), original, forged
 
 
 def restore_entry(db: Path, seq: int, after_json: str | None) -> None:
-    """Put an entry's ``after`` document back as it was."""
+    """Put an entry's ``after`` document back as it was, and the append-only trigger."""
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE audit_entries SET after_json = ? WHERE seq = ?", (after_json, seq))
+        conn.execute(_NO_UPDATE)
 
 
 def _verify(ctx: DemoContext) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "millwright", "hub", "audit", "verify"],
+        # --local: check the database file itself, the one the intruder edits.
+        [sys.executable, "-m", "millwright", "hub", "audit", "verify", "--local"],
         cwd=ctx.workdir,
         env=ctx.env,
         capture_output=True,
@@ -71,7 +81,8 @@ def verify_and_tamper_audit(ctx: DemoContext) -> None:
         return
     seq, original, forged = tamper_entry(db)
     ctx.console.print(
-        f"[yellow]edited audit entry {seq} directly in {db.name}[/yellow]: after {original} "
+        f"[yellow]dropped the append-only trigger and edited audit entry {seq} directly in "
+        f"{db.name}[/yellow]: after {original} "
         f"-> {forged}"
     )
     try:

@@ -27,3 +27,20 @@ class AuditEntryRead(WireModel):
 
 class AuditPage(Page[AuditEntryRead]):
     """A page of audit entries in chain order."""
+
+
+class AuditVerification(WireModel):
+    """What recomputing the chain found (``GET /api/v1/audit/verify``)."""
+
+    ok: bool
+    entries: int = Field(description="Entries verified, from the first.")
+    head_seq: int = Field(description="Last entry verified intact.")
+    head_hash: str = Field(description="Its hash: keep it elsewhere, pass it as expect_head.")
+    kind: str | None = Field(
+        default=None, description="edited, deleted, inserted, reordered or truncated."
+    )
+    seq: int | None = Field(default=None, description="The first entry concerned.")
+    problem: str | None = None
+    unsealed: int = Field(
+        default=0, description="Entries written but not chained yet (PostgreSQL; normally 0)."
+    )

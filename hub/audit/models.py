@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base
@@ -35,3 +35,27 @@ class AuditEntry(Base):
     flags_json: Mapped[str] = mapped_column(String(500), default="[]")
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditPending(Base):
+    """An entry written but not yet chained (PostgreSQL): the sealer moves it to the chain.
+
+    Writers insert here in their own transaction, without the chain lock; the sealer
+    (:func:`hub.audit.service.seal`) takes the lock, numbers pending entries in the order it
+    finds them committed, hashes them onto the chain and deletes them from here, all in one
+    transaction. ``at`` is the time of the write, so it need not rise with ``seq``.
+    """
+
+    __tablename__ = "audit_pending"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(300))
+    before_json: Mapped[str | None] = mapped_column(Text, default=None)
+    after_json: Mapped[str | None] = mapped_column(Text, default=None)
+    reason: Mapped[str | None] = mapped_column(String(2000), default=None)
+    flags_json: Mapped[str] = mapped_column(String(500), default="[]")

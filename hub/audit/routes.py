@@ -1,4 +1,4 @@
-"""HTTP routes of the audit trail: read it in pages; nothing writes it over HTTP."""
+"""HTTP routes of the audit trail: read it in pages, verify it; nothing writes it over HTTP."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from hub.audit import service
 from hub.audit.permissions import ReadAudit
-from hub.audit.schemas import AuditPage
+from hub.audit.schemas import AuditPage, AuditVerification
 from hub.config import API_PREFIX
 from hub.deps import PageSizeDep, SessionDep
 
@@ -33,3 +33,24 @@ def list_audit(
         session=session, filters=filters, page_size=page_size, page_token=page_token
     )
     return AuditPage(items=items, next_page_token=token)
+
+
+@router.get("/audit/verify", response_model=AuditVerification, dependencies=[ReadAudit])
+def verify_audit(
+    session: SessionDep,
+    expect_head: Annotated[
+        str | None,
+        Query(
+            min_length=64,
+            max_length=64,
+            pattern="^[0-9a-f]{64}$",
+            description="A head hash recorded earlier; it must still be in the chain",
+        ),
+    ] = None,
+) -> AuditVerification:
+    """Recompute the whole chain; name the first entry edited, deleted, inserted or reordered.
+
+    ``ok`` is false when the chain is broken (the response is still 200: the check ran).
+    """
+    result = service.verify(session=session, expect_head=expect_head)
+    return AuditVerification(**result.as_dict(), unsealed=service.unsealed(session=session))

@@ -1,8 +1,8 @@
 """Appending to the audit chain, reading it in pages, streaming, exporting and verifying it.
 
-:func:`append` is the one way any domain writes the trail: it adds the chained entry in
-the caller's transaction (never commits), so the audited change and its entry commit
-together or not at all.
+:func:`append` is the one way any domain writes the trail: it adds the entry in the
+caller's transaction (never commits), so the audited change and its entry commit together
+or not at all. On PostgreSQL the entry is chained after the commit, by :func:`seal`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Connection, Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from federation.errors import InvalidInput
 from federation.schemas.audit import AuditEntryRead
 from hub.audit import chain
-from hub.audit.models import AuditEntry
+from hub.audit.models import AuditEntry, AuditPending
 from hub.db import utcnow
 from hub.pagination import decode_token, scalar_page
 
@@ -50,14 +50,14 @@ ACTIONS = frozenset(
 )
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 # Key of the PostgreSQL advisory lock that serialises appends ("mwaudit" in ASCII).
-_PG_LOCK_KEY = 0x6D77617564697400
+PG_LOCK_KEY = 0x6D77617564697400
 _HEAD = select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
 
 
 def _serialise(session: Session) -> None:
     """Hold the chain's write lock until the caller's transaction ends."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
     else:
         # SQLite has one writer at a time; a no-op write takes the write lock now (waiting
         # up to busy_timeout), so the head read next cannot be stale.
@@ -74,17 +74,15 @@ def append(
     after: Mapping[str, Any] | None = None,
     reason: str | None = None,
     flags: Sequence[str] = (),
-) -> AuditEntry:
-    """Add the next entry of the chain inside the caller's transaction (no commit).
+) -> None:
+    """Add an entry to the trail inside the caller's transaction (no commit).
 
-    Appends are serialised (an advisory transaction lock on PostgreSQL, the write lock on
-    SQLite), so concurrent writers produce one unbroken chain. Call it last before the
-    commit: the lock is held until the transaction ends.
-
-    Returns
-    -------
-    AuditEntry
-        The entry as inserted (a snapshot, not attached to the session).
+    On SQLite (one writer at a time, and a writing request already holds the write lock)
+    the entry is chained at once. On PostgreSQL it is written to ``audit_pending`` without
+    any lock and the sealer chains it after the commit (:func:`seal`): the audited change
+    and its entry still commit together, but concurrent writers no longer queue behind each
+    other's commits for the chain. Every read of the chain seals first, so a committed
+    entry is on the chain by the time anyone reads it.
 
     Raises
     ------
@@ -101,7 +99,7 @@ def append(
         reason=reason,
         flags=flags,
     )
-    return append_batch(session=session, entries=[values])[0]
+    append_batch(session=session, entries=[values])
 
 
 def entry(
@@ -129,11 +127,25 @@ def entry(
     }
 
 
-def append_batch(*, session: Session, entries: Sequence[dict[str, Any]]) -> list[AuditEntry]:
-    """Append several prepared entries (:func:`entry`) under one lock and one insert."""
+#: ``session.info`` key set when a transaction wrote pending entries (the sealer's nudge).
+PENDING_WRITTEN = "millwright_audit_pending"
+
+
+def append_batch(*, session: Session, entries: Sequence[dict[str, Any]]) -> None:
+    """Append several prepared entries (:func:`entry`) with one insert (see :func:`append`)."""
     if not entries:
-        return []
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        # One row: a plain execute (a list would take the executemany path).
+        session.execute(insert(AuditPending), entries[0] if len(entries) == 1 else list(entries))
+        session.info[PENDING_WRITTEN] = True
+        return
     _serialise(session)
+    _chain_onto_head(session, entries)
+
+
+def _chain_onto_head(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Hash ``entries`` onto the chain's head, numbered on from it (the lock is held)."""
     row = session.execute(_HEAD).first()
     seq, prev = (row[0], row[1]) if row is not None else (0, chain.GENESIS)
     chained = []
@@ -143,11 +155,113 @@ def append_batch(*, session: Session, entries: Sequence[dict[str, Any]]) -> list
         chained.append({**values, "seq": seq, "prev_hash": prev, "entry_hash": digest})
         prev = digest
     session.execute(insert(AuditEntry), chained)
-    return [AuditEntry(**values) for values in chained]
+
+
+_FIELDS = (
+    "at",
+    "actor",
+    "action",
+    "subject",
+    "before_json",
+    "after_json",
+    "reason",
+    "flags_json",
+)
+
+
+_COLS = ", ".join(_FIELDS)
+# Straight on the driver: the sealer runs after every write, so SQLAlchemy's per-statement
+# work (a session, compiled statements, row objects) would cost more than the sealing.
+_SQL_ANY_PENDING = "SELECT EXISTS (SELECT 1 FROM audit_pending)"
+_SQL_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+_SQL_TAKE = (
+    "DELETE FROM audit_pending WHERE id IN "
+    "(SELECT id FROM audit_pending ORDER BY id LIMIT %s) "
+    f"RETURNING id, {_COLS}"
+)
+_SQL_HEAD = "SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
+_SQL_INSERT = (
+    f"INSERT INTO audit_entries (seq, {_COLS}, prev_hash, entry_hash) "
+    f"VALUES ({', '.join(['%s'] * (len(_FIELDS) + 3))})"
+)
+
+
+def seal(*, bind: Engine | Connection, batch: int = 10_000) -> int:
+    """Chain every pending entry (PostgreSQL); return how many were sealed.
+
+    Each batch is one transaction under the chain lock: delete the pending entries visible
+    now (committed ones only) from ``audit_pending``, returning them, read the head, and
+    number and hash them onto it in ``id`` order. A writer that commits after a batch was
+    taken, even with a lower ``id``, is sealed by the next one: the chain's order is the
+    order of sealing. Sealers in any number of threads and processes serialise on the
+    lock, so the chain never forks. With nothing pending this is one query and takes no
+    lock. A no-op on SQLite, where appends chain at once.
+    """
+    engine = bind.engine
+    if engine.dialect.name != "postgresql":
+        return 0
+    sealed = 0
+    raw = engine.raw_connection()  # a pooled driver connection, in a transaction per batch
+    try:
+        dbapi = raw.driver_connection
+        assert dbapi is not None
+        autocommit = bool(dbapi.autocommit)
+        if autocommit:
+            dbapi.autocommit = False
+        cur = raw.cursor()
+        try:
+            cur.execute(_SQL_ANY_PENDING)
+            (anything,) = cur.fetchone() or (False,)
+            if not anything:
+                raw.rollback()
+                return 0
+            raw.rollback()
+            while True:
+                cur.execute(_SQL_LOCK, (PG_LOCK_KEY,))
+                cur.execute(_SQL_TAKE, (batch,))
+                rows = sorted(cur.fetchall())
+                if rows:
+                    cur.execute(_SQL_HEAD)
+                    head_row = cur.fetchone()
+                    seq, prev = head_row if head_row is not None else (0, chain.GENESIS)
+                    chained = []
+                    for row in rows:
+                        seq += 1
+                        digest = chain.entry_hash(prev, chain.body(seq, *row[1:]))
+                        chained.append((seq, *row[1:], prev, digest))
+                        prev = digest
+                    if len(chained) == 1:
+                        cur.execute(_SQL_INSERT, chained[0])
+                    else:
+                        cur.executemany(_SQL_INSERT, chained)
+                raw.commit()
+                sealed += len(rows)
+                if len(rows) < batch:
+                    return sealed
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            cur.close()
+            if autocommit:
+                dbapi.autocommit = True
+    finally:
+        raw.close()
+
+
+def unsealed(*, session: Session) -> int:
+    """How many entries are written but not yet on the chain (always 0 on SQLite)."""
+    return session.scalar(select(func.count()).select_from(AuditPending)) or 0
+
+
+def _seal_first(session: Session) -> None:
+    """Seal what is pending before a read of the chain (PostgreSQL reads see it at once)."""
+    seal(bind=session.get_bind())
 
 
 def head(*, session: Session) -> tuple[int, str]:
     """Return the last entry's ``(seq, entry_hash)``, or ``(0, GENESIS)`` when empty."""
+    _seal_first(session)
     row = session.execute(_HEAD).first()
     return (row[0], row[1]) if row is not None else (0, chain.GENESIS)
 
@@ -228,6 +342,8 @@ def list_entries(
         for other filters.
     """
     after = decode_token(page_token, filters.as_dict(), int)
+    if after is None:
+        _seal_first(session)
     rows, token = scalar_page(
         session=session,
         stmt=_filtered(filters),
@@ -249,7 +365,9 @@ def stream_rows(*, session: Session, batch: int = 20_000) -> Iterator[tuple[Any,
     dbapi = session.connection().connection.driver_connection
     assert dbapi is not None
     if session.get_bind().dialect.name == "postgresql":
-        cursor = dbapi.cursor(name="audit_verify")
+        # A read request's connection is in autocommit: a cursor WITH HOLD outlives the
+        # implicit transaction its DECLARE runs in.
+        cursor = dbapi.cursor(name="audit_verify", withhold=bool(dbapi.autocommit))
         cursor.itersize = batch
     else:
         cursor = dbapi.cursor()
@@ -262,7 +380,12 @@ def stream_rows(*, session: Session, batch: int = 20_000) -> Iterator[tuple[Any,
 
 
 def verify(*, session: Session, expect_head: str | None = None) -> chain.Verification:
-    """Recompute the whole chain from the database (see :func:`hub.audit.chain.verify`)."""
+    """Recompute the whole chain from the database (see :func:`hub.audit.chain.verify`).
+
+    Pending entries are sealed first; any still unsealed (their transaction committed
+    meanwhile) are not on the chain yet, and :func:`unsealed` counts them.
+    """
+    _seal_first(session)
     return chain.verify(stream_rows(session=session), expect_head=expect_head)
 
 
@@ -276,6 +399,7 @@ def export_lines(
     InvalidInput
         When a time bound is not ISO 8601.
     """
+    _seal_first(session)
     stmt = _filtered(AuditFilters(since=since, until=until)).order_by(AuditEntry.seq)
     result = session.execute(stmt, execution_options={"yield_per": batch})
     for entry in result.scalars():

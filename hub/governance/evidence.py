@@ -22,7 +22,7 @@ from hub.metrics import service as metrics_service
 from hub.recipes import service as recipes_service
 from hub.registry import service as registry_service
 from hub.registry.artifacts import ArtifactStore
-from hub.registry.models import ModelVersion
+from hub.registry.models import Alias, ModelVersion
 from policies import KNOWN_METRICS, Evidence, evidence_sha256
 
 if TYPE_CHECKING:
@@ -197,9 +197,14 @@ def _contract(
     plant_id: str,
     values: dict[str, Any],
     sources: dict[str, str],
+    champion: Alias | None | _Unknown,
 ) -> None:
-    alias = registry_service.find_alias(
-        session=session, plant_id=plant_id, model_id=version.model_id, alias=AliasName.CHAMPION
+    alias = (
+        registry_service.find_alias(
+            session=session, plant_id=plant_id, model_id=version.model_id, alias=AliasName.CHAMPION
+        )
+        if isinstance(champion, _Unknown)
+        else champion
     )
     if alias is None:  # the plant runs nothing of this model yet
         values["contract.compatible"] = mine is not None
@@ -220,8 +225,20 @@ def _contract_of(recipe: Recipe | None) -> str | None:
     return None if recipe is None else recipe.data_contract_version or None
 
 
+class _Unknown:
+    """Marks an argument the caller did not look up (so :func:`gather` does)."""
+
+
+_UNKNOWN = _Unknown()
+
+
 def gather(
-    *, session: Session, store: ArtifactStore, version: ModelVersion, plant_id: str
+    *,
+    session: Session,
+    store: ArtifactStore,
+    version: ModelVersion,
+    plant_id: str,
+    champion: Alias | None | _Unknown = _UNKNOWN,
 ) -> GatheredEvidence:
     """Collect the evidence for promoting ``version`` at ``plant_id``.
 
@@ -235,6 +252,9 @@ def gather(
         The version to promote.
     plant_id
         The target plant.
+    champion
+        The plant's champion alias of the version's model (None: it runs none), when the
+        caller already read it (:func:`hub.registry.service.promotion_target_or_raise`).
 
     Returns
     -------
@@ -249,7 +269,7 @@ def gather(
     _campaign(session, version, plant_id, values, sources)
     _rollout(session, version, plant_id, values, sources)
     _reports(session, version, plant_id, values, sources)
-    _contract(session, _contract_of(recipe), version, plant_id, values, sources)
+    _contract(session, _contract_of(recipe), version, plant_id, values, sources, champion)
     values["lineage.complete"] = bool(
         version.training_data_fingerprint
         and version.recipe_id is not None

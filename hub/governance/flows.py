@@ -34,7 +34,7 @@ from hub.auth import service as auth_service
 from hub.db import commit_or_conflict, utcnow
 from hub.governance import evidence as evidence_mod
 from hub.governance import service
-from hub.governance.models import Promotion
+from hub.governance.models import Promotion, StoredPolicy
 from hub.registry import service as registry_service
 from hub.registry.artifacts import ArtifactStore
 from hub.registry.models import ModelVersion
@@ -89,8 +89,11 @@ def _check_target(version: ModelVersion, plant_id: str) -> None:
         )
 
 
-def _gate_policy(session: Session, ref: str) -> tuple[str, PromotionGatePolicy]:
-    row = service.get_policy_by_ref_or_raise(session=session, ref=ref)
+def _gate_policy(
+    session: Session, ref: str, row: StoredPolicy | None = None
+) -> tuple[str, PromotionGatePolicy]:
+    if row is None:
+        row = service.get_policy_by_ref_or_raise(session=session, ref=ref)
     document = service.document_of(row)
     if not isinstance(document, PromotionGatePolicy):
         raise InvalidInput(
@@ -133,25 +136,32 @@ def request_promotion(
         When the same version, plant and alias already has a pending request.
     """
     actor = auth_service.actor_name(principal)
-    version = registry_service.get_version_or_raise(
-        session=session, version_id=promotion_in.version_id
+    # Two queries: the version, plant, artifact row and champion; the policy and any
+    # pending request for the same target.
+    target = registry_service.promotion_target_or_raise(
+        session=session, version_id=promotion_in.version_id, plant_id=promotion_in.plant_id
     )
-    registry_service.get_plant_or_raise(session=session, plant_id=promotion_in.plant_id)
+    version = target.version
     _check_target(version, promotion_in.plant_id)
-    ref, policy = _gate_policy(session, promotion_in.policy)
-    pending = service.pending_promotion(
+    row, pending_id = service.gate_and_pending(
         session=session,
+        ref=promotion_in.policy,
         version_id=version.id,
         plant_id=promotion_in.plant_id,
         alias=promotion_in.alias,
     )
-    if pending is not None:
+    ref, policy = _gate_policy(session, promotion_in.policy, row)
+    if pending_id is not None:
         raise Conflict(
-            f"promotion {pending.id} of version {version.id} to {promotion_in.alias.value} at "
+            f"promotion {pending_id} of version {version.id} to {promotion_in.alias.value} at "
             f"{promotion_in.plant_id} is already pending approval."
         )
     gathered = evidence_mod.gather(
-        session=session, store=store, version=version, plant_id=promotion_in.plant_id
+        session=session,
+        store=store,
+        version=version,
+        plant_id=promotion_in.plant_id,
+        champion=target.champion,
     )
     refusals = _preconditions(version, dict(gathered.evidence.values))
     decision = _decision_record(evaluate(policy, gathered.evidence), refusals)

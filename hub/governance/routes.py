@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from federation.errors import PayloadTooLarge
@@ -112,6 +112,15 @@ def diff_policies(
 ) -> PolicyDiff:
     """Compare policy ``a`` with policy ``b`` field by field (dotted paths)."""
     return service.diff_policies(session=session, a_ref=a, b_ref=b)
+
+
+@router.get("/policies/{policy_ref}", response_model=PolicyRead, dependencies=[ReadGovernance])
+def get_policy_by_ref(
+    session: SessionDep,
+    policy_ref: Annotated[str, Path(max_length=140, description="id@version")],
+) -> PolicyRead:
+    """Return one published policy by its reference, ``id@version`` (as gates name it)."""
+    return service.policy_read(service.get_policy_by_ref_or_raise(session=session, ref=policy_ref))
 
 
 @router.get(

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from federation.errors import Conflict, InvalidInput, NotFound
@@ -320,6 +321,45 @@ def get_promotion_or_raise(*, session: Session, promotion_id: int, lock: bool = 
     return row
 
 
+def gate_and_pending(
+    *, session: Session, ref: str, version_id: int, plant_id: str, alias: AliasName
+) -> tuple[StoredPolicy, int | None]:
+    """Return the policy named by ``ref`` and any pending request's id, in one query.
+
+    The pending request is one for the same version, plant and alias (None: there is none).
+
+    Raises
+    ------
+    InvalidInput
+        When ``ref`` is not of the form ``id@version``.
+    NotFound
+        When it was never published.
+    """
+    try:
+        policy_id, version = parse_ref(ref)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"'{ref}' is not a policy reference of the form id@version.") from exc
+    pending = (
+        select(Promotion.id)
+        .where(
+            Promotion.version_id == version_id,
+            Promotion.plant_id == plant_id,
+            Promotion.alias == alias.value,
+            Promotion.status == PromotionStatus.PENDING_APPROVAL.value,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(StoredPolicy, pending).where(
+            StoredPolicy.policy_id == policy_id, StoredPolicy.version == version
+        )
+    ).first()
+    if row is None:
+        return get_policy_or_raise(session=session, policy_id=policy_id, version=version), None
+    return row[0], row[1]
+
+
 def pending_promotion(
     *, session: Session, version_id: int, plant_id: str, alias: AliasName
 ) -> Promotion | None:
@@ -480,18 +520,41 @@ def set_lifecycle(
     state: LifecycleState,
     promotion_id: int | None,
     actor: str,
-) -> VersionLifecycle:
-    """Record a version's state at a plant (flush only)."""
-    row = session.get(VersionLifecycle, (plant_id, version_id))
-    if row is None:
-        row = VersionLifecycle(plant_id=plant_id, version_id=version_id, state=state.value)
-        session.add(row)
-    row.state = state.value
-    row.promotion_id = promotion_id
-    row.updated_at = utcnow()
-    row.updated_by = actor
-    session.flush()
-    return row
+) -> None:
+    """Record a version's state at a plant (flush only).
+
+    One upsert, unless the row is already in the session (then it is updated in place, so
+    the loaded object stays current).
+    """
+    key = session.identity_key(VersionLifecycle, (plant_id, version_id))
+    row = session.identity_map.get(key)
+    if row is not None:
+        assert isinstance(row, VersionLifecycle)
+        row.state = state.value
+        row.promotion_id = promotion_id
+        row.updated_at = utcnow()
+        row.updated_by = actor
+        session.flush()
+        return
+    session.flush()  # the promotion the state names goes first
+    values = {
+        "plant_id": plant_id,
+        "version_id": version_id,
+        "state": state.value,
+        "promotion_id": promotion_id,
+        "updated_at": utcnow(),
+        "updated_by": actor,
+    }
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(VersionLifecycle).values(values)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["plant_id", "version_id"],
+            set_={
+                k: stmt.excluded[k] for k in ("state", "promotion_id", "updated_at", "updated_by")
+            },
+        )
+    )
 
 
 def list_lifecycle(*, session: Session, plant_id: str) -> list[LifecycleRead]:

@@ -121,7 +121,7 @@ def receive_request(
         )
         service.check_redelivery(row, request_in)
         return row, False
-    entry = audit_service.append(
+    audit_service.append(
         session=session,
         actor=actor,
         action="retraining.decide",
@@ -141,7 +141,6 @@ def receive_request(
         },
         reason="; ".join(outcome.reasons),
     )
-    row.audit_seq = entry.seq
     session.commit()
     return row, True
 

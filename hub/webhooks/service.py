@@ -176,6 +176,27 @@ def subscription_read(*, session: Session, row: WebhookSubscription) -> WebhookR
     )
 
 
+#: ``session.info`` key of the active subscriptions read by the current transaction.
+_ACTIVE = "millwright_webhook_subscriptions"
+
+
+def _active_subscriptions(session: Session) -> list[WebhookSubscription]:
+    """Return the active subscriptions, read once per transaction (a use case may enqueue twice).
+
+    Keyed by the transaction: the use cases that change subscriptions commit, so the next
+    transaction reads them afresh.
+    """
+    transaction = session.get_transaction()
+    cached = session.info.get(_ACTIVE)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return list(cached[1])
+    subs = list(
+        session.scalars(select(WebhookSubscription).where(WebhookSubscription.active.is_(True)))
+    )
+    session.info[_ACTIVE] = (session.get_transaction(), subs)
+    return subs
+
+
 def enqueue(*, session: Session, event: WebhookEvent, data: Mapping[str, Any]) -> int:
     """Queue ``event`` for every active subscription that wants it (flush only).
 
@@ -193,13 +214,7 @@ def enqueue_many(
     """Queue one ``event`` per item for every subscription that wants it (one lookup)."""
     if not items:
         return 0
-    subs = [
-        sub
-        for sub in session.scalars(
-            select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
-        )
-        if event.value in sub.events
-    ]
+    subs = [sub for sub in _active_subscriptions(session) if event.value in sub.events]
     if not subs:
         return 0
     now = utcnow()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from federation.demo.audit_steps import restore_entry, sqlite_path, tamper_entry
 from hub import migrations
@@ -45,3 +48,6 @@ def test_tampered_row_is_named_and_restore_heals(tmp_path: Path) -> None:
     assert seq == 3 and original == '{"version_id":3}'
     assert (broken.ok, broken.kind, broken.seq) == (False, "edited", 3)
     assert healed.ok and healed.entries == 4
+    # The restore put the append-only trigger back as well.
+    with sqlite3.connect(db) as conn, pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("UPDATE audit_entries SET reason = 'x' WHERE seq = 1")

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from federation.hub_client import HubClient
 from federation.schemas.auth import Role, TokenCreate
 from hub import migrations
+from hub.audit import service as audit_service
 from hub.auth import service as auth_service
 from hub.auth.service import PrincipalCache
 from hub.config import HubSettings
@@ -91,6 +92,10 @@ def _truncate(url: str) -> None:
     # DELETE plus sequence restarts is several times faster than TRUNCATE on small tables.
     engine = _PG_ENGINES.get(url) or _PG_ENGINES.setdefault(url, create_engine(url))
     with engine.begin() as conn:
+        # Wait for a sealer still chaining the last test's entries, then clear the
+        # append-only audit table as its owner may (triggers off for this transaction).
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": audit_service.PG_LOCK_KEY})
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
         for (seq,) in conn.execute(
@@ -144,6 +149,9 @@ def _bind(app: FastAPI, settings: HubSettings) -> None:
     app.state.request_session_factory = make_request_session_factory(app.state.engine)
     app.state.artifact_store = LocalArtifactStore(settings.artifact_root)
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
+    if (sealer := getattr(app.state, "audit_sealer", None)) is not None:  # PostgreSQL apps
+        sealer.attach(app.state.session_factory)
+        sealer.attach(app.state.request_session_factory)
 
 
 @pytest.fixture
@@ -215,6 +223,7 @@ def plant_hub(client: TestClient, tokens: Tokens) -> HubClient:
 def snapshot(settings: HubSettings) -> dict[str, Any]:
     """Every row of every table plus every file of the artifact store (for 'nothing changed')."""
     engine = make_engine(settings)
+    audit_service.seal(bind=engine)  # pending entries (PostgreSQL) onto the chain first
     rows: dict[str, Any] = {}
     with engine.connect() as conn:
         for table in metadata.sorted_tables:

@@ -70,15 +70,19 @@ from hub.registry.service.version_reads import (
     version_rows,
 )
 from hub.registry.service.versions import (
+    PromotionTarget,
     create_version,
     create_versions,
     get_version,
     get_version_by_label_or_raise,
     get_version_or_raise,
+    promotion_target_or_raise,
     versions_by_ids,
 )
 
 __all__ = [
+    "PromotionTarget",
+    "promotion_target_or_raise",
     "VersionFilters",
     "artifact_assigned_to_plant",
     "blob_matches_digest",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import insert, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, insert, or_, select
+from sqlalchemy.orm import Session, aliased, lazyload
 
 from federation.errors import (
     Conflict,
@@ -16,6 +16,7 @@ from federation.errors import (
 )
 from federation.schemas.recipes import RecipeStatus
 from federation.schemas.registry import (
+    AliasName,
     VersionCreate,
     VersionRead,
 )
@@ -26,6 +27,7 @@ from hub.idempotency import service as idempotency_service
 from hub.idempotency.service import IdempotencyKey
 from hub.recipes import service as recipe_service
 from hub.registry.models import (
+    Alias,
     Artifact,
     BaselineModel,
     ModelVersion,
@@ -33,6 +35,7 @@ from hub.registry.models import (
     VersionTag,
 )
 from hub.registry.service.baseline_models import get_model_or_raise
+from hub.registry.service.plants import get_plant_or_raise
 from hub.webhooks import service as webhooks_service
 
 
@@ -313,3 +316,58 @@ def create_version(
 ) -> VersionRead:
     """Register one version (see :func:`create_versions`)."""
     return create_versions(session=session, versions_in=[version_in], actor=actor, idem=idem)[0]
+
+
+class PromotionTarget(NamedTuple):
+    """What a promotion of a version at a plant reads from the registry, in one query."""
+
+    version: ModelVersion
+    plant: Plant
+    #: The plant's current champion of the version's model, if any.
+    champion: Alias | None
+    #: The version's artifact row (held here: the session keeps rows only while referenced).
+    artifact: Artifact | None
+
+
+def promotion_target_or_raise(
+    *, session: Session, version_id: int, plant_id: str
+) -> PromotionTarget:
+    """Return the version, the plant and the plant's champion of that model, in one query.
+
+    The version's artifact row comes along into the session (so :func:`get_artifact`
+    and :func:`blob_matches_digest` need no query of their own).
+
+    Raises
+    ------
+    NotFound
+        When the version does not exist or the plant is not enrolled.
+    """
+    champion = aliased(Alias)
+    stmt = (
+        select(ModelVersion, Plant, Artifact, champion)
+        .select_from(ModelVersion)
+        .outerjoin(Plant, Plant.id == plant_id)
+        .outerjoin(Artifact, Artifact.digest == ModelVersion.artifact_digest)
+        .outerjoin(
+            champion,
+            and_(
+                champion.plant_id == plant_id,
+                champion.model_id == ModelVersion.model_id,
+                champion.alias == AliasName.CHAMPION.value,
+            ),
+        )
+        .where(ModelVersion.id == version_id)
+        # The champion's own joined loads are inner joins, which would drop the row when
+        # there is no champion: load its model and version on access instead.
+        .options(lazyload(champion.model), lazyload(champion.version))
+    )
+    row = session.execute(stmt).unique().first()
+    version = (
+        row[0] if row is not None else get_version_or_raise(session=session, version_id=version_id)
+    )
+    plant = row[1] if row is not None and row[1] is not None else None
+    if plant is None:
+        plant = get_plant_or_raise(session=session, plant_id=plant_id)
+    if row is None:
+        return PromotionTarget(version, plant, None, None)
+    return PromotionTarget(version, plant, row[3], row[2])

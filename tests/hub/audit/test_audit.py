@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from federation.hub_client import HubClient
@@ -18,6 +20,7 @@ from federation.schemas.auth import Role, UserCreate
 from hub.audit import chain
 from hub.audit import service as audit_service
 from hub.audit.models import AuditEntry
+from hub.audit.sealer import Sealer
 from hub.cli import app as hub_cli
 from hub.config import HubSettings
 from hub.db import make_engine, make_session_factory
@@ -179,18 +182,32 @@ def test_concurrent_writers_make_one_unbroken_chain(
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
+    writing = threading.Event()
+    sealed: list[int] = []
+
+    def sealer() -> None:  # two sealers racing the writers and each other (PostgreSQL)
+        while writing.is_set():
+            sealed.append(audit_service.seal(bind=engine))
+
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    sealers = [threading.Thread(target=sealer) for _ in range(2)]
 
     # Execute
-    for t in threads:
+    writing.set()
+    for t in threads + sealers:
         t.start()
     for t in threads:
+        t.join()
+    writing.clear()
+    for t in sealers:
         t.join()
 
     # Assert
     engine.dispose()
     assert errors == []
     with app.state.session_factory() as session:
+        audit_service.head(session=session)  # seals what the racing sealers left
+        assert audit_service.unsealed(session=session) == 0
         seqs = list(session.scalars(select(AuditEntry.seq).order_by(AuditEntry.seq)))
         prevs = list(session.scalars(select(AuditEntry.prev_hash)))
         result = audit_service.verify(session=session)
@@ -229,16 +246,18 @@ def test_cli_verify_and_export(
     monkeypatch.setenv("MILLWRIGHT_HUB_DATABASE_URL", hub_settings.database_url)
     head = _fill(app, 5)
     runner = CliRunner()
-    good = runner.invoke(hub_cli, ["audit", "verify", "--expect-head", head])
+    good = runner.invoke(hub_cli, ["audit", "verify", "--local", "--expect-head", head])
     exported = runner.invoke(
-        hub_cli, ["audit", "export", "--since", "2000-01-01T00:00:00Z", "--format", "jsonl"]
+        hub_cli,
+        ["audit", "export", "--local", "--since", "2000-01-01T00:00:00Z", "--format", "jsonl"],
     )
     lines = [json.loads(x) for x in exported.output.splitlines()]
     engine = make_engine(hub_settings)
     with engine.begin() as conn:
+        tamper.unguard(conn)
         conn.execute(text("UPDATE audit_entries SET subject = 'x' WHERE seq = 2"))
     engine.dispose()
-    bad = runner.invoke(hub_cli, ["audit", "verify", "--format", "json"])
+    bad = runner.invoke(hub_cli, ["audit", "verify", "--local", "--format", "json"])
     assert good.exit_code == 0 and head in good.output and "5 entries" in good.output
     assert [x["seq"] for x in lines] == [1, 2, 3, 4, 5]
     # An export carries everything needed to recompute the chain elsewhere.
@@ -261,3 +280,143 @@ def test_cli_verify_and_export(
     assert chain.verify(rows, expect_head=head).ok
     assert bad.exit_code == 1
     assert json.loads(bad.output)["seq"] == 2 and json.loads(bad.output)["kind"] == "edited"
+
+
+def test_the_table_refuses_updates_and_deletes(
+    app: FastAPI, client: TestClient, hub_settings: HubSettings
+) -> None:
+    # Prepare: two entries on the chain.
+    _fill(app, 2)
+    engine = make_engine(hub_settings)
+    statements = [
+        "UPDATE audit_entries SET reason = 'forged' WHERE seq = 1",
+        "DELETE FROM audit_entries WHERE seq = 2",
+    ]
+    if engine.dialect.name == "postgresql":
+        statements.append("TRUNCATE audit_entries")
+
+    # Execute
+    refused = []
+    for statement in statements:
+        with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
+            conn.execute(text(statement))
+        refused.append(str(caught.value.orig))
+    engine.dispose()
+
+    # Assert: each refused by the append-only trigger, and the chain untouched.
+    assert len(refused) == len(statements)
+    assert all("append-only" in message for message in refused), refused
+    with app.state.session_factory() as session:
+        result = audit_service.verify(session=session)
+    assert result.ok and result.entries == 2
+
+
+def test_postgres_entries_wait_unchained_until_sealed(
+    app: FastAPI, client: TestClient, hub_settings: HubSettings
+) -> None:
+    # Prepare: writers commit entries on their own engine (no sealer thread sees them).
+    if not hub_settings.database_url.startswith("postgresql"):
+        _fill(app, 3)  # SQLite chains at once: nothing is ever pending
+        with app.state.session_factory() as session:
+            assert audit_service.unsealed(session=session) == 0
+        assert audit_service.seal(bind=app.state.engine) == 0
+        return
+    engine = make_engine(hub_settings)
+    factory = make_session_factory(engine)
+    first, second = factory(), factory()
+    for session, subject in ((first, "early-id"), (second, "late-id")):
+        audit_service.append(session=session, actor="t", action="rollback", subject=subject)
+    second.commit()  # the higher id commits first ...
+    with factory() as session:
+        waiting = audit_service.unsealed(session=session)
+        chained = session.scalar(select(func.count()).select_from(AuditEntry))
+
+    # Execute: seal what is committed, then the transaction with the lower id commits.
+    sealed_first = audit_service.seal(bind=engine)
+    first.commit()
+    sealed_then = audit_service.seal(bind=engine)
+    first.close(), second.close()
+    with factory() as session:
+        result = audit_service.verify(session=session)
+        subjects = list(session.scalars(select(AuditEntry.subject).order_by(AuditEntry.seq)))
+        left = audit_service.unsealed(session=session)
+    engine.dispose()
+
+    # Assert: chained in the order sealed, one unbroken chain, nothing left over.
+    assert (waiting, chained) == (1, 0)
+    assert (sealed_first, sealed_then, left) == (1, 1, 0)
+    assert subjects == ["late-id", "early-id"]
+    assert result.ok and result.entries == 2
+
+
+def test_cli_verifies_and_exports_through_the_api(
+    app: FastAPI,
+    client: TestClient,
+    tokens: Tokens,
+    hub_settings: HubSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Prepare: the commands' HubClient talks to the in-process hub; five more entries.
+    import federation.hub_client
+
+    def in_process(url: str, *, token: str | None = None) -> HubClient:
+        return HubClient(client=client, token=token, retries=0)
+
+    monkeypatch.setattr(federation.hub_client, "HubClient", in_process)
+    monkeypatch.setenv("MILLWRIGHT_HUB_DATABASE_URL", hub_settings.database_url)
+    head = _fill(app, 5)
+    runner = CliRunner()
+
+    def run(*args: str, token: str = tokens.executive) -> Any:
+        return runner.invoke(hub_cli, ["audit", *args, "--token", token])
+
+    # Execute
+    good = run("verify", "--expect-head", head, "--format", "json")
+    remote = run("export", "--since", "2000-01-01T00:00:00Z")
+    local = run("export", "--local", "--since", "2000-01-01T00:00:00Z")
+    denied = run("verify", token=tokens.data_scientist)
+    engine = make_engine(hub_settings)
+    with engine.begin() as conn:
+        tamper.delete(conn, 3)
+    engine.dispose()
+    broken = run("verify")
+    bad_head = client.get("/api/v1/audit/verify?expect_head=not-a-hash", headers=auth(tokens.admin))
+
+    # Assert
+    verdict = json.loads(good.output)
+    assert good.exit_code == 0 and verdict["ok"] and verdict["head_hash"] == head
+    n = verdict["entries"]  # the fixtures' tokens and plants, then the five
+    assert n >= 5 and (verdict["head_seq"], verdict["unsealed"]) == (n, 0)
+    assert remote.exit_code == 0 and remote.output == local.output
+    assert [json.loads(x)["seq"] for x in remote.output.splitlines()] == list(range(1, n + 1))
+    assert denied.exit_code == 1 and "forbidden" in denied.output
+    assert broken.exit_code == 1 and "BROKEN (deleted) at entry 3" in broken.output
+    assert bad_head.status_code == 422
+
+
+def test_the_sealer_thread_chains_a_commit_when_nudged(hub_settings: HubSettings) -> None:
+    # Prepare: a sealer that would look on its own only after a minute; a commit nudges it.
+    engine = make_engine(hub_settings)
+    factory = make_session_factory(engine)
+    sealer = Sealer(lambda: engine, interval=60)
+    sealer.attach(factory)
+    sealer.start()
+
+    # Execute: commit an entry, then only count what is pending (that seals nothing).
+    with factory() as session:
+        audit_service.append(session=session, actor="t", action="rollback", subject="nudge")
+        session.commit()
+    deadline = time.monotonic() + 10
+    with factory() as session:
+        while (left := audit_service.unsealed(session=session)) and time.monotonic() < deadline:
+            session.rollback()
+            time.sleep(0.01)
+        chained = session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.subject == "nudge")
+        )
+    sealer.stop()
+    engine.dispose()
+
+    # Assert: chained by the nudged pass, and the thread has ended.
+    assert (left, chained) == (0, 1)
+    assert sealer._thread is not None and not sealer._thread.is_alive()

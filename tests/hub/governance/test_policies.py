@@ -40,6 +40,15 @@ def test_publish_is_immutable_and_idempotent(
     assert changed.value.code.value == "conflict" and "gate-test@1" in changed.value.detail
     assert as_json.created and as_json.ref == "gate-test@3"
     assert admin_hub.get_policy("gate-test@1").document["rules"][0]["threshold"] == 20.0
+    # Addressed as gates and requests name it (id@version), or by id and version.
+    h = auth(tokens.admin)
+    by_ref = client.get(f"{API}/policies/gate-test@2", headers=h)
+    by_parts = client.get(f"{API}/policies/gate-test/versions/2", headers=h)
+    assert by_ref.status_code == 200 and by_ref.json() == by_parts.json()
+    assert by_ref.json()["ref"] == "gate-test@2"
+    assert client.get(f"{API}/policies/gate-test@9", headers=h).status_code == 404
+    malformed = client.get(f"{API}/policies/gate-test", headers=h)
+    assert malformed.status_code == 422 and malformed.json()["code"] == "invalid_input"
     assert [p.ref for p in admin_hub.iter_policies(policy_id="gate-test")] == [
         "gate-test@1",
         "gate-test@2",

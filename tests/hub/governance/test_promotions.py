@@ -162,8 +162,16 @@ def test_changed_evidence_or_artifact_blocks_signing(
 def test_reject_and_bad_requests(governed: Governed, client: TestClient, tokens: Tokens) -> None:
     g = governed
     pending = g.requester.hub.promote(g.good, "fd001", policy="gate-test@1")
-    with pytest.raises(Conflict):  # one pending request per version, plant and alias
+    with pytest.raises(Conflict) as twice:  # one pending request per version, plant and alias
         g.requester.hub.promote(g.good, "fd001", policy="gate-test@1")
+    no_version, no_plant = (
+        client.post(
+            f"{API}/promotions",
+            json={"version_id": version_id, "plant_id": plant, "policy": "gate-test@1"},
+            headers=auth(tokens.admin),
+        )
+        for version_id, plant in ((999_999, "fd001"), (g.good, "fd999"))
+    )
     rejected = g.approver.hub.reject_promotion(pending.id, signing_secret=SECRET, comment="no")
     with pytest.raises(InvalidInput):
         g.requester.hub.promote(g.good, "fd001", policy="rollout-default@1x")
@@ -178,6 +186,9 @@ def test_reject_and_bad_requests(governed: Governed, client: TestClient, tokens:
     assert _states(g) == {g.good: LifecycleState.REFUSED}
     assert g.admin.list_aliases("fd001").items == []
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    assert f"promotion {pending.id} " in twice.value.detail
+    assert no_version.status_code == 404 and "version 999999" in no_version.json()["detail"]
+    assert no_plant.status_code == 404 and "'fd999'" in no_plant.json()["detail"]
 
 
 def test_break_glass_needs_a_reason_and_is_flagged(
