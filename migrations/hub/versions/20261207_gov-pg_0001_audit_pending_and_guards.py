@@ -6,7 +6,7 @@ PostgreSQL TRUNCATE) of audit_entries: only someone who can drop triggers can st
 the table, and the hash chain is what catches them.
 
 Revision ID: gov_pg_0001
-Revises: retrain_hub_0001
+Revises: fleet_events_0001
 Create Date: 2026-12-07 16:30:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'gov_pg_0001'
-down_revision: str | None = 'retrain_hub_0001'
+down_revision: str | None = 'fleet_events_0001'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
