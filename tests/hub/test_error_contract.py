@@ -32,6 +32,7 @@ UNKNOWN = {
     "promotion_id": "987654",
     "policy_id": "no-such-policy",
     "policy_version": "987654",
+    "policy_ref": "no-such-policy@1",
     "rollout_id": "987654",
     "rollback_id": "987654",
     "delivery_id": "987654",
