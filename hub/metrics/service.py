@@ -589,6 +589,11 @@ def summarize(*, session: Session, filters: dict[str, Any]) -> MetricSummary:
     )
 
 
+def _at(index: int, field: str, message: str) -> dict[str, Any]:
+    """One ``errors`` entry about a field of the batch's report ``index``."""
+    return {"field": f"body.reports.{index}.{field}", "message": message, "type": "value_error"}
+
+
 def ingest_reports(
     *,
     session: Session,
@@ -614,26 +619,31 @@ def ingest_reports(
         of another plant; ``idempotency_mismatch`` when the Idempotency-Key was used for
         another request.
     Conflict
-        When a report id was stored with different content at the same revision, or by
-        another plant.
+        When a report id was stored by the plant with different content at the same
+        revision. Report ids are unique per plant: another plant's report with the same id
+        is not a re-send.
     """
     if len(reports) > max_batch:
-        raise InvalidInput(f"A batch holds at most {max_batch} reports; split it.")
-    ids = [str(r.report_id) for r in reports]
-    if len(set(ids)) != len(ids):
-        raise InvalidInput("The batch repeats a report id; send each window once.")
-    foreign = sorted({r.plant_id for r in reports if r.plant_id != plant_id})
-    if foreign:
         raise InvalidInput(
-            f"The batch holds reports of plant(s) {foreign} but was posted to plant "
-            f"'{plant_id}'; post each plant's reports to its own path.",
-            errors=[
-                {
-                    "field": "body.reports.plant_id",
-                    "message": f"must be '{plant_id}'",
-                    "type": "value_error",
-                }
-            ],
+            f"The batch holds {len(reports)} reports; a batch holds at most {max_batch}, split it."
+        )
+    ids = [str(r.report_id) for r in reports]
+    first_at: dict[str, int] = {}
+    for index, rid in enumerate(ids):
+        if rid in first_at:
+            raise InvalidInput(
+                f"Reports {first_at[rid]} and {index} of the batch have the same id '{rid}'; "
+                "send each window once.",
+                errors=[_at(index, "report_id", "repeats an earlier report of the batch")],
+            )
+        first_at[rid] = index
+    foreign = [i for i, r in enumerate(reports) if r.plant_id != plant_id]
+    if foreign:
+        others = sorted({reports[i].plant_id for i in foreign})
+        raise InvalidInput(
+            f"Report(s) {foreign[:10]} of the batch are for plant(s) {others} but were posted "
+            f"to plant '{plant_id}'; post each plant's reports to its own path.",
+            errors=[_at(i, "plant_id", f"must be '{plant_id}'") for i in foreign[:50]],
         )
     _lock_plant(session, plant_id)
     registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
@@ -647,30 +657,33 @@ def ingest_reports(
         is not None
     )
     records = MetricsReportRecord
+    # Report ids are unique per plant: only this plant's reports can be re-sends (the
+    # lookup walks the (plant_id, report_id) unique index).
     existing = {
         row.report_id: row
-        for row in session.scalars(select(records).where(records.report_id.in_(ids)))
+        for row in session.scalars(
+            select(records).where(records.plant_id == plant_id, records.report_id.in_(ids))
+        )
     }
     receipts: dict[str, MetricsReportReceipt] = {}
     fresh: list[tuple[MetricsReport, dict[str, Any], str]] = []
     replaced: list[MetricsReportRecord] = []
-    for report, (document, digest), rid in zip(reports, canon, ids, strict=True):
+    for index, (report, (document, digest), rid) in enumerate(
+        zip(reports, canon, ids, strict=True)
+    ):
         old = existing.get(rid)
         if old is None:
             fresh.append((report, document, digest))
             continue
-        if old.plant_id != plant_id:
-            raise Conflict(
-                f"report '{rid}' was already received with different content; a report "
-                "id names one window's report and cannot be reused or changed.",
-            )
         if old.content_sha256 == digest or report.revision < old.revision:
             receipts[rid] = _receipt(old, duplicate=not replay)
             continue
         if report.revision == old.revision:
+            # nothing of the batch is kept: the session is never committed
             raise Conflict(
-                f"report '{rid}' revision {report.revision} was already received with "
-                "different content; a changed window is re-sent with a higher revision.",
+                f"report {index} of the batch ('{rid}') revision {report.revision} was already "
+                "received with different content; a changed window is re-sent with a higher "
+                "revision. Nothing of this batch was stored.",
             )
         _replace(session, old, report, document=document, digest=digest, actor=actor)
         replaced.append(old)
@@ -684,13 +697,9 @@ def ingest_reports(
             actor=actor,
             now=now,
         )
-        by_model: dict[str, list[int]] = {}
-        for seq, (report, _, _) in zip(seqs, fresh, strict=True):
-            by_model.setdefault(report.model_name, []).append(seq)
-        for model_name, model_seqs in by_model.items():
-            _advance_latest(session, plant_id=plant_id, model_name=model_name, seqs=model_seqs)
+        del seqs  # the latest values were advanced by the bulk write
         for rows, (report, _, _) in zip(numbers, fresh, strict=True):
-            receipts[str(report.report_id)] = MetricsReportReceipt(
+            receipts[str(report.report_id)] = MetricsReportReceipt.model_construct(
                 report_id=report.report_id,
                 plant_id=plant_id,
                 model_name=report.model_name,
