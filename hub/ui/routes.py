@@ -1,4 +1,4 @@
-"""HTTP routes of the dashboards (``/ui``): sign-in, the five pages, their CSV downloads.
+"""HTTP routes of the dashboards (``/ui``): sign-in, the pages, their CSV downloads.
 
 Routes only translate HTTP: parse the query, check the viewer, call one page query of
 :mod:`hub.ui.service`, render a template (or CSV). Domain errors become HTML error pages
@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import jinja2
 from fastapi import APIRouter, FastAPI, Form, Query, Request, Response
@@ -25,9 +25,12 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from federation.errors import MillwrightError, Unauthenticated
+from federation.schemas.rollouts import InventoryStatus
+from hub.audit.permissions import READERS as AUDIT_READERS
 from hub.auth import service as auth_service
 from hub.config import HubSettings
 from hub.deps import SessionDep, SettingsDep
+from hub.rollouts.permissions import FLEET_READERS
 from hub.ui import costs, service, sessions
 from hub.ui.permissions import SignInRequired, Viewer, ViewerDep, ui_key
 
@@ -494,6 +497,146 @@ def impact(
         start=start_day,
         end=end_day,
         method=service.METHOD,
+    )
+
+
+def _text(value: str | None) -> str | None:
+    """Return a filter field's text, None when it is empty (no filter)."""
+    return value.strip() or None if value is not None else None
+
+
+Filter = Annotated[str | None, Query(max_length=300)]
+
+
+@router.get("/inventory")
+def inventory(
+    request: Request,
+    viewer: ViewerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    plant: Filter = None,
+    model: Filter = None,
+    status: Annotated[str | None, Query(pattern="^(|ok|stale|diverged|rollout)$")] = None,
+    format: Format = "html",
+) -> Response:
+    """Show the model inventory: what runs where, trained when, validated when, since when."""
+    viewer.require_roles(FLEET_READERS, "inventory")
+    plant, model = _text(plant), _text(model)
+    wanted = InventoryStatus(status) if status else None
+    rows = service.inventory(
+        session=session,
+        plant_id=plant,
+        model=model,
+        status=wanted,
+        stale_after_s=settings.node_stale_seconds,
+    )
+    if format == "csv":
+        return _csv(
+            "inventory",
+            [
+                "plant_id",
+                "model",
+                "version",
+                "status",
+                "serving_since",
+                "previous_version",
+                "trained_at",
+                "lineage",
+                "last_validated_at",
+                "estimated",
+                "realized",
+                "last_report_at",
+                "rollout_stage",
+                "reported_version",
+                "last_alert",
+            ],
+            [
+                [
+                    r.plant_id,
+                    r.model,
+                    r.version,
+                    r.status.value,
+                    r.serving_since.isoformat(),
+                    r.previous_version,
+                    r.trained_at.isoformat(),
+                    " > ".join(r.lineage),
+                    r.last_validated_at.isoformat() if r.last_validated_at else None,
+                    ";".join(f"{k}={v}" for k, v in sorted(r.estimated.items())),
+                    ";".join(f"{k}={v}" for k, v in sorted(r.realized.items())),
+                    r.last_report_at.isoformat() if r.last_report_at else None,
+                    r.rollout_stage,
+                    r.reported_version,
+                    r.last_alert,
+                ]
+                for r in rows
+            ],
+        )
+    plants, models = service.inventory_choices(session=session)
+    return render(
+        request,
+        "inventory.html",
+        viewer=viewer,
+        rows=rows,
+        plants=plants,
+        models=models,
+        statuses=[s.value for s in InventoryStatus],
+        plant=plant or "",
+        model=model or "",
+        chosen_status=status or "",
+    )
+
+
+@router.get("/audit")
+def audit(
+    request: Request,
+    viewer: ViewerDep,
+    session: SessionDep,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    subject: Filter = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[str | None, Query(max_length=40)] = None,
+    until: Annotated[str | None, Query(max_length=40)] = None,
+    page_token: Annotated[str | None, Query(max_length=500)] = None,
+    format: Format = "html",
+) -> Response:
+    """Show the audit trail in chain order, one page at a time, with the API's filters."""
+    viewer.require_roles(AUDIT_READERS, "audit trail")
+    filters = {
+        "action": _text(action),
+        "subject": _text(subject),
+        "actor": _text(actor),
+        "since": _text(since),
+        "until": _text(until),
+    }
+    entries, token = service.audit(
+        session=session,
+        action=filters["action"],
+        subject=filters["subject"],
+        actor=filters["actor"],
+        since=filters["since"],
+        until=filters["until"],
+        page_token=page_token or None,
+    )
+    if format == "csv":
+        return _csv(
+            "audit",
+            ["seq", "at", "actor", "action", "subject", "reason", "flags", "entry_hash"],
+            [
+                [e.seq, e.at, e.actor, e.action, e.subject, e.reason, " ".join(e.flags),
+                 e.entry_hash]
+                for e in entries
+            ],
+        )  # fmt: skip
+    query = {k: v for k, v in filters.items() if v}
+    next_url = f"?{urlencode({**query, 'page_token': token})}" if token else None
+    return render(
+        request,
+        "audit.html",
+        viewer=viewer,
+        entries=entries,
+        filters={k: v or "" for k, v in filters.items()},
+        next_url=next_url,
+        first_url=f"?{urlencode(query)}" if page_token else None,
     )
 
 

@@ -15,13 +15,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from federation.errors import Forbidden, InvalidInput, NotFound
+from federation.schemas.audit import AuditEntryRead
 from federation.schemas.metrics_registry import MetricKind
 from federation.schemas.registry import AliasName, VersionRead
+from federation.schemas.rollouts import InventoryRow, InventoryStatus
+from hub.audit import service as audit_service
 from hub.campaigns import service as campaigns_service
 from hub.events import service as events_service
 from hub.metrics import service as metrics_service
 from hub.recipes import service as recipe_service
 from hub.registry import service as registry_service
+from hub.rollouts import inventory as inventory_service
 from hub.ui.costs import CostPolicies
 from hub.ui.schemas import (
     ComparePage,
@@ -537,3 +541,60 @@ def compare_choices(
         gate = gates.get(rid) if rid else None
         metrics[model] = gate.metric if gate else None
     return [(p.id, p.name) for p in plants], metrics, {p.id: list(p.lines) for p in plants}
+
+
+def inventory(
+    *,
+    session: Session,
+    plant_id: str | None,
+    model: str | None,
+    status: InventoryStatus | None,
+    stale_after_s: float,
+) -> list[InventoryRow]:
+    """Return the inventory's rows, filtered as ``GET /api/v1/inventory`` filters them.
+
+    Raises
+    ------
+    NotFound
+        When the plant or model filter names nothing.
+    """
+    return inventory_service.inventory(
+        session=session, plant_id=plant_id, model=model, status=status, stale_after_s=stale_after_s
+    )
+
+
+def inventory_choices(*, session: Session) -> tuple[list[tuple[str, str]], list[str]]:
+    """Return the plants (id, name) and model names the inventory filters offer."""
+    plants = registry_service.plants_by_ids(session=session, plant_ids=None)
+    champions = registry_service.list_aliases_of(
+        session=session, plant_ids=None, alias=AliasName.CHAMPION
+    )
+    return [(p.id, p.name) for p in plants], sorted({a.model.name for a in champions})
+
+
+#: Audit entries one page of the audit view shows.
+AUDIT_PAGE = 100
+
+
+def audit(
+    *,
+    session: Session,
+    action: str | None,
+    subject: str | None,
+    actor: str | None,
+    since: str | None,
+    until: str | None,
+    page_token: str | None,
+    page_size: int = AUDIT_PAGE,
+) -> tuple[list[AuditEntryRead], str | None]:
+    """Return one page of the audit trail in chain order, filtered as ``GET /api/v1/audit``.
+
+    Raises
+    ------
+    InvalidInput
+        When a time bound is not ISO 8601 or the page token does not fit the filters.
+    """
+    filters = audit_service.AuditFilters(action, subject, actor, since, until)
+    return audit_service.list_entries(
+        session=session, filters=filters, page_size=page_size, page_token=page_token
+    )
