@@ -72,6 +72,8 @@ def fleet_rows(
 ) -> list[FleetRow]:
     """Plants x models with their champion, latest estimate/realized vs gate and health.
 
+    A plant without any model yet has one row with an empty ``model``.
+
     Sorted worst first: a breached gate, then drift, open alerts, integrity, then the
     smallest margin to the gate.
     """
@@ -133,6 +135,29 @@ def fleet_rows(
                 last_report_age_h=(now - end).total_seconds() / 3600 if end else None,
             )
         )
+    # An enrolled plant with no champion and no report yet still has its row: the overview
+    # shows every plant the viewer may see, not only those that already report.
+    listed = {r.plant_id for r in rows}
+    for plant_id, plant in plants.items():
+        if plant_id not in listed:
+            rows.append(
+                FleetRow(
+                    plant_id=plant_id,
+                    plant_name=plant.name,
+                    model="",
+                    version=None,
+                    metric=None,
+                    estimated=None,
+                    realized=None,
+                    gate=None,
+                    drifted_chunks=0,
+                    psi=0.0,
+                    integrity_issues=0,
+                    open_alerts=0,
+                    last_report_end=None,
+                    last_report_age_h=None,
+                )
+            )
     rows.sort(key=lambda r: r.severity_key())
     return rows
 

@@ -294,3 +294,20 @@ def test_plant_strings_render_as_text(page_for: Any, fleet: Fleet) -> None:
     assert page.evaluate("() => document.querySelectorAll('main script:not([type])').length") == 0
     page.goto(fleet.url + "/ui/plants/evil-1")
     assert page.locator("h1").inner_text().startswith(EVIL)
+
+
+def test_the_demo_screenshot_script_signs_in_checks_the_plants_and_saves_small_pngs(
+    browser: Any, fleet: Fleet, tmp_path: Path
+) -> None:
+    from benchmarks import demo_screenshots
+
+    plants = ["plant-01", "plant-02", "plant-03", "evil-1"]
+    token = fleet.tokens["admin"]
+    saved = demo_screenshots.capture(fleet.url, token, tmp_path, plants=plants, browser=browser)
+
+    assert sorted(saved) == sorted(demo_screenshots.pages())
+    assert all(
+        p.stat().st_size < 400_000 and p.read_bytes()[:4] == b"\x89PNG" for p in saved.values()
+    )
+    with pytest.raises(SystemExit, match="fd001"):
+        demo_screenshots.capture(fleet.url, token, tmp_path, browser=browser)

@@ -141,10 +141,11 @@ def test_plant_strings_are_escaped_in_html_and_csv(web: httpx.Client, fleet: Fle
 
 def test_the_demo_step_signs_in_and_loads_the_dashboards(fleet: Fleet) -> None:
     from federation.demo.context import DemoError
-    from federation.demo.dashboard_steps import check_dashboards, dashboard_url
+    from federation.demo.dashboard_steps import check_dashboards, closing_line, dashboard_url
 
     assert check_dashboards(fleet.url, fleet.tokens["admin"]) == [200, 200]
     assert dashboard_url(fleet.url + "/") == fleet.url + "/ui/fleet"
+    assert closing_line(fleet.url).startswith(f"dashboards: {fleet.url}/ui/fleet ")
     with pytest.raises(DemoError, match="refused the admin token"):
         check_dashboards(fleet.url, "mw_wrong")
 
