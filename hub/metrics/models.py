@@ -27,6 +27,8 @@ class MetricsReportRecord(Base):
             "model_name",
             "window_start",
         ),
+        # the newest receipt per plant is one probe each (migration dash_scale_0002)
+        Index("ix_metrics_reports_plant_id_received_at", "plant_id", "received_at"),
     )
 
     seq: Mapped[int] = mapped_column(primary_key=True)
@@ -111,6 +113,16 @@ class MetricDaily(Base):
     __tablename__ = "metric_daily"
     __table_args__ = (
         Index("ix_metric_daily_model_name_kind_metric_day", "model_name", "kind", "metric", "day"),
+        # a comparison's series: index-only, already in GROUP BY order (dash_scale_0002)
+        Index(
+            "ix_metric_daily_series",
+            "model_name",
+            "metric",
+            "plant_id",
+            "kind",
+            "day",
+            postgresql_include=["total", "count"],
+        ),
     )
 
     plant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -131,7 +143,19 @@ class MetricMonthly(Base):
     """
 
     __tablename__ = "metric_monthly"
-    __table_args__ = (Index("ix_metric_monthly_kind_metric_month", "kind", "metric", "month"),)
+    __table_args__ = (
+        Index("ix_metric_monthly_kind_metric_month", "kind", "metric", "month"),
+        # a year of months per plant and model, in the impact query's order (dash_scale_0002)
+        Index(
+            "ix_metric_monthly_plant_month",
+            "kind",
+            "plant_id",
+            "model_name",
+            "month",
+            "metric",
+            postgresql_include=["total"],
+        ),
+    )
 
     plant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     model_name: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -760,7 +760,17 @@ def check_range(start: dt.date, end: dt.date) -> None:
         )
 
 
-def daily_series(
+class DailyMean(NamedTuple):
+    """A series' mean over one UTC day (the light form of :class:`DailyPoint`)."""
+
+    plant_id: str
+    kind: str
+    day: dt.date
+    mean: float
+    n: int  # values averaged (``count`` would shadow tuple.count)
+
+
+def daily_means(
     *,
     session: Session,
     plant_ids: list[str] | None,
@@ -769,10 +779,11 @@ def daily_series(
     kinds: tuple[MetricKind, ...],
     start: dt.date,
     end: dt.date,
-) -> list[DailyPoint]:
+) -> list[DailyMean]:
     """Return daily means (over every version served that day) of one model's metric per plant.
 
-    Reads the rollup only: one grouped query whatever the number of reports.
+    Reads the rollup only: one grouped query whatever the number of reports. Ordered by
+    plant, kind and day. The pages call this; the API wraps it in :func:`daily_series`.
     """
     check_range(start, end)
     daily = MetricDaily
@@ -795,22 +806,49 @@ def daily_series(
     )
     if plant_ids is not None:
         stmt = stmt.where(daily.plant_id.in_(plant_ids))
-    # Ordered here, not by the database: its locale-aware text sort of a year of ten
-    # plants' days costs more than the rest of the query.
-    rows = sorted(session.execute(stmt).tuples())
+    # Ordered here, not by the database (its locale-aware text sort of a year of ten plants'
+    # days cost more than the rest of the query), on plain tuples (Row comparisons are slow).
+    rows = sorted((p, k, d, t, c) for p, k, d, t, c in session.execute(stmt))
+    day_of = {d: dt.date.fromisoformat(d) for d in {r[2] for r in rows}}
+    return [
+        DailyMean(plant, kind, day_of[day], float(total) / int(count), int(count))
+        for plant, kind, day, total, count in rows
+        if count
+    ]
+
+
+def daily_series(
+    *,
+    session: Session,
+    plant_ids: list[str] | None,
+    model_name: str,
+    metric: str,
+    kinds: tuple[MetricKind, ...],
+    start: dt.date,
+    end: dt.date,
+) -> list[DailyPoint]:
+    """Return :func:`daily_means` as wire points (``GET /api/v1/metrics/daily``)."""
+    means = daily_means(
+        session=session,
+        plant_ids=plant_ids,
+        model_name=model_name,
+        metric=metric,
+        kinds=kinds,
+        start=start,
+        end=end,
+    )
     # Built without re-validation: every field comes typed from the rollup's columns.
     return [
         DailyPoint.model_construct(
-            plant_id=plant,
+            plant_id=m.plant_id,
             model_name=model_name,
-            kind=MetricKind(kind),
+            kind=MetricKind(m.kind),
             metric=metric,
-            day=dt.date.fromisoformat(day),
-            mean=float(total) / int(count),
-            count=int(count),
+            day=m.day,
+            mean=m.mean,
+            count=m.n,
         )
-        for plant, kind, day, total, count in rows
-        if count
+        for m in means
     ]
 
 
@@ -832,7 +870,10 @@ def monthly_totals(
     monthly = MetricMonthly
     stmt = (
         select(
-            monthly.plant_id, monthly.model_name, monthly.month, monthly.metric,
+            monthly.plant_id,
+            monthly.model_name,
+            monthly.month,
+            monthly.metric,
             func.sum(monthly.total),
         )
         .where(
@@ -1010,7 +1051,14 @@ def last_report_by_plant(
 ) -> dict[str, dt.datetime]:
     """When the hub last received a metrics report from each plant (never: absent)."""
     records = MetricsReportRecord
-    stmt = select(records.plant_id, func.max(records.received_at)).group_by(records.plant_id)
+    # One (plant_id, received_at) index probe per enrolled plant, not a scan of every report.
+    newest = (
+        select(func.max(records.received_at))
+        .where(records.plant_id == Plant.id)
+        .correlate(Plant)
+        .scalar_subquery()
+    )
+    stmt = select(Plant.id, newest)
     if plant_ids is not None:
-        stmt = stmt.where(records.plant_id.in_(plant_ids))
+        stmt = stmt.where(Plant.id.in_(plant_ids))
     return {str(p): t for p, t in session.execute(stmt) if t is not None}

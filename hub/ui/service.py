@@ -200,7 +200,7 @@ def compare(
     missing = [p for p in plant_ids if p not in found]
     if missing:
         raise NotFound(f"plant '{missing[0]}' is not enrolled.")
-    points = metrics_service.daily_series(
+    points = metrics_service.daily_means(
         session=session,
         plant_ids=plant_ids,
         model_name=model,
@@ -211,7 +211,7 @@ def compare(
     )
     series: dict[tuple[str, str], list[tuple[dt.date, float, int]]] = defaultdict(list)
     for p in points:
-        series[(p.plant_id, p.kind.value)].append((p.day, p.mean, p.count))
+        series[(p.plant_id, p.kind)].append((p.day, p.mean, p.n))
     base_end = start + dt.timedelta(days=PERIOD_DAYS - 1)
     baselines = {
         pid: _period_mean(series[(pid, MetricKind.ESTIMATED.value)], start, base_end)
@@ -304,7 +304,7 @@ def plant_page(
         for name in ("p50", "p95", "p99"):
             by_day = {
                 p.day: p.mean
-                for p in metrics_service.daily_series(
+                for p in metrics_service.daily_means(
                     session=session,
                     plant_ids=[plant_id],
                     model_name=chosen,
@@ -316,8 +316,8 @@ def plant_page(
             }
             latency[name] = [by_day.get(d) for d in days]
         raised = {
-            p.day: p.mean * p.count
-            for p in metrics_service.daily_series(
+            p.day: p.mean * p.n
+            for p in metrics_service.daily_means(
                 session=session,
                 plant_ids=[plant_id],
                 model_name=chosen,
@@ -329,8 +329,8 @@ def plant_page(
         }
         alerts_raised = [raised.get(d) for d in days]
         rows = {
-            p.day: p.mean * p.count
-            for p in metrics_service.daily_series(
+            p.day: p.mean * p.n
+            for p in metrics_service.daily_means(
                 session=session,
                 plant_ids=[plant_id],
                 model_name=chosen,
