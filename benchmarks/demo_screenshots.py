@@ -28,7 +28,7 @@ TURBOFANS = [p.id for p in DEMO_PLANTS if p.id.startswith("fd")]
 MILLING = [p.id for p in DEMO_PLANTS if p.id.startswith("ai4i")]
 
 
-def _small_png(raw: bytes) -> bytes:
+def small_png(raw: bytes) -> bytes:
     """Quantize a screenshot to 64 colours (a few tens of KB instead of hundreds)."""
     from PIL import Image
 
@@ -95,7 +95,7 @@ def capture(
                 if missing:
                     raise SystemExit(f"the fleet overview does not list plants {missing}")
             target = out / f"demo-{name}.png"
-            target.write_bytes(_small_png(page.screenshot(full_page=True)))
+            target.write_bytes(small_png(page.screenshot(full_page=True)))
             saved[name] = target
     finally:
         context.close()

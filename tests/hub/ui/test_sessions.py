@@ -164,3 +164,17 @@ def test_impact_is_priced_with_the_plants_cost_policy(web: httpx.Client, fleet: 
         assert float(r["cost_avoided"]) == caught * (5 * 10000 - 2000)
         assert float(r["false_alarm_cost"]) == false * 700
         assert float(r["net"]) == float(r["cost_avoided"]) - float(r["false_alarm_cost"])
+
+
+def test_vendored_libraries_are_cached_and_the_hubs_own_files_revalidated(
+    web: httpx.Client,
+) -> None:
+    library = web.get("/ui/static/vendor/uPlot.iife.min.js")
+    own = web.get("/ui/static/ui.js")
+    again = web.get("/ui/static/ui.js", headers={"If-None-Match": own.headers["etag"]})
+
+    assert (
+        library.status_code == 200 and library.headers["cache-control"] == "public, max-age=86400"
+    )
+    assert own.headers["cache-control"] == "no-cache"
+    assert again.status_code == 304
