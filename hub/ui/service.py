@@ -227,7 +227,7 @@ def compare(
     cur_start = end - dt.timedelta(days=PERIOD_DAYS - 1)
     prev_end = cur_start - dt.timedelta(days=1)
     prev_start = prev_end - dt.timedelta(days=PERIOD_DAYS - 1)
-    lower_better = _lower_is_better(session, model, metric)
+    lower_better = _lower_is_better(session, plant_ids, model, metric)
     ranking = []
     for pid in plant_ids:
         est = series[(pid, MetricKind.ESTIMATED.value)]
@@ -262,10 +262,11 @@ def compare(
     )
 
 
-def _lower_is_better(session: Session, model: str, metric: str) -> bool:
+def _lower_is_better(session: Session, plant_ids: list[str], model: str, metric: str) -> bool:
+    # the compared plants' champions carry the gate (not every champion of the fleet)
     for alias in registry_service.list_aliases_of(
-        session=session, plant_ids=None, alias=AliasName.CHAMPION
-    )[:50]:
+        session=session, plant_ids=plant_ids, alias=AliasName.CHAMPION
+    ):
         if alias.model.name == model and alias.version.recipe_id:
             gate = _gates_of(session, {alias.version.recipe_id}).get(alias.version.recipe_id)
             if gate is not None and gate.metric == metric:
