@@ -49,7 +49,9 @@ class HubSettings(BaseSettings):
     max_batch_body_bytes: int = Field(
         8 * 1024 * 1024,
         gt=0,
-        description="Largest body of a batch route (versions/batch, plant events).",
+        description=(
+            "Largest body of a batch route (versions/batch, plant events, metrics-report batches)."
+        ),
     )
     max_recipe_body_bytes: int = Field(
         128 * 1024, gt=0, description="Largest body of a recipe create or update."

@@ -39,7 +39,7 @@ def route_limits(settings: HubSettings) -> list[tuple[str, re.Pattern[str], int,
         ("PUT", re.compile(rf"^{p}/artifacts/"), settings.max_upload_bytes, "MAX_UPLOAD_BYTES"),
         (
             "POST",
-            re.compile(rf"^{p}/(versions/batch|plants/[^/]+/events)$"),
+            re.compile(rf"^{p}/(versions/batch|plants/[^/]+/(events|metrics-reports/batch))$"),
             settings.max_batch_body_bytes,
             "MAX_BATCH_BODY_BYTES",
         ),

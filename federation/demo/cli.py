@@ -19,7 +19,7 @@ from federation.demo.connector_steps import (
     stop_lines,
 )
 from federation.demo.context import DemoContext, DemoError, Step, stop_process
-from federation.demo.dashboard_steps import show_dashboards
+from federation.demo.dashboard_steps import closing_line, show_dashboards
 from federation.demo.federation_steps import (
     run_campaign,
     start_superlink,
@@ -114,7 +114,8 @@ def run_steps(ctx: DemoContext, steps: list[Step], *, keep_running: bool = False
                 f"\nhub: {ctx.hub_url}  (OpenAPI: {ctx.hub_url}/openapi.json with a token)\n"
                 f"plant node {DEMO_NODE_PLANT}: {node_url}  (API docs {node_url}/docs, with "
                 f"'Authorization: Bearer {engineer}')\n"
-                f"admin token: {ctx.admin_token}\nPress Ctrl-C to stop."
+                f"admin token: {ctx.admin_token}\n{closing_line(ctx.hub_url)}\n"
+                "Press Ctrl-C to stop."
             )
             while ctx.hub_process is not None and ctx.hub_process.poll() is None:
                 time.sleep(0.5)
@@ -154,3 +155,5 @@ def run(
         ctx.console.print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     ctx.console.print("[green]demo finished[/green]")
+    if ctx.hub_url:
+        ctx.console.print(closing_line(ctx.hub_url))  # the demo ends with the dashboards' URL

@@ -23,6 +23,11 @@ def dashboard_url(hub_url: str) -> str:
     return f"{hub_url.rstrip('/')}/ui/fleet"
 
 
+def closing_line(hub_url: str) -> str:
+    """Return the line the demo ends with: where the dashboards are and how to sign in."""
+    return f"dashboards: {dashboard_url(hub_url)}  (sign in with the demo's admin token)"
+
+
 def check_dashboards(
     hub_url: str, token: str, *, timeout: float = 5.0, verify: ssl.SSLContext | bool = True
 ) -> list[int]:

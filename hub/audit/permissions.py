@@ -9,4 +9,6 @@ from fastapi import Depends
 from federation.schemas.auth import Role
 from hub.auth.permissions import Allow
 
-ReadAudit = Depends(Allow(Role.ADMIN, Role.EXECUTIVE))
+#: Roles that read the trail (the dashboards' audit view checks the same set).
+READERS = frozenset({Role.ADMIN, Role.EXECUTIVE})
+ReadAudit = Depends(Allow(*READERS))

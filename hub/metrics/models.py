@@ -27,6 +27,8 @@ class MetricsReportRecord(Base):
             "model_name",
             "window_start",
         ),
+        # the newest receipt per plant is one probe each (migration dash_scale_0002)
+        Index("ix_metrics_reports_plant_id_received_at", "plant_id", "received_at"),
     )
 
     seq: Mapped[int] = mapped_column(primary_key=True)
@@ -51,23 +53,19 @@ class MetricObservation(Base):
     """One number of a report; the identifying columns are copied so filters need no join."""
 
     __tablename__ = "metric_observations"
-    # Every index ends in (window_start, id): the keyset order of the list endpoint.
+    # Every index ends in (window_start, id): the keyset order of the list endpoint. A list
+    # filtered by model and metric walks (window_start, id) and filters: an index of its
+    # own cost a quarter of the batch ingest's COPY (migration dash_scale_0001).
     __table_args__ = (
         Index("ix_metric_observations_plant_id_window_start_id", "plant_id", "window_start", "id"),
-        Index(
-            "ix_metric_observations_model_name_metric_window_start_id",
-            "model_name",
-            "metric",
-            "window_start",
-            "id",
-        ),
         Index("ix_metric_observations_window_start_id", "window_start", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    report_seq: Mapped[int] = mapped_column(
-        ForeignKey("metrics_reports.seq", ondelete="CASCADE"), index=True
-    )
+    # The report's seq, without a foreign key: a batch writes a report and its numbers in
+    # one transaction, reports are never deleted, and the per-row constraint check was a
+    # third of a batch's COPY (migration dash_scale_0001).
+    report_seq: Mapped[int] = mapped_column(index=True)
     plant_id: Mapped[str] = mapped_column(String(64))
     model_name: Mapped[str] = mapped_column(String(64))
     model_version: Mapped[str] = mapped_column(String(64))
@@ -115,6 +113,16 @@ class MetricDaily(Base):
     __tablename__ = "metric_daily"
     __table_args__ = (
         Index("ix_metric_daily_model_name_kind_metric_day", "model_name", "kind", "metric", "day"),
+        # a comparison's series: index-only, already in GROUP BY order (dash_scale_0002)
+        Index(
+            "ix_metric_daily_series",
+            "model_name",
+            "metric",
+            "plant_id",
+            "kind",
+            "day",
+            postgresql_include=["total", "count"],
+        ),
     )
 
     plant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -135,7 +143,19 @@ class MetricMonthly(Base):
     """
 
     __tablename__ = "metric_monthly"
-    __table_args__ = (Index("ix_metric_monthly_kind_metric_month", "kind", "metric", "month"),)
+    __table_args__ = (
+        Index("ix_metric_monthly_kind_metric_month", "kind", "metric", "month"),
+        # a year of months per plant and model, in the impact query's order (dash_scale_0002)
+        Index(
+            "ix_metric_monthly_plant_month",
+            "kind",
+            "plant_id",
+            "model_name",
+            "month",
+            "metric",
+            postgresql_include=["total"],
+        ),
+    )
 
     plant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     model_name: Mapped[str] = mapped_column(String(64), primary_key=True)

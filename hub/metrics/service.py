@@ -593,6 +593,11 @@ def summarize(*, session: Session, filters: dict[str, Any]) -> MetricSummary:
     )
 
 
+def _at(index: int, field: str, message: str) -> dict[str, Any]:
+    """One ``errors`` entry about a field of the batch's report ``index``."""
+    return {"field": f"body.reports.{index}.{field}", "message": message, "type": "value_error"}
+
+
 def ingest_reports(
     *,
     session: Session,
@@ -618,26 +623,31 @@ def ingest_reports(
         of another plant; ``idempotency_mismatch`` when the Idempotency-Key was used for
         another request.
     Conflict
-        When a report id was stored with different content at the same revision, or by
-        another plant.
+        When a report id was stored by the plant with different content at the same
+        revision. Report ids are unique per plant: another plant's report with the same id
+        is not a re-send.
     """
     if len(reports) > max_batch:
-        raise InvalidInput(f"A batch holds at most {max_batch} reports; split it.")
-    ids = [str(r.report_id) for r in reports]
-    if len(set(ids)) != len(ids):
-        raise InvalidInput("The batch repeats a report id; send each window once.")
-    foreign = sorted({r.plant_id for r in reports if r.plant_id != plant_id})
-    if foreign:
         raise InvalidInput(
-            f"The batch holds reports of plant(s) {foreign} but was posted to plant "
-            f"'{plant_id}'; post each plant's reports to its own path.",
-            errors=[
-                {
-                    "field": "body.reports.plant_id",
-                    "message": f"must be '{plant_id}'",
-                    "type": "value_error",
-                }
-            ],
+            f"The batch holds {len(reports)} reports; a batch holds at most {max_batch}, split it."
+        )
+    ids = [str(r.report_id) for r in reports]
+    first_at: dict[str, int] = {}
+    for index, rid in enumerate(ids):
+        if rid in first_at:
+            raise InvalidInput(
+                f"Reports {first_at[rid]} and {index} of the batch have the same id '{rid}'; "
+                "send each window once.",
+                errors=[_at(index, "report_id", "repeats an earlier report of the batch")],
+            )
+        first_at[rid] = index
+    foreign = [i for i, r in enumerate(reports) if r.plant_id != plant_id]
+    if foreign:
+        others = sorted({reports[i].plant_id for i in foreign})
+        raise InvalidInput(
+            f"Report(s) {foreign[:10]} of the batch are for plant(s) {others} but were posted "
+            f"to plant '{plant_id}'; post each plant's reports to its own path.",
+            errors=[_at(i, "plant_id", f"must be '{plant_id}'") for i in foreign[:50]],
         )
     _lock_plant(session, plant_id)
     registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
@@ -651,30 +661,33 @@ def ingest_reports(
         is not None
     )
     records = MetricsReportRecord
+    # Report ids are unique per plant: only this plant's reports can be re-sends (the
+    # lookup walks the (plant_id, report_id) unique index).
     existing = {
         row.report_id: row
-        for row in session.scalars(select(records).where(records.report_id.in_(ids)))
+        for row in session.scalars(
+            select(records).where(records.plant_id == plant_id, records.report_id.in_(ids))
+        )
     }
     receipts: dict[str, MetricsReportReceipt] = {}
     fresh: list[tuple[MetricsReport, dict[str, Any], str]] = []
     replaced: list[MetricsReportRecord] = []
-    for report, (document, digest), rid in zip(reports, canon, ids, strict=True):
+    for index, (report, (document, digest), rid) in enumerate(
+        zip(reports, canon, ids, strict=True)
+    ):
         old = existing.get(rid)
         if old is None:
             fresh.append((report, document, digest))
             continue
-        if old.plant_id != plant_id:
-            raise Conflict(
-                f"report '{rid}' was already received with different content; a report "
-                "id names one window's report and cannot be reused or changed.",
-            )
         if old.content_sha256 == digest or report.revision < old.revision:
             receipts[rid] = _receipt(old, duplicate=not replay)
             continue
         if report.revision == old.revision:
+            # nothing of the batch is kept: the session is never committed
             raise Conflict(
-                f"report '{rid}' revision {report.revision} was already received with "
-                "different content; a changed window is re-sent with a higher revision.",
+                f"report {index} of the batch ('{rid}') revision {report.revision} was already "
+                "received with different content; a changed window is re-sent with a higher "
+                "revision. Nothing of this batch was stored.",
             )
         _replace(session, old, report, document=document, digest=digest, actor=actor)
         replaced.append(old)
@@ -688,15 +701,11 @@ def ingest_reports(
             actor=actor,
             now=now,
         )
-        by_model: dict[str, list[int]] = {}
-        for seq, (report, _, _) in zip(seqs, fresh, strict=True):
-            by_model.setdefault(report.model_name, []).append(seq)
-        for model_name, model_seqs in by_model.items():
-            _advance_latest(session, plant_id=plant_id, model_name=model_name, seqs=model_seqs)
+        del seqs  # the latest values were advanced by the bulk write
         for report, _, _ in sorted(fresh, key=lambda item: item[0].window_end):
             alerts_service.apply_report(session=session, plant_id=plant_id, report=report)
         for rows, (report, _, _) in zip(numbers, fresh, strict=True):
-            receipts[str(report.report_id)] = MetricsReportReceipt(
+            receipts[str(report.report_id)] = MetricsReportReceipt.model_construct(
                 report_id=report.report_id,
                 plant_id=plant_id,
                 model_name=report.model_name,
@@ -757,7 +766,17 @@ def check_range(start: dt.date, end: dt.date) -> None:
         )
 
 
-def daily_series(
+class DailyMean(NamedTuple):
+    """A series' mean over one UTC day (the light form of :class:`DailyPoint`)."""
+
+    plant_id: str
+    kind: str
+    day: dt.date
+    mean: float
+    n: int  # values averaged (``count`` would shadow tuple.count)
+
+
+def daily_means(
     *,
     session: Session,
     plant_ids: list[str] | None,
@@ -766,10 +785,11 @@ def daily_series(
     kinds: tuple[MetricKind, ...],
     start: dt.date,
     end: dt.date,
-) -> list[DailyPoint]:
+) -> list[DailyMean]:
     """Return daily means (over every version served that day) of one model's metric per plant.
 
-    Reads the rollup only: one grouped query whatever the number of reports.
+    Reads the rollup only: one grouped query whatever the number of reports. Ordered by
+    plant, kind and day. The pages call this; the API wraps it in :func:`daily_series`.
     """
     check_range(start, end)
     daily = MetricDaily
@@ -792,22 +812,49 @@ def daily_series(
     )
     if plant_ids is not None:
         stmt = stmt.where(daily.plant_id.in_(plant_ids))
-    # Ordered here, not by the database: its locale-aware text sort of a year of ten
-    # plants' days costs more than the rest of the query.
-    rows = sorted(session.execute(stmt).tuples())
+    # Ordered here, not by the database (its locale-aware text sort of a year of ten plants'
+    # days cost more than the rest of the query), on plain tuples (Row comparisons are slow).
+    rows = sorted((p, k, d, t, c) for p, k, d, t, c in session.execute(stmt))
+    day_of = {d: dt.date.fromisoformat(d) for d in {r[2] for r in rows}}
+    return [
+        DailyMean(plant, kind, day_of[day], float(total) / int(count), int(count))
+        for plant, kind, day, total, count in rows
+        if count
+    ]
+
+
+def daily_series(
+    *,
+    session: Session,
+    plant_ids: list[str] | None,
+    model_name: str,
+    metric: str,
+    kinds: tuple[MetricKind, ...],
+    start: dt.date,
+    end: dt.date,
+) -> list[DailyPoint]:
+    """Return :func:`daily_means` as wire points (``GET /api/v1/metrics/daily``)."""
+    means = daily_means(
+        session=session,
+        plant_ids=plant_ids,
+        model_name=model_name,
+        metric=metric,
+        kinds=kinds,
+        start=start,
+        end=end,
+    )
     # Built without re-validation: every field comes typed from the rollup's columns.
     return [
         DailyPoint.model_construct(
-            plant_id=plant,
+            plant_id=m.plant_id,
             model_name=model_name,
-            kind=MetricKind(kind),
+            kind=MetricKind(m.kind),
             metric=metric,
-            day=dt.date.fromisoformat(day),
-            mean=float(total) / int(count),
-            count=int(count),
+            day=m.day,
+            mean=m.mean,
+            count=m.n,
         )
-        for plant, kind, day, total, count in rows
-        if count
+        for m in means
     ]
 
 
@@ -829,7 +876,10 @@ def monthly_totals(
     monthly = MetricMonthly
     stmt = (
         select(
-            monthly.plant_id, monthly.model_name, monthly.month, monthly.metric,
+            monthly.plant_id,
+            monthly.model_name,
+            monthly.month,
+            monthly.metric,
             func.sum(monthly.total),
         )
         .where(
@@ -1007,7 +1057,14 @@ def last_report_by_plant(
 ) -> dict[str, dt.datetime]:
     """When the hub last received a metrics report from each plant (never: absent)."""
     records = MetricsReportRecord
-    stmt = select(records.plant_id, func.max(records.received_at)).group_by(records.plant_id)
+    # One (plant_id, received_at) index probe per enrolled plant, not a scan of every report.
+    newest = (
+        select(func.max(records.received_at))
+        .where(records.plant_id == Plant.id)
+        .correlate(Plant)
+        .scalar_subquery()
+    )
+    stmt = select(Plant.id, newest)
     if plant_ids is not None:
-        stmt = stmt.where(records.plant_id.in_(plant_ids))
+        stmt = stmt.where(Plant.id.in_(plant_ids))
     return {str(p): t for p, t in session.execute(stmt) if t is not None}

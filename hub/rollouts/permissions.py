@@ -7,5 +7,6 @@ from hub.auth.permissions import Allow
 
 #: Central teams run rollouts and rollbacks.
 RunRollouts = Depends(Allow(Role.ADMIN, Role.DATA_SCIENTIST))
-#: Everyone but plants reads rollouts and the inventory.
-ReadFleet = Depends(Allow(Role.ADMIN, Role.DATA_SCIENTIST, Role.EXECUTIVE))
+#: Everyone but plants reads rollouts and the inventory (the dashboards check the same set).
+FLEET_READERS = frozenset({Role.ADMIN, Role.DATA_SCIENTIST, Role.EXECUTIVE})
+ReadFleet = Depends(Allow(*FLEET_READERS))

@@ -15,8 +15,10 @@ from fastapi.concurrency import run_in_threadpool
 
 from federation.errors import Forbidden, Unauthenticated
 from federation.schemas.auth import Principal, Role
+from hub.audit.permissions import READERS as AUDIT_READERS
 from hub.auth import service as auth_service
 from hub.deps import SessionDep
+from hub.rollouts.permissions import FLEET_READERS
 from hub.ui import sessions
 
 CENTRAL = frozenset({Role.ADMIN, Role.DATA_SCIENTIST, Role.EXECUTIVE})
@@ -48,6 +50,25 @@ class Viewer:
                 f"This account is bound to plant '{self.principal.plant_id}' and cannot see "
                 "other plants."
             )
+
+    def require_roles(self, roles: frozenset[Role], page: str) -> None:
+        """Raise :class:`Forbidden` unless the viewer holds one of ``roles`` (as the API)."""
+        if self.principal.role not in roles:
+            allowed = ", ".join(sorted(r.value for r in roles))
+            raise Forbidden(
+                f"Role '{self.principal.role.value}' may not see the {page}; it needs one of: "
+                f"{allowed}."
+            )
+
+    @property
+    def sees_inventory(self) -> bool:
+        """Whether the inventory API (and view) answers this viewer."""
+        return self.principal.role in FLEET_READERS
+
+    @property
+    def sees_audit(self) -> bool:
+        """Whether the audit API (and view) answers this viewer."""
+        return self.principal.role in AUDIT_READERS
 
     def require_central(self) -> None:
         """Raise :class:`Forbidden` unless the viewer holds a central role."""

@@ -15,13 +15,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from federation.errors import Forbidden, InvalidInput, NotFound
+from federation.schemas.audit import AuditEntryRead
 from federation.schemas.metrics_registry import MetricKind
 from federation.schemas.registry import AliasName, VersionRead
+from federation.schemas.rollouts import InventoryRow, InventoryStatus
+from hub.audit import service as audit_service
 from hub.campaigns import service as campaigns_service
 from hub.events import service as events_service
 from hub.metrics import service as metrics_service
 from hub.recipes import service as recipe_service
 from hub.registry import service as registry_service
+from hub.rollouts import inventory as inventory_service
 from hub.ui.costs import CostPolicies
 from hub.ui.schemas import (
     ComparePage,
@@ -67,6 +71,8 @@ def fleet_rows(
     *, session: Session, plant_ids: list[str] | None, now: dt.datetime
 ) -> list[FleetRow]:
     """Plants x models with their champion, latest estimate/realized vs gate and health.
+
+    A plant without any model yet has one row with an empty ``model``.
 
     Sorted worst first: a breached gate, then drift, open alerts, integrity, then the
     smallest margin to the gate.
@@ -129,6 +135,29 @@ def fleet_rows(
                 last_report_age_h=(now - end).total_seconds() / 3600 if end else None,
             )
         )
+    # An enrolled plant with no champion and no report yet still has its row: the overview
+    # shows every plant the viewer may see, not only those that already report.
+    listed = {r.plant_id for r in rows}
+    for plant_id, plant in plants.items():
+        if plant_id not in listed:
+            rows.append(
+                FleetRow(
+                    plant_id=plant_id,
+                    plant_name=plant.name,
+                    model="",
+                    version=None,
+                    metric=None,
+                    estimated=None,
+                    realized=None,
+                    gate=None,
+                    drifted_chunks=0,
+                    psi=0.0,
+                    integrity_issues=0,
+                    open_alerts=0,
+                    last_report_end=None,
+                    last_report_age_h=None,
+                )
+            )
     rows.sort(key=lambda r: r.severity_key())
     return rows
 
@@ -171,7 +200,7 @@ def compare(
     missing = [p for p in plant_ids if p not in found]
     if missing:
         raise NotFound(f"plant '{missing[0]}' is not enrolled.")
-    points = metrics_service.daily_series(
+    points = metrics_service.daily_means(
         session=session,
         plant_ids=plant_ids,
         model_name=model,
@@ -182,7 +211,7 @@ def compare(
     )
     series: dict[tuple[str, str], list[tuple[dt.date, float, int]]] = defaultdict(list)
     for p in points:
-        series[(p.plant_id, p.kind.value)].append((p.day, p.mean, p.count))
+        series[(p.plant_id, p.kind)].append((p.day, p.mean, p.n))
     base_end = start + dt.timedelta(days=PERIOD_DAYS - 1)
     baselines = {
         pid: _period_mean(series[(pid, MetricKind.ESTIMATED.value)], start, base_end)
@@ -198,7 +227,7 @@ def compare(
     cur_start = end - dt.timedelta(days=PERIOD_DAYS - 1)
     prev_end = cur_start - dt.timedelta(days=1)
     prev_start = prev_end - dt.timedelta(days=PERIOD_DAYS - 1)
-    lower_better = _lower_is_better(session, model, metric)
+    lower_better = _lower_is_better(session, plant_ids, model, metric)
     ranking = []
     for pid in plant_ids:
         est = series[(pid, MetricKind.ESTIMATED.value)]
@@ -233,10 +262,11 @@ def compare(
     )
 
 
-def _lower_is_better(session: Session, model: str, metric: str) -> bool:
+def _lower_is_better(session: Session, plant_ids: list[str], model: str, metric: str) -> bool:
+    # the compared plants' champions carry the gate (not every champion of the fleet)
     for alias in registry_service.list_aliases_of(
-        session=session, plant_ids=None, alias=AliasName.CHAMPION
-    )[:50]:
+        session=session, plant_ids=plant_ids, alias=AliasName.CHAMPION
+    ):
         if alias.model.name == model and alias.version.recipe_id:
             gate = _gates_of(session, {alias.version.recipe_id}).get(alias.version.recipe_id)
             if gate is not None and gate.metric == metric:
@@ -275,7 +305,7 @@ def plant_page(
         for name in ("p50", "p95", "p99"):
             by_day = {
                 p.day: p.mean
-                for p in metrics_service.daily_series(
+                for p in metrics_service.daily_means(
                     session=session,
                     plant_ids=[plant_id],
                     model_name=chosen,
@@ -287,8 +317,8 @@ def plant_page(
             }
             latency[name] = [by_day.get(d) for d in days]
         raised = {
-            p.day: p.mean * p.count
-            for p in metrics_service.daily_series(
+            p.day: p.mean * p.n
+            for p in metrics_service.daily_means(
                 session=session,
                 plant_ids=[plant_id],
                 model_name=chosen,
@@ -300,8 +330,8 @@ def plant_page(
         }
         alerts_raised = [raised.get(d) for d in days]
         rows = {
-            p.day: p.mean * p.count
-            for p in metrics_service.daily_series(
+            p.day: p.mean * p.n
+            for p in metrics_service.daily_means(
                 session=session,
                 plant_ids=[plant_id],
                 model_name=chosen,
@@ -537,3 +567,60 @@ def compare_choices(
         gate = gates.get(rid) if rid else None
         metrics[model] = gate.metric if gate else None
     return [(p.id, p.name) for p in plants], metrics, {p.id: list(p.lines) for p in plants}
+
+
+def inventory(
+    *,
+    session: Session,
+    plant_id: str | None,
+    model: str | None,
+    status: InventoryStatus | None,
+    stale_after_s: float,
+) -> list[InventoryRow]:
+    """Return the inventory's rows, filtered as ``GET /api/v1/inventory`` filters them.
+
+    Raises
+    ------
+    NotFound
+        When the plant or model filter names nothing.
+    """
+    return inventory_service.inventory(
+        session=session, plant_id=plant_id, model=model, status=status, stale_after_s=stale_after_s
+    )
+
+
+def inventory_choices(*, session: Session) -> tuple[list[tuple[str, str]], list[str]]:
+    """Return the plants (id, name) and model names the inventory filters offer."""
+    plants = registry_service.plants_by_ids(session=session, plant_ids=None)
+    champions = registry_service.list_aliases_of(
+        session=session, plant_ids=None, alias=AliasName.CHAMPION
+    )
+    return [(p.id, p.name) for p in plants], sorted({a.model.name for a in champions})
+
+
+#: Audit entries one page of the audit view shows.
+AUDIT_PAGE = 100
+
+
+def audit(
+    *,
+    session: Session,
+    action: str | None,
+    subject: str | None,
+    actor: str | None,
+    since: str | None,
+    until: str | None,
+    page_token: str | None,
+    page_size: int = AUDIT_PAGE,
+) -> tuple[list[AuditEntryRead], str | None]:
+    """Return one page of the audit trail in chain order, filtered as ``GET /api/v1/audit``.
+
+    Raises
+    ------
+    InvalidInput
+        When a time bound is not ISO 8601 or the page token does not fit the filters.
+    """
+    filters = audit_service.AuditFilters(action, subject, actor, since, until)
+    return audit_service.list_entries(
+        session=session, filters=filters, page_size=page_size, page_token=page_token
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from federation.schemas.metrics_report import ImpactCounts, ImpactMethod
@@ -117,3 +118,107 @@ def test_bad_batches_are_refused_whole(client: TestClient, tokens: Tokens) -> No
     stored = client.get("/api/v1/metrics/summary", headers=auth(tokens.admin)).json()["items"]
     assert stored == []
     assert dt.date(2026, 11, 1)  # the fixture window
+
+
+def _count(client: TestClient, token: str, plant: str) -> int:
+    items = client.get(
+        "/api/v1/metrics",
+        params={"plant_id": plant, "kind": "integrity", "metric": "n_rows"},
+        headers=auth(token),
+    ).json()["items"]
+    return len(items)
+
+
+def test_report_ids_are_per_plant_and_redelivery_stores_nothing_twice(
+    client: TestClient, tokens: Tokens
+) -> None:
+    # Prepare: two plants whose reports carry the same ids (ids are unique per plant)
+    mine = [report("fd001", day=d) for d in range(3)]
+    theirs = [r.model_copy(update={"plant_id": "fd002"}) for r in mine]
+    assert [r.report_id for r in theirs] == [r.report_id for r in mine]
+    url = "/api/v1/plants/{}/metrics-reports/batch"
+
+    # Execute: each plant's batch, then fd001's again with and without its key
+    key = auth(tokens.admin) | {"Idempotency-Key": "fd001-1"}
+    first = client.post(url.format("fd001"), json={"reports": [body(r) for r in mine]}, headers=key)
+    other = client.post(
+        url.format("fd002"), json={"reports": [body(r) for r in theirs]}, headers=auth(tokens.admin)
+    )
+    replay = client.post(
+        url.format("fd001"), json={"reports": [body(r) for r in mine]}, headers=key
+    )
+    resend = client.post(
+        url.format("fd001"),
+        json={"reports": [body(r) for r in [*mine, report("fd001", day=3)]]},
+        headers=auth(tokens.admin),
+    )
+
+    # Assert: another plant's same id is its own report; redelivery adds only the new one
+    assert first.status_code == 201 and first.json()["accepted"] == 3, first.text
+    assert other.status_code == 201 and other.json()["accepted"] == 3, other.text
+    assert replay.json() == first.json()
+    assert (resend.json()["accepted"], resend.json()["duplicates"]) == (1, 3)
+    assert [r["duplicate"] for r in resend.json()["receipts"]] == [True, True, True, False]
+    assert _count(client, tokens.admin, "fd001") == 4
+    assert _count(client, tokens.admin, "fd002") == 3
+
+
+def test_a_bad_report_is_named_by_its_index_and_nothing_of_the_batch_is_written(
+    client: TestClient, tokens: Tokens
+) -> None:
+    url = "/api/v1/plants/fd001/metrics-reports/batch"
+    stored = report(day=0, rmse=10.0)
+    assert client.post(url, json={"reports": [body(stored)]}, headers=auth(tokens.plant)).is_success
+    before = client.get("/api/v1/metrics/summary", headers=auth(tokens.admin)).json()
+    invalid = [body(report(day=1)), body(report(day=2)), body(report(day=3))]
+    invalid[2]["window_end"] = "2026-10-01T00:00:00Z"  # before its start
+    # report 1 reuses a stored id at the same revision with other content
+    conflicting = [body(report(day=4)), body(report(day=0, rmse=99.0))]
+
+    bad = client.post(url, json={"reports": invalid}, headers=auth(tokens.plant))
+    clash = client.post(url, json={"reports": conflicting}, headers=auth(tokens.plant))
+
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in bad.json()["errors"]] == ["body.reports.2"]
+    assert clash.status_code == 409 and clash.json()["code"] == "conflict"
+    assert "report 1 of the batch" in clash.json()["detail"]
+    assert client.get("/api/v1/metrics/summary", headers=auth(tokens.admin)).json() == before
+    assert _count(client, tokens.admin, "fd001") == 1
+
+
+def test_batch_size_is_bounded_in_reports_and_bytes(
+    client: TestClient, tokens: Tokens, app: FastAPI
+) -> None:
+    app.state.settings = app.state.settings.model_copy(update={"max_batch_size": 2})
+    url = "/api/v1/plants/fd001/metrics-reports/batch"
+    three = {"reports": [body(report(day=d)) for d in range(3)]}
+    huge = b'{"reports": [' + b" " * (9 * 1024 * 1024) + b"]}"  # past the 8 MiB batch limit
+
+    many = client.post(url, json=three, headers=auth(tokens.plant))
+    large = client.post(
+        url, content=huge, headers=auth(tokens.plant) | {"Content-Type": "application/json"}
+    )
+
+    assert many.status_code == 422 and "at most 2" in many.json()["detail"]
+    assert large.status_code == 413 and large.json()["code"] == "payload_too_large"
+    assert "MAX_BATCH_BODY_BYTES" in large.json()["detail"]
+    assert _count(client, tokens.admin, "fd001") == 0
+
+
+def test_an_older_batch_never_replaces_the_latest_value(client: TestClient, tokens: Tokens) -> None:
+    url = "/api/v1/plants/fd001/metrics-reports/batch"
+    newest = report(day=5, rmse=25.0)
+    older = [report(day=d, rmse=10.0 + d) for d in (3, 1, 4)]
+
+    client.post(url, json={"reports": [body(newest)]}, headers=auth(tokens.plant))
+    client.post(url, json={"reports": [body(r) for r in older]}, headers=auth(tokens.plant))
+
+    summary = client.get(
+        "/api/v1/metrics/summary",
+        params={"kind": "estimated", "metric": "rmse"},
+        headers=auth(tokens.admin),
+    ).json()["items"]
+    assert [(s["window_end"][:10], s["value"]) for s in summary] == [
+        (newest.chunks[-1].end.date().isoformat(), newest.chunks[-1].metrics[0].estimated)
+    ]

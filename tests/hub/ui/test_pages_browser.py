@@ -187,12 +187,59 @@ def _check_model(page: Any, fleet: Fleet, role: str) -> None:
     assert "parent_id" in diff and version["parent_id"] is not None
 
 
+def _check_inventory(page: Any, fleet: Fleet, role: str) -> None:
+    page.goto(fleet.url + "/ui/inventory")
+    if role == "plant":  # the inventory API refuses plant tokens
+        assert page.locator("h1").inner_text() == "Not allowed"
+        return
+    rows = fleet.api(role, "/api/v1/inventory")["items"]
+    assert _cells(page, "inventory", "version") == {
+        f"{r['plant_id']}|{r['model']}": r["version"] for r in rows
+    }
+    shown = _cells(page, "inventory", "status")
+    assert {k: v.split()[1] for k, v in shown.items()} == {
+        f"{r['plant_id']}|{r['model']}": r["status"] for r in rows
+    }
+    page.select_option("#model", "ai4i-failure")
+    page.click("#inventory-submit")
+    page.wait_for_load_state()
+    assert "model=ai4i-failure" in page.url
+    only = fleet.api(role, "/api/v1/inventory", model="ai4i-failure")["items"]
+    assert set(_cells(page, "inventory", "version")) == {
+        f"{r['plant_id']}|ai4i-failure" for r in only
+    }
+    assert len(only) == 3
+
+
+def _check_audit(page: Any, fleet: Fleet, role: str) -> None:
+    page.goto(fleet.url + "/ui/audit")
+    if role in ("plant", "data_scientist"):  # the audit API reads for admins and executives
+        assert page.locator("h1").inner_text() == "Not allowed"
+        return
+    first = fleet.api(role, "/api/v1/audit", page_size=100)
+    rows = page.locator("#audit tbody tr[data-seq]")
+    assert [int(rows.nth(i).get_attribute("data-seq")) for i in range(rows.count())] == [
+        e["seq"] for e in first["items"]
+    ]
+    page.fill("#action", "alias.set")
+    page.click("#audit-submit")
+    page.wait_for_load_state()
+    aliases = fleet.api(role, "/api/v1/audit", action="alias.set", page_size=100)["items"]
+    actions = page.locator("#audit tbody [data-col=action]").all_inner_texts()
+    assert actions == ["alias.set"] * len(aliases) and len(aliases) >= 6
+    page.goto(fleet.url + "/ui/audit?since=yesterday")
+    assert page.locator("h1").inner_text() == "Cannot show this"
+    assert "ISO 8601" in page.locator("main").inner_text()
+
+
 PAGES = {
     "fleet": _check_fleet,
     "plant": _check_plant,
     "compare": _check_compare,
     "impact": _check_impact,
     "model": _check_model,
+    "inventory": _check_inventory,
+    "audit": _check_audit,
 }
 
 
@@ -247,3 +294,20 @@ def test_plant_strings_render_as_text(page_for: Any, fleet: Fleet) -> None:
     assert page.evaluate("() => document.querySelectorAll('main script:not([type])').length") == 0
     page.goto(fleet.url + "/ui/plants/evil-1")
     assert page.locator("h1").inner_text().startswith(EVIL)
+
+
+def test_the_demo_screenshot_script_signs_in_checks_the_plants_and_saves_small_pngs(
+    browser: Any, fleet: Fleet, tmp_path: Path
+) -> None:
+    from benchmarks import demo_screenshots
+
+    plants = ["plant-01", "plant-02", "plant-03", "evil-1"]
+    token = fleet.tokens["admin"]
+    saved = demo_screenshots.capture(fleet.url, token, tmp_path, plants=plants, browser=browser)
+
+    assert sorted(saved) == sorted(demo_screenshots.pages())
+    assert all(
+        p.stat().st_size < 400_000 and p.read_bytes()[:4] == b"\x89PNG" for p in saved.values()
+    )
+    with pytest.raises(SystemExit, match="fd001"):
+        demo_screenshots.capture(fleet.url, token, tmp_path, browser=browser)

@@ -141,10 +141,11 @@ def test_plant_strings_are_escaped_in_html_and_csv(web: httpx.Client, fleet: Fle
 
 def test_the_demo_step_signs_in_and_loads_the_dashboards(fleet: Fleet) -> None:
     from federation.demo.context import DemoError
-    from federation.demo.dashboard_steps import check_dashboards, dashboard_url
+    from federation.demo.dashboard_steps import check_dashboards, closing_line, dashboard_url
 
     assert check_dashboards(fleet.url, fleet.tokens["admin"]) == [200, 200]
     assert dashboard_url(fleet.url + "/") == fleet.url + "/ui/fleet"
+    assert closing_line(fleet.url).startswith(f"dashboards: {fleet.url}/ui/fleet ")
     with pytest.raises(DemoError, match="refused the admin token"):
         check_dashboards(fleet.url, "mw_wrong")
 
@@ -163,3 +164,17 @@ def test_impact_is_priced_with_the_plants_cost_policy(web: httpx.Client, fleet: 
         assert float(r["cost_avoided"]) == caught * (5 * 10000 - 2000)
         assert float(r["false_alarm_cost"]) == false * 700
         assert float(r["net"]) == float(r["cost_avoided"]) - float(r["false_alarm_cost"])
+
+
+def test_vendored_libraries_are_cached_and_the_hubs_own_files_revalidated(
+    web: httpx.Client,
+) -> None:
+    library = web.get("/ui/static/vendor/uPlot.iife.min.js")
+    own = web.get("/ui/static/ui.js")
+    again = web.get("/ui/static/ui.js", headers={"If-None-Match": own.headers["etag"]})
+
+    assert (
+        library.status_code == 200 and library.headers["cache-control"] == "public, max-age=86400"
+    )
+    assert own.headers["cache-control"] == "no-cache"
+    assert again.status_code == 304
