@@ -29,6 +29,12 @@ KNOWN_METRICS: dict[str, bool] = {
     "accuracy": False,
 }
 
+#: Metrics that are sums over the evaluated samples (PHM08's score), not means: comparable
+#: between two evaluations only when both name the same sample count.
+EXTENSIVE_METRICS: frozenset[str] = frozenset({"phm08_score", "phm08_score_uncapped"})
+#: Keys a metrics document may carry its sample count under.
+SAMPLE_COUNT_KEYS: tuple[str, ...] = ("n", "num_examples", "samples", "n_samples")
+
 #: The evidence vocabulary: dotted paths (``<metric>`` stands for any of ``KNOWN_METRICS``).
 KNOWN_EVIDENCE: dict[str, str] = {
     "validation.<metric>": "the version's own metric on its recipe's test split",

@@ -395,29 +395,48 @@ def compare_to_champion(
 
     Every metric both report is compared in its own direction (lower is better for rmse,
     mae; higher for f1, auroc, ...). The candidate is no worse when no shared metric is
-    worse; with no shared metric at all it fails closed.
+    worse; with no shared metric at all it fails closed. A sum over samples (PHM08's score)
+    is compared per sample when both name their sample count, and skipped otherwise: the
+    candidate is validated on the plant's newer, larger window, and a sum over more rows
+    is larger without the model being worse.
 
     Returns
     -------
     tuple[bool, list[str]]
         Whether the candidate is no worse, and one line per compared metric.
     """
-    from policies.evidence import lower_is_better
+    from policies.evidence import EXTENSIVE_METRICS, SAMPLE_COUNT_KEYS, lower_is_better
+
+    def count(metrics: dict[str, Any]) -> float | None:
+        for key in SAMPLE_COUNT_KEYS:
+            value = metrics.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+                return float(value)
+        return None
 
     lines: list[str] = []
     worse = False
     shared = sorted(
         k for k in candidate.keys() & champion.keys()
         if isinstance(candidate[k], int | float) and isinstance(champion[k], int | float)
-        and not isinstance(candidate[k], bool)
+        and not isinstance(candidate[k], bool) and k not in SAMPLE_COUNT_KEYS
     )
+    n_new, n_old = count(candidate), count(champion)
+    compared = 0
     for key in shared:
         new, old = float(candidate[key]), float(champion[key])
+        if key in EXTENSIVE_METRICS:
+            if n_new is None or n_old is None:
+                lines.append(f"{key} not compared (a sum over samples, counts unknown)")
+                continue
+            new, old = new / n_new, old / n_old
+            key = f"{key} per sample"
+        compared += 1
         bad = new > old if lower_is_better(f"validation.{key}") else new < old
         worse = worse or bad
         lines.append(f"{key} {new:g} {'worse than' if bad else 'vs'} champion {old:g}")
-    if not shared:
-        return False, ["no validation metric shared with the champion to compare"]
+    if not compared:
+        return False, [*lines, "no validation metric shared with the champion to compare"]
     return not worse, lines
 
 
