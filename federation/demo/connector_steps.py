@@ -155,10 +155,13 @@ class DemoPlc:
 
     def close(self) -> None:
         """Stop the server and its thread, leaving no task pending on its loop."""
+        # asyncua's stop can take seconds on a loaded machine; a short wait stopped the loop
+        # before the shutdown ran ("coroutine DemoPlc._shutdown was never awaited").
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop)
         try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(5)
+            future.result(30)
         except Exception:  # noqa: BLE001 - stopping: its thread is a daemon anyway
-            pass
+            future.cancel()
         self.server = None
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
