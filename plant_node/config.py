@@ -62,6 +62,11 @@ class NodeSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8200, ge=0, le=65535)
+    # TLS of the node's own listener (`millwright node serve --certfile --keyfile`): line and
+    # engineer keys cross the plant network; production refuses plain HTTP off loopback.
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    tls_client_ca: Path | None = None
 
     data_dir: Path | None = None
     model_cache_dir: Path | None = None
@@ -171,6 +176,10 @@ class NodeSettings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'node.db'}"
         if (self.hub_client_cert is None) != (self.hub_client_key is None):
             raise ValueError("MILLWRIGHT_NODE_HUB_CLIENT_CERT and _HUB_CLIENT_KEY go together")
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("MILLWRIGHT_NODE_TLS_CERTFILE and _TLS_KEYFILE go together")
+        if self.tls_client_ca is not None and self.tls_certfile is None:
+            raise ValueError("MILLWRIGHT_NODE_TLS_CLIENT_CA (mTLS) needs _TLS_CERTFILE/_KEYFILE")
         if self.environment == "production":
             # The token must never cross a network in clear text.
             require_secure_url(self.hub_url, what="MILLWRIGHT_NODE_HUB_URL")
