@@ -182,6 +182,11 @@ def fuzz_hub(hub: SeededHub, *, cases: int, seed: int = 0) -> FuzzStats:
     headers = {"Authorization": f"Bearer {hub.tokens.admin}"}
     own_id = hub.admin_token_id
 
+    # One strategy per operation, built once: building it (regex-driven strings, lazy
+    # validation) costs far more than drawing a case, and rebuilding it on every round was
+    # what made the hub's fuzzing slow (about 0.2 s per case, against about 0.02 s now).
+    strategies = {id(operation): operation.as_strategy() for operation in operations}
+
     def fuzz_operation(operation: Any, examples: int, round_seed: int) -> None:
         @hypothesis.settings(
             max_examples=examples,
@@ -191,7 +196,7 @@ def fuzz_hub(hub: SeededHub, *, cases: int, seed: int = 0) -> FuzzStats:
             suppress_health_check=list(HealthCheck),
         )
         @hypothesis.seed(round_seed)
-        @given(case=operation.as_strategy())
+        @given(case=strategies[id(operation)])
         def one(case: Any) -> None:
             # The fuzzer's own token is not revocable by the fuzzer (it would 401 the rest).
             if case.method == "DELETE" and (case.path_parameters or {}).get("token_id") == own_id:
