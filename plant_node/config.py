@@ -108,6 +108,11 @@ class NodeSettings(BaseSettings):
     outbox_max_delay_s: float = Field(default=300.0, gt=0)
     outbox_batch_size: int = Field(default=100, ge=1)
     outbox_retention_days: float = Field(default=30.0, gt=0)
+    # Disk budget of the outbox rows (payloads and keys, MB). Over it, the budget job frees
+    # delivered rows, then thins and finally drops unsent metrics reports; alerts, feedback,
+    # rollout and retraining records are never dropped (see plant_node.outbox.jobs).
+    outbox_max_mb: float = Field(default=256.0, gt=0)
+    outbox_budget_interval_s: float = Field(default=600.0, gt=0)
     scheduler_enabled: bool = True
     # The scheduler runs in its own process (``millwright node scheduler``); True runs it
     # inside ``serve`` instead (one uvicorn worker), for a single-process node.
