@@ -85,7 +85,7 @@ class OfflineRun:
     hours: int = 0
 
 
-def _report(
+def make_report(
     plant: str, line: int, start: dt.datetime, cadence: Cadence, rng: random.Random, revision: int
 ) -> MetricsReport:
     end = start + dt.timedelta(hours=cadence.report_every_h)
@@ -281,7 +281,7 @@ def fill_offline(
                     run.events.append(msg.idempotency_key)
                 if hour % cadence.report_every_h == 0:
                     window = now - dt.timedelta(hours=cadence.report_every_h)
-                    report = _report(plant, line, window, cadence, rng, revision=0)
+                    report = make_report(plant, line, window, cadence, rng, revision=0)
                     key = str(report.report_id)
                     _enqueue(
                         session,
@@ -297,7 +297,7 @@ def fill_offline(
                     )
             while pending_revisions and pending_revisions[0][0] <= now:
                 _, line, window = pending_revisions.pop(0)
-                report = _report(plant, line, window, cadence, rng, revision=1)
+                report = make_report(plant, line, window, cadence, rng, revision=1)
                 key = str(report.report_id)
                 _enqueue(
                     session,
