@@ -201,10 +201,17 @@ def fuzz_hub(hub: SeededHub, *, cases: int, seed: int = 0) -> FuzzStats:
             # The fuzzer's own token is not revocable by the fuzzer (it would 401 the rest).
             if case.method == "DELETE" and (case.path_parameters or {}).get("token_id") == own_id:
                 return
-            response = case.call(session=session, headers=headers)
+            label = f"{case.method} {case.formatted_path}"
+            try:
+                response = case.call(session=session, headers=headers)
+            except Exception as exc:  # noqa: BLE001 - the in-process client re-raises a 500
+                stats.cases += 1
+                stats.server_errors += 1
+                stats.statuses[500] += 1
+                stats.examples.append(f"5xx {label}: {type(exc).__name__}: {str(exc)[:200]}")
+                return
             stats.cases += 1
             stats.statuses[response.status_code] += 1
-            label = f"{case.method} {case.formatted_path}"
             try:
                 case.validate_response(response, checks=[not_a_server_error])
             except Exception as exc:  # noqa: BLE001 - any check failure is counted
