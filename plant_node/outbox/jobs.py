@@ -76,6 +76,8 @@ class BudgetReport:
     reports_thinned: int = 0
     reports_dropped: int = 0
     over_budget: bool = False
+    #: nothing was left to thin or drop (only audit records and already-sent heads)
+    audit_only: bool = False
 
 
 def _base_key(key: str) -> str:
@@ -122,7 +124,7 @@ def enforce_budget(session_factory: sessionmaker[Session], *, max_bytes: int) ->
         report.over_budget = size > max_bytes
     if report.reports_dropped or report.reports_thinned or report.superseded_dropped:
         log.warning("outbox over its budget of %d bytes: %s", max_bytes, report)
-    if report.over_budget:
+    if report.over_budget and report.audit_only:
         log.error(
             "outbox holds %d bytes of audit records (alerts, feedback, rollout, retraining) "
             "past its budget of %d: they are never dropped; restore the hub link",
@@ -186,20 +188,24 @@ def _compact(session: Session, report: BudgetReport, size: int, max_bytes: int) 
     if size <= max_bytes:
         return size
 
-    # 4. drop the oldest unsent reports, and say so to the hub through an audit stream
+    # 4. drop the oldest unsent reports, and say so to the hub through an audit stream;
+    #    measured again after each batch (the per-row estimate is not the stored length)
     dropped: list[str] = []
-    doomed = []
-    for row_id, key, _ in _unsent_metrics(session):
-        if size <= max_bytes:
-            break
-        item = session.get(OutboxItem, row_id)
-        assert item is not None
-        nbytes = len(json.dumps(item.payload)) + len(key) + outbox_service.ROW_OVERHEAD_BYTES
-        doomed.append(row_id)
-        dropped.append(key)
-        size -= nbytes
-    _delete(session, doomed)
+    while size > max_bytes:
+        doomed = []
+        estimate = size
+        for row_id, key, nbytes in _unsent_metrics(session):
+            if estimate <= max_bytes and doomed:
+                break
+            doomed.append(row_id)
+            dropped.append(key)
+            estimate -= nbytes
+        if not doomed:
+            break  # no unsent report left: only attempted heads and audit records
+        _delete(session, doomed)
+        size = outbox_service.get_size_bytes(session=session)["total"]
     report.reports_dropped = len(dropped)
+    report.audit_only = not _unsent_metrics(session)
     if dropped:
         outbox_service.enqueue(
             session=session,

@@ -146,7 +146,7 @@ def test_audit_records_alone_past_the_budget_are_kept_and_flagged(
     made = fill_offline(factory, db_file, plant=PLANT, days=0.25, cadence=CADENCE,
                         dead_hub=_dead_hub(), budget_bytes=2_000, start=START)  # fmt: skip
     last = made.budget_reports[-1]
-    assert last.over_budget and last.size_after > 2_000
+    assert last.over_budget and last.audit_only and last.size_after > 2_000
     with factory() as session:
         from plant_node.outbox import service as outbox_service
 
