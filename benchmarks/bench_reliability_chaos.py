@@ -147,7 +147,8 @@ def _offline_week(root: Path, *, days: float, budget_bytes: int) -> tuple[dict[s
         "budget_passes_over": sum(b.size_before > b.budget for b in budgets),
         "reports_thinned": sum(b.reports_thinned for b in budgets),
         "report_rows_dropped": sum(b.reports_dropped + b.superseded_dropped for b in budgets),
-        "over_budget_with_audit_only": any(b.over_budget for b in budgets),
+        "over_budget_with_audit_only": any(b.over_budget and b.audit_only for b in budgets),
+        "passes_ending_over_budget": sum(b.over_budget for b in budgets),
         "simulated_hours": made.hours,
         "fill_s": round(fill_s, 1),
         "deliver_s": round(deliver_s, 1),
@@ -356,17 +357,24 @@ def merge_results(update: dict[str, Any], path: Path = RESULTS) -> dict[str, Any
     return merge(path, update)
 
 
-def run(quick: bool = False) -> dict[str, Any]:
-    """Run chaos, offline and egress; print the figures; merge the JSON."""
-    load_start = os.getloadavg()[0]
-    out: dict[str, Any] = {}
-    out["egress"] = egress()
-    out["offline_7d"] = offline_7d(quick)
-    out["chaos"] = chaos(quick)
-    out["chaos_load_average"] = {"start": round(load_start, 2),
-                                 "end": round(os.getloadavg()[0], 2)}  # fmt: skip
-    for name in ("reports_lost", "reports_duplicated", "hub_kills", "node_kills", "link_cuts"):
-        print(f"{'chaos.' + name:42} {out['chaos'][name]}")
+def _measured(part: Any) -> dict[str, Any]:
+    """Run one part and note the load average (1 min) at its start and end."""
+    start = os.getloadavg()[0]
+    out: dict[str, Any] = part()
+    out["load_average"] = {"start": round(start, 2), "end": round(os.getloadavg()[0], 2)}
+    return out
+
+
+def run(
+    quick: bool = False, parts: tuple[str, ...] = ("egress", "offline_7d", "chaos")
+) -> dict[str, Any]:
+    """Run chaos, offline and egress (or some of them); print the figures; merge the JSON."""
+    funcs = {"chaos": lambda: chaos(quick), "offline_7d": lambda: offline_7d(quick),
+             "egress": egress}  # fmt: skip
+    out = {name: _measured(funcs[name]) for name in parts}
+    if "chaos" in out:
+        for name in ("reports_lost", "reports_duplicated", "hub_kills", "node_kills", "link_cuts"):
+            print(f"{'chaos.' + name:42} {out['chaos'][name]}")
     merge_results(out, RESULTS if not quick else RESULTS.with_suffix(".quick.json"))
     return out
 
@@ -381,12 +389,6 @@ if __name__ == "__main__":
         from federation.offline import disable_telemetry
 
         disable_telemetry()
-        parts = [a for a in sys.argv[1:] if not a.startswith("--")]
-        quick = "--quick" in sys.argv
-        if parts:  # one part alone, merged: chaos | offline_7d | egress
-            funcs = {"chaos": lambda: chaos(quick), "offline_7d": lambda: offline_7d(quick),
-                     "egress": egress}  # fmt: skip
-            merge_results({p: funcs[p]() for p in parts},
-                          RESULTS if not quick else RESULTS.with_suffix(".quick.json"))  # fmt: skip
-        else:
-            run(quick=quick)
+        parts = tuple(a for a in sys.argv[1:] if not a.startswith("--"))
+        # e.g. `python -m benchmarks.bench_reliability_chaos offline_7d`: that part alone
+        run(quick="--quick" in sys.argv, parts=parts or ("egress", "offline_7d", "chaos"))

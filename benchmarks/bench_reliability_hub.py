@@ -258,12 +258,14 @@ def merge_results(update: dict[str, Any], path: Path = RESULTS) -> dict[str, Any
 def run(quick: bool = False) -> dict[str, Any]:
     """Run the sweep and the fuzzer; print a table; write the JSON unless ``quick``."""
     started = time.perf_counter()
+    load_start = os.getloadavg()[0]
     with seeded_hub() as hub:
         authz = authz_sweep(hub)
     with seeded_hub() as hub:
         cases = int(os.environ.get(CASES_ENV) or (1_000 if quick else FUZZ_CASES))
         fuzz = fuzz_hub(hub, cases=cases).as_dict()
     fuzz["seconds"] = round(time.perf_counter() - started, 1)
+    fuzz["load_average"] = {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)}
     result = {"authz": {"hub": authz}, "fuzz": {"hub": fuzz}}
     print(f"{'figure':32} {'value':>10}  target")
     print(f"{'authz.hub.routes_covered':32} {authz['routes_covered']:>10}  {authz['routes']}")

@@ -37,6 +37,8 @@ COMPACTABLE_STREAM = "metrics"
 #: Where the "reports dropped" alert goes (an audit stream: never dropped itself).
 BUDGET_ALERT_STREAM = "alerts"
 BUDGET_ALERT_KIND = "alert.outbox_budget"
+#: Room step 4 leaves for its own alert (at most 200 keys), so the alert fits the budget too.
+ALERT_RESERVE_BYTES = 16_000
 
 
 def prune_delivered(session_factory: sessionmaker[Session], *, retention_days: float) -> int:
@@ -191,11 +193,12 @@ def _compact(session: Session, report: BudgetReport, size: int, max_bytes: int) 
     # 4. drop the oldest unsent reports, and say so to the hub through an audit stream;
     #    measured again after each batch (the per-row estimate is not the stored length)
     dropped: list[str] = []
-    while size > max_bytes:
+    target = max(0, max_bytes - ALERT_RESERVE_BYTES)
+    while size > target:
         doomed = []
         estimate = size
         for row_id, key, nbytes in _unsent_metrics(session):
-            if estimate <= max_bytes and doomed:
+            if estimate <= target and doomed:
                 break
             doomed.append(row_id)
             dropped.append(key)
