@@ -7,14 +7,13 @@ loopback (a TLS-terminating proxy on the same machine connects over loopback).
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from federation.tls import MINIMUM_TLS, InsecureTransport, is_loopback_host
+from federation.tls import MINIMUM_TLS, server_tls_options
 from hub.config import HubSettings
 
 
@@ -53,19 +52,14 @@ def server_config(
         Only one of certfile and keyfile, or a client CA without them.
     """
     bind = host or settings.host
-    certfile = certfile or settings.tls_certfile
-    keyfile = keyfile or settings.tls_keyfile
-    client_ca = client_ca or settings.tls_client_ca
-    if (certfile is None) != (keyfile is None):
-        raise ValueError("--certfile and --keyfile go together")
-    if client_ca is not None and certfile is None:
-        raise ValueError("--client-ca (mutual TLS) needs --certfile and --keyfile")
-    if certfile is None and settings.environment == "production" and not is_loopback_host(bind):
-        raise InsecureTransport(
-            f"a production hub does not serve plain HTTP on {bind}: bearer tokens would cross "
-            "the network in clear text; pass --certfile/--keyfile or bind 127.0.0.1 behind "
-            "a TLS-terminating proxy"
-        )
+    tls = server_tls_options(
+        bind=bind,
+        certfile=certfile or settings.tls_certfile,
+        keyfile=keyfile or settings.tls_keyfile,
+        client_ca=client_ca or settings.tls_client_ca,
+        production=settings.environment == "production",
+        what="hub",
+    )
     config = uvicorn.Config(
         app,
         factory=isinstance(app, str),
@@ -77,10 +71,7 @@ def server_config(
         log_config=None,
         access_log=False,
         timeout_keep_alive=30,
-        ssl_certfile=str(certfile) if certfile else None,
-        ssl_keyfile=str(keyfile) if keyfile else None,
-        ssl_ca_certs=str(client_ca) if client_ca else None,
-        ssl_cert_reqs=ssl.CERT_REQUIRED if client_ca else ssl.CERT_NONE,
+        **tls,
     )
     config.load()
     if config.ssl is not None:

@@ -62,27 +62,40 @@ def serve(
     data_dir: DataDirOpt = None,
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Bind port.")] = None,
+    certfile: Annotated[
+        Path | None, typer.Option(help="PEM server certificate: serve HTTPS (TLS 1.2+)")
+    ] = None,
+    keyfile: Annotated[Path | None, typer.Option(help="PEM private key of --certfile")] = None,
+    client_ca: Annotated[
+        Path | None, typer.Option(help="Require client certificates signed by this CA (mTLS)")
+    ] = None,
 ) -> None:
-    """Migrate the local database, then serve the node's HTTP API with one worker."""
+    """Migrate the local database, then serve the node's HTTP API with one worker.
+
+    With ``--certfile/--keyfile`` (or ``MILLWRIGHT_NODE_TLS_*``) it speaks HTTPS only.
+    """
     import uvicorn
+    from fastapi import FastAPI
 
     from plant_node.db import upgrade_database
     from plant_node.main import create_app
+    from plant_node.server import server_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = _settings(plant, hub, data_dir)
     settings.ensure_dirs()
+    try:  # the transport (and the certificate files) are checked before the database
+        server_config(settings, FastAPI(), host=host, port=port, certfile=certfile,
+                      keyfile=keyfile, client_ca=client_ca)  # fmt: skip
+    except ValueError as exc:  # InsecureTransport included
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     upgrade_database(settings.db_url)
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=settings.port if port is None else port,
-        workers=1,
-        log_level="warning",
-        access_log=False,
-    )
+    config = server_config(settings, create_app(settings), host=host, port=port,
+                           certfile=certfile, keyfile=keyfile, client_ca=client_ca)  # fmt: skip
+    uvicorn.Server(config).run()
 
 
 @app.command()

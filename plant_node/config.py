@@ -62,6 +62,11 @@ class NodeSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8200, ge=0, le=65535)
+    # TLS of the node's own listener (`millwright node serve --certfile --keyfile`): line and
+    # engineer keys cross the plant network; production refuses plain HTTP off loopback.
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    tls_client_ca: Path | None = None
 
     data_dir: Path | None = None
     model_cache_dir: Path | None = None
@@ -103,6 +108,11 @@ class NodeSettings(BaseSettings):
     outbox_max_delay_s: float = Field(default=300.0, gt=0)
     outbox_batch_size: int = Field(default=100, ge=1)
     outbox_retention_days: float = Field(default=30.0, gt=0)
+    # Disk budget of the outbox rows (payloads and keys, MB). Over it, the budget job frees
+    # delivered rows, then thins and finally drops unsent metrics reports; alerts, feedback,
+    # rollout and retraining records are never dropped (see plant_node.outbox.jobs).
+    outbox_max_mb: float = Field(default=256.0, gt=0)
+    outbox_budget_interval_s: float = Field(default=600.0, gt=0)
     scheduler_enabled: bool = True
     # The scheduler runs in its own process (``millwright node scheduler``); True runs it
     # inside ``serve`` instead (one uvicorn worker), for a single-process node.
@@ -176,6 +186,10 @@ class NodeSettings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'node.db'}"
         if (self.hub_client_cert is None) != (self.hub_client_key is None):
             raise ValueError("MILLWRIGHT_NODE_HUB_CLIENT_CERT and _HUB_CLIENT_KEY go together")
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("MILLWRIGHT_NODE_TLS_CERTFILE and _TLS_KEYFILE go together")
+        if self.tls_client_ca is not None and self.tls_certfile is None:
+            raise ValueError("MILLWRIGHT_NODE_TLS_CLIENT_CA (mTLS) needs _TLS_CERTFILE/_KEYFILE")
         if self.environment == "production":
             # The token must never cross a network in clear text.
             require_secure_url(self.hub_url, what="MILLWRIGHT_NODE_HUB_URL")

@@ -72,6 +72,13 @@ JOBS: dict[str, tuple[Interval, Callable[[NodeState], Any]]] = {
             state.session_factory, retention_days=state.settings.outbox_retention_days
         ),
     ),
+    # the disk budget: compaction of unsent metrics reports while the hub is unreachable
+    "outbox.enforce_budget": (
+        lambda settings: settings.outbox_budget_interval_s,
+        lambda state: outbox_jobs.enforce_budget(
+            state.session_factory, max_bytes=int(state.settings.outbox_max_mb * 1e6)
+        ),
+    ),
     # every monitor_interval_s (the recipe's chunk period, hourly by default)
     "monitoring.run": (lambda settings: settings.monitor_interval_s, _monitoring),
     # after monitoring has written chunks and alerts: the retraining triggers read them

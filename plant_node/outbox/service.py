@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from federation.errors import Conflict, InvalidInput
@@ -17,6 +17,8 @@ from plant_node.outbox.models import OutboxItem, OutboxStatus, OutboxStream
 from plant_node.outbox.types import OutboxMessage
 
 MAX_ERROR_CHARS = 2000
+#: What a row costs beyond its payload and key (other columns, the three indexes), in bytes.
+ROW_OVERHEAD_BYTES = 160
 # The hub's event id (``federation.schemas.common.Identifier``): the key travels as that id.
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -254,3 +256,33 @@ def list_items(
     if status is not None:
         query = query.where(OutboxItem.status == status)
     return list(session.execute(query).scalars())
+
+
+def row_bytes() -> Any:
+    """Return the SQL expression of what one row costs (payload text, key and overhead)."""
+    return (
+        func.length(cast(OutboxItem.payload, Text))
+        + func.length(OutboxItem.idempotency_key)
+        + ROW_OVERHEAD_BYTES
+    )
+
+
+def get_size_bytes(*, session: Session) -> dict[str, int]:
+    """Return the bytes the outbox rows take, by status (the budget's measure).
+
+    Parameters
+    ----------
+    session
+        Open session.
+
+    Returns
+    -------
+    dict[str, int]
+        Status -> bytes (statuses without rows are absent), plus ``"total"``.
+    """
+    rows = session.execute(
+        select(OutboxItem.status, func.sum(row_bytes())).group_by(OutboxItem.status)
+    ).all()
+    sizes = {str(status): int(total or 0) for status, total in rows}
+    sizes["total"] = sum(sizes.values())
+    return sizes

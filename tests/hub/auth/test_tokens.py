@@ -92,3 +92,12 @@ def test_cli_lists_and_revokes_tokens(
     app.state.principal_cache.clear()  # the CLI is another process: the hub's memo expires
     r = client.get("/api/v1/whoami", headers=auth(created["token"]))
     assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
+
+
+def test_a_blank_token_name_mints_a_token_not_a_500(client: TestClient, tokens: Tokens) -> None:
+    # found by the hub fuzzer: name "  " reached the service user's printed name as ""
+    r = client.post(
+        "/api/v1/tokens", json={"role": "executive", "name": "  "}, headers=auth(tokens.admin)
+    )
+    assert r.status_code == 201, r.text
+    assert client.get("/api/v1/whoami", headers=auth(r.json()["token"])).status_code == 200
