@@ -7,6 +7,7 @@ verified, and renamed into place, so a crash never leaves a half-written version
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from plant_node.serving.runtime import (
     CACHE_MARKER,
+    REGISTRY_FILE,
     read_manifest,
     record_side_files,
     verify_model_dir,
@@ -49,7 +51,11 @@ class ModelCache:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def install(
-        self, src_dir: Path, version: str | None = None, baseline: str | None = None
+        self,
+        src_dir: Path,
+        version: str | None = None,
+        baseline: str | None = None,
+        registry_model: str | None = None,
     ) -> Path:
         """Copy an exported model directory into the cache after verifying its sha256.
 
@@ -61,6 +67,9 @@ class ModelCache:
             Registry version (names the cache folder); defaults to the manifest's.
         baseline
             Baseline it serves (the hub's assignment); defaults to the manifest's.
+        registry_model
+            The hub registry's model name (from the assignment), recorded beside the manifest
+            so the node reports under the registry's name; ``None`` for a local install.
 
         Returns
         -------
@@ -80,6 +89,8 @@ class ModelCache:
         shutil.copytree(src_dir, tmp)
         try:
             verify_model_dir(tmp, manifest)
+            if registry_model is not None:
+                (tmp / REGISTRY_FILE).write_text(json.dumps({"model": registry_model}))
             record_side_files(tmp)
             (tmp / MARKER).write_text(str(time.time_ns()))
             if final.exists():

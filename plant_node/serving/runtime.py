@@ -39,7 +39,11 @@ CACHE_MARKER = ".installed"
 # Also written by the cache: the sha256 of the manifest and the recipe, taken when the
 # version was verified and installed; a cached version is loaded only while they still match.
 INTEGRITY_FILE = ".integrity.json"
-SIDE_FILES: tuple[str, ...] = (*MANIFEST_NAMES, "recipe.json")
+# Written by the cache for a version installed from the hub: the registry's model name
+# (``cmapss-rul-cnn``), which wins over the export's own (``cmapss``), so the node's
+# reports and retraining requests name the model as the hub's registry does.
+REGISTRY_FILE = "registry.json"
+SIDE_FILES: tuple[str, ...] = (*MANIFEST_NAMES, "recipe.json", REGISTRY_FILE)
 CHUNK = 1 << 20
 
 
@@ -178,11 +182,16 @@ def read_manifest(model_dir: Path, precision: str = "int8") -> ModelManifest:
         path = model_dir / name
         if path.is_file():
             try:
-                return ModelManifest.from_dict(
+                manifest = ModelManifest.from_dict(
                     json.loads(path.read_text()),
                     precision=precision,
                     default_version=model_dir.name,
                 )
+                registry = model_dir / REGISTRY_FILE
+                if registry.is_file():
+                    name = str(json.loads(registry.read_text())["model"])
+                    manifest = dataclasses.replace(manifest, name=name)
+                return manifest
             except (KeyError, ValueError, TypeError) as exc:
                 raise InvalidInput(f"Model manifest {path} is malformed: {exc}") from exc
     raise InvalidInput(f"No model manifest ({' or '.join(MANIFEST_NAMES)}) in {model_dir}.")

@@ -85,7 +85,10 @@ def sync_champion(
                 if dir_name(assignment.version) not in cached:
                     with tempfile.TemporaryDirectory(dir=cache.root) as tmp:
                         source.download(assignment, Path(tmp))
-                        cache.install(Path(tmp), assignment.version, runtime.baseline)
+                        cache.install(
+                            Path(tmp), assignment.version, runtime.baseline,
+                            registry_model=assignment.name,
+                        )
                 cache.set_champion(runtime.baseline, assignment.version)
                 versions = start_from_cache(runtime, cache)
                 cache.prune(runtime.baseline, protect=set(versions))

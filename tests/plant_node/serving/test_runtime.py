@@ -302,3 +302,26 @@ def test_an_int8_ir_that_failed_its_parity_check_is_not_served(tmp_path: Path) -
     assert _runtime().load(d).manifest.precision == "fp32"
     # Nothing else to serve: the failed IR is still better than no model.
     assert manifest({"fp32": {"passed": False}, "int8": int8_bad}) == "int8"
+
+
+def test_a_version_from_the_hub_serves_under_the_registry_model_name(
+    v1: Path, tmp_path: Path
+) -> None:
+    # The export calls itself "toy-logistic"; the hub's registry names the model "toy-rul-cnn".
+    # Reports and retraining requests name the served model, and the hub joins them to its
+    # registry by that name (the demo's fleet page showed each plant twice before).
+    class Renamed(_Hub):
+        def list_assignments(self) -> list[Assignment]:
+            return [Assignment("toy", "champion", "toy-rul-cnn", v) for v in self.src]
+
+    cache = ModelCache(tmp_path / "cache")
+    runtime = _runtime()
+    sync_champion(runtime, cache, Renamed({"1": v1}))
+    assert runtime.current is not None and runtime.current.manifest.name == "toy-rul-cnn"
+
+    restarted = _runtime()  # the cache keeps the name (integrity-checked with the manifest)
+    start_from_cache(restarted, cache)
+    assert restarted.current is not None and restarted.current.manifest.name == "toy-rul-cnn"
+
+    local = ModelCache(tmp_path / "local").install(v1, "1")  # a local install keeps the export's
+    assert _runtime().load(local).manifest.name == "toy-logistic"
