@@ -33,6 +33,8 @@ def prepare_environment(ctx: DemoContext) -> None:
     # The fleet step's rollout engine and webhook sender tick fast in the demo.
     env.setdefault("MILLWRIGHT_HUB_ROLLOUT_POLL_SECONDS", "0.25")
     env.setdefault("MILLWRIGHT_HUB_WEBHOOK_POLL_SECONDS", "0.2")
+    # The demo's retrained candidate: one round at the plant (production default: 3).
+    env.setdefault("MILLWRIGHT_HUB_RETRAINING_ROUNDS", "1")
     ctx.env = env
     ctx.hub_url = f"http://127.0.0.1:{port}"
     ctx.hub_log = hub_dir / "hub.log"
