@@ -785,7 +785,7 @@ def _print_scenarios(scenarios: list[dict[str, Any]]) -> None:
             cell(s.get("metric_before")), cell(s.get("metric_after")), cell(s.get("metric_new")),
             cell(s["recovered_fraction"]), cell(s.get("recovered_fraction_vs_served_champion")),
         )  # fmt: skip
-    Console().print(table)
+    Console(width=200).print(table)
 
 
 def run(quick: bool = False) -> dict[str, Any]:
