@@ -12,9 +12,14 @@ Writes ``benchmarks/results/retraining.json`` (the node's half of issue 17's fig
   (``plant_node.retraining.service.evaluate``, policy ``retraining-default@1``) runs with the
   clock at the chunk's end. ``chunks_to_trigger`` is the first firing's chunk minus the change
   chunk; event-driven firings before the change are counted as ``false_triggers`` (the
-  monthly schedule's firings apart, as ``scheduled_firings``). ``chunks_to_promoted``
-  and ``recovered_fraction`` belong to the hub's half (decision, training, validation,
-  promotion) and are ``null`` here.
+  monthly schedule's firings apart, as ``scheduled_firings``).
+- **Candidates** (:func:`run_candidate`): at each scenario's trigger, the hub's local
+  fine-tune recipe run with the Flower client's task code on the post-change rows labelled
+  by then (``labels_used``), validated on the next labelled chunk with the hub's
+  ``compare_to_champion`` (``candidate_outcome`` promoted / validation_failed), and scored
+  on the later held-out chunks: ``recovered_fraction`` (:func:`recovered_fraction`,
+  direction-aware, ``null`` with a reason when the change did not hurt the champion) and
+  ``chunks_to_promoted`` (trigger + :data:`TRAINING_CHUNKS` + 1; see ``accounting``).
 - **Stable**: each dataset's stable stream replayed the same way, its chunks cycled on the
   simulated clock until it covers at least :data:`STABLE_DAYS` days. ``retrainings`` counts
   event-driven firings (drift, estimated metric, failure types, flags, product mix);
@@ -274,13 +279,15 @@ def run_scenarios(datasets: dict[str, Any], tmp: Path) -> tuple[list[dict[str, A
                 "trigger_summary": None if first is None else first["summary"],
                 "false_triggers": len(firings) - len(after),
                 "scheduled_firings": len(scheduled),
-                "chunks_to_promoted": None,
-                "recovered_fraction": None,
-                "labels_used": None if first is None else first["labels_used"],
+                "trigger_labelled_window": None if first is None else first["labels_used"],
             })  # fmt: skip
+            out[-1] |= run_candidate(
+                data, changed, change=change, chunks_to_trigger=out[-1]["chunks_to_trigger"]
+            )
             print(f"  {name}/{scenario_name}: change at chunk {change}, "
                   f"trigger {out[-1]['chunks_to_trigger']} chunk(s) later "
-                  f"({out[-1]['trigger']})", flush=True)  # fmt: skip
+                  f"({out[-1]['trigger']}), candidate {out[-1]['candidate_outcome']}, "
+                  f"recovered {out[-1]['recovered_fraction']}", flush=True)  # fmt: skip
         # stable: the reference chunks, then the stable chunks cycled for >= STABLE_DAYS
         period = _aware(stable_results[-1].end) - _aware(stable_results[0].start)
         period = period / len(stable_results)
@@ -388,6 +395,273 @@ def run_restarts(tmp: Path, kills: int = KILLS) -> dict[str, Any]:
     }  # fmt: skip
 
 
+# ----------------------------------------------------------------------- the candidate half
+#: The metric each dataset's ``recovered_fraction`` is measured with, and its direction
+#: (``True``: higher is better). AI4I uses PR-AUC: threshold-free, so a candidate's new
+#: calibration on a few hundred rows does not decide the figure on its own.
+RECOVERY_METRIC: dict[str, tuple[str, bool]] = {"cmapss": ("rmse", False), "ai4i": ("pr_auc", True)}
+#: Metrics handed to ``hub.retraining.service.compare_to_champion`` (with the sample count).
+VALIDATION_KEYS: dict[str, tuple[str, ...]] = {
+    "cmapss": ("rmse", "mae", "phm08_score", "num_examples"),
+    "ai4i": ("f1", "pr_auc", "num_examples"),
+}
+#: A change that moved the champion's metric by less than this share of its pre-change value
+#: did not hurt it: ``recovered_fraction`` is then ``null`` with a reason (no huge ratios).
+MIN_HARM = 0.02
+#: Chunks the hub's decision, the fine-tune and the validation take after the trigger's
+#: chunk: the candidate is trained and validated during the next chunk and serves from the
+#: one after.
+TRAINING_CHUNKS = 1
+#: The trained baseline each dataset's served export comes from (``bench_monitoring``).
+PLANTS = {"cmapss": "FD001", "ai4i": "all"}
+
+
+def recovered_fraction(
+    before: float, after: float, new: float, *, higher_is_better: bool, min_harm: float = MIN_HARM
+) -> tuple[float | None, str | None]:
+    """Share of the change's harm to the champion that the new model wins back; pure.
+
+    ``(after - new) / (after - before)`` for a lower-is-better metric (rmse), the signs
+    inverted for a higher-is-better one (pr_auc, f1), so 1.0 is fully recovered, 0.0 no
+    better than the champion after the change, negative worse, above 1 better than before.
+
+    Returns
+    -------
+    tuple[float | None, str | None]
+        The fraction, or ``None`` and the reason when it is not defined: a metric that is
+        not finite, or a change that did not hurt the champion (its metric moved the wrong
+        way or by less than ``min_harm`` of its pre-change value).
+    """
+    values = (before, after, new)
+    if not all(math.isfinite(v) for v in values):
+        return None, f"a metric is not finite (before {before}, after {after}, new {new})"
+    sign = 1.0 if higher_is_better else -1.0
+    harm = sign * (before - after)  # > 0 when the change made the champion worse
+    if harm <= max(min_harm * abs(before), 1e-12):
+        return None, (
+            f"the change did not hurt the champion ({before:.4g} before, {after:.4g} after; "
+            f"harm {harm:.3g} <= {min_harm:.0%} of the pre-change value)"
+        )
+    return sign * (new - after) / harm, None
+
+
+def _stream_chunks(stream: Any, chunk: int) -> list[Any]:
+    """The stream's full chunks in the monitor's order (time-sorted, ``chunk`` rows each)."""
+    rows = stream.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    return [rows.iloc[k * chunk : (k + 1) * chunk] for k in range(len(rows) // chunk)]
+
+
+def _inputs(data: Any, state: Any, rows: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs and labels of stream rows through ``baselines.features`` (the champion's
+    feature state): AI4I one vector per part; C-MAPSS the window of the unit's cycles up to
+    each row (earlier cycles from the fleet's history), nulls held as the served path does.
+    """
+    import pandas as pd
+
+    y = rows["label"].to_numpy(dtype=np.float32)
+    if data.name == "ai4i":
+        from baselines.features.ai4i import transform
+
+        filled = rows.copy()
+        filled[list(bm.AI4I_RAW)] = filled[list(bm.AI4I_RAW)].ffill().bfill()
+        return np.asarray(transform(filled, state), dtype=np.float32), y
+    from baselines.features.cmapss import windows
+
+    sensors = list(state.sensors)
+    cols = ["unit_id", "cycle", *bm.SETTINGS, *sensors]
+    first = rows.groupby("unit_id")["cycle"].min()
+    hist = data.history[data.history["unit_id"].isin(first.index)]
+    hist = hist[hist["cycle"] < hist["unit_id"].map(first)]
+    frame = pd.concat(
+        [hist[cols].assign(_row=-1), rows[cols].assign(_row=np.arange(len(rows)))],
+        ignore_index=True,
+    )
+    frame[sensors] = frame.groupby("unit_id")[sensors].ffill()
+    frame[sensors] = frame.groupby("unit_id")[sensors].bfill()
+    unit = pd.factorize(frame["unit_id"])[0].astype(np.float64)
+    columns = {c: frame[c].to_numpy(dtype=np.float64) for c in ("cycle", *bm.SETTINGS, *sensors)}
+    columns["unit"] = unit
+    win = windows(columns, state, every_cycle=True, min_cycle=1)  # one window per row
+    order = np.lexsort((frame["cycle"].to_numpy(), unit))  # the order windows() cuts in
+    row = frame["_row"].to_numpy()[order]
+    x = np.empty((len(rows), *win.x.shape[1:]), dtype=np.float32)
+    x[row[row >= 0]] = win.x[row >= 0]
+    return x, y
+
+
+def _scores(model: Any, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    from baselines.models import evaluate
+
+    return {k: float(v) for k, v in evaluate(model, x, y).items()}
+
+
+def run_candidate(
+    data: Any, changed: Any, *, change: int, chunks_to_trigger: int | None
+) -> dict[str, Any]:
+    """The hub's local fine-tune of the champion at the trigger, validated and held out.
+
+    The trigger fires at the end of stream chunk ``T = change + chunks_to_trigger``. Labels
+    reach a chunk :data:`LABEL_DELAY_CHUNKS` late, so the labelled post-change rows then are
+    chunks ``change .. T - delay``: the fine-tune trains on those. It is the hub's local
+    fine-tune recipe run with the Flower client's own task code
+    (``federation.apps.tasks.BaselineTask.fit``, i.e. ``baselines.models.train_local``): a
+    one-plant FedAvg campaign from the champion's first copy
+    (``federation.apps.arrays.first_copy``), ``retraining_rounds`` rounds of
+    ``LOCAL_EPOCHS`` at the recipe's learning rate and batch, then ``PERSONALIZE_EPOCHS`` at
+    a quarter of it (the client's personalisation default), CPU, seed :data:`SEED`; a
+    classifier is calibrated on its training rows (the client calibrates on the plant's
+    validation split). During chunk ``T + 1`` (:data:`TRAINING_CHUNKS`) it is trained and
+    validated on the plant's labelled window that arrived since (chunk ``T + 1 - delay``,
+    not trained on) against the champion on the same rows with
+    ``hub.retraining.service.compare_to_champion``; a promoted candidate serves from chunk
+    ``T + 2``, so ``chunks_to_promoted = chunks_to_trigger + 2``. The metrics before/after/new
+    are torch's (champion: the served ensemble's weights): before on the pre-change
+    chunks, after and new on the chunks from ``T + 2`` to the end (held out: neither
+    trained nor validated on).
+    """
+    from baselines.features import state_from_dict
+    from baselines.models import build_model, calibrate, get_weights, set_weights, weight_names
+    from baselines.models.networks import FailureClassifier
+    from baselines.models.pipeline import load_trained
+    from federation.apps.arrays import first_copy
+    from federation.apps.tasks import BaselineTask, PlantArrays
+    from hub.config import HubSettings
+    from hub.retraining.flows import LOCAL_EPOCHS, PERSONALIZE_EPOCHS
+    from hub.retraining.service import compare_to_champion
+
+    rounds = int(HubSettings.model_fields["retraining_rounds"].default)
+    task = BaselineTask(data.name)
+    hp = task.recipe.hyperparameters
+    recipe = {
+        "code": "federation.apps.tasks.BaselineTask.fit (baselines.models.train_local)",
+        "start": "champion's first copy (federation.apps.arrays.first_copy)",
+        "rounds": rounds, "local_epochs": LOCAL_EPOCHS, "learning_rate": hp.lr,
+        "personalize_epochs": PERSONALIZE_EPOCHS, "personalize_learning_rate": hp.lr / 4,
+        "batch_size": hp.batch_size, "seed": SEED, "device": "cpu",
+        "feature_state": "the champion's (not refitted on the plant's rows)",
+    }  # fmt: skip
+    out: dict[str, Any] = {
+        "chunks_to_promoted": None, "recovered_fraction": None,
+        "served_recovered_fraction": None, "labels_used": 0, "candidate_outcome": None,
+        "candidate_reasons": [], "metric": RECOVERY_METRIC[data.name][0], "fine_tune": recipe,
+    }  # fmt: skip
+    if chunks_to_trigger is None:
+        out["candidate_outcome"] = "not_triggered"
+        return out
+    trained = load_trained(bm.MODELS_ROOT / data.name / PLANTS[data.name])
+    if trained is None:
+        raise RuntimeError(f"the {data.name} baseline is not trained")
+    state = state_from_dict(trained.metadata["feature_state"])
+    chunks = _stream_chunks(changed, data.chunk)
+    trigger = change + chunks_to_trigger
+    train_ks = list(range(change, trigger - LABEL_DELAY_CHUNKS + 1))
+    val_ks = [trigger + TRAINING_CHUNKS - LABEL_DELAY_CHUNKS]
+    serve = trigger + TRAINING_CHUNKS + 1
+    held_ks = list(range(serve, len(chunks)))
+    out["accounting"] = {
+        "trigger_chunk": trigger, "train_chunks": train_ks, "validation_chunks": val_ks,
+        "serves_from_chunk": serve, "held_out_chunks": held_ks,
+        "pre_change_chunks": list(range(change)),
+        "rule": "chunks_to_promoted = chunks_to_trigger + TRAINING_CHUNKS + 1: labels "
+        f"{LABEL_DELAY_CHUNKS} chunks late; trained on the post-change chunks labelled at the "
+        "trigger, validated during the next chunk on the chunk labelled meanwhile, served "
+        "from the chunk after",
+    }  # fmt: skip
+    if not train_ks:
+        out["candidate_outcome"] = "not_trained"
+        out["candidate_reasons"] = ["no labelled post-change rows at the trigger"]
+        return out
+
+    def rows(ks: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        import pandas as pd
+
+        return _inputs(data, state, pd.concat([chunks[k] for k in ks], ignore_index=True))
+
+    x_tr, y_tr = rows(train_ks)
+    x_val, y_val = rows([k for k in val_ks if k < len(chunks)] or train_ks)
+    out["labels_used"] = int(len(y_tr))
+    champion = trained.model
+    # the torch champion against the served export on the training rows (same weights)
+    served = np.concatenate([chunks[k]["prediction"].to_numpy(dtype=np.float64) for k in train_ks])
+    from baselines.models.training import predict
+
+    out["champion_torch_vs_served_mean_abs_diff"] = round(
+        float(np.nanmean(np.abs(predict(champion, x_tr) - served))), 4
+    )
+    weights = first_copy(dict(zip(weight_names(champion), get_weights(champion), strict=True)))
+    arrays = PlantArrays(PLANT, x_tr, y_tr, x_val, y_val, x_val=x_tr, y_val=y_tr)
+    started = time.perf_counter()
+    for server_round in range(1, rounds + 1):  # one plant: FedAvg returns its weights
+        weights, _ = task.fit(
+            weights, arrays, epochs=LOCAL_EPOCHS, learning_rate=hp.lr,
+            batch_size=hp.batch_size, proximal_mu=0.0, seed=SEED + server_round,
+        )  # fmt: skip
+    weights, _ = task.fit(
+        weights, arrays, epochs=PERSONALIZE_EPOCHS, learning_rate=hp.lr / 4,
+        batch_size=hp.batch_size, proximal_mu=0.0, seed=SEED,
+    )  # fmt: skip
+    candidate = build_model(task.recipe, task.input_shape(), seed=0, ensemble=1)
+    set_weights(candidate, list(weights.values()))
+    if isinstance(candidate, FailureClassifier) and y_tr.any():
+        calibrate(candidate, x_tr, y_tr)
+    candidate.eval()
+    out["fine_tune_seconds"] = round(time.perf_counter() - started, 2)
+
+    keys = VALIDATION_KEYS[data.name]
+
+    def shown(metrics: dict[str, float]) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in metrics.items() if k in keys and math.isfinite(v)}
+
+    new_val = shown(_scores(candidate, x_val, y_val))
+    old_val = shown(_scores(champion, x_val, y_val))
+    promoted, lines = compare_to_champion(new_val, old_val)
+    out["validation"] = {"candidate": new_val, "champion": old_val, "lines": lines}
+    out["candidate_outcome"] = "promoted" if promoted else "validation_failed"
+    out["candidate_reasons"] = lines
+    metric, higher = RECOVERY_METRIC[data.name]
+    if not held_ks:
+        out["recovered_fraction_reason"] = "no post-change chunk left after the candidate serves"
+        return out
+    x_pre, y_pre = rows(list(range(change)))
+    x_held, y_held = rows(held_ks)
+    before = _scores(champion, x_pre, y_pre)[metric]
+    after = _scores(champion, x_held, y_held)[metric]
+    new = _scores(candidate, x_held, y_held)[metric]
+    out["metric_before"] = round(before, 4)
+    out["metric_after"] = round(after, 4)
+    out["metric_new"] = round(new, 4)
+    out["held_out_rows"] = int(len(y_held))
+    # The served export (OpenVINO int8 for C-MAPSS) saturates far outside its calibration
+    # range, torch does not: the champion as served on the same rows, for comparison.
+    from baselines.models.training import score_predictions
+
+    def served_metric(ks: list[int]) -> float:
+        import pandas as pd
+
+        part = pd.concat([chunks[k] for k in ks], ignore_index=True)
+        return float(score_predictions(
+            str(champion.task), part["label"].to_numpy(dtype=np.float64),
+            part["prediction"].to_numpy(dtype=np.float64),
+            float(getattr(champion, "calib_threshold", 0.5)),
+        )[metric])  # fmt: skip
+
+    before_served, after_served = served_metric(list(range(change))), served_metric(held_ks)
+    out["metric_before_served"] = round(before_served, 4)
+    out["metric_after_served"] = round(after_served, 4)
+    vs_served, _ = recovered_fraction(before_served, after_served, new, higher_is_better=higher)
+    out["recovered_fraction_vs_served_champion"] = (
+        None if vs_served is None else round(vs_served, 3)
+    )
+    fraction, reason = recovered_fraction(before, after, new, higher_is_better=higher)
+    out["recovered_fraction"] = None if fraction is None else round(fraction, 3)
+    out["recovered_fraction_reason"] = reason
+    if fraction is not None:
+        out["served_recovered_fraction"] = out["recovered_fraction"] if promoted else 0.0
+    if promoted:
+        out["chunks_to_promoted"] = chunks_to_trigger + TRAINING_CHUNKS + 1
+    return out
+
+
 #: Active learning: labels bought (the default policy's daily budget) and repetitions.
 AL_LABELS = 200
 AL_SEEDS = (7, 8, 9)
@@ -491,6 +765,29 @@ def run_active_learning(data: Any, tmp: Path, seeds: tuple[int, ...] = AL_SEEDS)
     }
 
 
+def _print_scenarios(scenarios: list[dict[str, Any]]) -> None:
+    """One row per change scenario: trigger, candidate, recovery (a rich table)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="retraining: change scenarios (recovered_fraction target >= 0.8)")
+    for col in ("scenario", "trigger", "to trigger", "labels", "candidate", "to promoted",
+                "metric", "before", "after", "new", "recovered", "vs served"):  # fmt: skip
+        table.add_column(col)
+
+    def cell(value: Any) -> str:
+        return "-" if value is None else str(value)
+
+    for s in scenarios:
+        table.add_row(
+            s["name"], cell(s["trigger"]), cell(s["chunks_to_trigger"]), cell(s["labels_used"]),
+            cell(s["candidate_outcome"]), cell(s["chunks_to_promoted"]), s["metric"],
+            cell(s.get("metric_before")), cell(s.get("metric_after")), cell(s.get("metric_new")),
+            cell(s["recovered_fraction"]), cell(s.get("recovered_fraction_vs_served_champion")),
+        )  # fmt: skip
+    Console(width=200).print(table)
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """Run the node's retraining benchmark and write ``benchmarks/results/retraining.json``."""
     started = time.perf_counter()
@@ -504,8 +801,16 @@ def run(quick: bool = False) -> dict[str, Any]:
         scenarios, stable = run_scenarios(datasets, tmp)
         active = run_active_learning(datasets["ai4i"], tmp, AL_SEEDS[:1] if quick else AL_SEEDS)
     result = {
-        "scope": "plant node half of issue 17: triggers, scheduler, queue; the hub's decision, "
-        "training, validation and promotion are measured by the hub half",
+        "scope": "issue 17 at the plant: triggers, scheduler, queue, and per scenario the "
+        "candidate (the hub's local fine-tune recipe, validated with the hub's "
+        "compare_to_champion, recovery on held-out chunks); the hub's decision latency and "
+        "idempotency are in retraining_hub.json",
+        "recovered_fraction": "(champion after - new) / (champion after - champion before) "
+        "for rmse, signs inverted for pr_auc (1.0 = fully recovered); metrics from torch "
+        "for champion and candidate alike (the *_served keys: the champion's served export); "
+        f"null when the change moved the champion by <= {MIN_HARM:.0%} of its pre-change "
+        "value; served_recovered_fraction is 0 when validation kept the champion",
+        "target_recovered_fraction": 0.8,
         "policy": POLICY,
         "label_delay_chunks": LABEL_DELAY_CHUNKS,
         "scenarios": scenarios,
@@ -530,6 +835,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")
     brief = {k: v for k, v in result.items() if k not in {"scenarios"}}
     print(json.dumps(brief, default=str)[:3000])
+    _print_scenarios(scenarios)
     return result
 
 
