@@ -155,6 +155,14 @@ def get_policy_or_raise(*, session: Session, policy_id: str, version: int) -> St
     return row
 
 
+def _parse_ref_or_raise(ref: str) -> tuple[str, int]:
+    """Split ``id@version``; anything else is the caller's bad input."""
+    try:
+        return parse_ref(ref)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"'{ref}' is not a policy reference of the form id@version.") from exc
+
+
 def get_policy_by_ref_or_raise(*, session: Session, ref: str) -> StoredPolicy:
     """Return the published policy named by ``id@version``.
 
@@ -165,10 +173,7 @@ def get_policy_by_ref_or_raise(*, session: Session, ref: str) -> StoredPolicy:
     NotFound
         When it was never published.
     """
-    try:
-        policy_id, version = parse_ref(ref)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"'{ref}' is not a policy reference of the form id@version.") from exc
+    policy_id, version = _parse_ref_or_raise(ref)
     return get_policy_or_raise(session=session, policy_id=policy_id, version=version)
 
 
@@ -335,10 +340,7 @@ def gate_and_pending(
     NotFound
         When it was never published.
     """
-    try:
-        policy_id, version = parse_ref(ref)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"'{ref}' is not a policy reference of the form id@version.") from exc
+    policy_id, version = _parse_ref_or_raise(ref)
     pending = (
         select(Promotion.id)
         .where(
