@@ -121,6 +121,24 @@ def allocate(connection: Connection, table: Table, column: str, n: int) -> list[
     return list(range(int(top) + 1, int(top) + 1 + n))
 
 
+def observation_row(plant_id: str, model_name: str, model_version: str, o: Any) -> dict[str, Any]:
+    """Return one flattened number's observation columns (all but its id and report)."""
+    return {
+        "plant_id": plant_id,
+        "model_name": model_name,
+        "model_version": model_version,
+        "kind": o.kind.value,
+        "metric": o.metric,
+        "subject": o.subject,
+        "chunk": o.chunk,
+        "window_start": o.start,
+        "window_end": o.end,
+        "value": o.value,
+        "lower": o.lower,
+        "upper": o.upper,
+    }
+
+
 def write_new_reports(
     *, session: Session, plant_id: str, items: Sequence[NewReport], actor: str, now: dt.datetime
 ) -> list[int]:
@@ -174,18 +192,7 @@ def write_new_reports(
                     {
                         "id": obs_id,
                         "report_seq": seq,
-                        "plant_id": plant_id,
-                        "model_name": model,
-                        "model_version": version,
-                        "kind": kind,
-                        "metric": o.metric,
-                        "subject": o.subject,
-                        "chunk": o.chunk,
-                        "window_start": o.start,
-                        "window_end": o.end,
-                        "value": o.value,
-                        "lower": o.lower,
-                        "upper": o.upper,
+                        **observation_row(plant_id, model, version, o),
                     }
                 )
     records = [

@@ -291,20 +291,7 @@ def ingest_report(
 
 def _observation_rows(plant_id: str, report: MetricsReport) -> list[dict[str, Any]]:
     return [
-        {
-            "plant_id": plant_id,
-            "model_name": report.model_name,
-            "model_version": report.model_version,
-            "kind": o.kind.value,
-            "metric": o.metric,
-            "subject": o.subject,
-            "chunk": o.chunk,
-            "window_start": o.start,
-            "window_end": o.end,
-            "value": o.value,
-            "lower": o.lower,
-            "upper": o.upper,
-        }
+        bulk.observation_row(plant_id, report.model_name, report.model_version, o)
         for o in flatten(report)
     ]
 
