@@ -8,7 +8,20 @@ from sqlalchemy.orm import Mapped, mapped_column
 from hub.db import Base
 
 
-class AuditEntry(Base):
+class _EntryPayload:
+    """The columns an entry has before and after it is chained (what its hash covers)."""
+
+    at: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(300))
+    before_json: Mapped[str | None] = mapped_column(Text, default=None)
+    after_json: Mapped[str | None] = mapped_column(Text, default=None)
+    reason: Mapped[str | None] = mapped_column(String(2000), default=None)
+    flags_json: Mapped[str] = mapped_column(String(500), default="[]")
+
+
+class AuditEntry(_EntryPayload, Base):
     """One entry of the chain; ``entry_hash`` = sha256(``prev_hash`` + canonical JSON).
 
     The hashed texts are stored verbatim (``at`` as ISO 8601 UTC, ``before``/``after``/
@@ -25,19 +38,11 @@ class AuditEntry(Base):
     )
 
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    at: Mapped[str] = mapped_column(String(32))
-    actor: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(64))
-    subject: Mapped[str] = mapped_column(String(300))
-    before_json: Mapped[str | None] = mapped_column(Text, default=None)
-    after_json: Mapped[str | None] = mapped_column(Text, default=None)
-    reason: Mapped[str | None] = mapped_column(String(2000), default=None)
-    flags_json: Mapped[str] = mapped_column(String(500), default="[]")
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
-class AuditPending(Base):
+class AuditPending(_EntryPayload, Base):
     """An entry written but not yet chained (PostgreSQL): the sealer moves it to the chain.
 
     Writers insert here in their own transaction, without the chain lock; the sealer
@@ -51,11 +56,3 @@ class AuditPending(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    at: Mapped[str] = mapped_column(String(32))
-    actor: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(64))
-    subject: Mapped[str] = mapped_column(String(300))
-    before_json: Mapped[str | None] = mapped_column(Text, default=None)
-    after_json: Mapped[str | None] = mapped_column(Text, default=None)
-    reason: Mapped[str | None] = mapped_column(String(2000), default=None)
-    flags_json: Mapped[str] = mapped_column(String(500), default="[]")
