@@ -19,6 +19,7 @@ reference periods) feeds both lines and prints the answers.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import queue
 import shutil
@@ -174,6 +175,8 @@ class LinePeers:
     plc: DemoPlc
     prefix: str
     broker: tuple[str, int] = ("127.0.0.1", 1883)
+    #: The CA the broker's certificate comes from (None: the site broker, in the clear).
+    ca_file: Path | None = None
     broker_process: subprocess.Popen[bytes] | None = None
     connectors: dict[str, tuple[subprocess.Popen[bytes], Path]] = field(default_factory=dict)
 
@@ -190,34 +193,52 @@ def start_line_peers(ctx: DemoContext) -> None:
     ctx.console.print(f"test cell PLC (OPC UA, Basic256Sha256 Sign&Encrypt) at {plc.endpoint}")
 
 
-def _broker(peers: LinePeers, directory: Path) -> None:
-    """Use Mosquitto on 127.0.0.1:1883, or start a private one when nothing listens there."""
-    try:
-        socket.create_connection(peers.broker, timeout=0.5).close()
-        return
-    except OSError:
-        pass
+def _broker(ctx: DemoContext, peers: LinePeers, directory: Path) -> None:
+    """Start a private Mosquitto that speaks only TLS, its certificate from the demo CA.
+
+    Every MQTT client of the demo (the connectors, the part publisher, the MES listener)
+    pins that CA. Without a ``mosquitto`` to start, the site broker on 127.0.0.1:1883 is used
+    in the clear, and the demo says so.
+    """
     exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(exe).exists():
-        raise DemoError("no MQTT broker on 127.0.0.1:1883 and no mosquitto to start")
-    port = free_port(1883)
-    peers.broker_process = subprocess.Popen(
-        [exe, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    if ctx.ca_file is None or not Path(exe).exists():
+        try:
+            socket.create_connection(peers.broker, timeout=0.5).close()
+        except OSError:
+            raise DemoError("no MQTT broker on 127.0.0.1:1883 and no mosquitto to start") from None
+        ctx.console.print("[yellow]MQTT in the clear: no mosquitto to start a TLS broker[/yellow]")
+        return
+    from federation.flower.certs import issue_certificate
+
+    issued = issue_certificate(ctx.ca_file.parent, directory / "broker", "mqtt-broker")
+    port = free_port(8883)
+    conf = directory / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\n"
+        f"cafile {ctx.ca_file}\ncertfile {issued.cert}\nkeyfile {issued.key}\n"
+        "tls_version tlsv1.2\nallow_anonymous true\npersistence false\n"
+        f"user {getpass.getuser()}\n"  # as root it would drop to a user that cannot read the key
     )
-    peers.broker = ("127.0.0.1", port)
+    peers.broker_process = subprocess.Popen(
+        [exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    peers.broker, peers.ca_file = ("127.0.0.1", port), ctx.ca_file
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
+        if peers.broker_process.poll() is not None:
+            break
         try:
             socket.create_connection(peers.broker, timeout=0.2).close()
             return
         except OSError:
             time.sleep(0.05)
-    raise DemoError(f"mosquitto did not start on port {port}")
+    raise DemoError(f"mosquitto (TLS) did not start on port {port} (config {conf})")
 
 
 def _mappings(peers: LinePeers, directory: Path, node_cert: tuple[Path, Path]) -> dict[str, Path]:
     prefix, (host, port) = peers.prefix, peers.broker
     plc = peers.plc
+    tls = {"tls": {"ca_file": str(peers.ca_file)}} if peers.ca_file is not None else {}
     cell = {
         "line": "test-cell-1",
         "baseline": "cmapss",
@@ -248,6 +269,7 @@ def _mappings(peers: LinePeers, directory: Path, node_cert: tuple[Path, Path]) -
             "client_id": f"{prefix.replace('/', '-')}-fd001",
             "result_topic": f"{prefix}/{OPCUA_PLANT}/test-cell-1/predictions",
             "backoff": {"initial_s": 0.2, "max_s": 2.0},
+            **tls,
         },  # fmt: skip
     }
     mill = {
@@ -262,6 +284,7 @@ def _mappings(peers: LinePeers, directory: Path, node_cert: tuple[Path, Path]) -
             }],
             "result_topic": f"{prefix}/{MQTT_PLANT}/L/predictions",
             "alert_topic": f"{prefix}/{MQTT_PLANT}/L/alerts",
+            **tls,
         },
     }  # fmt: skip
     out = {}
@@ -309,6 +332,8 @@ def _listener(peers: LinePeers, topics: list[str]) -> tuple[Any, queue.Queue[Any
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.on_message = lambda c, u, m: got.put((time.monotonic(), m.topic, json.loads(m.payload)))
     client.on_subscribe = lambda *a: subscribed.put(1)
+    if peers.ca_file is not None:
+        client.tls_set(ca_certs=str(peers.ca_file))
     client.connect(*peers.broker)
     client.loop_start()
     client.subscribe([(t, 1) for t in topics])
@@ -320,7 +345,7 @@ def start_line_connectors(ctx: DemoContext) -> None:
     """Start ``node connect`` for both lines on their nodes' databases (connects in background)."""
     peers = _peers(ctx)
     directory = ctx.var_dir / "connectors"
-    _broker(peers, directory)
+    _broker(ctx, peers, directory)
     if not peers.plc.cert_ready.wait(CONNECT_TIMEOUT_S):
         raise DemoError("the PLC's certificate was not made")
     node_cert = _certificate(directory / "certs", "node", NODE_URI, server=False)
@@ -358,7 +383,8 @@ def feed_lines(ctx: DemoContext) -> None:
         ctx.console.print(
             f"{OPCUA_PLANT} reads {len(CMAPSS_FIELDS)} PLC tags over OPC UA (Basic256Sha256, "
             f"Sign&Encrypt); {MQTT_PLANT} subscribes to {peers.prefix}/{MQTT_PLANT}/L/parts/+ "
-            f"(broker {peers.broker[0]}:{peers.broker[1]})"
+            f"(broker {peers.broker[0]}:{peers.broker[1]}, "
+            f"{'TLS, demo CA pinned' if peers.ca_file is not None else 'in the clear'})"
         )
         t_up = time.monotonic()
         sent: dict[str, float] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -69,11 +70,12 @@ def start_plant_nodes(ctx: DemoContext) -> None:
         for plant in plants
     }
     by_plant = dict(zip(plants, ports, strict=True))
+    scheme = "https" if ctx.ca_file is not None else "http"
     try:
         run_per_plant(
             plants,
             lambda plant: _start_node(
-                ctx, plant, f"http://127.0.0.1:{by_plant[plant]}", tokens[plant]
+                ctx, plant, f"{scheme}://127.0.0.1:{by_plant[plant]}", tokens[plant]
             ),
         )
     finally:  # in plant order; a node that started is in ctx.nodes even if another failed
@@ -100,6 +102,8 @@ def _start_node(ctx: DemoContext, plant: str, url: str, token: str) -> None:
         "node", "serve", "--plant", plant, "--hub", ctx.hub_url,
         "--data-dir", str(node_dir), "--port", url.rsplit(":", 1)[1],
     ]  # fmt: skip
+    if url.startswith("https://"):
+        args += _node_tls_args(ctx, plant, node_dir)
     # One dict item per thread: safe to assign concurrently.
     ctx.nodes[plant] = (
         spawn_until_ready(
@@ -107,6 +111,19 @@ def _start_node(ctx: DemoContext, plant: str, url: str, token: str) -> None:
         ),
         url,
     )
+
+
+def _node_tls_args(ctx: DemoContext, plant: str, node_dir: Path) -> list[str]:
+    """Issue the node an HTTPS certificate from the demo CA, which every line client pins.
+
+    The same CA signed the hub's and the SuperLink's certificates, so one pinned file
+    (``SSL_CERT_FILE`` for the CLI subprocesses) verifies every hop of the demo.
+    """
+    from federation.flower.certs import issue_certificate
+
+    assert ctx.ca_file is not None
+    issued = issue_certificate(ctx.ca_file.parent, node_dir / "tls", f"node-{plant}")
+    return ["--certfile", str(issued.cert), "--keyfile", str(issued.key)]
 
 
 def _replay(ctx: DemoContext, plant: str, units: str, *extra: str) -> dict[str, int]:
