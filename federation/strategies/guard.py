@@ -113,6 +113,9 @@ class RoundGuard:
         self.node_wait_timeout = node_wait_timeout
         self.node_plants: dict[int, str] = dict(node_plants or {})
         self.plants = frozenset(plants or ())
+        # With a registration map, a node it does not place (one that joined later) is not
+        # trusted with a plant-scoped campaign; without one (insecure tests), it may join.
+        self._map_given = bool(self.node_plants)
         self._global: list[Any] = []
         self._sampled: dict[int, list[int]] = {}
         self._accepted: dict[int, list[int]] = {}
@@ -129,10 +132,11 @@ class RoundGuard:
         return list(self._accepted.get(server_round, []))
 
     def _eligible(self, node_id: int) -> bool:
-        # An unregistered node (insecure tests) has no known plant yet: let it take part.
-        return not self.plants or node_id not in self.node_plants or (
-            self.node_plants[node_id] in self.plants
-        )
+        if not self.plants:
+            return True
+        if node_id in self.node_plants:
+            return self.node_plants[node_id] in self.plants
+        return not self._map_given
 
     def _learn_plant(self, msg: Message) -> str:
         node_id = msg.metadata.src_node_id

@@ -160,7 +160,9 @@ def start_campaign(
     _unpack_parent(session, store, campaign, paths.parent)
     config: dict[str, RunConfigValue] = run_config(session, campaign, paths)
     # SuperNodes are registered under their plant id (``flwr supernode register --name``).
-    node_plants = {n.node_id: n.name for n in control.list_nodes() if n.name in campaign.plants}
+    # Every named node goes into the map, not only the campaign's: the ServerApp lets a node
+    # it cannot place take part, so a node left out of the map (another plant's) trained too.
+    node_plants = {n.node_id: n.name for n in control.list_nodes() if n.name}
     run_id = start_run(
         control, run_config=config, results_path=paths.results, model_path=paths.model,
         node_plants=node_plants,

@@ -154,3 +154,63 @@ def test_run_config_carries_the_recipes_server_optimizer(
 
     assert config["strategy"] == "fedavgm"
     assert (config["server-learning-rate"], config["server-momentum"]) == (0.5, 0.7)
+
+
+class FakeNodesControl:
+    """The SuperLink's node list and a captured ``start_run``."""
+
+    def __init__(self, names: list[str]) -> None:
+        from federation.flower.control import NodeStatus
+
+        self.nodes = [NodeStatus(100 + i, name, "online") for i, name in enumerate(names)]
+        self.config: dict[str, Any] = {}
+
+    def list_nodes(self) -> list[Any]:
+        return self.nodes
+
+    def start_run(self, app_dir: Path, config: dict[str, Any]) -> int:
+        self.config = config
+        return 11
+
+
+def test_a_one_plant_campaign_samples_only_that_plants_supernode(
+    app: FastAPI, reg: dict[str, Any], tmp_path: Path
+) -> None:
+    # Arrange: four plants' SuperNodes online; a local fine-tune of fd002 alone.
+    from federation.apps.run_settings import RunSettings, parse_node_plants, parse_plants
+    from federation.strategies import build_strategy
+
+    control = FakeNodesControl(["fd001", "fd002", "fd003", "fd004"])
+    with app.state.session_factory() as session:
+        campaign = service.create_campaign(
+            session=session, actor="test",
+            campaign_in=CampaignCreate(**body(reg, plants=["fd002"], min_participants=1)),
+        )
+        paths = flows.paths_for(tmp_path, campaign.id)
+        paths.parent.mkdir(parents=True)
+        (paths.parent / "metadata.json").write_text("{}")  # the parent is already unpacked
+
+        # Execute: the hub starts the run; the ServerApp's guard reads the run config.
+        flows.start_campaign(
+            session=session, campaign=campaign, control=control,  # type: ignore[arg-type]
+            store=LocalArtifactStore(tmp_path / "store"), work_dir=tmp_path,
+        )
+    settings = RunSettings.from_run_config(control.config)
+    _, guard = build_strategy(
+        "fedavg", recorder=RunRecorder.start(tmp_path / "r.json", baseline="cmapss",
+                                             strategy="fedavg", rounds_planned=1,
+                                             min_participants=1),
+        min_participants=1, node_wait_timeout=0.0,
+        node_plants=parse_node_plants(settings.node_plants), plants=parse_plants(settings.plants),
+    )
+
+    class Grid:
+        def get_node_ids(self) -> list[int]:
+            return [n.node_id for n in control.nodes]
+
+    # Assert: only fd002's SuperNode is sampled (the others' data never trains).
+    assert parse_plants(settings.plants) == ["fd002"]
+    assert guard._wait_for_nodes(Grid(), 1) == [101]  # type: ignore[arg-type]
+    # A SuperNode that connected after the map was made is not trusted with the campaign.
+    control.nodes.append(type(control.nodes[0])(200, "", "online"))
+    assert guard._wait_for_nodes(Grid(), 1) == [101]  # type: ignore[arg-type]
