@@ -233,6 +233,9 @@ def test_hub_shadow_then_canary_stage_on_the_node_and_are_withdrawn(
         assert staged is not None
         assert (staged["version"], staged["mode"], staged["staged_by"]) == ("2", "canary", "hub")
         assert staged["rows"] == 8  # the shadow's record goes on: the hub counts on from it
+        # the champion was reloaded from the cache on this change: 2 is newest, still not its
+        # fallback
+        assert runtime.current.version == "1" and runtime.previous is None
         kinds = [(p["kind"], p.get("mode")) for p in _payloads(state, mark)]
         assert kinds == [("rollout.started", "canary")]  # no withdrawal, nothing to count against
         answer = predict()  # canary share 1.0: the staged version answers
