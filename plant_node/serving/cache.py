@@ -3,6 +3,10 @@
 Layout: ``<cache>/<baseline>/<version>/`` holding the IR files, the manifest and an
 ``.installed`` marker (nanosecond install time). A version is copied to a temporary folder,
 verified, and renamed into place, so a crash never leaves a half-written version visible.
+A version fetched only to be staged (the hub's shadow or challenger) also holds a ``.staged``
+marker until it is made champion: the start order leaves it out, so a version that never
+passed its stages is never loaded as the champion (nor as its fallback, ``previous``) just
+because it is the newest install.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from plant_node.serving.runtime import (
 log = logging.getLogger("millwright.node.cache")
 MARKER = CACHE_MARKER
 CHAMPION_FILE = "CHAMPION"
+STAGED_MARKER = ".staged"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -56,6 +61,8 @@ class ModelCache:
         version: str | None = None,
         baseline: str | None = None,
         registry_model: str | None = None,
+        *,
+        staged: bool = False,
     ) -> Path:
         """Copy an exported model directory into the cache after verifying its sha256.
 
@@ -70,6 +77,10 @@ class ModelCache:
         registry_model
             The hub registry's model name (from the assignment), recorded beside the manifest
             so the node reports under the registry's name; ``None`` for a local install.
+        staged
+            Fetched to be staged as a challenger, not to serve: marked ``.staged`` (see the
+            module) until :meth:`set_champion` names it. A version already cached keeps its
+            mark as it was.
 
         Returns
         -------
@@ -93,6 +104,10 @@ class ModelCache:
                 (tmp / REGISTRY_FILE).write_text(json.dumps({"model": registry_model}))
             record_side_files(tmp)
             (tmp / MARKER).write_text(str(time.time_ns()))
+            if staged and not final.exists():
+                (tmp / STAGED_MARKER).touch()
+            elif (final / STAGED_MARKER).is_file():
+                (tmp / STAGED_MARKER).touch()
             if final.exists():
                 shutil.rmtree(final)
             tmp.rename(final)
@@ -128,10 +143,14 @@ class ModelCache:
         tmp = base_dir / f".{CHAMPION_FILE}.{uuid.uuid4().hex}"
         tmp.write_text(dir_name(version))
         tmp.replace(base_dir / CHAMPION_FILE)
+        (base_dir / dir_name(version) / STAGED_MARKER).unlink(missing_ok=True)
 
     def startup_order(self, baseline: str) -> list[Path]:
-        """Return cached versions to try at start: the recorded champion first, then newest."""
-        versions = self.versions(baseline)
+        """Return cached versions to try at start: the recorded champion first, then newest.
+
+        Versions still marked staged (fetched for a shadow or canary stage) are left out.
+        """
+        versions = [p for p in self.versions(baseline) if not (p / STAGED_MARKER).is_file()]
         champ = self.champion(baseline)
         first = [p for p in versions if p.name == champ]
         return first + [p for p in versions if p.name != champ]

@@ -142,6 +142,8 @@ class ServingFlows:
         self._overload_warned_at = -1e9
         self._explainer: threading.Thread | None = None
         self._challengers: dict[str, tuple[LoadedModel, RolloutGuard]] = {}
+        #: Who staged each baseline's challenger (the ``actor`` of :meth:`start_rollout`).
+        self._staged_by: dict[str, str] = {}
         self._rollout_lock = threading.Lock()
         self._rng = np.random.default_rng()
         self._explain_rng = np.random.default_rng()
@@ -291,7 +293,10 @@ class ServingFlows:
         """Put a cached version in front of traffic as challenger (shadow, canary) or promote it.
 
         The change is queued for the hub as a ``rollout.started`` or ``rollout.promoted``
-        event; ``actor`` (the engineer's key, e.g. ``engineer:alice``) is recorded in it.
+        event; ``actor`` (the engineer's key, e.g. ``engineer:alice``, or ``hub`` for the hub
+        follower) is recorded in it and shown as the challenger's ``staged_by``. Staging the
+        version that is already the challenger in another mode (shadow -> canary) keeps its
+        compiled model and continues its record: the samples count on across the stages.
 
         Raises
         ------
@@ -307,45 +312,62 @@ class ServingFlows:
         if path is None:
             raise NotFound(f"Version {version!r} of {baseline} is not in this node's cache.")
         runtime = self.runtimes[baseline]
-        loaded = runtime.load(path)
+        staged = self._challengers.get(baseline)
+        same = staged is not None and staged[0].version == dir_name(version)
+        loaded = staged[0] if same and staged is not None else runtime.load(path)
         with self._rollout_lock:
-            self._challengers.pop(baseline, None)
+            previous = self._challengers.pop(baseline, None)
+            self._staged_by.pop(baseline, None)
             if mode == RolloutMode.FULL:
                 runtime.activate(loaded)
                 self.cache.set_champion(baseline, version)
                 self._publish_model_info(baseline)
             else:
-                self._challengers[baseline] = (
-                    loaded,
-                    RolloutGuard(loaded.version, mode, self._limits()),
-                )
+                guard = RolloutGuard(loaded.version, mode, self._limits())
+                if previous is not None and previous[0].version == loaded.version:
+                    guard.carry(previous[1])
+                self._challengers[baseline] = (loaded, guard)
+                self._staged_by[baseline] = actor or "node"
         kind = "promoted" if mode == RolloutMode.FULL else "started"
-        self._rollout_event(kind, baseline, loaded.version, mode, None, actor=actor)
+        self._rollout_event(
+            kind, baseline, loaded.version, mode, None, actor=actor, model=loaded.manifest.name
+        )
         return self.rollout_status()
 
-    def stop_rollout(self, baseline: str, reason: str, *, actor: str | None = None) -> None:
-        """Withdraw the challenger of ``baseline`` and record why (and who, when a person)."""
+    def stop_rollout(
+        self, baseline: str, reason: str, *, actor: str | None = None, kind: str = "rolled_back"
+    ) -> None:
+        """Withdraw the challenger of ``baseline`` and record why (and who, when a person).
+
+        ``kind`` names the event: ``rolled_back`` (the default: a guard's breach, an
+        operator's withdrawal; the hub counts it against a rollout's wave) or ``withdrawn``
+        (the hub itself took the alias away, so there is nothing to count against).
+        """
         with self._rollout_lock:
             entry = self._challengers.pop(baseline, None)
+            self._staged_by.pop(baseline, None)
         if entry is None:
             return
         model, guard = entry
         status = guard.status()
         self._rollout_event(
-            "rolled_back",
+            kind,
             baseline,
             model.version,
             guard.mode,
             reason,
             stats={
-                "samples": status.samples,
+                "samples": status.rows,
+                "fallbacks": status.failed_rows,
                 "error_rate": status.error_rate,
                 "p99_ms": status.p99_ms,
                 "disagreement": status.disagreement,
             },
             actor=actor,
+            model=model.manifest.name,
         )
-        self.metrics.fallbacks.labels(baseline, "rollback").inc()
+        if kind == "rolled_back":
+            self.metrics.fallbacks.labels(baseline, "rollback").inc()
 
     def rollout_status(self) -> dict[str, Any]:
         """Return each baseline's champion and challenger with the challenger's record."""
@@ -358,10 +380,16 @@ class ServingFlows:
                 challenger = {
                     "version": st.version,
                     "mode": st.mode.value,
+                    "staged_by": self._staged_by.get(name, "node"),
                     "samples": st.samples,
                     "error_rate": st.error_rate,
                     "p99_ms": st.p99_ms,
                     "disagreement": st.disagreement,
+                    # cumulative since staged (samples and error_rate are the guard's window)
+                    "rows": st.rows,
+                    "failed_rows": st.failed_rows,
+                    "offered_rows": st.offered_rows,
+                    "refused_rows": st.refused_rows,
                 }
             current = runtime.current
             out[name] = {
@@ -382,6 +410,7 @@ class ServingFlows:
         stats: dict[str, Any] | None = None,
         *,
         actor: str | None = None,
+        model: str | None = None,
     ) -> None:
         log.warning(
             "rollout %s: %s %s (%s) %s by %s",
@@ -395,6 +424,8 @@ class ServingFlows:
                     payload={
                         "plant_id": self.settings.plant_id,
                         "baseline": baseline,
+                        # the registry's model name (what the hub's rollout evidence matches)
+                        "model": model or baseline,
                         "model_version": version,
                         "mode": mode.value,
                         "reason": reason,
@@ -418,6 +449,7 @@ class ServingFlows:
         if entry is None:
             return champion, None
         model, guard = entry
+        guard.offer(len(items))
         canary = guard.mode == RolloutMode.CANARY
         if canary and self._rng.random() >= self.settings.canary_fraction:
             return champion, None
@@ -426,11 +458,13 @@ class ServingFlows:
             features, scores = model.predict_rows(items)
         except Exception as exc:
             log.warning("challenger %s %s failed: %s", pipeline.baseline, model.version, exc)
-            guard.record_error()
+            guard.record_error(len(items))
             self._check_guard(pipeline.baseline, guard)
             return champion, None
         reference = champion.scores if champion.served_by == "current" else None
-        guard.record((time.perf_counter() - started) * 1000, scores, reference, pipeline.task)
+        guard.record(
+            (time.perf_counter() - started) * 1000, scores, reference, pipeline.task, len(items)
+        )
         result = Scored(scores, features, model.manifest.name, model.version, "current", model)
         self._check_guard(pipeline.baseline, guard)
         return (result, None) if canary else (champion, result)
@@ -646,6 +680,9 @@ class ServingFlows:
             )
         self.metrics.quarantined.labels(baseline).inc()
         self.metrics.violations.labels(baseline).inc(len(violations))
+        entry = self._challengers.get(baseline)
+        if entry is not None:  # the line's contract record while the challenger is staged
+            entry[1].refuse(len(records))
 
     def _rows(
         self,

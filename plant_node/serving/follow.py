@@ -5,19 +5,44 @@ it here, without a person. Every ``hub_poll_interval_s`` a thread of the serving
 (:meth:`HubFollower.start`; it swaps that process's runtimes, so it cannot live in the
 scheduler process) calls :meth:`HubFollower.poll`: while nothing changed the hub answers
 ``304`` with no body. When the assignments changed (or on the first poll after a start or a
-reconnect, so an offline node catches up) the node syncs every baseline's champion and
-reports, through the outbox:
+reconnect, so an offline node catches up) the node syncs every baseline's champion, then
+stages what the hub's ``shadow`` and ``challenger`` aliases name:
+
+- ``champion``: the version the node serves (:meth:`ServingFlows.sync_models`);
+- ``shadow`` / ``challenger``: the version is fetched into the cache like a champion
+  (downloaded, every file's sha256 verified, marked staged so it never becomes the
+  champion's fallback) and staged with the node-local rollout as ``shadow`` (scored beside
+  the champion, never returned) or ``canary`` (answers its share of the requests), actor
+  ``hub``. When both aliases are set, ``challenger`` (the later stage) wins: a node stages
+  one challenger per baseline. Moving the same version from shadow to canary keeps its
+  record, so its samples count on as the hub's canary criterion expects. When the hub drops
+  the alias, points it at another version, or makes the version champion, the challenger
+  the follower staged is withdrawn (``rollout.withdrawn``, actor ``hub``; not a refusal,
+  the hub asked for it) or replaced;
+- a challenger an engineer staged on the node (``POST /v1/rollout``) is never withdrawn or
+  replaced by the hub: while it holds the slot the hub's stage waits (reported once per
+  pointing as ``rollout.deferred``) and is staged on the first poll after it is gone;
+- one attempt per pointing of a staging alias (its version and ``updated_at``, like the
+  champion's confirmation): a challenger the node's own guard rolled back
+  (``rollout.rolled_back``, which the hub counts against the wave) or that failed to load is
+  not staged again until the hub points the alias anew.
+
+It reports, through the outbox:
 
 - ``rollout.serving`` with the registry model and the version it now serves, once per
   pointing of the champion alias: the hub counts it as the node's confirmation (a one-call
   rollback is done when every target plant sent it);
-- ``rollout.load_failed`` when the champion the hub assigns could not be fetched, verified
-  or compiled: the node keeps serving what it had, and the hub counts the failure against
-  the rollout's wave;
+- ``rollout.load_failed`` when the champion, shadow or challenger the hub assigns could not
+  be fetched, verified or compiled: the node keeps serving what it had (and the challenger
+  it had, if any), and the hub counts the failure against the rollout's wave;
+- ``rollout.started`` / ``rollout.withdrawn`` / ``rollout.rolled_back`` from the node-local
+  rollout (:class:`plant_node.serving.flows.ServingFlows`) as the staged challenger comes and
+  goes;
 - ``rollout.stats`` every ``rollout_stats_interval_s`` (:mod:`plant_node.serving.stats`):
   the champion's and the staged challenger's samples, fallbacks, contract violations and
-  p99, which the hub's rollout engine checks its abort criteria against. They are queued
-  by this thread after its poll, also while the hub is away (the outbox delivers later).
+  p99, which the hub's rollout engine checks its abort criteria against: for a hub shadow
+  or canary stage they describe the version the hub staged. They are queued by this thread
+  after its poll, also while the hub is away (the outbox delivers later).
 """
 
 from __future__ import annotations
@@ -25,15 +50,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from federation.schemas.registry import AliasName, AssignmentList
+from federation.schemas.registry import AliasName, Assignment, AssignmentList
+from plant_node.config import RolloutMode
 from plant_node.db import managed_session, utcnow
 from plant_node.serving import service as serving_service
+from plant_node.serving import sync
+from plant_node.serving.cache import dir_name
 from plant_node.serving.flows import ServingFlows
 from plant_node.serving.hub_source import baseline_of
 from plant_node.serving.stats import RolloutStatsReporter
@@ -51,6 +80,32 @@ def _node_version() -> str:
 
 #: The node's software version, reported with every serving confirmation.
 NODE_VERSION = _node_version()
+#: The actor of the node-local rollouts the follower starts and stops.
+HUB_ACTOR = "hub"
+#: The staging aliases and the node-local mode each stages, the one that wins first.
+STAGING: tuple[tuple[AliasName, RolloutMode], ...] = (
+    (AliasName.CHALLENGER, RolloutMode.CANARY),
+    (AliasName.SHADOW, RolloutMode.SHADOW),
+)
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """What the hub wants staged on one baseline."""
+
+    alias: AliasName
+    mode: RolloutMode
+    item: Assignment
+
+    @property
+    def version(self) -> str:
+        """The version as the node names it (its cache folder)."""
+        return dir_name(self.item.version)
+
+    @property
+    def pointed(self) -> str:
+        """One pointing of the alias: a re-pointing at the same version is a new one."""
+        return f"{self.alias.value}:{self.item.version}@{self.item.updated_at.isoformat()}"
 
 
 class AssignmentPoller(Protocol):
@@ -64,7 +119,7 @@ class AssignmentPoller(Protocol):
 
 
 class HubFollower:
-    """Keep the node's champions equal to the hub's assignments.
+    """Keep the node's champions and hub-staged challengers equal to the hub's assignments.
 
     Parameters
     ----------
@@ -108,6 +163,14 @@ class HubFollower:
         self._reported: dict[str, str] = {}
         #: Registry model of each baseline, from the assignments (names the stats' model).
         self._models: dict[str, str] = {}
+        #: What the last applied assignments want staged, per baseline.
+        self._wanted: dict[str, _Stage] = {}
+        #: The version this follower staged per baseline, while it is still the challenger.
+        self._staged: dict[str, str] = {}
+        #: The staging pointing last attempted per baseline (one attempt per pointing).
+        self._attempted: dict[str, str] = {}
+        #: The pointing whose wait behind an engineer's challenger was reported.
+        self._deferred: dict[str, str] = {}
         self.stats = RolloutStatsReporter(
             serving=serving,
             plant_id=plant_id,
@@ -178,6 +241,10 @@ class HubFollower:
         with self._lock:
             listing, tag = self._client.poll_assignments(self._plant_id, self._etag)
             if listing is None:
+                # nothing changed on the hub, but an engineer's challenger may have gone
+                queued = self._stage()
+                if queued and self._on_queued is not None:
+                    self._on_queued()
                 return False
             wanted = {
                 baseline: item
@@ -187,6 +254,8 @@ class HubFollower:
                 and (baseline := baseline_of(item.model)) in self._serving.runtimes
             }
             self._models.update({baseline: item.model for baseline, item in wanted.items()})
+            self._wanted = self._staging_of(listing)
+            self._models.update({b: stage.item.model for b, stage in self._wanted.items()})
             self._serving.sync_models(self._source)
             queued = 0
             for baseline, item in sorted(wanted.items()):
@@ -211,10 +280,111 @@ class HubFollower:
                 log.warning("%s", reason)
                 self._queue("load_failed", baseline, item.model, item.version, reason)
                 queued += 1
+            queued += self._stage()
             self._etag = tag
         if queued and self._on_queued is not None:
             self._on_queued()
         return True
+
+    def _staging_of(self, listing: AssignmentList) -> dict[str, _Stage]:
+        """Return the stage each baseline should have: challenger (canary) first, then shadow."""
+        out: dict[str, _Stage] = {}
+        for alias, mode in STAGING:
+            for item in listing.items:
+                baseline = baseline_of(item.model)
+                if (
+                    item.alias is alias
+                    and item.artifact_digest
+                    and baseline in self._serving.runtimes
+                    and baseline not in out
+                ):
+                    out[baseline] = _Stage(alias, mode, item)
+        return out
+
+    def _stage(self) -> int:
+        """Bring every baseline's challenger to what the hub wants; return the events queued."""
+        queued = 0
+        status = self._serving.rollout_status()
+        for baseline in sorted(self._serving.runtimes):
+            entry = status.get(baseline) or {}
+            challenger = entry.get("challenger")
+            mine = self._staged.get(baseline)
+            if mine is not None and (
+                challenger is None
+                or challenger["version"] != mine
+                or challenger["staged_by"] != HUB_ACTOR
+            ):  # the node's guard rolled it back, or an engineer replaced it: not ours now
+                del self._staged[baseline]
+                mine = None
+            stage = self._wanted.get(baseline)
+            if stage is not None and stage.version == entry.get("champion"):
+                stage = None  # promoted: the champion serves it, nothing is left to stage
+            if stage is None:
+                if mine is not None:
+                    self._withdraw(baseline, mine, "the hub withdrew it")
+                continue
+            ours = mine == stage.version and challenger is not None
+            if ours and challenger is not None and challenger["mode"] == stage.mode.value:
+                self._attempted[baseline] = stage.pointed  # staged as wanted already
+                continue
+            if self._attempted.get(baseline) == stage.pointed:
+                continue  # tried once (it failed to load, or the node rolled it back)
+            if challenger is not None and mine is None:
+                # An engineer's challenger: never withdrawn by the hub; the stage waits.
+                if self._deferred.get(baseline) != stage.pointed:
+                    self._deferred[baseline] = stage.pointed
+                    reason = (
+                        f"{stage.alias.value} {stage.item.version} waits: the challenger "
+                        f"{challenger['version']} ({challenger['mode']}) staged on the node by "
+                        f"{challenger['staged_by']} holds the slot"
+                    )
+                    log.warning("%s", reason)
+                    self._queue(
+                        "deferred", baseline, stage.item.model, stage.item.version, reason,
+                        {"role": stage.mode.value},
+                    )  # fmt: skip
+                    queued += 1
+                continue
+            self._attempted[baseline] = stage.pointed
+            if mine is not None and mine != stage.version:
+                self._withdraw(
+                    baseline, mine, f"its {stage.alias.value} alias now points at "
+                    f"{stage.item.version}",
+                )  # fmt: skip
+            try:
+                sync.fetch_into_cache(
+                    self._serving.cache,
+                    self._source,
+                    sync.Assignment(
+                        baseline, stage.alias.value, stage.item.model, stage.item.version
+                    ),
+                    staged=True,
+                )
+                self._serving.start_rollout(
+                    baseline, stage.item.version, stage.mode, actor=HUB_ACTOR
+                )
+            except Exception as exc:  # noqa: BLE001 - serving goes on, the hub is told
+                reason = (
+                    f"could not fetch, verify or compile {stage.item.model} "
+                    f"{stage.item.version} to stage as {stage.mode.value}: {exc}; still "
+                    f"serving {entry.get('champion') or 'nothing'}"
+                )[:1000]
+                log.warning("%s", reason)
+                self._queue(
+                    "load_failed", baseline, stage.item.model, stage.item.version, reason,
+                    {"role": stage.mode.value},
+                )  # fmt: skip
+                queued += 1
+                continue
+            self._staged[baseline] = stage.version
+            self._deferred.pop(baseline, None)
+        return queued
+
+    def _withdraw(self, baseline: str, version: str, why: str) -> None:
+        self._serving.stop_rollout(
+            baseline, reason=f"hub withdrew {version}: {why}", actor=HUB_ACTOR, kind="withdrawn"
+        )
+        self._staged.pop(baseline, None)
 
     def _queue(
         self,

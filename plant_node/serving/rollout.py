@@ -41,6 +41,14 @@ class RolloutStatus:
     p99_ms: float
     disagreement: float
     breach: str | None
+    #: Cumulative since the version was staged (never windowed): the rows it answered, the
+    #: rows it failed on (the champion answered them), the rows the line sent while it was
+    #: staged (a canary answers only its share of them) and the rows the data contract
+    #: refused meanwhile.
+    rows: int = 0
+    failed_rows: int = 0
+    offered_rows: int = 0
+    refused_rows: int = 0
 
 
 class RolloutGuard:
@@ -68,18 +76,53 @@ class RolloutGuard:
         self._latency: deque[float] = deque(maxlen=window)
         self._disagree: deque[bool] = deque(maxlen=window)
         self._lock = threading.Lock()
+        self._rows = 0
+        self._failed_rows = 0
+        self._offered_rows = 0
+        self._refused_rows = 0
 
-    def record_error(self) -> None:
-        """Count a challenger failure (it raised or returned garbage)."""
+    def carry(self, other: RolloutGuard) -> None:
+        """Continue ``other``'s record (the same version staged again, e.g. shadow -> canary)."""
+        with other._lock:
+            state = (
+                list(other._errors), list(other._latency), list(other._disagree),
+                other._rows, other._failed_rows, other._offered_rows, other._refused_rows,
+            )  # fmt: skip
+        with self._lock:
+            self._errors.extend(state[0])
+            self._latency.extend(state[1])
+            self._disagree.extend(state[2])
+            self._rows, self._failed_rows, self._offered_rows, self._refused_rows = state[3:]
+
+    def offer(self, rows: int) -> None:
+        """Count rows the line sent while this version is staged (before the canary's draw)."""
+        with self._lock:
+            self._offered_rows += rows
+
+    def refuse(self, rows: int) -> None:
+        """Count rows the data contract refused while this version is staged."""
+        with self._lock:
+            self._refused_rows += rows
+
+    def record_error(self, rows: int = 1) -> None:
+        """Count a challenger failure (it raised or returned garbage) on ``rows`` rows."""
         with self._lock:
             self._errors.append(True)
+            self._rows += rows
+            self._failed_rows += rows
 
     def record(
-        self, latency_ms: float, challenger: np.ndarray, champion: np.ndarray | None, task: str
+        self,
+        latency_ms: float,
+        challenger: np.ndarray,
+        champion: np.ndarray | None,
+        task: str,
+        rows: int = 1,
     ) -> None:
-        """Count a challenger answer and, when the champion scored the same input, agreement."""
+        """Count a challenger answer on ``rows`` rows, and agreement if the champion scored them."""
         with self._lock:
             self._errors.append(False)
+            self._rows += rows
             self._latency.append(latency_ms)
             if champion is None:
                 return
@@ -98,6 +141,7 @@ class RolloutGuard:
             rate = errors / n if n else 0.0
             p99 = float(np.percentile(list(self._latency), 99)) if self._latency else 0.0
             dis = sum(self._disagree) / len(self._disagree) if self._disagree else 0.0
+            totals = (self._rows, self._failed_rows, self._offered_rows, self._refused_rows)
         breach = None
         lim = self.limits
         if n >= lim.min_samples:
@@ -107,4 +151,4 @@ class RolloutGuard:
                 breach = f"p99 latency {p99:.1f} ms > {lim.max_p99_ms} ms"
             elif dis > lim.max_disagreement:
                 breach = f"disagreement with champion {dis:.3f} > {lim.max_disagreement}"
-        return RolloutStatus(self.version, self.mode, n, errors, rate, p99, dis, breach)
+        return RolloutStatus(self.version, self.mode, n, errors, rate, p99, dis, breach, *totals)

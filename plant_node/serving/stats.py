@@ -11,8 +11,14 @@ numbers:
   serving (rows scored, rows answered by the previous version or the rule fallback,
   contract violations of rejected requests, and the p99 of request latency as the upper
   bound of its histogram bucket), from the node's Prometheus counters;
-- the staged challenger (``shadow`` or ``canary``), from its rollout guard's sliding window
-  (answers, failures that fell back to the champion, p99).
+- the staged challenger (``shadow`` or ``canary``, whoever staged it: the hub follower or an
+  engineer), from its rollout guard: the rows it answered and the rows it failed on (the
+  champion answered those), counted since it was staged and on across a shadow -> canary
+  restage of the same version (the hub counts a canary's predictions on from the shadow's);
+  the rows the data contract refused while it was staged and their share of the rows the
+  line sent meanwhile (a canary answers only its share of them, so the rate is taken over
+  the line); the p99 of its inference and its disagreement with the champion over the
+  guard's sliding window.
 
 It runs in the hub follower's thread (:class:`plant_node.serving.follow.HubFollower`), never
 on the request path: one enqueue per report in its own short transaction. A report is sent
@@ -174,11 +180,13 @@ class RolloutStatsReporter:
                 out.append(self._payload(baseline, model, current.version, "champion", stats))
             challenger = (status.get(baseline) or {}).get("challenger")
             if challenger:
-                n = int(challenger["samples"])
+                refused = int(challenger["refused_rows"])
+                line = int(challenger["offered_rows"]) + refused
                 staged: dict[str, Any] = {
-                    "samples": n,
-                    "fallbacks": round(float(challenger["error_rate"]) * n),
-                    "fallback_rate": float(challenger["error_rate"]),
+                    "samples": int(challenger["rows"]),
+                    "fallbacks": int(challenger["failed_rows"]),
+                    "contract_violations": refused,
+                    "contract_violation_rate": round(refused / line, 6) if line else 0.0,
                     "p99_ms": float(challenger["p99_ms"]),
                     "disagreement": float(challenger["disagreement"]),
                 }

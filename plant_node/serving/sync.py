@@ -39,6 +39,34 @@ class ModelSource(Protocol):
         ...
 
 
+def fetch_into_cache(
+    cache: ModelCache, source: ModelSource, assignment: Assignment, *, staged: bool = False
+) -> Path:
+    """Download ``assignment`` into the cache, verified, unless it is cached; return its folder.
+
+    :meth:`ModelCache.install` verifies every file's sha256 first. ``staged`` marks a version
+    fetched to be staged as a challenger, not to serve (see :mod:`plant_node.serving.cache`).
+
+    Raises
+    ------
+    Exception
+        Whatever the download or the verification raised (nothing is installed then).
+    """
+    cached = {p.name: p for p in cache.versions(assignment.baseline)}
+    found = cached.get(dir_name(assignment.version))
+    if found is not None:
+        return found
+    with tempfile.TemporaryDirectory(dir=cache.root) as tmp:
+        source.download(assignment, Path(tmp))
+        return cache.install(
+            Path(tmp),
+            assignment.version,
+            assignment.baseline,
+            registry_model=assignment.name,
+            staged=staged,
+        )
+
+
 def start_from_cache(runtime: ModelRuntime, cache: ModelCache) -> list[str]:
     """Load the newest cached version that verifies and compiles, and a previous one behind it.
 
@@ -81,14 +109,7 @@ def sync_champion(
             ]
             if wanted:
                 assignment = wanted[0]
-                cached = {p.name: p for p in cache.versions(runtime.baseline)}
-                if dir_name(assignment.version) not in cached:
-                    with tempfile.TemporaryDirectory(dir=cache.root) as tmp:
-                        source.download(assignment, Path(tmp))
-                        cache.install(
-                            Path(tmp), assignment.version, runtime.baseline,
-                            registry_model=assignment.name,
-                        )
+                fetch_into_cache(cache, source, assignment)
                 cache.set_champion(runtime.baseline, assignment.version)
                 versions = start_from_cache(runtime, cache)
                 cache.prune(runtime.baseline, protect=set(versions))

@@ -69,11 +69,11 @@ def test_champion_and_challenger_counters_are_reported_per_interval(
         early = reporter.report()  # not due yet
         now[0] += 30
         served = reporter.report()
-        bad = [dict(ai4i_records[0], torque_nm=-5.0)]
-        assert client.post("/v1/predict", json={"baseline": "ai4i", "records": bad}).status_code \
-            == 422  # fmt: skip
         assert client.post("/v1/rollout", json={"baseline": "ai4i", "version": "2"}).status_code \
             == 200  # fmt: skip
+        bad = [dict(ai4i_records[0], torque_nm=-5.0)]  # refused while the shadow is staged
+        assert client.post("/v1/predict", json={"baseline": "ai4i", "records": bad}).status_code \
+            == 422  # fmt: skip
         client.post("/v1/predict", json={"baseline": "ai4i", "records": ai4i_records[5:8]})
         now[0] += 30
         staged = reporter.report()
@@ -100,10 +100,15 @@ def test_champion_and_challenger_counters_are_reported_per_interval(
     champion, shadow = stats[3], stats[4]
     assert champion["stats"]["samples"] == 8 and champion["stats"]["contract_violations"] == 1
     assert (shadow["role"], shadow["model_version"]) == ("shadow", "2")
-    assert shadow["stats"]["samples"] == 1 and shadow["stats"]["fallback_rate"] == 0.0
+    # the shadow's rows (3 in one request), none failed; 1 of the line's 4 rows was refused
+    assert shadow["model"] == "ai4i-mlp"
+    assert {k: shadow["stats"][k] for k in ("samples", "fallbacks", "contract_violations")} \
+        == {"samples": 3, "fallbacks": 0, "contract_violations": 1}  # fmt: skip
+    assert shadow["stats"]["contract_violation_rate"] == 0.25
+    assert shadow["stats"]["p99_ms"] > 0
     # Bounded, and a valid hub event payload
     for payload in stats:
-        assert len(payload["stats"]) <= 5
+        assert len(payload["stats"]) <= 6
         PlantEventCreate(id="x" * 32, kind="rollout.stats", occurred_at=payload["at"],
                          payload=payload)  # fmt: skip
 
