@@ -48,7 +48,12 @@ from plant_node.monitoring.engine import (  # noqa: E402
 )
 
 DATASETS = Path(os.environ.get("MILLWRIGHT_DATASETS", "/work/shared/datasets"))
-RESULTS = Path(__file__).parent / "results" / "monitoring.json"
+#: ``MILLWRIGHT_MONITORING_RESULTS`` writes elsewhere (runs on other seeds keep the committed file).
+RESULTS = Path(
+    os.environ.get(
+        "MILLWRIGHT_MONITORING_RESULTS", Path(__file__).parent / "results" / "monitoring.json"
+    )
+)
 #: Trained and exported baselines (gitignored; reused while the training fingerprint holds).
 MODELS_ROOT = Path(__file__).parent / ".cache" / "models"
 #: What the demo trains (federation/demo/hub_steps.py DEMO_TRAINING): baseline, plant, epochs.
@@ -84,7 +89,10 @@ AI4I_RAW = [
 ]
 AI4I_FEATURES = [*AI4I_RAW, "type_code"]
 SEED = 7
-SEEDS = (7, 8, 9)
+#: ``MILLWRIGHT_MONITORING_SEEDS=11,12`` runs the same suite on seeds it was never run on.
+SEEDS = tuple(
+    int(s) for s in os.environ.get("MILLWRIGHT_MONITORING_SEEDS", "7,8,9").split(",") if s.strip()
+)
 AI4I_CHUNK = 300  # the AI4I stream holds 3,600 rows: 12 chunks of 300
 AI4I_STEP_S = 60
 #: The AI4I recipe's failure-mode features (baselines.recipes.standard).
