@@ -252,6 +252,7 @@ def calibrate(
     chunk_size: int,
     k: float,
     mean_columns: Sequence[str] = (),
+    log_means: Sequence[str] = (),
     preferred_metric: str = "js",
     n_chunks: int = 150,
     seed: int = 0,
@@ -272,6 +273,9 @@ def calibrate(
         Model output column, or ``None``.
     mean_columns
         Further columns whose chunk mean is tracked (e.g. per-feature residuals).
+    log_means
+        Columns (positive, right-skewed: a loss) whose chunk mean is tracked on a log scale,
+        where a chunk-to-chunk spread is closer to normal and a change is a ratio.
     chunk_size
         Rows per chunk.
     k
@@ -308,6 +312,8 @@ def calibrate(
             with np.errstate(all="ignore"):
                 chunk_means = np.nanmean(values[rows], axis=0)
             for name, v in zip(columns, chunk_means, strict=True):
+                if name in log_means:
+                    v = log_mean(float(v))
                 means.setdefault(name, {}).setdefault(frac, []).append(float(v))
     rho = _lag1(values, folds, chunk_size)
     multi_rho = _lag1_scores(folds, scorers, chunk_size)
@@ -331,6 +337,15 @@ def calibrate(
         n_chunks=total,
         folds=kind,
     )
+
+
+#: Floor of a chunk mean before its log (a chunk of perfect predictions scores 0).
+LOG_FLOOR = 1e-12
+
+
+def log_mean(value: float) -> float:
+    """Return ``log(value)`` of a non-negative chunk mean (floored; NaN stays NaN)."""
+    return math.log(max(value, LOG_FLOOR)) if math.isfinite(value) else math.nan
 
 
 def _lag1(values: np.ndarray, folds: Sequence[np.ndarray], chunk_size: int) -> dict[int, float]:
@@ -398,4 +413,5 @@ __all__ = [
     "calibration_folds",
     "has_room",
     "live_metric",
+    "log_mean",
 ]

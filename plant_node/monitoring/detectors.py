@@ -153,6 +153,7 @@ def build_detectors(
     row_std: Mapping[str, float],
     false_alarm_rate: float,
     k: float = 0.5,
+    upper_only: Sequence[str] = (),
 ) -> DetectorBank:
     """Build one CUSUM per column whose per-chunk mean has a stable spread.
 
@@ -169,6 +170,9 @@ def build_detectors(
         Per-chunk false-alarm rate shared by every one-sided detector.
     k
         Reference value, in standard deviations of the statistic.
+    upper_only
+        Columns watched upwards only, like the multivariate error (e.g. the realized loss,
+        where lower is better).
 
     Returns
     -------
@@ -188,7 +192,7 @@ def build_detectors(
             continue
         # the variance of a sum of AR(1) chunk statistics grows by (1 + rho) / (1 - rho)
         widened = std * math.sqrt((1 + rho) / (1 - rho))
-        specs.append((col, mean, widened, col != "*"))
+        specs.append((col, mean, widened, col != "*" and col not in upper_only))
     sides = sum(2 if two else 1 for *_, two in specs)
     h = decision_limit(arl0=max(1, sides) / false_alarm_rate, k=k)
     detectors = tuple(Cusum(c, m, s, k, h, two) for c, m, s, two in specs)

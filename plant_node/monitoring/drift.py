@@ -527,6 +527,8 @@ def fit_drift_reference(
     pca_variance: float = 0.65,
     bootstrap_chunks: int = 150,
     seed: int = 0,
+    extra_means: pd.DataFrame | None = None,
+    log_means: Iterable[str] = (),
 ) -> DriftReference:
     """Summarize the reference period and calibrate every drift threshold by block bootstrap.
 
@@ -565,6 +567,13 @@ def fit_drift_reference(
         Bootstrap chunks drawn per fold.
     seed
         Seed of the bootstrap (calibration is reproducible).
+    extra_means
+        Further per-row columns (same index as ``reference``) whose chunk mean the
+        bootstrap also tracks in :attr:`DriftReference.chunk_means`, e.g. the model's
+        per-row loss where labels are known (NaN elsewhere).
+    log_means
+        Columns of ``extra_means`` tracked on a log scale
+        (:func:`.calibration.log_mean`).
 
     Returns
     -------
@@ -604,10 +613,12 @@ def fit_drift_reference(
             columns=[RESIDUAL_PREFIX + c for c in residuals.columns],
             index=reference.index,
         )
+    extras = [e for e in (extra, extra_means) if e is not None]
     # chunks of fold i are scored against summaries of the other fold
     cal = calibrate(
-        reference if extra is None else pd.concat([reference, extra], axis=1),
-        mean_columns=[] if extra is None else list(extra.columns),
+        pd.concat([reference, *extras], axis=1) if extras else reference,
+        mean_columns=[c for e in extras for c in e.columns],
+        log_means=tuple(log_means),
         scorers=[scorer(folds[1]), scorer(folds[0])],
         folds=folds,
         kind=kind,

@@ -35,6 +35,7 @@ from plant_node.monitoring.alerts import (
     EventType,
     evaluate,
 )
+from plant_node.monitoring.calibration import log_mean
 from plant_node.monitoring.chunking import CHUNK_COLUMN, LogColumns, assign_chunks
 from plant_node.monitoring.detectors import CusumState, DetectorBank, build_detectors, step_all
 from plant_node.monitoring.drift import (
@@ -48,6 +49,8 @@ from plant_node.monitoring.drift import (
 from plant_node.monitoring.guards import (
     CONCEPT_SHIFT_KEY,
     ESTIMATE_GUARDS,
+    REALIZED_LOSS_COLUMN,
+    REALIZED_LOSS_KEY,
     WINDOWED_GUARD,
     ConceptState,
     estimate_guards,
@@ -77,6 +80,8 @@ SEQUENTIAL_FEATURES_KEY = f"{SEQUENTIAL_PREFIX}features"
 SEQUENTIAL_PREDICTION_KEY = f"{SEQUENTIAL_PREFIX}prediction"
 #: Alert key of the CUSUM on the multivariate reconstruction error.
 SEQUENTIAL_MULTIVARIATE_KEY = f"{SEQUENTIAL_PREFIX}*:{MULTIVARIATE_METRIC}"
+#: Alert key of the CUSUM on the realized per-row loss (labelled rows only).
+SEQUENTIAL_LOSS_KEY = REALIZED_LOSS_KEY
 
 
 @dataclass(frozen=True)
@@ -341,12 +346,14 @@ def build_rules(
             keys.append(SEQUENTIAL_PREDICTION_KEY)
         if "*" in watched:
             keys.append(SEQUENTIAL_MULTIVARIATE_KEY)
+        if REALIZED_LOSS_COLUMN in watched:
+            keys.append(SEQUENTIAL_LOSS_KEY)
         for key in keys:
             # a CUSUM already accumulates evidence: it raises on the chunk it passes its limit
             rules.append(
                 AlertRule(
                     key=key,
-                    kind=AlertKind.DRIFT,
+                    kind=AlertKind.PERFORMANCE if key == SEQUENTIAL_LOSS_KEY else AlertKind.DRIFT,
                     direction=Direction.ABOVE,
                     raise_at=1.0,
                     clear_at=0.5,
@@ -391,6 +398,21 @@ def _chunked(frame: pd.DataFrame, columns: LogColumns, config: MonitorConfig, st
     )
 
 
+def row_loss(frame: pd.DataFrame, columns: LogColumns, problem: str | None) -> np.ndarray | None:
+    """Return the model's loss per row where the label is known (NaN elsewhere).
+
+    Absolute error for a regressor, Brier score (squared error of the probability) for a
+    binary classifier; ``None`` without a problem type, a prediction or a label column.
+    """
+    if not problem or columns.prediction not in frame or columns.label not in frame:
+        return None
+    pred = pd.to_numeric(frame[columns.prediction], errors="coerce").to_numpy(dtype=np.float64)
+    label = pd.to_numeric(frame[columns.label], errors="coerce").to_numpy(dtype=np.float64)
+    diff = pred - label
+    out: np.ndarray = np.abs(diff) if problem == "regression" else diff * diff
+    return out
+
+
 def fit_monitor(
     reference: pd.DataFrame, *, columns: LogColumns, config: MonitorConfig
 ) -> FittedMonitor:
@@ -411,6 +433,9 @@ def fit_monitor(
         Ready for :func:`run_monitor`.
     """
     ref = _chunked(reference, columns, config, 0)
+    loss = row_loss(ref, columns, config.problem) if config.false_alarm_rate > 0 else None
+    if loss is not None and np.isfinite(loss).sum() < 2:
+        loss = None
     drift = fit_drift_reference(
         ref,
         features=columns.features,
@@ -420,12 +445,18 @@ def fit_monitor(
         chunk_size=config.chunk_size or max(1, len(ref) // max(1, ref[CHUNK_COLUMN].nunique())),
         k=config.drift_k,
         alert_metric=config.drift_alert_metric,
+        extra_means=None
+        if loss is None
+        else pd.DataFrame({REALIZED_LOSS_COLUMN: loss}, index=ref.index),
+        log_means=(REALIZED_LOSS_COLUMN,),
     )
     detectors = None
     if config.false_alarm_rate > 0:
         watched = [*columns.features, *([columns.prediction] if columns.prediction else [])]
         if drift.residuals is not None:
             watched += [RESIDUAL_PREFIX + c for c in drift.residuals.columns]
+        if REALIZED_LOSS_COLUMN in drift.chunk_means:
+            watched.append(REALIZED_LOSS_COLUMN)
         row_std = {n: c.std for n, c in drift.features.items()}
         if drift.residuals is not None:
             # a step of one row sigma moves the standardized residual by 1
@@ -438,6 +469,7 @@ def fit_monitor(
             row_std=row_std,
             false_alarm_rate=config.false_alarm_rate,
             k=config.cusum_k,
+            upper_only=(REALIZED_LOSS_COLUMN,),
         )
     integrity = fit_integrity_reference(
         ref,
@@ -561,9 +593,15 @@ def run_monitor(
         context = dict(integ.worst_columns())
         sequential: dict[str, float] = {}
         if bank is not None and bank.detectors:
-            cusum_state, sequential = step_all(
-                bank, cusum_state, _chunk_statistics(bank, rows, drift, monitor.drift), chunk=chunk
-            )
+            stats = _chunk_statistics(bank, rows, drift, monitor.drift)
+            if any(d.column == REALIZED_LOSS_COLUMN for d in bank.detectors):
+                loss = row_loss(rows, cols, config.problem)
+                known = loss[np.isfinite(loss)] if loss is not None else np.empty(0)
+                # on the log scale it was calibrated on: a loss that doubles moves by log 2
+                stats[REALIZED_LOSS_COLUMN] = (
+                    log_mean(float(known.mean())) if known.size else math.nan
+                )
+            cusum_state, sequential = step_all(bank, cusum_state, stats, chunk=chunk)
             context.update(_sequential_values(bank, sequential, monitor, values))
         guards = config.estimate_guards
         unreliable = estimate_guards(monitor.rules, values, guards) if chunk in perf else ()
@@ -648,7 +686,7 @@ def _chunk_statistics(
         for i, c in enumerate(ref.columns):
             out[RESIDUAL_PREFIX + c] = float(res[:, i].mean()) if len(res) else math.nan
     for d in bank.detectors:
-        if d.column.startswith(RESIDUAL_PREFIX):
+        if d.column.startswith(RESIDUAL_PREFIX) or d.column == REALIZED_LOSS_COLUMN:
             continue
         if d.column == "*":
             out["*"] = drift.multivariate
@@ -670,7 +708,7 @@ def _sequential_values(
     # a residual's detector names its feature: the operator looks at one sensor either way
     feats: dict[str, float] = {}
     for c, r in ratios.items():
-        if c in ("*", prediction) or not math.isfinite(r):
+        if c in ("*", prediction, REALIZED_LOSS_COLUMN) or not math.isfinite(r):
             continue
         name = c.removeprefix(RESIDUAL_PREFIX)
         feats[name] = max(r, feats.get(name, 0.0))
@@ -679,8 +717,14 @@ def _sequential_values(
         values[SEQUENTIAL_PREDICTION_KEY] = ratios[prediction]
     if "*" in ratios:
         values[SEQUENTIAL_MULTIVARIATE_KEY] = ratios["*"]
+    if REALIZED_LOSS_COLUMN in ratios:
+        values[SEQUENTIAL_LOSS_KEY] = ratios[REALIZED_LOSS_COLUMN]
     top = sorted(feats.items(), key=lambda kv: -kv[1])[:3]
-    return {SEQUENTIAL_FEATURES_KEY: top}
+    out: dict[str, list[tuple[str, float]]] = {SEQUENTIAL_FEATURES_KEY: top}
+    if REALIZED_LOSS_COLUMN in ratios:
+        # the loss alert names what built up (not the drifted features: inputs may not move)
+        out[SEQUENTIAL_LOSS_KEY] = [(REALIZED_LOSS_COLUMN, ratios[REALIZED_LOSS_COLUMN])]
+    return out
 
 
 def _save(obj: object, path: Path) -> None:
@@ -734,6 +778,7 @@ def raised_alerts(results: Sequence[ChunkResult]) -> list[Alert]:
 __all__ = [
     "ESTIMATE_GUARDS",
     "SEQUENTIAL_FEATURES_KEY",
+    "SEQUENTIAL_LOSS_KEY",
     "WINDOWED_GUARD",
     "ChunkResult",
     "FittedMonitor",
@@ -745,6 +790,7 @@ __all__ = [
     "load_monitor",
     "load_state",
     "raised_alerts",
+    "row_loss",
     "run_monitor",
     "save_monitor",
     "save_state",

@@ -47,6 +47,14 @@ ESTIMATE_GUARDS = (
 #: readings then compress the history the model sees (for a per-record model, or over a
 #: stop of the line, a gap changes no input).
 WINDOWED_GUARD = "integrity:missing_rate"
+#: Per-row loss of the model where the label is known (absolute error for a regressor, Brier
+#: score for a classifier): its chunk mean is watched by an upper CUSUM calibrated on the
+#: reference like every other chunk statistic (:mod:`.detectors`).
+REALIZED_LOSS_COLUMN = "realized_loss"
+#: Alert key of that CUSUM. The estimators assume the reference's input-label relationship;
+#: realized losses building up beyond what the reference's own chunks vary by say it moved,
+#: so its alert also marks the following estimates :data:`CONCEPT_SHIFT_KEY`.
+REALIZED_LOSS_KEY = f"cusum:{REALIZED_LOSS_COLUMN}"
 #: Reason carried by every estimate after a suspected concept shift.
 CONCEPT_SHIFT_KEY = "guard:concept_shift"
 #: How the node describes :data:`CONCEPT_SHIFT_KEY`.
@@ -135,7 +143,7 @@ def update_concept(
     performance
         This chunk's estimates (the first metric is checked against its realized value).
     raised
-        Alerts raised on this chunk.
+        Alerts raised on this chunk (:data:`REALIZED_LOSS_KEY` raises suspicion).
     failure_mode_features
         Features the recipe's failure modes depend on; a drift alert whose named features
         (above their threshold) include one raises suspicion without labels.
@@ -151,6 +159,12 @@ def update_concept(
         return state
     modes = set(failure_mode_features)
     for alert in raised:
+        if alert.key == REALIZED_LOSS_KEY:
+            reason = (
+                f"the realized loss built up to {alert.value:.2f}x its CUSUM limit since chunk "
+                f"{alert.since_chunk}: labels disagree with the model beyond the reference"
+            )
+            return ConceptState(suspected_since=chunk, reason=reason)
         if alert.kind is not AlertKind.DRIFT:
             continue
         named = [n for n, ratio in alert.top_features if ratio >= 1.0 and n in modes]
@@ -183,6 +197,8 @@ __all__ = [
     "CONCEPT_SHIFT_KEY",
     "CONCEPT_SHIFT_TEXT",
     "ESTIMATE_GUARDS",
+    "REALIZED_LOSS_COLUMN",
+    "REALIZED_LOSS_KEY",
     "WINDOWED_GUARD",
     "ConceptState",
     "band_coverage",
