@@ -18,6 +18,7 @@ class PlantEvent(Base):
     __table_args__ = (
         UniqueConstraint("plant_id", "event_id"),
         Index("ix_plant_events_plant_id_seq", "plant_id", "seq"),
+        Index("ix_plant_events_kind_seq", "kind", "seq"),
     )
 
     seq: Mapped[int] = mapped_column(primary_key=True)

@@ -170,12 +170,35 @@ def last_received_by_plant(
     return {str(p): t for p, t in session.execute(stmt) if t is not None}
 
 
-def newest_of_kind(
-    *, session: Session, plant_ids: list[str] | None, kind_prefix: str, limit: int
-) -> list[PlantEventRead]:
-    """Return the newest events whose kind starts with ``kind_prefix``, newest first."""
-    stmt = select(PlantEvent).where(PlantEvent.kind.startswith(kind_prefix))
+def newest_fields_of_kind(
+    *,
+    session: Session,
+    plant_ids: list[str] | None,
+    kind_prefix: str,
+    fields: tuple[str, ...],
+    limit: int,
+) -> list[tuple[str, str, dt.datetime, dict[str, str | None]]]:
+    """Return the newest events whose kind starts with ``kind_prefix``, newest first.
+
+    Only ``(plant, kind, received_at, payload fields)``: the named payload fields come out
+    of the JSON in the database, as text (``None`` when absent), so a fleet-wide read does
+    not parse and validate every payload. The prefix is a range on ``kind`` (``>= prefix``
+    and ``<`` the prefix with its last character bumped), which the ``(kind, seq)`` index
+    answers on SQLite and PostgreSQL alike; ``LIKE 'prefix%'`` scanned every event.
+    """
+    if not kind_prefix:
+        raise ValueError("kind_prefix must not be empty")
+    upper = kind_prefix[:-1] + chr(ord(kind_prefix[-1]) + 1)
+    stmt = select(
+        PlantEvent.plant_id,
+        PlantEvent.kind,
+        PlantEvent.received_at,
+        *(PlantEvent.payload[name].as_string() for name in fields),
+    ).where(PlantEvent.kind >= kind_prefix, PlantEvent.kind < upper)
     if plant_ids is not None:
         stmt = stmt.where(PlantEvent.plant_id.in_(plant_ids))
     stmt = stmt.order_by(PlantEvent.seq.desc()).limit(limit)
-    return [to_read(row) for row in session.scalars(stmt)]
+    return [
+        (str(row[0]), str(row[1]), row[2], dict(zip(fields, row[3:], strict=True)))
+        for row in session.execute(stmt)
+    ]

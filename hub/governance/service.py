@@ -8,6 +8,7 @@ of its own and commits; the other writers only flush, inside the flow's transact
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -584,6 +585,14 @@ def list_lifecycle(*, session: Session, plant_id: str) -> list[LifecycleRead]:
     return out
 
 
+@dataclass(frozen=True)
+class AdmittedChampion:
+    """How a champion was admitted: the decision's summary and when it was decided."""
+
+    summary: str
+    validated_at: dt.datetime
+
+
 def lifecycle_rows(
     *, session: Session, plant_ids: list[str] | None
 ) -> list[tuple[str, int, int, LifecycleState, dt.datetime]]:
@@ -604,8 +613,13 @@ def lifecycle_rows(
 
 def admitted_champions(
     *, session: Session, plant_ids: list[str] | None
-) -> dict[tuple[str, int], Promotion]:
-    """Return the newest approved (or break-glass) champion promotion per plant x version."""
+) -> dict[tuple[str, int], AdmittedChampion]:
+    """Return the newest approved (or break-glass) champion promotion per plant x version.
+
+    Plain rows, not promotions: the inventory shows when, how and with what summary a
+    champion was admitted, and loading every promotion's evidence and signatures for that
+    was most of its time.
+    """
     newest = select(func.max(Promotion.id)).where(
         Promotion.alias == AliasName.CHAMPION.value,
         Promotion.status.in_([PromotionStatus.APPROVED.value, PromotionStatus.BREAK_GLASS.value]),
@@ -613,5 +627,16 @@ def admitted_champions(
     if plant_ids is not None:
         newest = newest.where(Promotion.plant_id.in_(plant_ids))
     newest = newest.group_by(Promotion.plant_id, Promotion.version_id)
-    rows = session.scalars(select(Promotion).where(Promotion.id.in_(newest.scalar_subquery())))
-    return {(row.plant_id, row.version_id): row for row in rows}
+    stmt = select(
+        Promotion.plant_id, Promotion.version_id, Promotion.decision["summary"].as_string(),
+        Promotion.break_glass, Promotion.reason, Promotion.created_at, Promotion.decided_at,
+    ).where(Promotion.id.in_(newest.scalar_subquery()))  # fmt: skip
+    out: dict[tuple[str, int], AdmittedChampion] = {}
+    for plant, version_id, summary, glass, reason, created, decided in session.execute(stmt):
+        if summary is None:
+            summary = "break-glass" if glass else (reason or "approved")
+        out[(str(plant), int(version_id))] = AdmittedChampion(
+            summary=str(summary), validated_at=decided or created
+        )
+    return out
+

@@ -9,6 +9,7 @@ seen, ``stale``) and active rollouts, each through its service.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -30,7 +31,7 @@ MAX_LINEAGE = 20
 
 
 def _load_ancestors(
-    session: Session, versions: dict[int, ModelVersion], start: list[ModelVersion]
+    session: Session, versions: dict[int, ModelVersion], start: Sequence[Any]
 ) -> None:
     """Load every ancestor of ``start`` into ``versions``, one query per generation."""
     frontier = {v.parent_id for v in start if v.parent_id is not None} - set(versions)
@@ -42,7 +43,7 @@ def _load_ancestors(
         frontier = {v.parent_id for v in found.values() if v.parent_id is not None} - set(versions)
 
 
-def _lineage(versions: dict[int, ModelVersion], version: ModelVersion) -> list[str]:
+def _lineage(versions: dict[int, ModelVersion], version: Any) -> list[str]:
     chain = [version.version]
     parent_id = version.parent_id
     while parent_id is not None and len(chain) < MAX_LINEAGE:
@@ -52,13 +53,6 @@ def _lineage(versions: dict[int, ModelVersion], version: ModelVersion) -> list[s
         chain.append(parent.version)
         parent_id = parent.parent_id
     return list(reversed(chain))
-
-
-def _summary(promotion: Any) -> str:
-    summary = (promotion.decision or {}).get("summary")
-    if summary is None:
-        summary = "break-glass" if promotion.break_glass else (promotion.reason or "approved")
-    return str(summary)
 
 
 def inventory(
@@ -86,14 +80,14 @@ def inventory(
         model_id = registry_service.get_model_or_raise(session=session, name=model).id
     if plant_id is not None:
         registry_service.get_plant_or_raise(session=session, plant_id=plant_id)
-    aliases = registry_service.list_alias_rows(
+    aliases = registry_service.alias_heads(
         session=session, alias=AliasName.CHAMPION, model_id=model_id, plant_id=plant_id
     )
     plants = None if plant_id is None else [plant_id]
     seen_events = events_service.last_received_by_plant(session=session, plant_ids=plants)
     seen_reports = metrics_service.last_report_by_plant(session=session, plant_ids=plants)
     # The version each champion replaced: the newest retired one at that plant.
-    champions = {(a.plant_id, a.model_id): a.version_id for a in aliases}
+    champions = {(a.plant_id, a.model_id): a.id for a in aliases}
     replaced: dict[tuple[str, int], tuple[dt.datetime, int]] = {}
     for plant, version_id, model_key, state, updated in governance_service.lifecycle_rows(
         session=session, plant_ids=plants
@@ -103,9 +97,9 @@ def inventory(
             continue
         if pair not in replaced or replaced[pair] < (updated, version_id):
             replaced[pair] = (updated, version_id)
-    wanted_ids = {v for _, v in replaced.values()} | {a.version.parent_id or 0 for a in aliases}
+    wanted_ids = {v for _, v in replaced.values()} | {a.parent_id or 0 for a in aliases}
     versions = registry_service.versions_by_ids(session=session, version_ids=wanted_ids)
-    _load_ancestors(session, versions, [a.version for a in aliases])
+    _load_ancestors(session, versions, aliases)
     admitted = governance_service.admitted_champions(session=session, plant_ids=plants)
     values: dict[tuple[str, str, str, str], dict[str, float]] = {}
     for v in metrics_service.latest_values(
@@ -115,30 +109,30 @@ def inventory(
         values.setdefault(key, {})[v.metric] = float(v.value)
     drift = metrics_service.max_drift_scores(session=session, plant_ids=plants)
     stages = service.active_stages(session=session, plant_ids=plants)
-    serving: dict[tuple[str, str], Any] = {}
-    for event in events_service.newest_of_kind(
-        session=session, plant_ids=plants, kind_prefix=service.SERVING_EVENT, limit=20_000
+    serving: dict[tuple[str, str], dict[str, str | None]] = {}
+    for plant, _, _, fields in events_service.newest_fields_of_kind(
+        session=session, plant_ids=plants, kind_prefix=service.SERVING_EVENT,
+        fields=("model", "model_version", "precision", "node_version"), limit=20_000,
+    ):  # fmt: skip
+        serving.setdefault((plant, str(fields["model"])), fields)
+    alerts: dict[str, tuple[str, dt.datetime]] = {}
+    for plant, kind, received_at, _ in events_service.newest_fields_of_kind(
+        session=session, plant_ids=plants, kind_prefix="alert.", fields=(), limit=5_000
     ):
-        serving.setdefault((event.plant_id, str((event.payload or {}).get("model"))), event)
-    alerts: dict[str, Any] = {}
-    for event in events_service.newest_of_kind(
-        session=session, plant_ids=plants, kind_prefix="alert.", limit=5_000
-    ):
-        alerts.setdefault(event.plant_id, event)
+        alerts.setdefault(plant, (kind, received_at))
     out: list[InventoryRow] = []
-    for alias in aliases:
-        version = alias.version
-        name = alias.model.name
-        pid = alias.plant_id
+    for version in aliases:
+        name = version.model
+        pid = version.plant_id
         moments = [t for t in (seen_events.get(pid), seen_reports.get(pid)) if t is not None]
         last = max(moments) if moments else None
-        before = replaced.get((pid, alias.model_id))
+        before = replaced.get((pid, version.model_id))
         previous = None if before is None else versions.get(before[1])
         parent = versions.get(version.parent_id) if version.parent_id is not None else None
         promotion = admitted.get((pid, version.id))
         active = stages.get((name, pid))
         report = serving.get((pid, name))
-        payload = {} if report is None else (report.payload or {})
+        payload = {} if report is None else report
         reported = None if report is None else str(payload.get("model_version"))
         chunks_psi = drift.get((pid, name))
         alert = alerts.get(pid)
@@ -160,17 +154,15 @@ def inventory(
                 model=name,
                 version_id=version.id,
                 version=version.version,
-                serving_since=alias.updated_at,
+                serving_since=version.updated_at,
                 previous_version=None if previous is None else previous.version,
                 trained_at=version.created_at,
                 training_data_fingerprint=version.training_data_fingerprint,
                 parent_version=None if parent is None else parent.version,
                 lineage=_lineage(versions, version),
                 recipe_id=version.recipe_id,
-                last_validated_at=None
-                if promotion is None
-                else (promotion.decided_at or promotion.created_at),
-                last_validation=None if promotion is None else _summary(promotion),
+                last_validated_at=None if promotion is None else promotion.validated_at,
+                last_validation=None if promotion is None else promotion.summary,
                 estimated=values.get((pid, name, version.version, MetricKind.ESTIMATED.value), {}),
                 realized=values.get((pid, name, version.version, MetricKind.REALIZED.value), {}),
                 last_report_at=last,
@@ -185,8 +177,8 @@ def inventory(
                 drift={}
                 if chunks_psi is None
                 else {"drifted_chunks": chunks_psi[0], "psi": chunks_psi[1]},
-                last_alert=None if alert is None else alert.kind,
-                last_alert_at=None if alert is None else alert.received_at,
+                last_alert=None if alert is None else alert[0],
+                last_alert_at=None if alert is None else alert[1],
                 status=row_status,
             )
         )

@@ -15,6 +15,7 @@ Every public function takes the session first (keyword-only), returns rows or ra
 """
 
 from hub.registry.service.aliases import (
+    alias_heads,
     delete_alias,
     drop_alias,
     find_alias,
@@ -108,6 +109,7 @@ __all__ = [
     "get_version_by_label_or_raise",
     "get_version_or_raise",
     "get_version_read_or_raise",
+    "alias_heads",
     "list_alias_rows",
     "list_aliases",
     "list_aliases_of",

@@ -63,3 +63,40 @@ def test_unknown_plant_is_404(client: TestClient, tokens: Tokens) -> None:
         f"{API}/plants/nope/events", json={"events": [_event("x")]}, headers=auth(tokens.admin)
     )
     assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+def test_newest_fields_of_kind_reads_a_prefix_as_a_range(
+    client: TestClient, tokens: Tokens
+) -> None:
+    from fastapi import FastAPI
+
+    from hub.events import service as events_service
+
+    # Arrange: kinds on both sides of the range "alert." .. "alert/".
+    kinds = ["alert.raised", "alerta", "alert", "alert/x", "rollout.serving", "alert.cleared"]
+    events = [
+        _event(f"k{i}", kind=kind, payload={"model": "m", "model_version": f"v{i}", "n": i})
+        for i, kind in enumerate(kinds)
+    ]
+    posted = client.post(f"{API}/plants/fd001/events", json={"events": events},
+                         headers=auth(tokens.plant))  # fmt: skip
+    assert posted.status_code == 200, posted.text
+    app: FastAPI = client.app  # type: ignore[assignment]
+
+    # Execute
+    with app.state.session_factory() as session:
+        alerts = events_service.newest_fields_of_kind(
+            session=session, plant_ids=None, kind_prefix="alert.", fields=("model_version", "x"),
+            limit=10,
+        )  # fmt: skip
+        serving = events_service.newest_fields_of_kind(
+            session=session, plant_ids=["fd001"], kind_prefix="rollout.serving",
+            fields=("model", "n"), limit=10,
+        )  # fmt: skip
+
+    # Assert: newest first, only the prefix's kinds; fields as text, absent ones None.
+    assert [(p, k, f) for p, k, _, f in alerts] == [
+        ("fd001", "alert.cleared", {"model_version": "v5", "x": None}),
+        ("fd001", "alert.raised", {"model_version": "v0", "x": None}),
+    ]
+    assert [(k, f) for _, k, _, f in serving] == [("rollout.serving", {"model": "m", "n": "4"})]
