@@ -18,8 +18,14 @@ Merges three objects into ``benchmarks/results/reliability.json`` (keeping every
   destination is classified. ``unexpected`` counts destinations other than loopback and
   local (AF_UNIX) sockets (target 0).
 
-``--quick`` runs a shorter chaos schedule and one offline day, and writes
-``reliability.quick.json`` instead.
+* ``chaos.superlink_*``, ``chaos.campaign_outcome`` (part ``superlink``): the SuperLink
+  (with its SuperExec and ServerApp) and the hub SIGKILLed during hub campaigns at seeded
+  moments and restarted (``tests/federation/superlink_chaos.py``): how each campaign ended
+  (``failed:run_lost`` and the like; none may stay running), how long after the kill, and
+  whether the same SuperNodes came back and a new run succeeded.
+
+``--quick`` runs a shorter chaos schedule, one offline day and one SuperLink kill, and
+writes ``reliability.quick.json`` instead.
 """
 
 from __future__ import annotations
@@ -81,6 +87,101 @@ def chaos(quick: bool) -> dict[str, Any]:
         "proxy modes per connection on flaky stretches: pass, delay 50-400 ms, reset "
         "mid-request, reset after the hub answered (lost acknowledgement); counts from the "
         "node's outbox and the hub's SQLite tables",
+    }
+
+
+def superlink(quick: bool) -> dict[str, Any]:
+    """Seeded SIGKILLs of the SuperLink and the hub during hub campaigns; ``chaos.superlink_*``.
+
+    A real SuperLink (TLS, SuperNode authentication, state database) and three SuperNodes,
+    a real ``millwright hub serve`` whose worker drives 2-round C-MAPSS campaigns; per kill
+    (``tests/federation/superlink_chaos.kill_during_campaign``) the SuperLink dies with its
+    SuperExec and ServerApp shortly after round 1 started, then the hub, both come back,
+    and a new toy run must succeed on the restarted SuperLink with the same SuperNodes.
+    """
+    import random
+
+    from federation.apps.tasks import write_toy_plant_data
+    from federation.flower.deployment import LocalFederation, PlantSite
+    from federation.flower.processes import free_ports
+    from federation.flower.runner import wait_for_run
+    from federation.flower.settings import FlowerSettings
+    from hub import migrations
+    from hub.config import HubSettings
+    from tests.federation.superlink_chaos import (
+        HubProcess,
+        kill_during_campaign,
+        publish_parent,
+        tiny_cmapss_export,
+        wait_for_campaign,
+    )
+
+    plants = ("FD001", "FD002", "FD003")
+    kills = 1 if quick else 3
+    rng = random.Random(18)
+    outcomes: Counter[str] = Counter()
+    outcome_s: list[float] = []
+    details: list[str] = []
+    new_runs_ok = 0
+    nodes_back = True
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="mw-superlink-") as tmp:
+        root = Path(tmp)
+        link_port, *node_ports = free_ports(1 + len(plants))
+        sites = []
+        for plant, port in zip(plants, node_ports, strict=True):
+            write_toy_plant_data(root / "sites" / plant, plant)
+            sites.append(PlantSite(plant, root / "sites" / plant, runtime_port=port))
+        settings = FlowerSettings(var_dir=root / "flower", superlink_port=link_port, tls=True,
+                                  node_auth=True)  # fmt: skip
+        template = root / "template.db"
+        migrations.upgrade(HubSettings(database_url=f"sqlite:///{template}"))
+        export = tiny_cmapss_export(root / "parent")
+        with LocalFederation(settings, sites) as fed:
+            before = dict(fed.node_plants)
+            hub = HubProcess(root / "hub", fed, template, plants)
+            hub.start()
+            try:
+                parent = publish_parent(hub, export)
+                for i in range(kills):
+                    kill = kill_during_campaign(fed, hub, parent, rng, plants=plants,
+                                                name=f"after-restart-{i}")  # fmt: skip
+                    new_runs_ok += wait_for_run(fed.control, kill.new_run[0], timeout=300).succeeded
+                    online = {n.node_id: n.name for n in fed.control.list_nodes()
+                              if n.status == "online"}  # fmt: skip
+                    nodes_back = nodes_back and online == before
+                    with hub.client() as client:
+                        campaign = wait_for_campaign(client, kill.campaign_id, timeout=300)
+                    key = campaign.status.value
+                    if campaign.failure_code is not None:
+                        key += f":{campaign.failure_code.value}"
+                    outcomes[key] += 1
+                    if campaign.finished_at is not None:
+                        outcome_s.append(
+                            round((campaign.finished_at - kill.killed).total_seconds(), 1)
+                        )
+                    details.append(campaign.failure_detail)
+                    print(f"   kill {i + 1}/{kills}: {key} after "
+                          f"{outcome_s[-1] if outcome_s else '?'} s: {campaign.failure_detail}",
+                          flush=True)  # fmt: skip
+            finally:
+                hub.stop()
+    return {
+        "superlink_kills": kills,
+        "superlink_hub_kills": kills,
+        "campaign_outcome": dict(outcomes),
+        "campaign_outcome_s": outcome_s,
+        "campaign_outcome_details": details,
+        "campaigns_left_running": kills - sum(outcomes.values()),
+        "supernodes_back_online": nodes_back,
+        "runs_after_restart_succeeded": new_runs_ok,
+        "superlink_wall_s": round(time.perf_counter() - started, 1),
+        "superlink_method": "real SuperLink (TLS, node auth, state database) + 3 SuperNodes "
+        "and a real hub process driving 2-round C-MAPSS campaigns; per kill, seed 18: "
+        "SIGKILL the SuperLink with its SuperExec and ServerApp 0.5-4 s after the ServerApp "
+        "started, SIGKILL the hub 0.2-2 s later, restart both 0.5-3 s after; outcome_s is "
+        "from the SuperLink kill to the campaign's finished_at (Flower declares the dead "
+        "ServerApp's run failed when its heartbeat lapses, 2 x 30 s in flwr 1.41)",
     }
 
 
@@ -366,15 +467,22 @@ def _measured(part: Any) -> dict[str, Any]:
 
 
 def run(
-    quick: bool = False, parts: tuple[str, ...] = ("egress", "offline_7d", "chaos")
+    quick: bool = False,
+    parts: tuple[str, ...] = ("egress", "offline_7d", "chaos", "superlink"),
 ) -> dict[str, Any]:
-    """Run chaos, offline and egress (or some of them); print the figures; merge the JSON."""
+    """Run chaos, offline, egress and SuperLink kills (or some); print figures; merge JSON."""
     funcs = {"chaos": lambda: chaos(quick), "offline_7d": lambda: offline_7d(quick),
-             "egress": egress}  # fmt: skip
+             "egress": egress, "superlink": lambda: superlink(quick)}  # fmt: skip
     out = {name: _measured(funcs[name]) for name in parts}
     if "chaos" in out:
         for name in ("reports_lost", "reports_duplicated", "hub_kills", "node_kills", "link_cuts"):
             print(f"{'chaos.' + name:42} {out['chaos'][name]}")
+    if "superlink" in out:  # its figures belong to the chaos object (merged, not replaced)
+        figures = out.pop("superlink")
+        figures["superlink_load_average"] = figures.pop("load_average")
+        out.setdefault("chaos", {}).update(figures)
+        for name in ("superlink_kills", "campaign_outcome", "supernodes_back_online"):
+            print(f"{'chaos.' + name:42} {figures[name]}")
     merge_results(out, RESULTS if not quick else RESULTS.with_suffix(".quick.json"))
     return out
 
@@ -391,4 +499,5 @@ if __name__ == "__main__":
         disable_telemetry()
         parts = tuple(a for a in sys.argv[1:] if not a.startswith("--"))
         # e.g. `python -m benchmarks.bench_reliability_chaos offline_7d`: that part alone
-        run(quick="--quick" in sys.argv, parts=parts or ("egress", "offline_7d", "chaos"))
+        run(quick="--quick" in sys.argv,
+            parts=parts or ("egress", "offline_7d", "chaos", "superlink"))

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives import serialization
 from flwr.cli.build import build_fab_from_disk
 from flwr.cli.config_utils import load_and_validate
@@ -31,9 +32,11 @@ from flwr.proto.control_pb2 import (  # pylint: disable=no-name-in-module
     StartRunRequest,
     StopRunRequest,
 )
+from flwr.supercore.error.base import ApiErrorCode, FlowerError
 from flwr.supercore.fab import Fab
 from flwr.supercore.primitives.asymmetric import public_key_to_bytes
 
+from federation.flower.runner import RunNotFound
 from federation.tls import InsecureTransport, is_loopback_host
 
 RunConfigValue = str | int | float | bool
@@ -98,6 +101,7 @@ class ControlClient:
                     "certificate (MILLWRIGHT_HUB_CAMPAIGN_SUPERLINK_ROOT_CERT, --root-cert); "
                     "an insecure SuperLink is allowed only on loopback in development"
                 )
+        self.address = address
         connection = SuperLinkConnection(
             name="millwright",
             address=address,
@@ -162,8 +166,19 @@ class ControlClient:
         return int(response.run_id)
 
     def run_state(self, run_id: int) -> RunState:
-        """Return the current status of run ``run_id``."""
-        response = self._client.ListRuns(ListRunsRequest(run_id=run_id))
+        """Return the current status of run ``run_id``.
+
+        Raises
+        ------
+        RunNotFound
+            The SuperLink answers that it has no such run.
+        """
+        try:
+            response = self._client.ListRuns(ListRunsRequest(run_id=run_id))
+        except httpx.HTTPStatusError as err:
+            if _flower_error_code(err) == ApiErrorCode.RUN_ID_NOT_FOUND:
+                raise RunNotFound(run_id, self.address) from err
+            raise
         run = run_from_proto(response.run_dict[run_id])
         return RunState(
             run_id=run_id,
@@ -175,3 +190,9 @@ class ControlClient:
     def stop_run(self, run_id: int) -> None:
         """Ask the SuperLink to stop run ``run_id``."""
         self._client.StopRun(StopRunRequest(run_id=run_id))
+
+
+def _flower_error_code(err: httpx.HTTPStatusError) -> int | None:
+    """Return the ``ApiErrorCode`` of a Control API error answer (None if it has none)."""
+    flower_error = FlowerError.from_json(err.response.text)
+    return None if flower_error is None else flower_error.code

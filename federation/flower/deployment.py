@@ -84,6 +84,7 @@ class LocalFederation:
         self.superlink: ManagedProcess | None = None
         self.supernodes: dict[str, ManagedProcess] = {}
         self.node_plants: dict[int, str] = {}
+        self._runtime_ports: dict[str, int] = {}
         self._control: ControlClient | None = None
         apply_to_current_process(flwr_home=settings.var_dir / "cli-home")
 
@@ -125,19 +126,58 @@ class LocalFederation:
         """Start the SuperLink, register and start every SuperNode, wait until online."""
         s = self.settings
         self.tls = ensure_certificates(s) if s.tls else None
-        spec = SuperLinkSpec(
-            host=s.superlink_host,
-            port=s.superlink_port,
-            state_dir=s.var_dir / "superlink",
-            tls=self.tls,
-            enable_node_auth=s.node_auth,
-        )
-        self.superlink = start_superlink(spec, log_dir=s.logs_dir)
-        wait_for_superlink(self.superlink, spec, timeout=timeout)
+        self._start_superlink(timeout=timeout)
         for index, plant in enumerate(self.plants):
             port = plant.runtime_port or s.supernode_base_port + index
             self.start_node(plant, runtime_port=port)
         self.wait_for_nodes(len(self.plants), timeout=timeout)
+
+    def _superlink_spec(self) -> SuperLinkSpec:
+        s = self.settings
+        state_dir = s.var_dir / "superlink"
+        return SuperLinkSpec(
+            host=s.superlink_host,
+            port=s.superlink_port,
+            state_dir=state_dir,
+            tls=self.tls,
+            enable_node_auth=s.node_auth,
+            database=state_dir / "state.db" if s.superlink_database else None,
+        )
+
+    def _start_superlink(self, *, timeout: float) -> None:
+        spec = self._superlink_spec()
+        self.superlink = start_superlink(spec, log_dir=self.settings.logs_dir)
+        wait_for_superlink(self.superlink, spec, timeout=timeout)
+
+    def kill_superlink(self) -> None:
+        """SIGKILL the SuperLink, its SuperExec and their ServerApps at once (a crashed host)."""
+        if self.superlink is not None:
+            self.superlink.kill()
+
+    def restart_superlink(self, *, timeout: float = 90.0) -> None:
+        """Start the SuperLink again (same port, certificates, state) after it died or was killed.
+
+        With its state database the SuperLink still knows every SuperNode and they reconnect
+        by themselves. Without one it forgot their registrations and the SuperNodes give up
+        on it and exit, so each is registered and started again.
+
+        Raises
+        ------
+        FlowerProcessError
+            If the SuperLink does not come up or the SuperNodes are not back online in time.
+        """
+        if self.superlink is not None:
+            self.superlink.stop()
+        self._start_superlink(timeout=timeout)
+        forgot = not self.settings.superlink_database
+        if forgot:
+            self.node_plants = {}
+        for plant_id, process in list(self.supernodes.items()):
+            if forgot or not process.is_running():
+                process.stop()
+                site = next(p for p in self.plants if p.plant_id == plant_id)
+                self.start_node(site, runtime_port=self._runtime_ports[plant_id])
+        self.wait_for_nodes(len(self.supernodes), timeout=timeout)
 
     def start_node(self, plant: PlantSite, *, runtime_port: int) -> ManagedProcess:
         """Register (when authenticating) and start one plant's SuperNode."""
@@ -145,7 +185,11 @@ class LocalFederation:
         key: Path | None = None
         if s.node_auth:
             keys = ensure_node_keys(s, plant.plant_id)
-            node_id = self.control.register_node(keys.public_key, name=plant.plant_id)
+            # A SuperLink with a state database keeps registrations across restarts.
+            known = {n.name: n.node_id for n in self.control.list_nodes()}
+            node_id = known.get(plant.plant_id)
+            if node_id is None:
+                node_id = self.control.register_node(keys.public_key, name=plant.plant_id)
             self.node_plants[node_id] = plant.plant_id
             key = keys.private_key
         node_config: dict[str, str | int | float] = {}
@@ -164,6 +208,7 @@ class LocalFederation:
             log_dir=s.logs_dir,
         )
         self.supernodes[plant.plant_id] = process
+        self._runtime_ports[plant.plant_id] = runtime_port
         return process
 
     def wait_for_nodes(self, count: int, *, timeout: float = 90.0) -> None:

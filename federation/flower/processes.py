@@ -62,12 +62,19 @@ class ManagedProcess:
         return "\n".join(text.splitlines()[-lines:])
 
     def kill(self) -> None:
-        """Kill the whole process group at once (simulates a crashed plant)."""
+        """SIGKILL the process and everything it spawned at once (a crashed machine).
+
+        The SuperLink starts ``flower-superexec`` in a session of its own (and the ServerApp
+        in that one), so the process group alone would leave them running.
+        """
+        descendants = _descendants(self.popen.pid)
         self._signal_group(signal.SIGKILL)
+        _kill_all(descendants)
         self.popen.wait(timeout=10)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate the process group, killing it if it does not exit in time."""
+        descendants = _descendants(self.popen.pid) if self.popen.poll() is None else []
         if self.popen.poll() is None:
             self._signal_group(signal.SIGTERM)
             try:
@@ -77,10 +84,52 @@ class ManagedProcess:
                 self.popen.wait(timeout=timeout)
         # Children (superexec, app processes) may outlive a leader that exited first.
         self._signal_group(signal.SIGKILL)
+        _kill_all(descendants)
 
     def _signal_group(self, sig: signal.Signals) -> None:
         try:
             os.killpg(self.popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of ``/proc/<pid>/stat`` after the command name (None if it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()  # "pid (comm) state ppid ...": comm may hold ")"
+
+
+def _descendants(pid: int) -> list[tuple[int, str]]:
+    """Return (pid, start time) of every live descendant of ``pid`` (Linux ``/proc``)."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    try:
+        pids = [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()]
+    except OSError:
+        return []
+    for other in pids:
+        fields = _stat_fields(other)
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append((other, fields[19]))
+    found: list[tuple[int, str]] = []
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child[0])
+    return found
+
+
+def _kill_all(processes: list[tuple[int, str]]) -> None:
+    """SIGKILL each process that is still the one seen (same start time, so no reused id)."""
+    for pid, started in processes:
+        fields = _stat_fields(pid)
+        if fields is None or fields[19] != started:
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
 

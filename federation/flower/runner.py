@@ -25,6 +25,15 @@ class RunTimeout(TimeoutError):
     """The run did not finish in time (it was asked to stop)."""
 
 
+class RunNotFound(LookupError):
+    """The SuperLink does not know the run (restarted without its state, or never had it)."""
+
+    def __init__(self, run_id: int, address: str) -> None:
+        super().__init__(f"the SuperLink at {address} does not know Flower run {run_id}")
+        self.run_id = run_id
+        self.address = address
+
+
 @dataclass(frozen=True)
 class RunOutcomeReport:
     """Flower's final status of a run and the results document it wrote."""
@@ -77,7 +86,10 @@ def reconcile_results(path: Path, state: RunState) -> FederatedRunResult | None:
 
     A ServerApp that was stopped (cancelled campaign) or killed before it could write
     its outcome leaves ``status: running`` behind; once Flower reports the run finished,
-    this rewrites such a document as ``failed`` with Flower's status as the reason.
+    this rewrites such a document as ``failed`` with Flower's status as the reason:
+    ``stopped``, or ``run_lost`` for a ServerApp that died (killed, or its SuperLink went
+    down: Flower then reports "No heartbeat received from the task" or "Task failed with
+    unknown error.").
 
     Parameters
     ----------
@@ -94,10 +106,17 @@ def reconcile_results(path: Path, state: RunState) -> FederatedRunResult | None:
     result = read_results(path)
     if result is None or not state.finished or result.status != RunOutcome.RUNNING:
         return result
-    code = FailureCode.STOPPED if state.sub_status == "stopped" else FailureCode.INTERNAL
-    detail = f"Flower run finished:{state.sub_status}"
+    flower = f"Flower run finished:{state.sub_status}"
     if state.details:
-        detail += f" ({state.details})"
+        flower += f" ({state.details})"
+    if state.sub_status == "stopped":
+        code, detail = FailureCode.STOPPED, flower
+    else:
+        code = FailureCode.RUN_LOST
+        detail = (
+            f"the ServerApp ended without writing its outcome after {result.rounds_completed} "
+            f"of {result.rounds_planned} rounds (killed, or its SuperLink went down); {flower}"
+        )
     recorder = RunRecorder(path, result)
     recorder.fail(code, detail)
     return recorder.result

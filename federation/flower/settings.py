@@ -25,6 +25,11 @@ class FlowerSettings(BaseSettings):
     )
     tls: bool = Field(default=True, description="False means --insecure (unit tests only)")
     node_auth: bool = Field(default=True, description="SuperNode authentication (needs TLS)")
+    superlink_database: bool = Field(
+        default=True,
+        description="keep the SuperLink's state (SuperNode registrations, runs) in "
+        "<var_dir>/superlink/state.db; in memory, a restarted SuperLink forgets its SuperNodes",
+    )
     server_hosts: list[str] = Field(
         default_factory=list, description="extra names/IPs in the SuperLink certificate"
     )

@@ -56,6 +56,8 @@ class CampaignFailureCode(StrEnum):
     NOT_ENOUGH_PARTICIPANTS = "not_enough_participants"
     NO_VALID_UPDATES = "no_valid_updates"
     STOPPED = "stopped"
+    #: The Flower run is gone: its ServerApp died, or the SuperLink restarted and forgot it.
+    RUN_LOST = "run_lost"
     TIMEOUT = "timeout"
     SUPERLINK_UNREACHABLE = "superlink_unreachable"
     EXPORT_FAILED = "export_failed"

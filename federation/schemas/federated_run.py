@@ -26,6 +26,8 @@ class FailureCode(StrEnum):
     NOT_ENOUGH_PARTICIPANTS = "not_enough_participants"
     NO_VALID_UPDATES = "no_valid_updates"
     STOPPED = "stopped"
+    #: The ServerApp died without writing its outcome (killed, or its SuperLink went down).
+    RUN_LOST = "run_lost"
     INTERNAL = "internal"
 
 

@@ -28,7 +28,7 @@ from federation.apps.protocol import CALIB_TEMPERATURE_KEY, CALIB_THRESHOLD_KEY
 from federation.baselines_publish import MEDIA_TYPE, pack_export
 from federation.errors import NotFound
 from federation.flower.results import read_results
-from federation.flower.runner import reconcile_results, start_run
+from federation.flower.runner import RunNotFound, reconcile_results, start_run
 from federation.schemas.campaigns import CampaignFailureCode, CampaignStatus
 from federation.schemas.federated_run import FederatedRunResult, Lineage, RunOutcome
 from federation.schemas.registry import VersionCreate
@@ -40,7 +40,7 @@ from hub.registry import service as registry_service
 from hub.registry.artifacts import ArtifactStore
 
 if TYPE_CHECKING:
-    from federation.flower.control import ControlClient, RunConfigValue
+    from federation.flower.control import ControlClient, RunConfigValue, RunState
 
 log = logging.getLogger(__name__)
 
@@ -189,11 +189,27 @@ def follow_campaign(
     """Copy progress from the results file; act on cancel, timeout and the run's end."""
     paths = paths_for(work_dir, campaign.id)
     run_id = int(str(campaign.flower_run_id))
-    state = control.run_state(run_id)
+    try:
+        state: RunState | None = control.run_state(run_id)
+    except RunNotFound as err:
+        state, lost = None, err
     begin_write(session)  # after the Control API call, not across it (SQLite)
     result = read_results(paths.results)
     if result is not None:
         service.record_progress(session=session, campaign=campaign, result=result)
+    if state is None:  # nothing to wait for: a run the SuperLink forgot never comes back
+        done = f"after {campaign.rounds_completed} of {campaign.rounds} rounds"
+        if campaign.cancel_requested:
+            service.finish(session=session, campaign=campaign, status=CampaignStatus.CANCELLED,
+                           failure_detail=f"cancelled {done}; {lost}")
+        else:
+            service.finish(
+                session=session, campaign=campaign, status=CampaignStatus.FAILED,
+                failure_code=CampaignFailureCode.RUN_LOST,
+                failure_detail=f"{lost} (it restarted without its state database): the run is "
+                f"lost {done}",
+            )
+        return
     if not state.finished:
         if campaign.cancel_requested:
             control.stop_run(run_id)

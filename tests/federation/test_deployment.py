@@ -4,16 +4,20 @@ One federation serves every test in this module (in order): a hub campaign (a re
 app whose worker starts a 2-round C-MAPSS FedProx run with personalization on the
 SuperLink, then exports and registers the models) side by side with two poisoned runs
 (NaN, x100 update) whose model is compared with the clean run of the same app in-process,
-then a SuperNode is killed mid-run, then a run that cannot meet its minimum participation.
+then the SuperLink and a real hub process are SIGKILLed during a campaign and restarted,
+then a SuperNode is killed mid-run, then a run that cannot meet its minimum participation,
+and last the killed campaign's outcome (Flower needs up to a minute to declare its run dead).
 Each plant's SuperNode sees only its own data directory.
 """
 
 from __future__ import annotations
 
+import random
 import shutil
 import tarfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +29,29 @@ from federation.apps.tasks import ToyLinearTask, make_toy_plant_data, write_toy_
 from federation.baselines_publish import publish_export
 from federation.flower.deployment import LocalFederation, PlantSite
 from federation.flower.processes import free_ports
-from federation.flower.runner import read_results, start_run, wait_for_run
+from federation.flower.runner import RunNotFound, read_results, start_run, wait_for_run
 from federation.flower.settings import FlowerSettings
 from federation.hub_client import HubClient
 from federation.schemas.auth import Role, TokenCreate
-from federation.schemas.campaigns import CampaignCreate, CampaignRead, CampaignStatus
+from federation.schemas.campaigns import (
+    CampaignCreate,
+    CampaignFailureCode,
+    CampaignRead,
+    CampaignStatus,
+)
 from federation.schemas.federated_run import FailureCode, RejectReason, RunOutcome
 from federation.simulation import simulate_run
 from hub.auth import service as auth_service
 from hub.config import HubSettings
 from hub.main import create_app
+from tests.federation.superlink_chaos import (
+    HubProcess,
+    SuperLinkKill,
+    kill_during_campaign,
+    publish_parent,
+    tiny_cmapss_export,
+    wait_for_campaign,
+)
 from tests.hub import factories
 
 pytestmark = pytest.mark.slow
@@ -71,17 +88,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
 @pytest.fixture(scope="module")
 def parent_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny C-MAPSS FD001 model exported like a published baseline (FP32 only)."""
-    from baselines.export.convert import export_baseline
-    from baselines.models.pipeline import train_baseline
-    from baselines.recipes import cmapss_recipe
-
-    recipe = cmapss_recipe()
-    recipe = recipe.model_copy(update={"hyperparameters": recipe.hyperparameters.model_copy(
-        update={"epochs": 1, "overrides": {}})})
-    root = tmp_path_factory.mktemp("parent")
-    trained = train_baseline("cmapss", "FD001", recipe=recipe, root=root / "models", max_units=4)
-    export_baseline(trained, root / "export", int8=False, strict=False)
-    return root / "export"
+    return tiny_cmapss_export(tmp_path_factory.mktemp("parent"))
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +239,61 @@ def test_hub_campaign_and_poisoned_runs(
         assert abs(_global_rmse(poisoned.model.path) - clean_rmse) <= 0.05 * clean_rmse
 
 
+CHAOS_SEED = 18
+
+
+@dataclass
+class SuperLinkChaos:
+    """The hub process and the campaign whose SuperLink and hub were SIGKILLed."""
+
+    hub: HubProcess
+    kill: SuperLinkKill
+
+
+@pytest.fixture(scope="module")
+def superlink_chaos(
+    federation: LocalFederation, parent_export: Path, sqlite_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[SuperLinkChaos]:
+    """SIGKILL the SuperLink (with its SuperExec and ServerApp) and the hub mid-campaign.
+
+    Seeded moments (:func:`tests.federation.superlink_chaos.kill_during_campaign`). Flower
+    declares the killed ServerApp's run failed only when its heartbeat lapses (2 x 30 s in
+    flwr 1.41), so the campaign's outcome is checked by the module's last test, and the
+    tests in between run meanwhile.
+    """
+    hub = HubProcess(tmp_path_factory.mktemp("chaos-hub"), federation, sqlite_template, PLANTS)
+    hub.start()
+    try:
+        parent = publish_parent(hub, parent_export)
+        yield SuperLinkChaos(hub, kill_during_campaign(
+            federation, hub, parent, random.Random(CHAOS_SEED), plants=PLANTS))
+    finally:
+        hub.stop()
+
+
+def test_superlink_and_hub_come_back_after_sigkill(
+    federation: LocalFederation, superlink_chaos: SuperLinkChaos
+) -> None:
+    hub, kill = superlink_chaos.hub, superlink_chaos.kill
+    online = {n.node_id: n.name for n in federation.control.list_nodes() if n.status == "online"}
+
+    run_id, path = kill.new_run
+    new_run = wait_for_run(federation.control, run_id, timeout=120)  # before the next test's
+    kill.phases["new_run_done"] = time.monotonic() - kill.clock
+
+    # The same SuperNodes are back online (the SuperLink kept their registrations), a new
+    # run completes, a run the SuperLink does not know is an error the hub can act on at
+    # once, and the restarted hub serves and follows the campaign.
+    assert online == federation.node_plants and sorted(online.values()) == list(PLANTS)
+    assert all(p.is_running() for p in federation.supernodes.values())
+    assert new_run.succeeded and read_results(path).status == RunOutcome.SUCCEEDED
+    with pytest.raises(RunNotFound):
+        federation.control.run_state(1)
+    with hub.client() as client:
+        assert [c.id for c in client.list_campaigns().items] == [kill.campaign_id]
+
+
 def test_killed_supernode_does_not_hang_the_run(federation: LocalFederation) -> None:
     run_id, path = _start(
         federation, "dropout", **{"fault-plant": "FD003", "fault-mode": "stall",
@@ -268,3 +330,25 @@ def test_run_fails_clearly_below_min_participation(federation: LocalFederation) 
     assert result.failure.round == 1
     assert "3 required" in result.failure.detail
     assert result.model is None
+
+
+def test_superlink_kill_ends_the_campaign_with_a_reason(superlink_chaos: SuperLinkChaos) -> None:
+    hub, kill = superlink_chaos.hub, superlink_chaos.kill
+    with hub.client() as client:
+        campaign = wait_for_campaign(client, kill.campaign_id, timeout=150)
+
+    # The campaign ended within a bound of the kill, succeeded or failed with a code and a
+    # reason: its run died with the SuperLink, and the hub says so instead of polling for ever.
+    assert campaign.status.final and campaign.finished_at is not None, campaign.status
+    outcome_s = (campaign.finished_at - kill.killed).total_seconds()
+    assert outcome_s < 120
+    if campaign.status == CampaignStatus.FAILED:
+        assert campaign.failure_code in (CampaignFailureCode.RUN_LOST,
+                                         CampaignFailureCode.SUPERLINK_UNREACHABLE), campaign
+        assert campaign.failure_detail
+    else:
+        assert campaign.status == CampaignStatus.SUCCEEDED and campaign.version_id
+    kill.phases["campaign_final"] = outcome_s
+    print(f"\nSuperLink kill -> campaign {campaign.status.value} ({campaign.failure_code}: "
+          f"{campaign.failure_detail}); after the kill (s): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in kill.phases.items()))

@@ -28,6 +28,21 @@ def test_a_stopped_run_is_recorded_as_failed(tmp_path: Path) -> None:
     assert "finished:stopped" in path.read_text()
 
 
+def test_a_serverapp_that_died_is_recorded_as_a_lost_run(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    _running(path)
+
+    # What Flower reports once a killed ServerApp's heartbeat lapsed (its SuperLink died).
+    result = reconcile_results(
+        path, RunState(1, "finished", "failed", "No heartbeat received from the task")
+    )
+
+    assert result.status == RunOutcome.FAILED
+    assert result.failure.code == FailureCode.RUN_LOST
+    assert "without writing its outcome after 0 of 2 rounds" in result.failure.detail
+    assert "No heartbeat received from the task" in path.read_text()
+
+
 def test_a_running_run_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
     _running(path)

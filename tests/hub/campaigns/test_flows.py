@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from federation.flower.control import RunState
 from federation.flower.results import RunRecorder
+from federation.flower.runner import RunNotFound
 from federation.schemas.campaigns import CampaignCreate, CampaignStatus
 from federation.schemas.federated_run import FailureCode, PlantMetrics
 from hub.campaigns import flows, service
@@ -111,6 +112,26 @@ def test_a_failed_run_ends_the_campaign_with_its_reason(app: FastAPI, running: A
     assert read.status == CampaignStatus.FAILED
     assert read.failure_code == "not_enough_participants"
     assert "2 required" in read.failure_detail and read.finished_at is not None
+
+
+class ForgetfulControl(FakeControl):
+    """A SuperLink restarted without its state database: it answers, but knows no run."""
+
+    def run_state(self, run_id: int) -> RunState:
+        raise RunNotFound(run_id, "127.0.0.1:9092")
+
+
+def test_a_run_the_superlink_forgot_fails_the_campaign_at_once(
+    app: FastAPI, running: Any, tmp_path: Path
+) -> None:
+    campaign_id, _ = running
+
+    read = _follow(app, campaign_id, ForgetfulControl(), tmp_path)
+
+    # One answer is enough (no 30 retries): a forgotten run never comes back.
+    assert read.status == CampaignStatus.FAILED and read.failure_code == "run_lost"
+    assert f"does not know Flower run {2**63 + 7}" in read.failure_detail
+    assert "lost after 1 of 2 rounds" in read.failure_detail and read.finished_at is not None
 
 
 def test_a_run_past_its_deadline_is_stopped_and_failed(app: FastAPI, running: Any,
