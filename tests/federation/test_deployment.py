@@ -4,8 +4,8 @@ One federation serves every test in this module (in order): a hub campaign (a re
 app whose worker starts a 2-round C-MAPSS FedProx run with personalization on the
 SuperLink, then exports and registers the models) side by side with two poisoned runs
 (NaN, x100 update) whose model is compared with the clean run of the same app in-process,
-then the SuperLink and a real hub process are SIGKILLed during a campaign and restarted,
-then a SuperNode is killed mid-run, then a run that cannot meet its minimum participation,
+then the SuperLink and a real hub process are SIGKILLed during a campaign and restarted
+(while a plant node serving a line replay is SIGKILLed twice beside them), then a SuperNode is killed mid-run, then a run that cannot meet its minimum participation,
 and last the killed campaign's outcome (Flower needs up to a minute to declare its run dead).
 Each plant's SuperNode sees only its own data directory.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import shutil
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from tests.federation.superlink_chaos import (
     wait_for_campaign,
 )
 from tests.hub import factories
+from tests.plant_node.serving.sigkill import KillReport, prepare_node, run_kills, start_node
 
 pytestmark = pytest.mark.slow
 
@@ -244,10 +246,17 @@ CHAOS_SEED = 18
 
 @dataclass
 class SuperLinkChaos:
-    """The hub process and the campaign whose SuperLink and hub were SIGKILLed."""
+    """The hub process and the campaign whose SuperLink and hub were SIGKILLed.
+
+    ``line`` is the plant node that served a line replay meanwhile and was SIGKILLed twice
+    (:func:`tests.plant_node.serving.sigkill.run_kills`); ``node_restarted`` says it served
+    again afterwards.
+    """
 
     hub: HubProcess
     kill: SuperLinkKill
+    line: KillReport
+    node_restarted: bool
 
 
 @pytest.fixture(scope="module")
@@ -264,10 +273,22 @@ def superlink_chaos(
     """
     hub = HubProcess(tmp_path_factory.mktemp("chaos-hub"), federation, sqlite_template, PLANTS)
     hub.start()
+    node_dir = prepare_node(tmp_path_factory.mktemp("chaos-node"))
+    line: dict[str, KillReport] = {}
+    # A plant node serves a line replay beside the campaign and is SIGKILLed twice, at
+    # seeded moments, while the SuperLink and the hub die and come back.
+    replay = threading.Thread(target=lambda: line.setdefault("report", run_kills(
+        node_dir, kills=2, clients=2, window_s=(1.0, 3.0), seed=CHAOS_SEED)), daemon=True)
     try:
         parent = publish_parent(hub, parent_export)
-        yield SuperLinkChaos(hub, kill_during_campaign(
-            federation, hub, parent, random.Random(CHAOS_SEED), plants=PLANTS))
+        replay.start()
+        kill = kill_during_campaign(
+            federation, hub, parent, random.Random(CHAOS_SEED), plants=PLANTS)
+        replay.join(300)
+        node = start_node(node_dir, free_ports(1)[0])  # back after its last kill: ready
+        node.terminate()
+        node.wait(30)
+        yield SuperLinkChaos(hub, kill, line["report"], node_restarted=True)
     finally:
         hub.stop()
 
@@ -340,6 +361,11 @@ def test_superlink_kill_ends_the_campaign_with_a_reason(superlink_chaos: SuperLi
     # The campaign ended within a bound of the kill, succeeded or failed with a code and a
     # reason: its run died with the SuperLink, and the hub says so instead of polling for ever.
     assert campaign.status.final and campaign.finished_at is not None, campaign.status
+    # The line replay beside it: every prediction the node acknowledged survived its kills.
+    line = superlink_chaos.line
+    assert line.kills == 2 and line.acknowledged > 0, line
+    assert line.acknowledged_lost == 0, line.lost_ids
+    assert superlink_chaos.node_restarted
     outcome_s = (campaign.finished_at - kill.killed).total_seconds()
     assert outcome_s < 120
     if campaign.status == CampaignStatus.FAILED:
