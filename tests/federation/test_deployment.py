@@ -5,8 +5,9 @@ app whose worker starts a 2-round C-MAPSS FedProx run with personalization on th
 SuperLink, then exports and registers the models) side by side with two poisoned runs
 (NaN, x100 update) whose model is compared with the clean run of the same app in-process,
 then the SuperLink and a real hub process are SIGKILLed during a campaign and restarted
-(while a plant node serving a line replay is SIGKILLed twice beside them), then a SuperNode is killed mid-run, then a run that cannot meet its minimum participation,
-and last the killed campaign's outcome (Flower needs up to a minute to declare its run dead).
+(while a plant node serving a line replay is SIGKILLed twice beside them), then a
+SuperNode is killed mid-run, then a run that cannot meet its minimum participation, and
+last the killed campaign's outcome (Flower needs up to a minute to declare its run dead).
 Each plant's SuperNode sees only its own data directory.
 """
 
