@@ -89,7 +89,7 @@ def test_demo_run_exits_zero_and_runs_the_whole_loop(tmp_path: Path) -> None:
     assert "ai4i-l: 60/60 predictions arrived on" in out
     assert "PLC tags written back over OPC UA: TestCell1.rul=" in out
     # TLS on every hop: hub and nodes over HTTPS, the MQTT broker over TLS, all on the demo CA.
-    assert "hub ready at https://" in out and "TLS, demo CA pinned)" in out
+    assert "hub ready at https://" in out and ": TLS only (demo CA pinned)" in out
     for plant in DEMO_PLANTS:
         assert f"plant node {plant.id} ready at https://127.0.0.1:" in out
     assert (tmp_path / "var" / "hub" / "hub.db").is_file()

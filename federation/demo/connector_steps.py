@@ -229,9 +229,11 @@ def _broker(ctx: DemoContext, peers: LinePeers, directory: Path) -> None:
             break
         try:
             socket.create_connection(peers.broker, timeout=0.2).close()
-            return
         except OSError:
             time.sleep(0.05)
+            continue
+        ctx.console.print(f"MQTT broker 127.0.0.1:{port}: TLS only (demo CA pinned)")
+        return
     raise DemoError(f"mosquitto (TLS) did not start on port {port} (config {conf})")
 
 
