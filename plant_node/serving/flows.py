@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from federation.errors import ContractViolation, InvalidInput, NotFound, PayloadTooLarge
+from federation.errors import (
+    Conflict,
+    ContractViolation,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
 from plant_node.config import NodeSettings, RolloutMode
 from plant_node.db import managed_session, utcnow
 from plant_node.metrics import NodeMetrics
@@ -289,8 +295,13 @@ class ServingFlows:
         mode: RolloutMode | None = None,
         *,
         actor: str | None = None,
+        keep_others: bool = False,
     ) -> dict[str, Any]:
         """Put a cached version in front of traffic as challenger (shadow, canary) or promote it.
+
+        With ``keep_others`` a challenger somebody else staged is never replaced: checked
+        under the rollout lock, so an engineer's stage that lands while the hub follower
+        prepares its own wins, and the follower is told (:class:`Conflict`).
 
         The change is queued for the hub as a ``rollout.started`` or ``rollout.promoted``
         event; ``actor`` (the engineer's key, e.g. ``engineer:alice``, or ``hub`` for the hub
@@ -304,6 +315,8 @@ class ServingFlows:
             If the version is not in the node's cache.
         InvalidInput
             If it does not verify or compile.
+        Conflict
+            With ``keep_others``, when another actor's challenger holds the slot.
         """
         self._pipeline(baseline)
         mode = mode or self.settings.rollout_mode
@@ -316,6 +329,11 @@ class ServingFlows:
         same = staged is not None and staged[0].version == dir_name(version)
         loaded = staged[0] if same and staged is not None else runtime.load(path)
         with self._rollout_lock:
+            holder = self._staged_by.get(baseline, "node")
+            if keep_others and baseline in self._challengers and holder != (actor or "node"):
+                raise Conflict(
+                    f"the challenger of {baseline} was staged by {holder}; it is kept"
+                )
             previous = self._challengers.pop(baseline, None)
             self._staged_by.pop(baseline, None)
             if mode == RolloutMode.FULL:

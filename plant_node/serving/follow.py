@@ -57,6 +57,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from federation.errors import Conflict
 from federation.schemas.registry import AliasName, Assignment, AssignmentList
 from plant_node.config import RolloutMode
 from plant_node.db import managed_session, utcnow
@@ -361,8 +362,13 @@ class HubFollower:
                     staged=True,
                 )
                 self._serving.start_rollout(
-                    baseline, stage.item.version, stage.mode, actor=HUB_ACTOR
+                    baseline, stage.item.version, stage.mode, actor=HUB_ACTOR, keep_others=True
                 )
+            except Conflict:
+                # An engineer staged a challenger meanwhile: it stays, the stage waits (and
+                # is reported as deferred on the next poll).
+                self._attempted.pop(baseline, None)
+                continue
             except Exception as exc:  # noqa: BLE001 - serving goes on, the hub is told
                 reason = (
                     f"could not fetch, verify or compile {stage.item.model} "

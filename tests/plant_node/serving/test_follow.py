@@ -12,11 +12,13 @@ import tarfile
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from federation.errors import Conflict
 from federation.schemas.registry import AliasName, Assignment, AssignmentList
-from plant_node.config import NodeSettings
+from plant_node.config import NodeSettings, RolloutMode
 from plant_node.deps import NodeState
 from plant_node.main import create_app
 from plant_node.outbox.models import OutboxItem
@@ -352,3 +354,34 @@ def test_hub_staging_leaves_an_engineers_challenger_alone_and_survives_bad_versi
             ("rollout.load_failed", "canary"),
         ]
         assert predict()["model_version"] == "1"
+
+
+def test_a_hub_stage_never_replaces_a_challenger_an_engineer_staged_meanwhile(
+    served_settings: NodeSettings, tmp_path: Path, ai4i_state: object
+) -> None:
+    # Prepare: 2 and 3 cached; the engineer stages 2 (as if between the follower's status
+    # read and its stage call)
+    cache = ModelCache(served_settings.cache_path)
+    for version in ("2", "3"):
+        cache.install(ai4i_model(tmp_path / version, ai4i_state, version))  # type: ignore[arg-type]
+    settings = served_settings.model_copy(update={"scheduler_enabled": False})
+    with TestClient(create_app(settings), headers=auth()) as client:
+        state: NodeState = client.app.state.node  # type: ignore[attr-defined]
+        assert state.serving is not None
+        local = client.post("/v1/rollout", json={"baseline": "ai4i", "version": "2"})
+        assert local.status_code == 200, local.text
+
+        # Execute: the hub follower's stage, which keeps others' challengers
+        with pytest.raises(Conflict, match="staged by engineer:test-engineer"):
+            state.serving.start_rollout(
+                "ai4i", "3", RolloutMode.SHADOW, actor="hub", keep_others=True
+            )
+
+        # Assert: the engineer's challenger still holds the slot; the hub may restage its own
+        found = client.get("/v1/rollout").json()["ai4i"]["challenger"]
+        assert (found["version"], found["staged_by"]) == ("2", "engineer:test-engineer")
+        assert client.delete("/v1/rollout/ai4i").status_code == 204
+        state.serving.start_rollout("ai4i", "3", RolloutMode.SHADOW, actor="hub", keep_others=True)
+        state.serving.start_rollout("ai4i", "3", RolloutMode.CANARY, actor="hub", keep_others=True)
+        found = client.get("/v1/rollout").json()["ai4i"]["challenger"]
+        assert (found["version"], found["mode"], found["staged_by"]) == ("3", "canary", "hub")
